@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest process image format, version 1.  Documented in docs/image-format.md.
+ *
+ * This header is a contract between libcrest (writer), crest-restart (a
+ * freestanding reader: no libc), and the crest command (inspect).  It must
+ * stay usable without libc: only fixed-width types, no functions.
+ *
+ * An image is a sequence of 4096-byte aligned records.  Offset 0 holds the
+ * file header (written last: an image whose header does not verify is
+ * incomplete).  From offset 4096 on come sections: a 4096-byte block that
+ * starts with struct crest_sec_hdr, followed by the payload, padded with
+ * zeros to a multiple of 4096.  The last section is CREST_SEC_END.
+ *
+ * All integers are little-endian (x86_64 native).  Fields are only ever
+ * added at the end of a struct, never moved; sizes are checked by the
+ * static assertions below.
+ */
+#ifndef CREST_IMAGE_H
+#define CREST_IMAGE_H
+
+#include <stdint.h>
+
+#define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
+#define CREST_IMG_VERSION	1
+#define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
+#define CREST_IMG_ALIGN		4096u
+#define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
+#define CREST_SEC_MAGIC		0x43455343u	/* "CSEC" */
+#define CREST_IMG_PATH_MAX	512		/* paths in region records */
+#define CREST_FD_PATH_MAX	4096		/* paths in fd records */
+#define CREST_CHUNK_MAX		(8u << 20)	/* largest memory chunk, raw */
+#define CREST_SEC_PAYLOAD_MAX	(64ull << 20)	/* largest non-memory payload */
+
+/* The file header, at offset 0. */
+struct crest_img_header {
+	char magic[8];			/* CREST_IMG_MAGIC */
+	uint32_t version;		/* CREST_IMG_VERSION */
+	uint32_t header_size;		/* sizeof(struct crest_img_header) */
+	uint32_t arch;			/* CREST_ARCH_X86_64 */
+	uint32_t page_size;		/* 4096 */
+	uint64_t flags;			/* CREST_IMGF_* */
+	char kernel_release[65];	/* uname -r of the writer */
+	char glibc_version[31];		/* gnu_get_libc_version() */
+	uint64_t created_ns;		/* CLOCK_REALTIME at write */
+	uint32_t pid;			/* pid at checkpoint */
+	uint32_t nthreads;
+	uint64_t nsections;		/* sections including END */
+	uint64_t file_size;		/* total bytes of the image file */
+	uint64_t memory_bytes;		/* raw bytes of memory saved */
+	uint64_t generation;
+	uint32_t compress;		/* CREST_COMP_* used for memory */
+	uint32_t reserved[18];
+	uint32_t crc;			/* crc32c of this struct with crc = 0 */
+};
+
+#define CREST_IMGF_COMPLETE	(1u << 0)	/* set in every finished image */
+
+enum crest_comp {
+	CREST_COMP_NONE = 0,
+	CREST_COMP_ZSTD = 1,
+};
+
+enum crest_sec_type {
+	CREST_SEC_PROCESS = 1,	/* struct crest_img_process */
+	CREST_SEC_THREADS = 2,	/* struct crest_img_thread[nthreads] */
+	CREST_SEC_REGIONS = 3,	/* struct crest_img_region[n] */
+	CREST_SEC_MEMORY = 4,	/* one chunk of memory at hdr.addr */
+	CREST_SEC_FDS = 5,	/* struct crest_img_fd[n] */
+	CREST_SEC_FILEDATA = 6,	/* content of the file of fd record hdr.index */
+	CREST_SEC_MODULE = 7,	/* opaque: 32-byte NUL-padded module name, then data */
+	CREST_SEC_END = 0xffff,	/* last section; no payload */
+};
+
+/* Header of every section: the first bytes of a 4096-byte block. */
+struct crest_sec_hdr {
+	uint32_t magic;		/* CREST_SEC_MAGIC */
+	uint32_t type;		/* enum crest_sec_type */
+	uint64_t length;	/* stored payload bytes (without padding) */
+	uint64_t raw_length;	/* bytes after decompression (== length if none) */
+	uint64_t addr;		/* MEMORY: destination address; else 0 */
+	uint32_t compress;	/* enum crest_comp of this payload */
+	uint32_t payload_crc;	/* crc32c of the stored payload bytes */
+	uint32_t index;		/* MEMORY: region index; FILEDATA: fd record index */
+	uint32_t count;		/* number of records in an array payload */
+	uint32_t reserved[3];
+	uint32_t hdr_crc;	/* crc32c of this struct with hdr_crc = 0 */
+};
+
+/* CPU features a process may have chosen code paths for. */
+struct crest_img_cpu {
+	uint32_t vendor[3];		/* cpuid 0: ebx, edx, ecx */
+	uint32_t leaf1_ecx, leaf1_edx;
+	uint32_t leaf7_ebx, leaf7_ecx, leaf7_edx;
+	uint32_t ext1_ecx, ext1_edx;	/* cpuid 0x80000001 */
+	uint32_t xsave_size;		/* cpuid 0xd.0 ebx: XSAVE area for XCR0 */
+	uint64_t xcr0;
+};
+
+/* CREST_SEC_PROCESS payload. */
+struct crest_img_process {
+	uint32_t pid, ppid, uid, gid;
+	uint32_t nthreads;
+	uint32_t umask;
+	/* mm fields, from /proc/self/stat, restored with PR_SET_MM_MAP */
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	/* vdso layout of the writer; restart moves its own to these addresses */
+	uint64_t vvar_start, vvar_size;
+	uint64_t vclock_start, vclock_size;	/* [vvar_vclock]; 0 if absent */
+	uint64_t vdso_start, vdso_size;
+	/* where crest-restart hands control back to libcrest */
+	uint64_t restart_entry;		/* void entry(struct crest_restart_info *) */
+	uint64_t restart_stack;		/* top of the stack to call it on */
+	struct crest_img_cpu cpu;
+	uint64_t nregions;
+	uint64_t nfds;
+	char exe[CREST_IMG_PATH_MAX];	/* /proc/self/exe at checkpoint */
+	char cwd[CREST_FD_PATH_MAX];
+	uint64_t reserved[16];
+};
+
+/* CREST_SEC_THREADS: one per thread, the main (leader) thread first. */
+struct crest_img_thread {
+	uint32_t tid;
+	uint32_t flags;			/* CREST_THR_* */
+	uint64_t fs_base;
+	uint64_t sigmask;		/* blocked mask when it was stopped */
+	uint64_t sigpending;		/* thread-private pending signals */
+	uint64_t altstack_sp, altstack_size;
+	uint32_t altstack_flags;
+	char name[16];
+	uint32_t reserved0;
+	uint64_t reserved[8];
+};
+
+#define CREST_THR_MAIN		(1u << 0)	/* thread-group leader */
+#define CREST_THR_CKPT		(1u << 1)	/* crest's checkpoint thread */
+
+enum crest_region_kind {
+	CREST_REG_ANON = 1,		/* private anonymous: present pages saved */
+	CREST_REG_FILE_PRIVATE = 2,	/* private file mapping: all pages saved */
+	CREST_REG_FILE_SHARED = 3,	/* shared file mapping: file re-mapped */
+	CREST_REG_SHARED_ANON = 4,	/* shared anonymous/deleted: content saved */
+	CREST_REG_HEAP = 5,		/* [heap] */
+	CREST_REG_STACK = 6,		/* [stack] (grows down) */
+	CREST_REG_GUARD = 7,		/* PROT_NONE reservation: no content */
+};
+
+/* CREST_SEC_REGIONS: every mapping to restore, sorted by address. */
+struct crest_img_region {
+	uint64_t start, end;
+	uint32_t prot;			/* PROT_* */
+	uint32_t kind;			/* enum crest_region_kind */
+	uint32_t flags;			/* CREST_REGF_* */
+	uint32_t reserved0;
+	uint64_t offset;		/* file offset of a file mapping */
+	uint64_t dev, ino;		/* identity of the mapped file */
+	uint64_t file_size, mtime_ns;
+	uint64_t saved_bytes;		/* raw bytes in MEMORY chunks */
+	char path[CREST_IMG_PATH_MAX];	/* mapped file, or [heap] etc. */
+};
+
+#define CREST_REGF_DELETED	(1u << 0)	/* file was deleted */
+#define CREST_REGF_GROWSDOWN	(1u << 1)
+
+enum crest_fd_kind {
+	CREST_FD_FILE = 1,	/* regular file: reopened by path, offset set */
+	CREST_FD_DIR = 2,
+	CREST_FD_DEVNULL = 3,	/* /dev/null, /dev/zero, /dev/urandom ... reopened */
+	CREST_FD_STDIO = 4,	/* 0-2 not a file: taken from the restarting shell */
+	CREST_FD_DELETED = 5,	/* deleted regular file: content in FILEDATA */
+	CREST_FD_TTY = 6,	/* a terminal other than 0-2: reopened by path */
+};
+
+/* CREST_SEC_FDS */
+struct crest_img_fd {
+	int32_t fd;
+	uint32_t kind;			/* enum crest_fd_kind */
+	uint32_t flags;			/* open flags (fdinfo flags, octal there) */
+	uint32_t fd_flags;		/* FD_CLOEXEC */
+	uint64_t pos;
+	uint64_t dev, ino, size, mtime_ns;
+	uint32_t mode;
+	uint32_t content_saved;		/* a FILEDATA section holds the content */
+	char path[CREST_FD_PATH_MAX];
+};
+
+/* Section END payload: none.  hdr.count = number of sections before it. */
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct crest_img_header) == 256, "image header size");
+_Static_assert(sizeof(struct crest_sec_hdr) == 64, "section header size");
+#endif
+
+#endif /* CREST_IMAGE_H */

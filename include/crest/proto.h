@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest wire protocol, version 1: libcrest <-> crest-coord <-> crest client.
+ * Documented in docs/protocol.md.
+ *
+ * Every message is a frame: struct crest_frame (24 bytes) then `length`
+ * payload bytes.  crc is crc32c over the header with crc = 0, continued over
+ * the payload.  A receiver drops the connection (and logs why) on a wrong
+ * magic, an unsupported version, length > CREST_FRAME_MAX, a bad crc, or an
+ * unknown type.  Payload structs are fixed-size; strings are NUL-padded.
+ */
+#ifndef CREST_PROTO_H
+#define CREST_PROTO_H
+
+#include <stdint.h>
+
+#define CREST_FRAME_MAGIC	0x46535243u	/* "CRSF" */
+#define CREST_PROTO_VERSION	1
+#define CREST_FRAME_MAX		(1u << 20)	/* largest payload */
+
+struct crest_frame {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;		/* enum crest_msg_type */
+	uint32_t length;	/* payload bytes */
+	uint32_t seq;		/* sender's counter, starts at 1 per connection */
+	uint32_t crc;
+	uint32_t flags;		/* reserved, 0 */
+};
+
+enum crest_msg_type {
+	/* process (libcrest checkpoint thread) -> coordinator */
+	CREST_MSG_HELLO = 1,		/* struct crest_msg_hello */
+	CREST_MSG_PHASE_OK = 2,		/* struct crest_msg_phase */
+	CREST_MSG_PHASE_FAIL = 3,	/* struct crest_msg_phase, text says why */
+	CREST_MSG_PROGRESS = 4,		/* struct crest_msg_phase: bytes written so far */
+
+	/* coordinator -> process */
+	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
+	CREST_MSG_PREPARE = 17,		/* struct crest_msg_ckpt: check, nothing stopped */
+	CREST_MSG_SUSPEND = 18,		/* struct crest_msg_ckpt: stop all threads */
+	CREST_MSG_WRITE = 19,		/* struct crest_msg_ckpt: write the image */
+	CREST_MSG_RESUME = 20,		/* struct crest_msg_ckpt: committed, go on (or exit) */
+	CREST_MSG_ABORT = 21,		/* struct crest_msg_ckpt: not committed, go on */
+
+	/* client (crest command) <-> coordinator */
+	CREST_MSG_CKPT_REQUEST = 32,	/* struct crest_msg_request */
+	CREST_MSG_CKPT_RESULT = 33,	/* struct crest_msg_result */
+	CREST_MSG_STATUS_REQUEST = 34,	/* no payload */
+	CREST_MSG_STATUS_REPLY = 35,	/* JSON text, see docs/protocol.md */
+	CREST_MSG_SHUTDOWN = 36,	/* no payload: coordinator exits, app keeps running */
+};
+
+enum crest_phase {
+	CREST_PHASE_PREPARE = 1,
+	CREST_PHASE_SUSPEND = 2,
+	CREST_PHASE_WRITE = 3,
+	CREST_PHASE_RESUME = 4,
+	CREST_PHASE_RESTART = 5,	/* sent by a restarted process after HELLO */
+};
+
+#define CREST_HELLO_RESTARTED	(1u << 0)	/* process came back from an image */
+
+struct crest_msg_hello {
+	uint32_t pid;
+	uint32_t flags;			/* CREST_HELLO_* */
+	uint32_t restart_count;
+	uint32_t nthreads;
+	uint64_t generation;		/* generation it was restored from, or 0 */
+	char exe[256];			/* program name, for status */
+};
+
+struct crest_msg_welcome {
+	uint32_t node;			/* node index, 0 standalone */
+	uint32_t rank;			/* process index in the computation */
+	uint64_t reserved[4];
+};
+
+#define CREST_CKPT_EXIT		(1u << 0)	/* RESUME: end the computation */
+
+struct crest_msg_ckpt {
+	uint64_t generation;
+	uint32_t compress;		/* enum crest_comp */
+	uint32_t flags;			/* CREST_CKPT_* */
+	uint32_t timeout_ms;		/* SUSPEND: give up after this long */
+	uint32_t threads;		/* WRITE: compression threads */
+	char image[1024];		/* WRITE: absolute path of the image to write */
+};
+
+struct crest_msg_phase {
+	uint64_t generation;
+	uint32_t phase;			/* enum crest_phase */
+	int32_t error;			/* 0 or -errno */
+	uint64_t bytes;			/* WRITE: image bytes written so far / total */
+	uint64_t memory_bytes;		/* WRITE: raw memory bytes saved */
+	uint64_t stopped_ns;		/* RESUME: how long threads were stopped */
+	uint32_t image_crc;		/* WRITE: crc of the image header */
+	uint32_t reserved;
+	char text[512];			/* PHASE_FAIL: what went wrong, for the user */
+};
+
+#define CREST_REQ_KILL		(1u << 0)	/* end the computation after commit */
+
+struct crest_msg_request {
+	uint32_t flags;			/* CREST_REQ_* */
+	uint32_t compress;		/* enum crest_comp, or ~0u for the default */
+	uint64_t reserved[2];
+};
+
+struct crest_msg_result {
+	int32_t error;			/* 0 or -errno */
+	uint32_t reserved;
+	uint64_t generation;		/* committed generation */
+	char text[512];			/* error message */
+};
+
+#endif /* CREST_PROTO_H */
