@@ -143,7 +143,7 @@ void crest_log(int level, const char *module, const char *file, int line, int wi
 		n += crest_vfmt(buf + n, sizeof(buf) - n, fmt, ap);
 	va_end(ap);
 	if (with_errno && n < (int)sizeof(buf))
-		n += crest_fmt(buf + n, sizeof(buf) - n, ": %s", strerrorname_np(saved) ? strerror(saved) : "error");
+		n += crest_fmt(buf + n, sizeof(buf) - n, ": %s", strerrordesc_np(saved) ? strerrordesc_np(saved) : "unknown error");
 	if (level == LOG_ERROR && crest_log_level >= LOG_DEBUG && n < (int)sizeof(buf))
 		n += crest_fmt(buf + n, sizeof(buf) - n, " (%s:%d)", file, line);
 	if (n > (int)sizeof(buf) - 2)
