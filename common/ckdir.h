@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checkpoint directory layout (docs/protocol.md, "Directory layout"):
+ *
+ *   DIR/COORD              "pid N\nsocket PATH\n" of the live coordinator
+ *   DIR/PROCS              one pid per line: processes that registered
+ *   DIR/coord.log          coordinator log
+ *   DIR/gen-NNNNNN/        one generation; images in n0/p-<rank>-<pid>.img
+ *   DIR/gen-NNNNNN/MANIFEST written last; a generation without it is incomplete
+ *   DIR/latest             symlink -> gen-NNNNNN, switched atomically
+ *
+ * Functions return 0 or -errno and log what failed; lists are malloc'ed.
+ */
+#ifndef CREST_CKDIR_H
+#define CREST_CKDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CKDIR_PATH_MAX		4096
+#define CKDIR_MANIFEST_VERSION	1
+#define CKDIR_MAX_IMAGES	65536
+
+/* create DIR (0700) or check an existing one: a directory owned by us */
+int ckdir_make(const char *dir);
+/* same checks, without creating */
+int ckdir_check(const char *dir);
+
+/* "DIR/gen-000003"; -ENAMETOOLONG if it does not fit */
+int ckdir_gen_path(char *buf, size_t size, const char *dir, uint64_t gen);
+
+/* generation numbers present as gen-NNNNNN dirs, ascending (complete or not) */
+int ckdir_list_gens(const char *dir, uint64_t **gens, size_t *n);
+/* max existing + 1 (1 for an empty dir) */
+int ckdir_next_gen(const char *dir, uint64_t *gen);
+/* has a MANIFEST that parses and names this generation */
+bool ckdir_gen_complete(const char *dir, uint64_t gen);
+/* newest complete generation; -ENOENT if none */
+int ckdir_latest_complete(const char *dir, uint64_t *gen);
+/* target of DIR/latest; -ENOENT if none */
+int ckdir_latest_link(const char *dir, uint64_t *gen);
+/* make DIR/latest point to gen-N: symlink latest.tmp + rename, then fsync DIR */
+int ckdir_set_latest(const char *dir, uint64_t gen);
+/* create gen-N/ and gen-N/n0/ (0700); -EEXIST if gen-N exists */
+int ckdir_make_gen(const char *dir, uint64_t gen);
+/* remove gen-N and everything in it */
+int ckdir_remove_gen(const char *dir, uint64_t gen);
+int ckdir_rmtree(const char *path);
+/* remove all but the `keep` newest complete generations, and incomplete
+ * ones older than the newest complete one; never the target of latest */
+int ckdir_prune(const char *dir, unsigned keep);
+
+struct ckdir_image {
+	char path[512];		/* relative to the generation dir: n0/p-0-123.img */
+	uint64_t size;
+	uint32_t crc;		/* crc32c of the image header */
+};
+
+struct ckdir_manifest {
+	uint64_t generation;
+	int64_t created;	/* seconds since the epoch */
+	char hostname[256];
+	size_t nimages;
+	struct ckdir_image *images;	/* malloc'ed */
+};
+
+/* write gen-N/MANIFEST (tmp + fsync + rename + fsync dir) */
+int ckdir_manifest_write(const char *dir, const struct ckdir_manifest *m);
+/* parse gen-N/MANIFEST: -ENOENT missing, -EBADMSG malformed */
+int ckdir_manifest_read(const char *dir, uint64_t gen, struct ckdir_manifest *m);
+/* parse MANIFEST text (len bytes) */
+int ckdir_manifest_parse(const char *text, size_t len, struct ckdir_manifest *m);
+void ckdir_manifest_free(struct ckdir_manifest *m);
+
+int ckdir_fsync_file(const char *path);
+int ckdir_fsync_dir(const char *path);
+/* write a file atomically: PATH.tmp, fsync, rename, fsync the dir */
+int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* coordinator socket for DIR: DIR/coord.sock if it fits in sun_path, else
+ * /tmp/crest-<uid>/coord-<dev>-<ino>.sock (creating /tmp/crest-<uid> 0700) */
+int ckdir_socket_path(const char *dir, char *buf, size_t size);
+
+/* DIR/COORD */
+int ckdir_coord_write(const char *dir, pid_t pid, const char *sock);
+int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size);
+int ckdir_coord_remove(const char *dir);
+/* pid of a live coordinator of DIR, or 0 */
+pid_t ckdir_coord_alive(const char *dir);
+
+/* DIR/PROCS */
+int ckdir_procs_add(const char *dir, pid_t pid);
+int ckdir_procs_read(const char *dir, pid_t **pids, size_t *n);
+int ckdir_procs_clear(const char *dir);
+
+bool ckdir_pid_alive(pid_t pid);
+
+#endif
