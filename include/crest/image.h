@@ -118,7 +118,9 @@ struct crest_img_process {
 	uint64_t nfds;
 	char exe[CREST_IMG_PATH_MAX];	/* /proc/self/exe at checkpoint */
 	char cwd[CREST_FD_PATH_MAX];
-	uint64_t reserved[16];
+	uint32_t vdso_crc;		/* crc32c of the [vdso] bytes: same kernel build */
+	uint32_t sig_suspend;		/* signal crest used to stop threads */
+	uint64_t reserved[15];
 };
 
 /* CREST_SEC_THREADS: one per thread, the main (leader) thread first. */
