@@ -1,0 +1,23 @@
+# Test programs and unit tests.  Included by the top Makefile: paths are
+# relative to the repository top, $(B) and $(LIBCOMMON) come from there.
+
+TEST_UNIT_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Iinclude -Icommon -Itests/unit -D_GNU_SOURCE -O1 -g
+TEST_CR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O1 -g -pthread
+
+# every tests/unit/*.c is one program: test_* are unit tests, the others
+# helpers (fake_proc.c ...) that the unit tests run
+TEST_UNIT_SRC := $(wildcard tests/unit/*.c)
+TEST_UNIT_BIN := $(TEST_UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+
+TEST_CR_SRC := $(wildcard tests/cr/*.c)
+TEST_CR_BIN := $(TEST_CR_SRC:tests/cr/%.c=$(B)/tests/cr/%)
+
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/harness.h $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_UNIT_CFLAGS) -o $@ $< $(LIBCOMMON) -lzstd -pthread
+
+$(B)/tests/cr/%: tests/cr/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CR_CFLAGS) -o $@ $< -lm
+
+tests-build:: $(TEST_UNIT_BIN) $(TEST_CR_BIN)
