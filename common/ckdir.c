@@ -735,7 +735,7 @@ int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size)
 		return -EBADMSG;
 	s += strlen("\nsocket ");
 	nl = strchr(s, '\n');
-	if (!nl || (size_t)(nl - s) >= size)
+	if (!nl || (sock && (size_t)(nl - s) >= size))
 		return -EBADMSG;
 	if (sock) {
 		memcpy(sock, s, nl - s);

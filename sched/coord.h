@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest-coord internals: one coordinator per computation (single node for
+ * now).  coord_main.c: arguments, daemon, signals; coord_loop.c: the poll
+ * event loop over the listener and connections; coord_ckpt.c: the checkpoint
+ * state machine; coord_status.c: the JSON status.
+ *
+ * A "member" is a connection that answers each phase once.  Today every
+ * member is one process (libcrest's checkpoint thread); a sub-coordinator
+ * answering for a whole node will be a member too (docs/protocol.md).
+ */
+#ifndef CREST_COORD_H
+#define CREST_COORD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckdir.h"
+#include "crest/image.h"
+#include "proto.h"
+
+#define COORD_INBUF		4096	/* largest frame a coordinator accepts */
+#define COORD_IDLE_EXIT_MS	120000	/* nobody connected: give up */
+#define COORD_WRITE_STALL_MS	60000	/* WRITE without PROGRESS */
+
+enum conn_kind { CONN_NEW, CONN_PROC, CONN_CLIENT };
+
+struct conn {
+	struct conn *next;
+	int fd;
+	enum conn_kind kind;
+	bool dead;			/* close at the end of this loop turn */
+	uint32_t tx_seq, rx_seq;
+	unsigned char in[COORD_INBUF];
+	size_t inlen;
+
+	/* CONN_PROC */
+	pid_t pid;
+	uint32_t rank;
+	uint32_t restart_count;
+	bool restarted;
+	char exe[256];
+	bool member;			/* part of the running checkpoint */
+	bool answered;			/* answered the current phase */
+	uint64_t bytes;
+	uint32_t image_crc;
+	char image[512];		/* relative to the generation dir */
+
+	/* CONN_CLIENT */
+	bool waiting;			/* waits for CKPT_RESULT */
+};
+
+struct coord_opts {
+	char dir[CKDIR_PATH_MAX];	/* absolute */
+	unsigned interval;		/* s, 0 = none */
+	unsigned keep;
+	unsigned timeout;		/* s, SUSPEND */
+	uint32_t compress;		/* enum crest_comp */
+	bool foreground;
+};
+
+enum ckpt_step { CK_IDLE = 0, CK_PREPARE, CK_SUSPEND, CK_WRITE, CK_COMMIT };
+
+struct ckpt {
+	enum ckpt_step step;
+	uint64_t gen;
+	uint32_t flags;			/* CREST_CKPT_* for RESUME */
+	uint32_t compress;
+	long long start_ms, step_ms, progress_ms;
+	uint64_t bytes;
+};
+
+struct coord {
+	struct coord_opts o;
+	int lfd;
+	char sock[CKDIR_PATH_MAX];
+	struct conn *conns;
+	uint32_t next_rank;
+	bool any_connected;
+	long long start_ms;
+	long long next_interval_ms;
+	struct ckpt ck;
+	struct {
+		uint64_t gen;
+		int error;
+		char text[512];
+	} last;
+};
+
+extern volatile sig_atomic_t coord_stop;
+
+long long coord_now_ms(void);
+
+/* coord_loop.c */
+int coord_listen(struct coord *c);
+int coord_run(struct coord *c);
+void coord_close_all(struct coord *c);
+int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *payload, uint32_t len);
+unsigned coord_nprocs(const struct coord *c);
+
+/* coord_ckpt.c */
+void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest_msg_request *req);
+void coord_ckpt_answer(struct coord *c, struct conn *proc, uint16_t type, const struct crest_msg_phase *m);
+void coord_ckpt_joined(struct coord *c, struct conn *proc);
+void coord_ckpt_gone(struct coord *c, struct conn *conn);
+void coord_ckpt_tick(struct coord *c);
+void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *coord_step_name(enum ckpt_step step);
+
+/* coord_status.c */
+int coord_status_json(const struct coord *c, char *buf, size_t size);
+
+#endif

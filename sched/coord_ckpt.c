@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The checkpoint state machine of crest-coord:
+ *
+ *   start:   gen = next number, mkdir gen-N/n0
+ *   PREPARE  -> every member PHASE_OK
+ *   SUSPEND  -> every member PHASE_OK (threads stopped)
+ *   WRITE    -> every member PHASE_OK (image written), PROGRESS meanwhile
+ *   COMMIT   MANIFEST, fsync, latest -> gen-N
+ *   RESUME   (CREST_CKPT_EXIT if asked to kill), prune, CKPT_RESULT
+ *
+ * Any PHASE_FAIL, timeout or disconnection aborts: ABORT to every member
+ * still connected, gen-N removed, latest untouched.
+ */
+#define LOG_MODULE "ckpt"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "log.h"
+
+const char *coord_step_name(enum ckpt_step step)
+{
+	switch (step) {
+	case CK_IDLE: return "IDLE";
+	case CK_PREPARE: return "PREPARE";
+	case CK_SUSPEND: return "SUSPEND";
+	case CK_WRITE: return "WRITE";
+	case CK_COMMIT: return "COMMIT";
+	}
+	return "?";
+}
+
+/* snprintf that may truncate: messages are cut, never overflow */
+static void settext(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void settext(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+static void reply_waiters(struct coord *c, int error, const char *text)
+{
+	struct crest_msg_result res = { .error = error, .generation = c->ck.gen };
+
+	settext(res.text, sizeof(res.text), "%s", text ? text : "");
+	for (struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_CLIENT || !p->waiting || p->dead)
+			continue;
+		p->waiting = false;
+		coord_send(c, p, CREST_MSG_CKPT_RESULT, &res, sizeof(res));
+	}
+}
+
+static void send_all(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m)
+{
+	for (struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_PROC || !p->member || p->dead)
+			continue;
+		p->answered = false;
+		coord_send(c, p, type, m, sizeof(*m));
+	}
+}
+
+static void ckpt_msg(const struct coord *c, struct crest_msg_ckpt *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->generation = c->ck.gen;
+	m->compress = c->ck.compress;
+	m->timeout_ms = c->o.timeout * 1000;
+	m->threads = 2;
+}
+
+static void enter(struct coord *c, enum ckpt_step step)
+{
+	c->ck.step = step;
+	c->ck.step_ms = c->ck.progress_ms = coord_now_ms();
+	pr_info("generation %" PRIu64 ": %s", c->ck.gen, coord_step_name(step));
+}
+
+static void finish(struct coord *c)
+{
+	c->ck.step = CK_IDLE;
+	for (struct conn *p = c->conns; p; p = p->next)
+		p->member = p->answered = false;
+	if (c->o.interval)
+		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
+}
+
+void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
+{
+	struct crest_msg_ckpt m;
+	char text[512];
+	va_list ap;
+
+	if (c->ck.step == CK_IDLE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pr_err("generation %" PRIu64 ": %s", c->ck.gen, text);
+	ckpt_msg(c, &m);
+	send_all(c, CREST_MSG_ABORT, &m);
+	ckdir_remove_gen(c->o.dir, c->ck.gen);
+	c->last.gen = c->ck.gen;
+	c->last.error = error ? error : -EIO;
+	settext(c->last.text, sizeof(c->last.text), "%s", text);
+	reply_waiters(c, c->last.error, text);
+	finish(c);
+}
+
+static int start(struct coord *c, uint32_t compress, uint32_t flags)
+{
+	struct crest_msg_ckpt m;
+	uint64_t gen;
+	int rc;
+
+	rc = ckdir_next_gen(c->o.dir, &gen);
+	if (rc)
+		return rc;
+	rc = ckdir_make_gen(c->o.dir, gen);
+	if (rc)
+		return rc;
+	memset(&c->ck, 0, sizeof(c->ck));
+	c->ck.gen = gen;
+	c->ck.compress = compress;
+	c->ck.flags = flags & CREST_REQ_KILL ? CREST_CKPT_EXIT : 0;
+	c->ck.start_ms = coord_now_ms();
+	for (struct conn *p = c->conns; p; p = p->next) {
+		p->member = p->kind == CONN_PROC && !p->dead;
+		p->answered = false;
+		p->bytes = 0;
+		p->image_crc = 0;
+		p->image[0] = 0;
+	}
+	enter(c, CK_PREPARE);
+	ckpt_msg(c, &m);
+	send_all(c, CREST_MSG_PREPARE, &m);
+	return 0;
+}
+
+void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest_msg_request *req)
+{
+	struct crest_msg_result res = { 0 };
+	uint32_t compress = req->compress == ~0u ? c->o.compress : req->compress;
+	int rc;
+
+	if (compress != CREST_COMP_NONE && compress != CREST_COMP_ZSTD) {
+		res.error = -EINVAL;
+		settext(res.text, sizeof(res.text), "unknown compression %u", compress);
+		goto out_reply;
+	}
+	client->waiting = true;
+	if (c->ck.step != CK_IDLE) {
+		/* joins the running checkpoint and gets its result */
+		if (req->flags & CREST_REQ_KILL)
+			c->ck.flags |= CREST_CKPT_EXIT;
+		pr_info("checkpoint request joins generation %" PRIu64, c->ck.gen);
+		return;
+	}
+	if (!coord_nprocs(c)) {
+		client->waiting = false;
+		res.error = -ESRCH;
+		settext(res.text, sizeof(res.text), "no process of the computation is connected");
+		goto out_reply;
+	}
+	rc = start(c, compress, req->flags);
+	if (rc) {
+		client->waiting = false;
+		res.error = rc;
+		settext(res.text, sizeof(res.text), "cannot create a generation directory in %s: %s",
+			 c->o.dir, strerrordesc_np(-rc));
+		goto out_reply;
+	}
+	return;
+out_reply:
+	coord_send(c, client, CREST_MSG_CKPT_RESULT, &res, sizeof(res));
+}
+
+static bool all_answered(const struct coord *c)
+{
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->member && !p->dead && !p->answered)
+			return false;
+	return true;
+}
+
+static int commit(struct coord *c)
+{
+	struct ckdir_manifest man = { .generation = c->ck.gen, .created = time(NULL) };
+	char gdir[CKDIR_PATH_MAX], path[CKDIR_PATH_MAX * 2];
+	size_t n = 0;
+	int rc = -ENOMEM;
+
+	for (struct conn *p = c->conns; p; p = p->next)
+		n += p->member;
+	man.images = calloc(n ? n : 1, sizeof(*man.images));
+	if (!man.images)
+		return rc;
+	gethostname(man.hostname, sizeof(man.hostname) - 1);
+	rc = ckdir_gen_path(gdir, sizeof(gdir), c->o.dir, c->ck.gen);
+	if (rc)
+		goto out_free;
+	for (struct conn *p = c->conns; p; p = p->next) {
+		struct ckdir_image *im;
+		struct stat st;
+
+		if (!p->member)
+			continue;
+		im = &man.images[man.nimages++];
+		settext(im->path, sizeof(im->path), "%s", p->image);
+		settext(path, sizeof(path), "%s/%s", gdir, p->image);
+		if (stat(path, &st) < 0) {
+			rc = -errno;
+			coord_ckpt_abort(c, rc, "checkpoint aborted: process %d reported its image written, but %s: %s",
+					 (int)p->pid, path, strerrordesc_np(errno));
+			goto out_free;
+		}
+		im->size = st.st_size;
+		im->crc = p->image_crc;
+		rc = ckdir_fsync_file(path);
+		if (rc)
+			goto out_abort;
+	}
+	settext(path, sizeof(path), "%s/n0", gdir);
+	rc = ckdir_fsync_dir(path);
+	if (rc)
+		goto out_abort;
+	rc = ckdir_manifest_write(c->o.dir, &man);
+	if (rc)
+		goto out_abort;
+	rc = ckdir_set_latest(c->o.dir, c->ck.gen);
+	if (rc)
+		goto out_abort;
+	free(man.images);
+	return 0;
+out_abort:
+	coord_ckpt_abort(c, rc, "checkpoint aborted: cannot commit generation %" PRIu64 " in %s: %s",
+			 c->ck.gen, c->o.dir, strerrordesc_np(-rc));
+out_free:
+	free(man.images);
+	return rc;
+}
+
+static void next_step(struct coord *c)
+{
+	struct crest_msg_ckpt m;
+
+	ckpt_msg(c, &m);
+	switch (c->ck.step) {
+	case CK_PREPARE:
+		enter(c, CK_SUSPEND);
+		send_all(c, CREST_MSG_SUSPEND, &m);
+		break;
+	case CK_SUSPEND:
+		enter(c, CK_WRITE);
+		for (struct conn *p = c->conns; p; p = p->next) {
+			if (!p->member || p->dead)
+				continue;
+			snprintf(p->image, sizeof(p->image), "n0/p-%u-%d.img", p->rank, (int)p->pid);
+			int len = snprintf(m.image, sizeof(m.image), "%s/gen-%06" PRIu64 "/%s",
+					   c->o.dir, c->ck.gen, p->image);
+			if (len >= (int)sizeof(m.image)) {
+				coord_ckpt_abort(c, -ENAMETOOLONG,
+						 "checkpoint aborted: image path in %s longer than %zu bytes; use a shorter --dir",
+						 c->o.dir, sizeof(m.image) - 1);
+				return;
+			}
+			p->answered = false;
+			coord_send(c, p, CREST_MSG_WRITE, &m, sizeof(m));
+		}
+		break;
+	case CK_WRITE: {
+		enter(c, CK_COMMIT);
+		if (commit(c))
+			return;
+		uint64_t gen = c->ck.gen;
+		m.flags = c->ck.flags;
+		send_all(c, CREST_MSG_RESUME, &m);
+		pr_info("generation %" PRIu64 " committed (%" PRIu64 " bytes, %lld ms)%s", gen, c->ck.bytes,
+			coord_now_ms() - c->ck.start_ms, m.flags & CREST_CKPT_EXIT ? "; the computation ends" : "");
+		ckdir_prune(c->o.dir, c->o.keep);
+		c->last.gen = gen;
+		c->last.error = 0;
+		c->last.text[0] = 0;
+		reply_waiters(c, 0, "");
+		finish(c);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static enum ckpt_step phase_step(uint32_t phase)
+{
+	switch (phase) {
+	case CREST_PHASE_PREPARE: return CK_PREPARE;
+	case CREST_PHASE_SUSPEND: return CK_SUSPEND;
+	case CREST_PHASE_WRITE: return CK_WRITE;
+	default: return CK_IDLE;
+	}
+}
+
+void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const struct crest_msg_phase *m)
+{
+	if (c->ck.step == CK_IDLE || !p->member || m->generation != c->ck.gen ||
+	    phase_step(m->phase) != c->ck.step) {
+		pr_debug("process %d: %s for generation %" PRIu64 " phase %u ignored", (int)p->pid,
+			 crest_msg_type_name(type), m->generation, m->phase);
+		return;
+	}
+	switch (type) {
+	case CREST_MSG_PROGRESS:
+		c->ck.progress_ms = coord_now_ms();
+		c->ck.bytes += m->bytes > p->bytes ? m->bytes - p->bytes : 0;
+		p->bytes = m->bytes;
+		return;
+	case CREST_MSG_PHASE_FAIL:
+		coord_ckpt_abort(c, m->error ? m->error : -EIO, "checkpoint aborted: process %d: %s",
+				 (int)p->pid, m->text[0] ? m->text : "failed without saying why");
+		return;
+	case CREST_MSG_PHASE_OK:
+		if (p->answered)
+			return;
+		p->answered = true;
+		if (c->ck.step == CK_WRITE) {
+			c->ck.bytes += m->bytes > p->bytes ? m->bytes - p->bytes : 0;
+			p->bytes = m->bytes;
+			p->image_crc = m->image_crc;
+		}
+		if (all_answered(c))
+			next_step(c);
+		return;
+	}
+}
+
+void coord_ckpt_joined(struct coord *c, struct conn *p)
+{
+	if (c->ck.step == CK_IDLE)
+		return;
+	coord_ckpt_abort(c, -EAGAIN, "checkpoint aborted: process %d joined the computation during it; try again",
+			 (int)p->pid);
+}
+
+void coord_ckpt_gone(struct coord *c, struct conn *p)
+{
+	if (c->ck.step == CK_IDLE || p->kind != CONN_PROC || !p->member)
+		return;
+	p->member = false;
+	coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: process %d disconnected during %s",
+			 (int)p->pid, coord_step_name(c->ck.step));
+}
+
+void coord_ckpt_tick(struct coord *c)
+{
+	long long now = coord_now_ms(), limit;
+	const char *what;
+
+	if (c->ck.step == CK_IDLE) {
+		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c)) {
+			pr_info("interval checkpoint");
+			if (start(c, c->o.compress, 0))
+				c->next_interval_ms = now + c->o.interval * 1000LL;
+		}
+		return;
+	}
+	switch (c->ck.step) {
+	case CK_PREPARE:
+		limit = c->o.timeout * 1000LL;
+		what = "within";
+		break;
+	case CK_SUSPEND:
+		limit = c->o.timeout * 1000LL + 5000;
+		what = "within";
+		break;
+	case CK_WRITE:
+		limit = COORD_WRITE_STALL_MS;
+		what = "with no progress for";
+		break;
+	default:
+		return;
+	}
+	long long since = c->ck.step == CK_WRITE ? c->ck.progress_ms : c->ck.step_ms;
+	if (now - since < limit)
+		return;
+	for (struct conn *p = c->conns; p; p = p->next) {
+		if (p->member && !p->dead && !p->answered) {
+			coord_ckpt_abort(c, -ETIMEDOUT, "checkpoint aborted: process %d did not answer %s %s %lld s",
+					 (int)p->pid, coord_step_name(c->ck.step), what, limit / 1000);
+			return;
+		}
+	}
+}

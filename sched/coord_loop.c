@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest-coord event loop: one poll(2) over the listening socket and every
+ * connection.  Frames are read without blocking into a per-connection
+ * buffer and cut with crest_frame_check(); a malformed frame drops that
+ * connection only.
+ */
+#define LOG_MODULE "coord"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "log.h"
+
+#define TICK_MS 200
+
+long long coord_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int coord_listen(struct coord *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc, fd;
+
+	rc = ckdir_socket_path(c->o.dir, c->sock, sizeof(c->sock));
+	if (rc)
+		return rc;
+	if (strlen(c->sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, c->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		pr_perror("cannot create the coordinator socket");
+		return rc;
+	}
+	/* the caller checked that no live coordinator owns it: a stale one */
+	unlink(c->sock);
+	mode_t old = umask(077);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0) {
+		rc = -errno;
+		pr_perror("cannot bind the coordinator socket %s", c->sock);
+		goto out_close;
+	}
+	if (listen(fd, 128) < 0) {
+		rc = -errno;
+		pr_perror("cannot listen on %s", c->sock);
+		goto out_unlink;
+	}
+	c->lfd = fd;
+	return 0;
+out_unlink:
+	unlink(c->sock);
+out_close:
+	close(fd);
+	return rc;
+}
+
+unsigned coord_nprocs(const struct coord *c)
+{
+	unsigned n = 0;
+
+	for (const struct conn *p = c->conns; p; p = p->next)
+		n += p->kind == CONN_PROC && !p->dead;
+	return n;
+}
+
+int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *payload, uint32_t len)
+{
+	int rc;
+
+	(void)c;
+	if (conn->dead)
+		return -ECONNRESET;
+	rc = crest_frame_send(conn->fd, type, &conn->tx_seq, payload, len);
+	if (rc) {
+		if (conn->kind == CONN_PROC)
+			pr_warn("cannot send %s to process %d: %s", crest_msg_type_name(type),
+				(int)conn->pid, strerrordesc_np(-rc));
+		else
+			pr_info("cannot send %s to a client: %s", crest_msg_type_name(type),
+				strerrordesc_np(-rc));
+		conn->dead = true;
+	}
+	return rc;
+}
+
+static void accept_one(struct coord *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *conn;
+	int fd;
+
+	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			pr_perror("accept on %s", c->sock);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		pr_perror("SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if (cred.uid != getuid() && cred.uid != 0) {
+		pr_warn("refused a connection from pid %d uid %u: only uid %u may use this coordinator",
+			(int)cred.pid, (unsigned)cred.uid, (unsigned)getuid());
+		close(fd);
+		return;
+	}
+	conn = calloc(1, sizeof(*conn));
+	if (!conn) {
+		pr_err("out of memory: refused a connection from pid %d", (int)cred.pid);
+		close(fd);
+		return;
+	}
+	conn->fd = fd;
+	conn->pid = cred.pid;
+	conn->next = c->conns;
+	c->conns = conn;
+	pr_debug("connection from pid %d", (int)cred.pid);
+}
+
+static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_hello *h)
+{
+	struct crest_msg_welcome w = { 0 };
+
+	if (conn->kind != CONN_NEW) {
+		pr_err("pid %d sent HELLO twice; dropping it", (int)conn->pid);
+		conn->dead = true;
+		return;
+	}
+	if ((pid_t)h->pid != conn->pid)
+		pr_info("process says pid %u, kernel says %d: using %u", h->pid, (int)conn->pid, h->pid);
+	conn->kind = CONN_PROC;
+	conn->pid = (pid_t)h->pid;
+	conn->restarted = h->flags & CREST_HELLO_RESTARTED;
+	conn->restart_count = h->restart_count;
+	memcpy(conn->exe, h->exe, sizeof(conn->exe));
+	conn->exe[sizeof(conn->exe) - 1] = 0;
+	conn->rank = c->next_rank++;
+	if (!c->any_connected && c->o.interval)
+		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
+	c->any_connected = true;
+	ckdir_procs_add(c->o.dir, conn->pid);
+	w.rank = conn->rank;
+	pr_info("process %d (%s) registered as rank %u%s", (int)conn->pid, conn->exe, conn->rank,
+		conn->restarted ? ", restarted" : "");
+	coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
+	coord_ckpt_joined(c, conn);
+}
+
+static void on_status(struct coord *c, struct conn *conn)
+{
+	static char buf[65536];
+	int n = coord_status_json(c, buf, sizeof(buf));
+
+	if (n < 0) {
+		pr_err("status does not fit in %zu bytes", sizeof(buf));
+		n = snprintf(buf, sizeof(buf), "{\"error\":\"status too large\"}");
+	}
+	coord_send(c, conn, CREST_MSG_STATUS_REPLY, buf, (uint32_t)n + 1);
+}
+
+static void on_message(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload)
+{
+	uint16_t type = hdr->type;
+
+	if (hdr->seq != conn->rx_seq + 1) {
+		pr_err("pid %d: frame sequence %u after %u; dropping the connection",
+		       (int)conn->pid, hdr->seq, conn->rx_seq);
+		conn->dead = true;
+		return;
+	}
+	conn->rx_seq = hdr->seq;
+	switch (type) {
+	case CREST_MSG_HELLO: {
+		struct crest_msg_hello h;
+		memcpy(&h, payload, sizeof(h));
+		on_hello(c, conn, &h);
+		return;
+	}
+	case CREST_MSG_PHASE_OK:
+	case CREST_MSG_PHASE_FAIL:
+	case CREST_MSG_PROGRESS: {
+		struct crest_msg_phase m;
+		if (conn->kind != CONN_PROC)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		m.text[sizeof(m.text) - 1] = 0;
+		coord_ckpt_answer(c, conn, type, &m);
+		return;
+	}
+	case CREST_MSG_CKPT_REQUEST: {
+		struct crest_msg_request r;
+		if (conn->kind == CONN_PROC)
+			break;
+		memcpy(&r, payload, sizeof(r));
+		conn->kind = CONN_CLIENT;
+		coord_ckpt_request(c, conn, &r);
+		return;
+	}
+	case CREST_MSG_STATUS_REQUEST:
+		if (conn->kind == CONN_NEW)
+			conn->kind = CONN_CLIENT;
+		on_status(c, conn);
+		return;
+	case CREST_MSG_SHUTDOWN:
+		if (conn->kind == CONN_PROC)
+			break;
+		pr_info("SHUTDOWN requested by pid %d: exiting, the application keeps running", (int)conn->pid);
+		coord_stop = 1;
+		return;
+	default:
+		break;
+	}
+	pr_err("pid %d sent %s, which it may not send; dropping the connection",
+	       (int)conn->pid, crest_msg_type_name(type));
+	conn->dead = true;
+}
+
+static void read_conn(struct coord *c, struct conn *conn)
+{
+	for (;;) {
+		ssize_t n = read(conn->fd, conn->in + conn->inlen, sizeof(conn->in) - conn->inlen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				pr_info("read from pid %d: %s", (int)conn->pid, strerrordesc_np(errno));
+			if (conn->inlen)
+				pr_warn("pid %d closed the connection in the middle of a frame", (int)conn->pid);
+			conn->dead = true;
+			return;
+		}
+		conn->inlen += n;
+		while (!conn->dead) {
+			size_t flen;
+			int rc = crest_frame_check(conn->in, conn->inlen, &flen);
+			if (rc == -EAGAIN) {
+				if (flen > sizeof(conn->in))
+					rc = -EMSGSIZE;
+				else
+					break;
+			}
+			if (rc) {
+				pr_err("malformed frame from pid %d (%s); dropping the connection",
+				       (int)conn->pid, rc == -EPROTO ? "bad magic, version or type" :
+				       rc == -EMSGSIZE ? "too long" : "bad checksum or payload size");
+				conn->dead = true;
+				return;
+			}
+			struct crest_frame hdr;
+			memcpy(&hdr, conn->in, sizeof(hdr));
+			on_message(c, conn, &hdr, conn->in + sizeof(hdr));
+			memmove(conn->in, conn->in + flen, conn->inlen - flen);
+			conn->inlen -= flen;
+		}
+		if (conn->dead)
+			return;
+	}
+}
+
+static void reap(struct coord *c)
+{
+	struct conn **pp = &c->conns;
+
+	while (*pp) {
+		struct conn *conn = *pp;
+		if (!conn->dead) {
+			pp = &conn->next;
+			continue;
+		}
+		*pp = conn->next;
+		if (conn->kind == CONN_PROC)
+			pr_info("process %d (rank %u) disconnected", (int)conn->pid, conn->rank);
+		coord_ckpt_gone(c, conn);
+		close(conn->fd);
+		free(conn);
+	}
+}
+
+void coord_close_all(struct coord *c)
+{
+	for (struct conn *p = c->conns; p; p = p->next)
+		p->dead = true;
+	reap(c);
+	if (c->lfd >= 0) {
+		close(c->lfd);
+		c->lfd = -1;
+	}
+}
+
+static bool should_exit(struct coord *c)
+{
+	if (c->ck.step != CK_IDLE)
+		return false;
+	if (c->any_connected)
+		return coord_nprocs(c) == 0;
+	return coord_now_ms() - c->start_ms > COORD_IDLE_EXIT_MS;
+}
+
+int coord_run(struct coord *c)
+{
+	struct pollfd *pfd = NULL;
+	struct conn **map = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	while (!coord_stop) {
+		size_t n = 1;
+		for (struct conn *p = c->conns; p; p = p->next)
+			n++;
+		if (n > cap) {
+			cap = n * 2;
+			free(pfd);
+			free(map);
+			pfd = calloc(cap, sizeof(*pfd));
+			map = calloc(cap, sizeof(*map));
+			if (!pfd || !map) {
+				pr_err("out of memory in the event loop");
+				rc = -ENOMEM;
+				goto out_free;
+			}
+		}
+		pfd[0] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
+		n = 1;
+		for (struct conn *p = c->conns; p; p = p->next) {
+			map[n] = p;
+			pfd[n++] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
+		}
+		int r = poll(pfd, n, TICK_MS);
+		if (r < 0 && errno != EINTR) {
+			rc = -errno;
+			pr_perror("poll");
+			goto out_free;
+		}
+		if (r > 0) {
+			for (size_t i = 1; i < n; i++)
+				if (pfd[i].revents)
+					read_conn(c, map[i]);
+			if (pfd[0].revents & POLLIN)
+				accept_one(c);
+		}
+		reap(c);
+		coord_ckpt_tick(c);
+		reap(c);
+		if (should_exit(c)) {
+			pr_info("%s", c->any_connected ? "every process has disconnected: exiting" :
+				"no process connected within 120 s: exiting");
+			break;
+		}
+	}
+	if (c->ck.step != CK_IDLE)
+		coord_ckpt_abort(c, -EINTR, "checkpoint aborted: the coordinator was stopped");
+out_free:
+	free(pfd);
+	free(map);
+	return rc;
+}

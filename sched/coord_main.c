@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest-coord: the coordinator of one computation.
+ *
+ *   crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]
+ *               [--timeout SEC] [--foreground]
+ *
+ * Without --foreground it becomes a daemon (setsid, double fork); the
+ * command returns only once the socket listens and DIR/COORD is written,
+ * so the caller can start the application right away.
+ */
+#define LOG_MODULE "coord"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "log.h"
+
+volatile sig_atomic_t coord_stop;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]\n"
+		"                   [--timeout SEC] [--foreground]\n"
+		"Coordinates the checkpoints of one computation; started by crest launch and\n"
+		"crest restart.  Logs to DIR/coord.log.\n");
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
+{
+	char *e;
+	unsigned long x;
+
+	errno = 0;
+	x = strtoul(s, &e, 10);
+	if (errno || e == s || *e || *s == '-' || x > UINT_MAX / 1000 || x < min) {
+		fprintf(stderr, "crest-coord: %s %s: expected a whole number >= %u\n", opt, s, min);
+		return -EINVAL;
+	}
+	*v = (unsigned)x;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct coord_opts *o)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *dir = NULL;
+	int ch;
+
+	o->keep = 2;
+	o->timeout = 10;
+	o->compress = CREST_COMP_NONE;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'i': if (parse_uint("--interval", optarg, 0, &o->interval)) return -EINVAL; break;
+		case 'k': if (parse_uint("--keep", optarg, 1, &o->keep)) return -EINVAL; break;
+		case 't': if (parse_uint("--timeout", optarg, 1, &o->timeout)) return -EINVAL; break;
+		case 'f': o->foreground = true; break;
+		case 'c':
+			if (!strcmp(optarg, "none")) {
+				o->compress = CREST_COMP_NONE;
+			} else if (!strcmp(optarg, "zstd")) {
+				o->compress = CREST_COMP_ZSTD;
+			} else {
+				fprintf(stderr, "crest-coord: --compress %s: expected none or zstd\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		case ':':
+			fprintf(stderr, "crest-coord: option %s needs a value\n", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(stderr, "crest-coord: unknown option %s; see crest-coord --help\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "crest-coord: unexpected argument %s\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!dir) {
+		fprintf(stderr, "crest-coord: --dir DIR is required\n");
+		return -EINVAL;
+	}
+	if (ckdir_make(dir))
+		return -EINVAL;
+	if (!realpath(dir, o->dir)) {
+		fprintf(stderr, "crest-coord: %s: %s\n", dir, strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	coord_stop = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* fork twice; returns in the daemon with *ready_fd set, exits in the
+ * caller with the daemon's verdict */
+static int daemonize(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char verdict = 1;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("crest-coord: pipe");
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("crest-coord: fork");
+		return -errno;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		waitpid(pid, NULL, 0);
+		while (read(p[0], &verdict, 1) < 0 && errno == EINTR)
+			;
+		_exit(verdict == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	pid = fork();
+	if (pid < 0) {
+		perror("crest-coord: fork");
+		_exit(1);
+	}
+	if (pid > 0)
+		_exit(0);
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void tell_ready(int *ready_fd, char verdict)
+{
+	if (*ready_fd < 0)
+		return;
+	while (write(*ready_fd, &verdict, 1) < 0 && errno == EINTR)
+		;
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+static int open_log(const char *dir)
+{
+	char path[CKDIR_PATH_MAX + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/coord.log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fprintf(stderr, "crest-coord: cannot open %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static void detach_stdio(int logfd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		close(null);
+	}
+	dup2(logfd, 2);
+}
+
+int main(int argc, char **argv)
+{
+	struct coord c = { .lfd = -1 };
+	int ready_fd = -1, logfd, rc = 1;
+	pid_t other;
+
+	crest_log_set_prefix("crest-coord");
+	crest_log_level = LOG_INFO;
+	crest_log_init();
+	if (parse_args(argc, argv, &c.o))
+		return 2;
+	other = ckdir_coord_alive(c.o.dir);
+	if (other) {
+		fprintf(stderr, "crest-coord: a coordinator (pid %d) already serves %s\n", (int)other, c.o.dir);
+		return 1;
+	}
+	if (!c.o.foreground && daemonize(&ready_fd))
+		return 1;
+	setup_signals();
+	c.start_ms = coord_now_ms();
+	if (coord_listen(&c))
+		goto out_fail;
+	if (ckdir_coord_write(c.o.dir, getpid(), c.sock)) {
+		fprintf(stderr, "crest-coord: cannot write %s/COORD; is the directory writable?\n", c.o.dir);
+		goto out_unlink;
+	}
+	logfd = open_log(c.o.dir);
+	if (logfd < 0)
+		goto out_coord;
+	crest_log_set_fd(logfd);
+	pr_info("coordinator pid %d for %s listening on %s (interval %u s, keep %u, timeout %u s)",
+		(int)getpid(), c.o.dir, c.sock, c.o.interval, c.o.keep, c.o.timeout);
+	if (!c.o.foreground) {
+		detach_stdio(logfd);
+		if (chdir("/"))
+			pr_warn("cannot chdir to /");
+	}
+	tell_ready(&ready_fd, 0);
+
+	rc = coord_run(&c) ? 1 : 0;
+	if (coord_stop)
+		pr_info("stopping");
+	coord_close_all(&c);
+out_coord:
+	{
+		pid_t owner = 0;
+		if (!ckdir_coord_read(c.o.dir, &owner, NULL, 0) && owner == getpid())
+			ckdir_coord_remove(c.o.dir);
+	}
+out_unlink:
+	if (c.lfd >= 0)
+		close(c.lfd);
+	unlink(c.sock);
+out_fail:
+	tell_ready(&ready_fd, 1);
+	pr_info("exit");
+	return rc;
+}
