@@ -31,7 +31,9 @@
 #include "log.h"
 
 #define BLK		CREST_IMG_ALIGN
+#ifndef ZSTD_LEVEL
 #define ZSTD_LEVEL	1	/* see docs/image-format.md, "Compression" */
+#endif
 
 static inline uint64_t round_up(uint64_t v)
 {
