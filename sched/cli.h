@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The crest command: cli_main.c dispatches to one file per verb
+ * (cli_launch.c, cli_checkpoint.c, cli_restart.c, cli_status.c,
+ * cli_inspect.c).  cli_util.c holds what they share.
+ *
+ * Verbs return the process exit status: 0 ok, 1 failure, 2 usage error,
+ * 127 program not found.
+ */
+#ifndef CREST_CLI_H
+#define CREST_CLI_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CREST_VERSION		"0.1.0"
+#define CLI_DEFAULT_DIR		"crest-ckpt"
+
+int cmd_launch(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);	/* cli_inspect.c */
+
+/* siblings of the crest binary, from /proc/self/exe */
+struct cli_paths {
+	char bindir[PATH_MAX];
+	char coord[PATH_MAX];		/* <bindir>/crest-coord */
+	char libcrest[PATH_MAX];	/* <bindir>/../lib/libcrest.so */
+	char restart[PATH_MAX];		/* <bindir>/../libexec/crest/crest-restart */
+};
+int cli_find_paths(struct cli_paths *p);
+
+/* options passed through to crest-coord */
+struct cli_coord_args {
+	char *argv[24];
+	int argc;
+	char buf[4][32];
+};
+void cli_coord_args_init(struct cli_coord_args *a);
+/* handles --interval/--keep/--compress/--timeout; 1 if `ch` was one, 0 if
+ * not, -1 on a bad value (message printed) */
+int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
+
+/* getopt_long error for verb: prints the message, returns 2 */
+int cli_opt_error(const char *verb, int ch, char **argv);
+
+/* DIR made absolute (it must exist) */
+int cli_abs_dir(const char *verb, const char *dir, char *abs, size_t size);
+
+/* start crest-coord --dir absdir <args>; returns when it is ready */
+int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
+		    const struct cli_coord_args *a);
+
+/* connect to the coordinator of dir: fd, or -ENOENT (no COORD / dead pid),
+ * -ECONNREFUSED ... */
+int cli_connect(const char *dir);
+
+/* STATUS_REQUEST on a new connection; the JSON text in buf */
+int cli_status_fetch(const char *dir, char *buf, size_t size);
+
+/* tiny readers for the coordinator's own JSON (flat keys, first match after `from`) */
+bool cli_json_num(const char *json, const char *key, long long *v);
+bool cli_json_str(const char *json, const char *key, char *out, size_t size);
+
+#endif

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest checkpoint [--dir DIR] [--kill] [--compress none|zstd]
+ *
+ * Asks the coordinator of DIR for a checkpoint, waits for it, prints the
+ * generation number.  If the coordinator died but processes of the
+ * computation live (DIR/PROCS), starts a new one first: the processes
+ * reconnect to it by themselves.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "cli.h"
+#include "crest/image.h"
+#include "proto.h"
+
+#define RECONNECT_WAIT_MS 10000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: crest checkpoint [--dir DIR] [--kill] [--compress none|zstd]\n"
+		"Takes a consistent checkpoint of the computation running in DIR (default ./" CLI_DEFAULT_DIR ")\n"
+		"and prints its generation number.\n"
+		"  --kill           end the computation once the checkpoint is committed\n"
+		"  --compress ALG   none or zstd for this checkpoint (default: the launch setting)\n");
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* live pids of DIR/PROCS */
+static size_t live_procs(const char *dir)
+{
+	pid_t *pids;
+	size_t n, live = 0;
+
+	if (ckdir_procs_read(dir, &pids, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		live += ckdir_pid_alive(pids[i]);
+	free(pids);
+	return live;
+}
+
+static size_t count_procs(const char *json)
+{
+	size_t n = 0;
+
+	for (const char *p = json; (p = strstr(p, "{\"pid\":")); p++)
+		n++;
+	return n;
+}
+
+/* no live coordinator: start one if processes still live, and wait for them */
+static int revive(const char *abs)
+{
+	struct cli_coord_args ca;
+	struct cli_paths paths;
+	static char json[65536];
+	size_t want = live_procs(abs);
+
+	if (!want)
+		return -ENOENT;
+	fprintf(stderr, "crest: checkpoint: the coordinator of %s is gone but %zu process(es) live; starting a new one\n",
+		abs, want);
+	cli_coord_args_init(&ca);
+	if (cli_find_paths(&paths) || cli_start_coord("checkpoint", &paths, abs, &ca))
+		return -EIO;
+	long long end = now_ms() + RECONNECT_WAIT_MS;
+	size_t have = 0;
+	while (now_ms() < end) {
+		if (!cli_status_fetch(abs, json, sizeof(json))) {
+			have = count_procs(json);
+			if (have >= want)
+				return 0;
+		}
+		usleep(200000);
+	}
+	if (!have) {
+		fprintf(stderr, "crest: checkpoint: no process reconnected within %d s\n", RECONNECT_WAIT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	fprintf(stderr, "crest: checkpoint: only %zu of %zu processes reconnected; checkpointing those\n", have, want);
+	return 0;
+}
+
+static void show_progress(const char *abs)
+{
+	static char json[65536];
+	char phase[32] = "?";
+	long long bytes = 0, ms = 0;
+
+	if (cli_status_fetch(abs, json, sizeof(json)))
+		return;
+	cli_json_str(json, "phase", phase, sizeof(phase));
+	cli_json_num(json, "bytes", &bytes);
+	cli_json_num(json, "elapsed_ms", &ms);
+	fprintf(stderr, "\rcheckpoint: %-8s %8.1f MiB  %5.1f s ", phase, bytes / 1048576.0, ms / 1000.0);
+}
+
+int cmd_checkpoint(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "kill", no_argument, NULL, 'K' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct crest_msg_request req = { .compress = ~0u };
+	struct crest_msg_result res;
+	struct crest_frame hdr;
+	const char *dir = CLI_DEFAULT_DIR;
+	char abs[PATH_MAX];
+	bool tty = isatty(2), shown = false;
+	uint32_t seq = 0;
+	int ch, fd, rc, status = 1;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'K': req.flags |= CREST_REQ_KILL; break;
+		case 'c':
+			if (!strcmp(optarg, "none")) {
+				req.compress = CREST_COMP_NONE;
+			} else if (!strcmp(optarg, "zstd")) {
+				req.compress = CREST_COMP_ZSTD;
+			} else {
+				fprintf(stderr, "crest: checkpoint: --compress %s: expected none or zstd\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: return cli_opt_error("checkpoint", ch, argv);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "crest: checkpoint: unexpected argument %s; see crest checkpoint --help\n", argv[optind]);
+		return 2;
+	}
+	if (cli_abs_dir("checkpoint", dir, abs, sizeof(abs)))
+		return 1;
+	fd = cli_connect(abs);
+	if (fd < 0 && !revive(abs))
+		fd = cli_connect(abs);
+	if (fd < 0) {
+		fprintf(stderr, "crest: checkpoint: no coordinator for %s (is the computation running? start it with crest launch, or crest restart)\n",
+			dir);
+		return 1;
+	}
+	rc = crest_frame_send(fd, CREST_MSG_CKPT_REQUEST, &seq, &req, sizeof(req));
+	if (rc)
+		goto out_lost;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, 1000);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			if (tty) {
+				show_progress(abs);
+				shown = true;
+			}
+			continue;
+		}
+		rc = crest_frame_recv(fd, &hdr, &res, sizeof(res), 10000);
+		if (rc < 0)
+			goto out_lost;
+		if (hdr.type == CREST_MSG_CKPT_RESULT)
+			break;
+	}
+	if (shown)
+		fprintf(stderr, "\r%60s\r", "");
+	res.text[sizeof(res.text) - 1] = 0;
+	if (res.error) {
+		fprintf(stderr, "crest: checkpoint: %s\n", res.text[0] ? res.text : strerror(-res.error));
+		goto out_close;
+	}
+	printf("%llu\n", (unsigned long long)res.generation);
+	status = 0;
+	goto out_close;
+out_lost:
+	if (shown)
+		fprintf(stderr, "\n");
+	fprintf(stderr, "crest: checkpoint: lost the coordinator of %s (%s); see %s/coord.log. The application keeps running; the checkpoint did not complete\n",
+		dir, strerror(-rc), dir);
+out_close:
+	close(fd);
+	return status;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest launch [--dir DIR] [coordinator options] -- PROG ARGS...
+ *
+ * Starts a coordinator for DIR, then becomes PROG (execvp) with libcrest
+ * preloaded: same pid, same stdio, PROG's exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "cli.h"
+#include "log.h"
+#include "proto.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: crest launch [--dir DIR] [--interval SEC] [--keep N] [--compress none|zstd]\n"
+		"                    [--timeout SEC] -- PROG ARGS...\n"
+		"Runs PROG under checkpoint control; checkpoints go to DIR (default ./" CLI_DEFAULT_DIR ").\n"
+		"  --interval SEC   checkpoint every SEC seconds (default: only on demand)\n"
+		"  --keep N         keep the N newest complete checkpoints (default 2)\n"
+		"  --compress ALG   compress memory with none (default) or zstd\n"
+		"  --timeout SEC    give up a checkpoint if threads do not stop within SEC (default 10)\n"
+		"Then: crest checkpoint --dir DIR; crest restart --dir DIR.\n");
+}
+
+/* PROG found the way execvp will find it */
+static bool program_exists(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	if (!path)
+		path = "/bin:/usr/bin";
+	while (*path) {
+		const char *colon = strchrnul(path, ':');
+		int len = (int)(colon - path);
+		if (snprintf(buf, sizeof(buf), "%.*s/%s", len ? len : 1, len ? path : ".", prog) < (int)sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return true;
+		path = *colon ? colon + 1 : colon;
+	}
+	return false;
+}
+
+static void shutdown_coord(const char *dir)
+{
+	uint32_t seq = 0;
+	int fd = cli_connect(dir);
+
+	if (fd < 0)
+		return;
+	crest_frame_send(fd, CREST_MSG_SHUTDOWN, &seq, NULL, 0);
+	close(fd);
+}
+
+int cmd_launch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cli_coord_args ca;
+	struct cli_paths paths;
+	const char *dir = CLI_DEFAULT_DIR;
+	char abs[PATH_MAX];
+	pid_t other;
+	int ch, r;
+
+	cli_coord_args_init(&ca);
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (ch == 'd') {
+			dir = optarg;
+			continue;
+		}
+		if (ch == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		r = cli_coord_opt(&ca, "launch", ch, optarg);
+		if (r < 0)
+			return 2;
+		if (r == 0)
+			return cli_opt_error("launch", ch, argv);
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "crest: launch: no program given; usage: crest launch [--dir DIR] -- PROG ARGS...\n");
+		return 2;
+	}
+	char **prog = argv + optind;
+	if (!program_exists(prog[0])) {
+		fprintf(stderr, "crest: launch: %s: command not found\n", prog[0]);
+		return 127;
+	}
+	if (cli_find_paths(&paths))
+		return 1;
+	if (access(paths.libcrest, R_OK)) {
+		fprintf(stderr, "crest: launch: %s: %s; build it (make) or reinstall crest\n",
+			paths.libcrest, strerror(errno));
+		return 1;
+	}
+	if (ckdir_make(dir) || cli_abs_dir("launch", dir, abs, sizeof(abs)))
+		return 1;
+	other = ckdir_coord_alive(abs);
+	if (other) {
+		fprintf(stderr, "crest: launch: a computation is already running in %s (coordinator pid %d); use another --dir\n",
+			dir, (int)other);
+		return 1;
+	}
+	ckdir_procs_clear(abs);
+	if (cli_start_coord("launch", &paths, abs, &ca))
+		return 1;
+
+	/* become PROG, with libcrest preloaded */
+	const char *old = getenv("LD_PRELOAD");
+	char *pre = NULL;
+	if (asprintf(&pre, "%s%s%s", paths.libcrest, old && *old ? ":" : "", old ? old : "") < 0 ||
+	    setenv("LD_PRELOAD", pre, 1) || setenv("CREST_DIR", abs, 1)) {
+		fprintf(stderr, "crest: launch: out of memory\n");
+		shutdown_coord(abs);
+		return 1;
+	}
+	free(pre);
+	execvp(prog[0], prog);
+	int err = errno;
+	shutdown_coord(abs);
+	if (err == ENOENT) {
+		fprintf(stderr, "crest: launch: %s: command not found\n", prog[0]);
+		return 127;
+	}
+	fprintf(stderr, "crest: launch: cannot run %s: %s\n", prog[0], strerror(err));
+	return 126;
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest restart [--dir DIR] [--generation N] [coordinator options] [--]
+ *
+ * Checks the chosen generation (MANIFEST, every image with its size),
+ * starts a coordinator for DIR, then becomes crest-restart, which becomes
+ * the restored application: same pid, stdio and exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "cli.h"
+#include "proto.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: crest restart [--dir DIR] [--generation N] [--interval SEC] [--keep N]\n"
+		"                     [--compress none|zstd] [--timeout SEC]\n"
+		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
+		"checkpoint, or from generation N.  The program runs in the foreground.\n");
+}
+
+/* " 3 4" : the complete generations, for messages */
+static void complete_list(const char *dir, char *buf, size_t size)
+{
+	uint64_t *gens;
+	size_t n, used = 0;
+
+	buf[0] = 0;
+	if (ckdir_list_gens(dir, &gens, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!ckdir_gen_complete(dir, gens[i]))
+			continue;
+		int w = snprintf(buf + used, size - used, " %" PRIu64, gens[i]);
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += w;
+	}
+	free(gens);
+	if (!used)
+		snprintf(buf, size, " none");
+}
+
+static void shutdown_coord(const char *dir)
+{
+	uint32_t seq = 0;
+	int fd = cli_connect(dir);
+
+	if (fd < 0)
+		return;
+	crest_frame_send(fd, CREST_MSG_SHUTDOWN, &seq, NULL, 0);
+	close(fd);
+}
+
+int cmd_restart(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "generation", required_argument, NULL, 'g' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct ckdir_manifest man = { 0 };
+	struct cli_coord_args ca;
+	struct cli_paths paths;
+	const char *dir = CLI_DEFAULT_DIR;
+	char abs[PATH_MAX], gdir[PATH_MAX], image[PATH_MAX * 2], list[256], genbuf[32];
+	uint64_t gen = 0;
+	pid_t other;
+	int ch, r, status = 1;
+
+	cli_coord_args_init(&ca);
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (ch == 'd') {
+			dir = optarg;
+			continue;
+		}
+		if (ch == 'g') {
+			char *e;
+			errno = 0;
+			gen = strtoull(optarg, &e, 10);
+			if (errno || e == optarg || *e || *optarg == '-' || !gen) {
+				fprintf(stderr, "crest: restart: --generation %s: expected a generation number >= 1\n", optarg);
+				return 2;
+			}
+			continue;
+		}
+		if (ch == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		r = cli_coord_opt(&ca, "restart", ch, optarg);
+		if (r < 0)
+			return 2;
+		if (r == 0)
+			return cli_opt_error("restart", ch, argv);
+	}
+	if (optind < argc) {
+		fprintf(stderr, "crest: restart: unexpected argument %s; the program and its arguments come from the checkpoint\n",
+			argv[optind]);
+		return 2;
+	}
+	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs))
+		return 1;
+	other = ckdir_coord_alive(abs);
+	if (other) {
+		fprintf(stderr, "crest: restart: a computation is already running in %s (coordinator pid %d); stop it first or use another --dir\n",
+			dir, (int)other);
+		return 1;
+	}
+	if (gen) {
+		struct stat st;
+		complete_list(abs, list, sizeof(list));
+		if (ckdir_gen_path(gdir, sizeof(gdir), abs, gen) || stat(gdir, &st) < 0) {
+			fprintf(stderr, "crest: restart: generation %" PRIu64 " does not exist in %s; complete ones:%s\n",
+				gen, dir, list);
+			return 1;
+		}
+		r = ckdir_manifest_read(abs, gen, &man);
+		if (r) {
+			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s is incomplete (%s); complete ones:%s\n",
+				gen, dir, r == -ENOENT ? "no MANIFEST" : "damaged MANIFEST", list);
+			return 1;
+		}
+	} else {
+		if (ckdir_latest_complete(abs, &gen)) {
+			fprintf(stderr, "crest: restart: no complete checkpoint in %s; take one with crest checkpoint while the computation runs\n",
+				dir);
+			return 1;
+		}
+		if (ckdir_manifest_read(abs, gen, &man))
+			return 1;
+	}
+	if (man.nimages == 0) {
+		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s lists no image\n", gen, dir);
+		goto out_free;
+	}
+	if (man.nimages > 1) {
+		fprintf(stderr, "crest: restart: generation %" PRIu64 " holds %zu processes: multi-process restart is not supported yet (issue 3)\n",
+			gen, man.nimages);
+		goto out_free;
+	}
+	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
+	for (size_t i = 0; i < man.nimages; i++) {
+		struct stat st;
+		snprintf(image, sizeof(image), "%s/%s", gdir, man.images[i].path);
+		if (stat(image, &st) < 0) {
+			fprintf(stderr, "crest: restart: image %s of generation %" PRIu64 ": %s; the checkpoint is damaged, try an older --generation\n",
+				image, gen, strerror(errno));
+			goto out_free;
+		}
+		if ((uint64_t)st.st_size != man.images[i].size) {
+			fprintf(stderr, "crest: restart: image %s is %lld bytes, MANIFEST says %" PRIu64 "; the checkpoint is damaged, try an older --generation\n",
+				image, (long long)st.st_size, man.images[i].size);
+			goto out_free;
+		}
+	}
+	snprintf(image, sizeof(image), "%s/%s", gdir, man.images[0].path);
+	if (cli_find_paths(&paths))
+		goto out_free;
+	if (access(paths.restart, X_OK)) {
+		fprintf(stderr, "crest: restart: %s: %s; build it (make) or reinstall crest\n", paths.restart, strerror(errno));
+		goto out_free;
+	}
+	ckdir_procs_clear(abs);
+	if (cli_start_coord("restart", &paths, abs, &ca))
+		goto out_free;
+	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
+	setenv("CREST_DIR", abs, 1);
+	char *args[] = { paths.restart, "--image", image, "--dir", abs, "--generation", genbuf, NULL };
+	fflush(NULL);
+	execv(args[0], args);
+	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
+	shutdown_coord(abs);
+out_free:
+	ckdir_manifest_free(&man);
+	return status;
+}

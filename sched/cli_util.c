@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the verbs of the crest command. */
+#define LOG_MODULE "cli"
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "cli.h"
+#include "proto.h"
+
+int cli_find_paths(struct cli_paths *p)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n < 0) {
+		fprintf(stderr, "crest: cannot find its own binary (/proc/self/exe): %s\n", strerror(errno));
+		return -errno;
+	}
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	*slash = 0;
+	snprintf(p->bindir, sizeof(p->bindir), "%s", exe[0] ? exe : "/");
+	if (snprintf(p->coord, sizeof(p->coord), "%s/crest-coord", exe) >= (int)sizeof(p->coord) ||
+	    snprintf(p->libcrest, sizeof(p->libcrest), "%s/../lib/libcrest.so", exe) >= (int)sizeof(p->libcrest) ||
+	    snprintf(p->restart, sizeof(p->restart), "%s/../libexec/crest/crest-restart", exe) >= (int)sizeof(p->restart))
+		return -ENAMETOOLONG;
+	/* developers and tests may point at another libcrest */
+	const char *env = getenv("CREST_LIBCREST");
+	if (env && *env)
+		snprintf(p->libcrest, sizeof(p->libcrest), "%s", env);
+	/* tidy ".." away when the files exist */
+	char tmp[PATH_MAX];
+	if (realpath(p->libcrest, tmp))
+		snprintf(p->libcrest, sizeof(p->libcrest), "%s", tmp);
+	if (realpath(p->restart, tmp))
+		snprintf(p->restart, sizeof(p->restart), "%s", tmp);
+	return 0;
+}
+
+void cli_coord_args_init(struct cli_coord_args *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+static void push(struct cli_coord_args *a, const char *s)
+{
+	if (a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1)
+		a->argv[a->argc++] = (char *)s;
+}
+
+int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg)
+{
+	const char *name;
+	char *e;
+
+	switch (ch) {
+	case 'i': name = "--interval"; break;
+	case 'k': name = "--keep"; break;
+	case 't': name = "--timeout"; break;
+	case 'c':
+		if (strcmp(arg, "none") && strcmp(arg, "zstd")) {
+			fprintf(stderr, "crest: %s: --compress %s: expected none or zstd\n", verb, arg);
+			return -1;
+		}
+		push(a, "--compress");
+		push(a, arg);
+		return 1;
+	default:
+		return 0;
+	}
+	errno = 0;
+	unsigned long v = strtoul(arg, &e, 10);
+	if (errno || e == arg || *e || *arg == '-' || v > 1000000 || (ch != 'i' && v == 0)) {
+		fprintf(stderr, "crest: %s: %s %s: expected a whole number%s\n", verb, name, arg,
+			ch == 'i' ? " of seconds (0 = none)" : " >= 1");
+		return -1;
+	}
+	push(a, name);
+	push(a, arg);
+	return 1;
+}
+
+int cli_opt_error(const char *verb, int ch, char **argv)
+{
+	const char *opt = argv[optind - 1];
+
+	if (ch == ':')
+		fprintf(stderr, "crest: %s: option %s needs a value; see crest %s --help\n", verb, opt, verb);
+	else if (optopt && opt[0] == '-' && opt[1] != '-')
+		fprintf(stderr, "crest: %s: unknown option -%c; see crest %s --help\n", verb, optopt, verb);
+	else
+		fprintf(stderr, "crest: %s: unknown option %s; see crest %s --help\n", verb, opt, verb);
+	return 2;
+}
+
+int cli_abs_dir(const char *verb, const char *dir, char *abs, size_t size)
+{
+	char tmp[PATH_MAX];
+
+	if (!realpath(dir, tmp)) {
+		int rc = -errno;
+		fprintf(stderr, "crest: %s: checkpoint directory %s: %s\n", verb, dir, strerror(errno));
+		return rc;
+	}
+	if (strlen(tmp) >= size)
+		return -ENAMETOOLONG;
+	strcpy(abs, tmp);
+	return 0;
+}
+
+int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
+		    const struct cli_coord_args *a)
+{
+	char *argv[32];
+	int n = 0, st;
+	pid_t pid;
+
+	if (access(p->coord, X_OK)) {
+		fprintf(stderr, "crest: %s: %s: %s; is crest installed completely?\n", verb, p->coord, strerror(errno));
+		return -ENOENT;
+	}
+	argv[n++] = (char *)p->coord;
+	argv[n++] = "--dir";
+	argv[n++] = (char *)absdir;
+	for (int i = 0; i < a->argc; i++)
+		argv[n++] = a->argv[i];
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "crest: %s: fork: %s\n", verb, strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		execv(argv[0], argv);
+		fprintf(stderr, "crest: %s: cannot run %s: %s\n", verb, argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "crest: %s: the coordinator did not start (see above and %s/coord.log)\n",
+			verb, absdir);
+		return -EIO;
+	}
+	return 0;
+}
+
+int cli_connect(const char *dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char sock[CKDIR_PATH_MAX];
+	pid_t pid;
+	int fd, rc;
+
+	if (ckdir_coord_read(dir, &pid, sock, sizeof(sock)) || !ckdir_coord_alive(dir))
+		return -ENOENT;
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int cli_status_fetch(const char *dir, char *buf, size_t size)
+{
+	struct crest_frame hdr;
+	uint32_t seq = 0;
+	int fd, rc;
+
+	fd = cli_connect(dir);
+	if (fd < 0)
+		return fd;
+	rc = crest_frame_send(fd, CREST_MSG_STATUS_REQUEST, &seq, NULL, 0);
+	if (rc)
+		goto out_close;
+	rc = crest_frame_recv(fd, &hdr, buf, size - 1, 10000);
+	if (rc < 0)
+		goto out_close;
+	if (hdr.type != CREST_MSG_STATUS_REPLY) {
+		rc = -EPROTO;
+		goto out_close;
+	}
+	buf[rc] = 0;
+	rc = 0;
+out_close:
+	close(fd);
+	return rc;
+}
+
+static const char *json_key(const char *json, const char *key)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? p + strlen(pat) : NULL;
+}
+
+bool cli_json_num(const char *json, const char *key, long long *v)
+{
+	const char *p = json_key(json, key);
+	char *e;
+
+	if (!p)
+		return false;
+	*v = strtoll(p, &e, 10);
+	return e != p;
+}
+
+bool cli_json_str(const char *json, const char *key, char *out, size_t size)
+{
+	const char *p = json_key(json, key);
+	size_t n = 0;
+
+	if (!p || *p != '"')
+		return false;
+	for (p++; *p && *p != '"' && n + 1 < size; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		out[n++] = *p;
+	}
+	out[n] = 0;
+	return true;
+}
