@@ -1,0 +1,48 @@
+#!/bin/bash
+# Runs every checkpoint program in tests/cr through run-cycles.sh.
+# Prints one PASS/FAIL line per program and `N passed, N failed`
+# (programs), exit status 1 if any failed.  CR_ONLY="counter threads"
+# runs a subset.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$TOP" || exit 1
+BIN=$TOP/build/tests/cr
+RUNS=$TOP/build/test-runs
+mkdir -p "$RUNS"
+
+# Debian's python3 has python3-numpy; a python3 earlier in PATH may not
+PY=python3
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+	PY=/usr/bin/python3
+fi
+
+declare -A CMD=(
+	[counter]="$BIN/counter"
+	[threads]="$BIN/threads"
+	[malloc_churn]="$BIN/malloc_churn"
+	[mmap_file]="$BIN/mmap_file $RUNS/mmap_file.dat"
+	[signals]="$BIN/signals"
+	[itimer]="$BIN/itimer"
+	[bigmem]="$BIN/bigmem 1024"
+	[sleepread]="$BIN/sleepread"
+	[deleted_file]="$BIN/deleted_file $RUNS/deleted_file"
+	[numpy_loop]="$PY $TOP/tests/cr/numpy_loop.py"
+)
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop"
+
+pass=0 fail=0
+for name in ${CR_ONLY:-$ORDER}; do
+	if [ -z "${CMD[$name]:-}" ]; then
+		echo "FAIL $name: no such program"
+		fail=$((fail + 1))
+		continue
+	fi
+	# shellcheck disable=SC2086  # the command is split on purpose
+	if "$TOP/tests/cr/run-cycles.sh" "$name" ${CMD[$name]}; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+	fi
+done
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,158 @@
+#!/bin/bash
+# run-cycles.sh NAME CMD...
+#
+# 1. Runs CMD alone (no crest): the reference output.
+# 2. Runs it under `crest launch`, and CR_CYCLES times (default 3): waits a
+#    random moment, `crest checkpoint`, `crest inspect <dir>/latest`,
+#    kill -9 of the application, `crest restart`.  Then lets it finish.
+# 3. Passes when the final RESULT line equals the reference's, the last line
+#    is PASS, nothing printed FAIL, and the restarted run exited 0.
+#
+# Environment: CREST (default build/bin/crest), CR_CYCLES (3), CR_SEED
+# (random; printed, set it to replay the same moments), CR_TIMEOUT (seconds
+# for the whole run to finish, 180), CR_KEEP=1 keeps the images.
+# Everything goes to build/test-runs/NAME/.  Prints `PASS NAME` or
+# `FAIL NAME: why`, exit status 0 or 1.
+set -uo pipefail
+
+if [ $# -lt 2 ]; then
+	echo "usage: $0 NAME CMD..." >&2
+	exit 2
+fi
+NAME=$1
+shift
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$TOP" || exit 1
+CREST=${CREST:-$TOP/build/bin/crest}
+CYCLES=${CR_CYCLES:-3}
+SEED=${CR_SEED:-$(( $(date +%s%N) % 32768 ))}
+TIMEOUT=${CR_TIMEOUT:-180}
+RUN=$TOP/build/test-runs/$NAME
+CK=$RUN/ck
+REF=$RUN/reference.out
+OUT=$RUN/crest.out
+LOG=$RUN/cycles.log
+RANDOM=$SEED
+
+rm -rf "$RUN"
+mkdir -p "$RUN"
+: >"$LOG"
+
+log() { echo "[$(date +%T.%N | cut -c1-12)] $*" >>"$LOG"; }
+
+APP=
+WATCHDOG=
+
+finish() {
+	local verdict=$1
+	[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
+	if [ -n "$APP" ]; then
+		pkill -9 -P "$APP" 2>/dev/null
+		kill -9 "$APP" 2>/dev/null
+		{ wait "$APP"; } 2>/dev/null
+	fi
+	log "$verdict"
+	if [ "$verdict" = PASS ]; then
+		[ "${CR_KEEP:-0}" = 1 ] || rm -rf "$CK"
+		echo "PASS $NAME"
+		exit 0
+	fi
+	echo "FAIL $NAME: $verdict"
+	echo "  logs: $LOG $REF $OUT"
+	exit 1
+}
+
+# the last RESULT line and whether the output ends in PASS
+result_of() { grep -a '^RESULT' "$1" | tail -n 1; }
+ends_in_pass() { [ "$(grep -av '^[[:space:]]*$' "$1" | tail -n 1)" = PASS ]; }
+
+# alive (not exited, not a zombie)
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# start "$@" in the background as $APP with a watchdog that kills it
+start_app() {
+	"$@" >>"$OUT" 2>&1 </dev/null &
+	APP=$!
+	log "started pid $APP: $*"
+}
+
+kill_app() {
+	log "kill -9 $APP (and its children)"
+	pkill -9 -P "$APP" 2>/dev/null
+	kill -9 "$APP" 2>/dev/null
+	{ wait "$APP"; } 2>/dev/null
+	APP=
+}
+
+log "seed $SEED, $CYCLES cycles, command: $*"
+echo "run-cycles $NAME: seed $SEED (CR_SEED=$SEED to replay)" >>"$LOG"
+
+# 1. reference
+log "reference run"
+timeout -s KILL "$TIMEOUT" "$@" >"$REF" 2>&1 </dev/null
+rc=$?
+[ $rc -eq 0 ] || finish "reference run (no crest) exited $rc"
+ends_in_pass "$REF" || finish "reference run did not end in PASS"
+WANT=$(result_of "$REF")
+[ -n "$WANT" ] || finish "reference run printed no RESULT line"
+log "reference: $WANT"
+
+[ -x "$CREST" ] || finish "$CREST not built"
+
+# 2. launch, then cycles of checkpoint / inspect / kill -9 / restart
+: >"$OUT"
+start_app "$CREST" launch --dir "$CK" -- "$@"
+budget=600	# tenths of a second of delays over all cycles: the app must not finish first
+for ((c = 1; c <= CYCLES; c++)); do
+	max=$(( budget - 5 * (CYCLES - c) ))
+	[ $max -gt 25 ] && max=25
+	[ $max -lt 5 ] && max=5
+	delay=$(( 5 + RANDOM % (max - 4) ))
+	budget=$(( budget - delay ))
+	log "cycle $c: sleep ${delay}00 ms"
+	sleep "$((delay / 10)).$((delay % 10))"
+	alive "$APP" || finish "cycle $c: the application exited before the checkpoint (see $OUT)"
+
+	ckout=$(timeout -s KILL 120 "$CREST" checkpoint --dir "$CK" 2>&1)
+	rc=$?
+	log "cycle $c: crest checkpoint -> $rc: $ckout"
+	[ $rc -eq 0 ] || finish "cycle $c: crest checkpoint exited $rc: $ckout"
+	echo "$ckout" | grep -qE '[0-9]+' || finish "cycle $c: crest checkpoint printed no generation number: $ckout"
+
+	inout=$(timeout -s KILL 120 "$CREST" inspect "$CK/latest" 2>&1)
+	rc=$?
+	echo "$inout" >>"$LOG"
+	[ $rc -eq 0 ] || finish "cycle $c: crest inspect $CK/latest exited $rc"
+
+	kill_app
+	echo "--- run-cycles: killed after checkpoint $c, restarting ---" >>"$OUT"
+	start_app "$CREST" restart --dir "$CK"
+done
+
+# 3. let it finish, within the time limit
+sleep "$TIMEOUT" &
+WATCHDOG=$!
+who=
+{ wait -n -p who "$APP" "$WATCHDOG"; rc=$?; } 2>/dev/null
+if [ "$who" = "$WATCHDOG" ]; then
+	WATCHDOG=
+	finish "restarted run did not finish within ${TIMEOUT}s"
+fi
+kill "$WATCHDOG" 2>/dev/null
+wait "$WATCHDOG" 2>/dev/null
+WATCHDOG=
+pid=$APP
+APP=
+log "pid $pid exited $rc"
+[ $rc -eq 137 ] && finish "restarted run was killed (SIGKILL)"
+[ $rc -eq 0 ] || finish "restarted run exited $rc"
+grep -aq '^FAIL' "$OUT" && finish "the program reported: $(grep -a '^FAIL' "$OUT" | head -n 1)"
+ends_in_pass "$OUT" || finish "output does not end in PASS"
+GOT=$(result_of "$OUT")
+[ "$GOT" = "$WANT" ] || finish "result differs: got '$GOT', want '$WANT'"
+finish PASS
