@@ -9,6 +9,8 @@
  *	[4096, 4096 + buf_len)		staging buffer: copies of small payloads,
  *					file data, compressed chunks
  *	[..., + cctx)			static zstd compression context
+ *	[..., ...)			threads > 1: the slots, then for each worker
+ *					its header block + output buffer, cctx, stack
  *
  * The header block sits right before the staging buffer, so a compressed
  * chunk goes out with its header in one write.  Raw memory is written
@@ -29,6 +31,7 @@
 #include "crest/crc32c.h"
 #include "image_write.h"
 #include "log.h"
+#include "rawthread.h"
 
 #define BLK		CREST_IMG_ALIGN
 #ifndef ZSTD_LEVEL
@@ -54,12 +57,47 @@ static size_t cctx_len(unsigned compress)
 	return round_up(ZSTD_estimateCCtxSize(ZSTD_LEVEL));
 }
 
+#define WORKER_STACK	(256u << 10)
+
+enum { SLOT_IDLE, SLOT_BUSY, SLOT_DONE, SLOT_EXIT };
+
+/* One compression worker and the chunk it holds. */
+struct iw_slot {
+	volatile uint32_t state;	/* SLOT_*: futex word */
+	uint32_t region;
+	uint64_t addr;
+	size_t n;			/* raw bytes */
+	size_t clen;			/* compressed bytes, 0 = store raw */
+	unsigned char *blk;		/* header block, output right after it */
+	size_t out_len;
+	void *cctx;
+	int level;
+	int started;
+	struct crest_rt rt;
+};
+
+static int pool_start(struct crest_iw *w);
+static void pool_stop(struct crest_iw *w);
+static int drain(struct crest_iw *w);
+
+static size_t worker_len(unsigned compress)
+{
+	return BLK + stage_len(compress) + cctx_len(compress) + WORKER_STACK;
+}
+
+static size_t slots_len(unsigned threads)
+{
+	return round_up(threads * sizeof(struct iw_slot));
+}
+
 size_t crest_iw_scratch_size(unsigned compress, unsigned threads)
 {
 	size_t n = BLK + stage_len(compress) + cctx_len(compress);
 
-	(void)threads;
-
+	if (threads > CREST_IW_THREADS_MAX)
+		threads = CREST_IW_THREADS_MAX;
+	if (compress == CREST_COMP_ZSTD && threads > 1)
+		n += slots_len(threads) + threads * worker_len(compress);
 	return n;
 }
 
@@ -150,7 +188,10 @@ int crest_iw_open(struct crest_iw *w, const char *path, unsigned compress, unsig
 	}
 	if (threads == 0)
 		threads = 1;
-	threads = 1;	/* compression workers: not yet */
+	if (threads > CREST_IW_THREADS_MAX)
+		threads = CREST_IW_THREADS_MAX;
+	if (compress == CREST_COMP_NONE)
+		threads = 1;
 	if (((uintptr_t)scratch & (BLK - 1)) || len < crest_iw_scratch_size(compress, threads)) {
 		pr_err("image %s: scratch area %p of %zu bytes must be page aligned and at least %zu bytes",
 		       path, scratch, len, crest_iw_scratch_size(compress, threads));
@@ -186,6 +227,13 @@ int crest_iw_open(struct crest_iw *w, const char *path, unsigned compress, unsig
 		rc = -errno;
 		pr_perror("image %s: fcntl(O_DIRECT)", path);
 		goto out_unlink;
+	}
+	if (threads > 1) {
+		rc = pool_start(w);
+		if (rc) {
+			pr_err("image %s: cannot start %u compression threads (errno %d)", path, threads, -rc);
+			goto out_unlink;
+		}
 	}
 	return 0;
 
@@ -250,15 +298,15 @@ static int check_type(struct crest_iw *w, uint32_t type)
 	}
 	if (w->fd < 0)
 		return -EBADF;
-	return 0;
+	return drain(w);
 }
 
 int crest_iw_section(struct crest_iw *w, uint32_t type, uint32_t index, uint32_t count,
 		     const void *payload, size_t len)
 {
-	struct stage s = { w->off, w->off + BLK, 0, 0 };
 	const unsigned char *p = payload;
-	int rc = check_type(w, type);
+	int rc = check_type(w, type);	/* also writes the chunks in flight */
+	struct stage s = { w->off, w->off + BLK, 0, 0 };
 
 	if (rc)
 		return rc;
@@ -284,9 +332,9 @@ int crest_iw_section(struct crest_iw *w, uint32_t type, uint32_t index, uint32_t
 
 int crest_iw_section_fd(struct crest_iw *w, uint32_t type, uint32_t index, int srcfd, uint64_t len)
 {
-	struct stage s = { w->off, w->off + BLK, 0, 0 };
 	uint64_t done = 0;
-	int rc = check_type(w, type);
+	int rc = check_type(w, type);	/* also writes the chunks in flight */
+	struct stage s = { w->off, w->off + BLK, 0, 0 };
 
 	if (rc)
 		return rc;
@@ -372,6 +420,131 @@ static int put_chunk(struct crest_iw *w, unsigned char *blk, size_t clen, uint32
 	return 0;
 }
 
+/* ---- compression workers ---- */
+
+static void worker(void *arg)
+{
+	struct iw_slot *s = arg;
+	uint32_t st;
+
+	for (;;) {
+		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) != SLOT_BUSY && st != SLOT_EXIT)
+			crest_rt_wait(&s->state, st);
+		if (st == SLOT_EXIT)
+			break;
+		size_t r = ZSTD_compressCCtx(s->cctx, s->blk + BLK, s->out_len,
+					     (const void *)(uintptr_t)s->addr, s->n, s->level);
+		s->clen = ZSTD_isError(r) ? 0 : r;
+		__atomic_store_n(&s->state, SLOT_DONE, __ATOMIC_RELEASE);
+		crest_rt_wake(&s->state);
+	}
+}
+
+static void pool_stop(struct crest_iw *w)
+{
+	for (unsigned i = 0; i < w->threads; i++) {
+		struct iw_slot *s = &w->slots[i];
+		uint32_t st;
+
+		if (!s->started)
+			continue;
+		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_BUSY)
+			crest_rt_wait(&s->state, st);
+		__atomic_store_n(&s->state, SLOT_EXIT, __ATOMIC_RELEASE);
+		crest_rt_wake(&s->state);
+		crest_rt_join(&s->rt);
+		s->started = 0;
+	}
+	w->slots = NULL;
+}
+
+static int pool_start(struct crest_iw *w)
+{
+	unsigned char *p = (unsigned char *)w->zctx + cctx_len(w->compress);
+	int rc = 0;
+
+	w->slots = (struct iw_slot *)p;
+	memset(p, 0, slots_len(w->threads));
+	p += slots_len(w->threads);
+	for (unsigned i = 0; i < w->threads; i++, p += worker_len(w->compress)) {
+		struct iw_slot *s = &w->slots[i];
+
+		s->blk = p;
+		s->out_len = stage_len(w->compress);
+		s->level = w->level;
+		s->cctx = ZSTD_initStaticCCtx(p + BLK + s->out_len, cctx_len(w->compress));
+		if (!s->cctx) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = crest_rt_start(&s->rt, p + BLK + s->out_len + cctx_len(w->compress), WORKER_STACK,
+				    worker, s);
+		if (rc)
+			break;
+		s->started = 1;
+	}
+	if (rc)
+		pool_stop(w);
+	return rc;
+}
+
+/* Wait for the chunk of slot s and write it. */
+static int slot_flush(struct crest_iw *w, struct iw_slot *s)
+{
+	uint32_t st;
+	int rc;
+
+	while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_BUSY)
+		crest_rt_wait(&s->state, st);
+	if (st != SLOT_DONE)
+		return 0;
+	s->state = SLOT_IDLE;
+	rc = put_chunk(w, s->blk, s->clen, s->region, s->addr, s->n);
+	if (rc)
+		return rc;
+	w->nsections++;
+	w->memory_bytes += s->n;
+	progress(w, s->n);
+	return 0;
+}
+
+/* Write every chunk in flight, in the order they were given. */
+static int drain(struct crest_iw *w)
+{
+	int rc = 0;
+
+	if (!w->slots)
+		return 0;
+	for (unsigned i = 0; i < w->threads && !rc; i++) {
+		rc = slot_flush(w, &w->slots[w->next_slot]);
+		w->next_slot = (w->next_slot + 1) % w->threads;
+	}
+	return rc;
+}
+
+static int pool_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t len)
+{
+	int rc = 0;
+
+	while (len) {
+		struct iw_slot *s = &w->slots[w->next_slot];
+		size_t n = len > CREST_CHUNK_MAX ? CREST_CHUNK_MAX : (size_t)len;
+
+		rc = slot_flush(w, s);
+		if (rc)
+			break;
+		s->region = region;
+		s->addr = addr;
+		s->n = n;
+		__atomic_store_n(&s->state, SLOT_BUSY, __ATOMIC_RELEASE);
+		crest_rt_wake(&s->state);
+		w->next_slot = (w->next_slot + 1) % w->threads;
+		addr += n;
+		len -= n;
+	}
+	return rc;
+}
+
 int crest_iw_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t len)
 {
 	int rc = 0;
@@ -383,6 +556,8 @@ int crest_iw_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t
 		       (unsigned long)addr, (unsigned long)len, region);
 		return -EINVAL;
 	}
+	if (w->slots)
+		return pool_memory(w, region, addr, len);
 	while (len) {
 		size_t n = len > CREST_CHUNK_MAX ? CREST_CHUNK_MAX : (size_t)len;
 		size_t clen = 0;
@@ -414,6 +589,11 @@ int crest_iw_finish(struct crest_iw *w, struct crest_img_header *h)
 
 	if (w->fd < 0)
 		return -EBADF;
+	rc = drain(w);
+	if (w->slots)
+		pool_stop(w);
+	if (rc)
+		return rc;
 	make_sec_hdr(w, CREST_SEC_END, 0, 0, 0, CREST_COMP_NONE, crc32c(0, "", 0), 0,
 		     (uint32_t)w->nsections);
 	rc = write_full(w->fd, w->blk, BLK, w->off);
@@ -463,6 +643,8 @@ int crest_iw_finish(struct crest_iw *w, struct crest_img_header *h)
 
 void crest_iw_abort(struct crest_iw *w)
 {
+	if (w->slots)
+		pool_stop(w);
 	if (w->fd >= 0) {
 		close(w->fd);
 		w->fd = -1;

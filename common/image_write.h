@@ -20,6 +20,11 @@
  *
  * Every function returns 0 or -errno (ENOSPC and EDQUOT come back as such).
  * After any error the image is unusable: call crest_iw_abort().
+ *
+ * With compression and threads > 1, that many raw threads (rawthread.h)
+ * compress chunks while the caller writes; crest_iw_memory returns with
+ * chunks still in flight: the memory must stay unchanged until the next
+ * crest_iw_section*, crest_iw_finish or crest_iw_abort.
  */
 #ifndef CREST_IMAGE_WRITE_H
 #define CREST_IMAGE_WRITE_H
@@ -28,6 +33,10 @@
 #include <stdint.h>
 
 #include "crest/image.h"
+
+#define CREST_IW_THREADS_MAX	64
+
+struct iw_slot;
 
 struct crest_iw {			/* caller allocates; fields are private */
 	int fd;
@@ -46,6 +55,8 @@ struct crest_iw {			/* caller allocates; fields are private */
 	unsigned char *buf;		/* staging buffer, right after blk */
 	size_t buf_len;
 	void *zctx;			/* static ZSTD_CCtx in scratch */
+	struct iw_slot *slots;		/* compression workers, in scratch */
+	unsigned next_slot;		/* the slot that gets the next chunk */
 	/* called after each memory chunk and each staged write with the raw bytes done */
 	void (*progress)(void *arg, uint64_t bytes);
 	void *progress_arg;
