@@ -120,11 +120,13 @@ static void fill(struct content *c, int big)
 	memset(c->module + 32, 0x5a, sizeof(c->module) - 32);
 }
 
+static unsigned nthreads = 1;	/* compression workers of write_image */
+
 static int write_image(const char *path, struct content *c, unsigned compress, uint64_t gen)
 {
 	static struct crest_iw w;
 	struct crest_img_header h;
-	size_t slen = crest_iw_scratch_size(compress, 1);
+	size_t slen = crest_iw_scratch_size(compress, nthreads);
 	void *s = map(slen);
 	char fdpath[600];
 	int rc, fd;
@@ -134,19 +136,21 @@ static int write_image(const char *path, struct content *c, unsigned compress, u
 	EXPECT(fd >= 0);
 	EXPECT_EQ(write(fd, c->filedata, sizeof(c->filedata)), sizeof(c->filedata));
 
-	rc = crest_iw_open(&w, path, compress, 1, s, slen);
+	rc = crest_iw_open(&w, path, compress, nthreads, s, slen);
 	if (rc)
 		goto out;
 	if ((rc = crest_iw_section(&w, CREST_SEC_PROCESS, 0, 1, &c->proc, sizeof(c->proc))) ||
 	    (rc = crest_iw_section(&w, CREST_SEC_THREADS, 0, 2, c->thr, sizeof(c->thr))) ||
 	    (rc = crest_iw_section(&w, CREST_SEC_REGIONS, 0, NREG, c->reg, sizeof(c->reg))) ||
-	    (rc = crest_iw_section(&w, CREST_SEC_FDS, 0, 2, c->fds, sizeof(c->fds))) ||
-	    (rc = crest_iw_section_fd(&w, CREST_SEC_FILEDATA, 1, fd, sizeof(c->filedata))) ||
-	    (rc = crest_iw_section(&w, CREST_SEC_MODULE, 0, 0, c->module, sizeof(c->module))))
+	    (rc = crest_iw_section(&w, CREST_SEC_FDS, 0, 2, c->fds, sizeof(c->fds))))
 		goto out_abort;
 	for (int i = 0; i < NREG; i++)
 		if ((rc = crest_iw_memory(&w, (uint32_t)i, c->reg[i].start, c->len[i])))
 			goto out_abort;
+	/* after memory: with workers, chunks in flight are written first */
+	if ((rc = crest_iw_section_fd(&w, CREST_SEC_FILEDATA, 1, fd, sizeof(c->filedata))) ||
+	    (rc = crest_iw_section(&w, CREST_SEC_MODULE, 0, 0, c->module, sizeof(c->module))))
+		goto out_abort;
 	memset(&h, 0, sizeof(h));
 	h.pid = 1234;
 	h.nthreads = 2;
@@ -229,6 +233,8 @@ static void check_image(const char *path, struct content *c, unsigned compress)
 			EXPECT(0);
 		}
 	}
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
 	EXPECT_EQ(rc, 0);
 	for (int i = 0; i < NREG; i++)
 		EXPECT_EQ(got[i], c->len[i]);
@@ -264,6 +270,30 @@ TEST(roundtrip_raw) { roundtrip(CREST_COMP_NONE, 0); }
 TEST(roundtrip_zstd) { roundtrip(CREST_COMP_ZSTD, 0); }
 TEST(roundtrip_raw_split) { roundtrip(CREST_COMP_NONE, 1); }
 TEST(roundtrip_zstd_split) { roundtrip(CREST_COMP_ZSTD, 1); }
+
+TEST(roundtrip_zstd_threads)
+{
+	nthreads = 3;
+	roundtrip(CREST_COMP_ZSTD, 0);
+	roundtrip(CREST_COMP_ZSTD, 1);
+}
+
+TEST(threads_abort_in_flight)
+{
+	static struct crest_iw w;
+	size_t slen = crest_iw_scratch_size(CREST_COMP_ZSTD, 4), len = 6 * CREST_CHUNK_MAX;
+	void *s = map(slen);
+	unsigned char *m = map(len);
+	struct stat st;
+
+	mkdir_tmp();
+	for (int round = 0; round < 20; round++) {
+		EXPECT_EQ(crest_iw_open(&w, tpath("t.img"), CREST_COMP_ZSTD, 4, s, slen), 0);
+		EXPECT_EQ(crest_iw_memory(&w, 0, (uint64_t)(uintptr_t)m, len), 0);
+		crest_iw_abort(&w);	/* workers still compressing */
+		EXPECT_EQ(stat(tpath("t.img"), &st), -1);
+	}
+}
 
 TEST(abort_unlinks)
 {
