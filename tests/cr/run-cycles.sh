@@ -89,6 +89,13 @@ kill_app() {
 	APP=
 }
 
+# `crest status --json` says no coordinator runs for $CK
+coord_gone() {
+	"$CREST" status --dir "$CK" --json 2>/dev/null | python3 -c '
+import json, sys
+sys.exit(0 if json.load(sys.stdin).get("coordinator") is None else 1)'
+}
+
 log "seed $SEED, $CYCLES cycles, command: $*"
 echo "run-cycles $NAME: seed $SEED (CR_SEED=$SEED to replay)" >>"$LOG"
 
@@ -130,6 +137,13 @@ for ((c = 1; c <= CYCLES; c++)); do
 	[ $rc -eq 0 ] || finish "cycle $c: crest inspect $CK/latest exited $rc"
 
 	kill_app
+	# the coordinator leaves once its process is gone; restart refuses
+	# to start while it is there
+	for ((i = 0; i < 150; i++)); do
+		coord_gone && break
+		sleep 0.1
+	done
+	coord_gone || finish "cycle $c: the coordinator of $CK still runs 15 s after the application was killed"
 	echo "--- run-cycles: killed after checkpoint $c, restarting ---" >>"$OUT"
 	start_app "$CREST" restart --dir "$CK"
 done
