@@ -35,7 +35,7 @@ ZSTD_STATIC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libzstd.a /usr/l
 # the kernel puts programs, heaps, libraries and stacks (docs/architecture.md).
 RESTART_ADDR := 0x100000000000
 RESTART_CFLAGS := -std=gnu11 $(WARN) -Iinclude -O2 -g -ffreestanding -fno-stack-protector \
-	-fno-pic -fno-pie -mno-red-zone -fno-builtin -fno-tree-loop-distribute-patterns \
+	-fPIE -mno-red-zone -fno-builtin -fno-tree-loop-distribute-patterns \
 	-fcf-protection=none -fno-asynchronous-unwind-tables
 RESTART_LDFLAGS := -static -nostdlib -no-pie -Wl,-Ttext-segment=$(RESTART_ADDR) -Wl,--build-id=none
 

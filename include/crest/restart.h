@@ -13,6 +13,7 @@
 
 #define CREST_RINFO_MAGIC	0x4f464e49u	/* "INFO" */
 #define CREST_RINFO_VERSION	1
+#define CREST_RESTART_IMAGE_FD	990	/* image fd in the restored process */
 
 struct crest_restart_info {
 	uint32_t magic;

@@ -24,11 +24,11 @@ struct harness_test { const char *name; void (*fn)(void); };
 extern struct harness_test harness_tests[256];
 extern int harness_ntests;
 
-#define TEST(name) \
-	static void test_##name(void); \
-	__attribute__((constructor)) static void reg_##name(void) \
-	{ harness_tests[harness_ntests].name = #name; harness_tests[harness_ntests++].fn = test_##name; } \
-	static void test_##name(void)
+#define TEST(tname) \
+	static void test_##tname(void); \
+	__attribute__((constructor)) static void reg_##tname(void) \
+	{ harness_tests[harness_ntests].name = #tname; harness_tests[harness_ntests++].fn = test_##tname; } \
+	static void test_##tname(void)
 
 #define EXPECT(c) do { if (!(c)) { fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #c); exit(1); } } while (0)
 #define EXPECT_EQ(a, b) do { long long _a = (long long)(a), _b = (long long)(b); if (_a != _b) { \

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcrest's entry: the constructor that makes a process checkpointable,
+ * and the checkpoint thread, which talks to the coordinator and runs the
+ * phases of a checkpoint (docs/protocol.md).
+ *
+ * If the coordinator goes away, the application is never harmed: stopped
+ * threads are resumed at once and the thread reconnects every second.
+ */
+#define LOG_MODULE "libcrest"
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "crest.h"
+#include "log.h"
+#include "proto.h"
+#include "rawsys.h"
+
+#define EXIT_CHECKPOINTED 75	/* EX_TEMPFAIL: ended by checkpoint --kill */
+
+struct crest_state crest = { .coord_fd = -1 };
+static unsigned char msgbuf[8192];
+
+static bool is_suspended(void)
+{
+	return __atomic_load_n(&crest.resume_epoch, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&crest.suspend_epoch, __ATOMIC_ACQUIRE);
+}
+
+static void link_close(void)
+{
+	if (crest.coord_fd >= 0) {
+		extern void crest_fd_unprotect(int fd);
+		crest_fd_unprotect(crest.coord_fd);
+		close(crest.coord_fd);
+	}
+	crest.coord_fd = -1;
+	if (is_suspended()) {
+		pr_warn("lost the coordinator during a checkpoint; resuming the application");
+		crest_resume_all();
+	}
+}
+
+static int link_connect(void)
+{
+	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	pid_t cpid;
+	if (ckdir_coord_read(crest.dir, &cpid, sock, sizeof(sock)) < 0)
+		return -ENOENT;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	crest.coord_fd = crest_fd_protect(fd);
+	crest.seq = 0;
+	struct crest_msg_hello h;
+	memset(&h, 0, sizeof(h));
+	h.pid = crest.pid;
+	h.flags = crest.restarted ? CREST_HELLO_RESTARTED : 0;
+	h.restart_count = crest.restart_count;
+	h.generation = crest.generation;
+	ssize_t l = readlink("/proc/self/exe", h.exe, sizeof(h.exe) - 1);
+	if (l > 0)
+		h.exe[l] = 0;
+	int rc = crest_frame_send(crest.coord_fd, CREST_MSG_HELLO, &crest.seq, &h, sizeof(h));
+	if (rc < 0) {
+		link_close();
+		return rc;
+	}
+	return 0;
+}
+
+static void reply(uint16_t type, const struct crest_msg_phase *p)
+{
+	if (crest.coord_fd >= 0 &&
+	    crest_frame_send(crest.coord_fd, type, &crest.seq, p, sizeof(*p)) < 0)
+		link_close();
+}
+
+static void reply_phase(uint64_t gen, uint32_t phase, int error, const char *text)
+{
+	struct crest_msg_phase p;
+	memset(&p, 0, sizeof(p));
+	p.generation = gen;
+	p.phase = phase;
+	p.error = error;
+	if (text)
+		snprintf(p.text, sizeof(p.text), "%s", text);
+	reply(error ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
+}
+
+static uint64_t progress_gen;
+static uint64_t progress_last_ns;
+
+void crest_link_progress(uint64_t bytes)
+{
+	uint64_t now = crest_now_ns();
+	if (now - progress_last_ns < 200000000ull)
+		return;
+	progress_last_ns = now;
+	struct crest_msg_phase p;
+	memset(&p, 0, sizeof(p));
+	p.generation = progress_gen;
+	p.phase = CREST_PHASE_WRITE;
+	p.bytes = bytes;
+	reply(CREST_MSG_PROGRESS, &p);
+}
+
+/* Returns 1 when the process was just restored (the link is gone). */
+static int handle(uint16_t type, const struct crest_msg_ckpt *m)
+{
+	char err[512] = "";
+	int rc;
+
+	switch (type) {
+	case CREST_MSG_WELCOME:
+		return 0;
+	case CREST_MSG_PREPARE:
+		rc = crest_checkpoint_prepare(err, sizeof(err));
+		reply_phase(m->generation, CREST_PHASE_PREPARE, rc, err);
+		return 0;
+	case CREST_MSG_SUSPEND:
+		rc = crest_suspend_all(m->timeout_ms ? m->timeout_ms : 10000, err, sizeof(err));
+		reply_phase(m->generation, CREST_PHASE_SUSPEND, rc, err);
+		return 0;
+	case CREST_MSG_WRITE: {
+		uint64_t bytes = 0, mem = 0;
+		uint32_t crc = 0;
+		if (!is_suspended()) {
+			reply_phase(m->generation, CREST_PHASE_WRITE, -EPROTO, "WRITE while not suspended");
+			return 0;
+		}
+		progress_gen = m->generation;
+		rc = crest_checkpoint_write(m->image, m->generation, m->compress, m->threads ? m->threads : 1,
+					    &bytes, &mem, &crc, err, sizeof(err));
+		if (rc == 1) {
+			crest_after_restart();
+			return 1;
+		}
+		struct crest_msg_phase p;
+		memset(&p, 0, sizeof(p));
+		p.generation = m->generation;
+		p.phase = CREST_PHASE_WRITE;
+		p.error = rc;
+		p.bytes = bytes;
+		p.memory_bytes = mem;
+		p.image_crc = crc;
+		snprintf(p.text, sizeof(p.text), "%s", err);
+		reply(rc ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
+		return 0;
+	}
+	case CREST_MSG_RESUME:
+	case CREST_MSG_ABORT: {
+		uint64_t stopped = is_suspended() ? crest_now_ns() - crest.stopped_at_ns : 0;
+		if (type == CREST_MSG_RESUME)
+			crest.generation = m->generation;
+		if (type == CREST_MSG_RESUME && (m->flags & CREST_CKPT_EXIT)) {
+			pr_info("generation %lu committed; ending the computation as asked (--kill)",
+				(unsigned long)m->generation);
+			raw_syscall1(NR_exit_group, EXIT_CHECKPOINTED);
+		}
+		crest_resume_all();
+		struct crest_msg_phase p;
+		memset(&p, 0, sizeof(p));
+		p.generation = m->generation;
+		p.phase = CREST_PHASE_RESUME;
+		p.stopped_ns = stopped;
+		reply(CREST_MSG_PHASE_OK, &p);
+		return 0;
+	}
+	default:
+		pr_warn("unexpected message type %u from the coordinator", type);
+		return 0;
+	}
+}
+
+void *crest_ckpt_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		if (crest.coord_fd < 0) {
+			if (link_connect() < 0) {
+				struct timespec ts = { 1, 0 };
+				nanosleep(&ts, NULL);
+				continue;
+			}
+		}
+		struct crest_frame hdr;
+		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf), -1);
+		if (n < 0) {
+			if (n != -ECONNRESET)
+				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
+			link_close();
+			continue;
+		}
+		struct crest_msg_ckpt m;
+		memset(&m, 0, sizeof(m));
+		memcpy(&m, msgbuf, (size_t)n < sizeof(m) ? (size_t)n : sizeof(m));
+		if (handle(hdr.type, &m) == 1)
+			crest.coord_fd = -1;	/* a restored process: connect to the new coordinator */
+	}
+	return NULL;
+}
+
+static void atfork_child(void)
+{
+	/* a forked child is not part of the computation (issue 3) */
+	crest.active = false;
+	crest.coord_fd = -1;
+}
+
+__attribute__((constructor)) static void crest_init(void)
+{
+	const char *dir = getenv("CREST_DIR");
+	if (!dir || !*dir)
+		return;
+	crest_log_init();
+	crest.pid = getpid();
+	const char *root = getenv("CREST_ROOT_PID");
+	if (root && atoi(root) != crest.pid)
+		return;	/* a child of the computation: not checkpointed yet (issue 3) */
+	char pidbuf[16];
+	snprintf(pidbuf, sizeof(pidbuf), "%d", crest.pid);
+	setenv("CREST_ROOT_PID", pidbuf, 1);
+	snprintf(crest.dir, sizeof(crest.dir), "%s", dir);
+	const char *sig = getenv("CREST_SIGNAL");
+	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
+	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {
+		pr_err("CREST_SIGNAL=%s is not a real-time signal (%d..%d); using %d", sig, SIGRTMIN,
+		       SIGRTMAX, CREST_DEFAULT_SIG);
+		crest.sig = CREST_DEFAULT_SIG;
+	}
+	crest.coord_fd = -1;
+	if (crest_suspend_install() < 0) {
+		pr_perror("cannot install the suspend handler; this process will not be checkpointed");
+		return;
+	}
+	pthread_atfork(NULL, NULL, atfork_child);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t th;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&th, &attr, crest_ckpt_thread, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		pr_err("cannot start the checkpoint thread: %s", strerrordesc_np(rc));
+		return;
+	}
+	pthread_setname_np(th, "crest-ckpt");
+	crest.active = true;
+}

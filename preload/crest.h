@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcrest's private state.  Everything here lives in libcrest's .bss, so
+ * it is part of the image and comes back with memory at restart: the thread
+ * table, the saved kernel state and the fd table are read back from memory,
+ * not from the image's sections (those are for crest inspect and checks).
+ */
+#ifndef CREST_PRELOAD_H
+#define CREST_PRELOAD_H
+
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "context.h"
+#include "crest/image.h"
+#include "crest/restart.h"
+
+#define CREST_MAX_THREADS	1024
+#define CREST_MAX_FDS		1024
+#define CREST_PIPE_BUF_MAX	(1u << 20)
+#define CREST_FD_BASE		900	/* crest's own fds are moved to >= this */
+#define CREST_DEFAULT_SIG	62	/* SIGRTMAX-2; CREST_SIGNAL overrides */
+
+struct crest_thread {
+	uint32_t tid;
+	uint32_t flags;			/* CREST_THR_* */
+	uint64_t fs;			/* fs base: glibc's struct pthread */
+	struct crest_ctx ctx;		/* where the thread resumes */
+	uint32_t epoch;			/* suspension it stopped for */
+	uint32_t pad;
+	/* the system call the thread was blocked in, from /proc (EINTR fix) */
+	long sc_nr;
+	long sc_args[6];
+	uint64_t sc_sp, sc_pc;
+	uint64_t sigmask;
+	uint64_t pending;
+	stack_t altstack;
+	char name[16];
+};
+
+struct crest_pipe {
+	uint64_t ino;
+	int rfd, wfd;			/* one fd of each end, -1 if absent */
+	uint32_t len;			/* bytes drained, in buf */
+	uint32_t off;			/* where in crest.pipe_data */
+};
+
+struct crest_fd {
+	struct crest_img_fd img;
+	int32_t pipe;			/* index into crest.pipes, or -1 */
+};
+
+struct crest_state {
+	bool active;			/* constructor ran and we are checkpointable */
+	int sig;			/* signal that stops threads */
+	pid_t pid;
+	char dir[4096];
+
+	/* suspension */
+	volatile uint32_t suspend_epoch;	/* incremented when a suspension starts */
+	volatile uint32_t resume_epoch;		/* == suspend_epoch when nothing is stopped */
+	volatile uint32_t nstopped;
+	struct crest_thread threads[CREST_MAX_THREADS];
+	volatile uint32_t nthreads;
+	uint32_t ckpt_tid;
+	uint64_t stopped_at_ns;
+
+	/* coordinator link */
+	int coord_fd;
+	uint32_t seq;
+	uint64_t generation;		/* last committed or restored */
+	uint32_t restart_count;
+	bool restarted;			/* we came back from an image */
+	uint64_t restart_ns;
+
+	/* kernel state saved at checkpoint, restored at restart */
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} sigact[65];
+	struct itimerval itimers[3];
+	struct rlimit rlimits[RLIM_NLIMITS];
+	mode_t umask;
+	char cwd[4096];
+	cpu_set_t affinity;
+	uint64_t shared_pending;
+	uint64_t brk;
+
+	/* fds */
+	struct crest_fd fds[CREST_MAX_FDS];
+	uint32_t nfds;
+	struct crest_pipe pipes[64];
+	uint32_t npipes;
+	uint32_t pipe_data_len;
+
+	struct crest_restart_info rinfo;	/* copy of crest-restart's hand-over */
+};
+
+extern struct crest_state crest;
+extern unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
+
+/* suspend.c */
+int crest_suspend_install(void);
+int crest_suspend_all(uint32_t timeout_ms, char *err, size_t errlen);
+void crest_resume_all(void);
+uint64_t crest_now_ns(void);
+
+/* proc_state.c */
+int crest_state_save(char *err, size_t errlen);
+void crest_state_restore(void);
+void crest_cpu_features(struct crest_img_cpu *cpu);
+
+/* fds.c */
+int crest_fds_prepare(char *err, size_t errlen);
+int crest_fds_save(char *err, size_t errlen);
+void crest_fds_refill(void);
+int crest_fds_restore(int image_fd, char *err, size_t errlen);
+int crest_fd_protect(int fd);
+
+/* dump.c */
+int crest_checkpoint_prepare(char *err, size_t errlen);
+int crest_checkpoint_write(const char *image, uint64_t generation, unsigned compress,
+			   unsigned threads, uint64_t *bytes, uint64_t *memory_bytes,
+			   uint32_t *hdr_crc, char *err, size_t errlen);
+
+/* restore.c */
+void crest_after_restart(void);
+
+/* coord_link.c */
+void *crest_ckpt_thread(void *arg);
+
+#endif

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing a process image.  Reads top to bottom as the list of steps:
+ * PREPARE checks for what cannot be checkpointed while nothing is stopped;
+ * WRITE (threads stopped) saves kernel state and fds, lists memory, sets the
+ * checkpoint thread's own resume point, and writes the sections.
+ */
+#define LOG_MODULE "dump"
+#include <errno.h>
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crest.h"
+#include "crest/crc32c.h"
+#include "image_write.h"
+#include "log.h"
+#include "maps.h"
+#include "rawsys.h"
+
+#define MAX_REGIONS 16384
+#define MAX_RUNS (1u << 20)
+
+extern void crest_restart_entry(struct crest_restart_info *ri);
+extern unsigned char crest_restart_stack[];
+extern const size_t crest_restart_stack_size;
+
+struct run {
+	uint64_t addr, len;
+	uint32_t region;
+};
+
+/* Scratch memory of one checkpoint, mmap'd and left out of the image. */
+struct scratch {
+	void *base;
+	size_t len;
+	struct crest_map *maps;
+	struct crest_img_region *regions;
+	struct run *runs;
+	size_t nruns;
+	struct crest_img_fd *fds;
+	void *iw;
+	size_t iw_len;
+	struct crest_img_process *proc;
+	struct crest_img_thread *threads;
+};
+
+static struct crest_iw writer;
+
+static bool map_unsupported(const struct crest_map *e, char *err, size_t errlen)
+{
+	static const char *const bad[] = { "/dev/nvidia", "/dev/dri", "/dev/infiniband", "/dev/kfd",
+					   "anon_inode:[perf_event]", "anon_inode:[io_uring]",
+					   "anon_inode:[userfaultfd]", "[uprobes]", NULL };
+	for (int i = 0; bad[i]; i++)
+		if (!strncmp(e->path, bad[i], strlen(bad[i]))) {
+			snprintf(err, errlen,
+				 "process %d maps %s at 0x%lx, which crest cannot checkpoint (see docs/unsupported.md)",
+				 crest.pid, e->path, (unsigned long)e->start);
+			return true;
+		}
+	if (e->shared && !strncmp(e->path, "/dev/", 5) && strncmp(e->path, "/dev/zero", 9) &&
+	    strncmp(e->path, "/dev/shm/", 9)) {
+		snprintf(err, errlen, "process %d maps device %s at 0x%lx; device mappings cannot be "
+			 "checkpointed (see docs/unsupported.md)", crest.pid, e->path, (unsigned long)e->start);
+		return true;
+	}
+	return false;
+}
+
+static long status_field(const char *key)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static bool has_children(void)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", crest.pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0;
+}
+
+/* Nothing is stopped yet: fail fast on what we cannot restore. */
+int crest_checkpoint_prepare(char *err, size_t errlen)
+{
+	static struct crest_map maps[MAX_REGIONS];
+	struct crest_maps m = { maps, 0, MAX_REGIONS };
+	int rc;
+
+	long tracer = status_field("TracerPid:");
+	if (tracer > 0) {
+		snprintf(err, errlen, "process %d is being traced by pid %ld (a debugger or strace); "
+			 "detach it and try again", crest.pid, tracer);
+		return -EBUSY;
+	}
+	if (has_children()) {
+		snprintf(err, errlen, "process %d has child processes; checkpointing several processes "
+			 "is not supported yet (issue 3, see docs/unsupported.md)", crest.pid);
+		return -ENOTSUP;
+	}
+	rc = crest_maps_read(&m, err, errlen);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < m.n; i++)
+		if (map_unsupported(&m.e[i], err, errlen))
+			return -ENOTSUP;
+	return crest_fds_prepare(err, errlen);
+}
+
+static int scratch_alloc(struct scratch *s, unsigned compress, unsigned threads)
+{
+	size_t maps = MAX_REGIONS * sizeof(struct crest_map);
+	size_t regions = MAX_REGIONS * sizeof(struct crest_img_region);
+	size_t runs = MAX_RUNS * sizeof(struct run);
+	size_t fds = CREST_MAX_FDS * sizeof(struct crest_img_fd);
+	size_t proc = 4096 + sizeof(struct crest_img_process);
+	size_t thr = CREST_MAX_THREADS * sizeof(struct crest_img_thread);
+	s->iw_len = crest_iw_scratch_size(compress, threads);
+	s->iw_len = (s->iw_len + 4095) & ~4095ul;
+	s->len = s->iw_len + maps + regions + runs + fds + proc + thr;
+	s->len = (s->len + 4095) & ~4095ul;
+	s->base = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->base == MAP_FAILED)
+		return -errno;
+	char *p = s->base;
+	s->iw = p;
+	p += s->iw_len;
+	s->maps = (void *)p;
+	p += maps;
+	s->regions = (void *)p;
+	p += regions;
+	s->runs = (void *)p;
+	p += runs;
+	s->fds = (void *)p;
+	p += fds;
+	s->proc = (void *)p;
+	p += proc;
+	s->threads = (void *)p;
+	return 0;
+}
+
+static int pagemap_fd = -1;
+
+static int add_run(struct scratch *s, uint32_t region, uint64_t addr, uint64_t len)
+{
+	if (s->nruns && s->runs[s->nruns - 1].region == region &&
+	    s->runs[s->nruns - 1].addr + s->runs[s->nruns - 1].len == addr) {
+		s->runs[s->nruns - 1].len += len;
+		return 0;
+	}
+	if (s->nruns >= MAX_RUNS)
+		return -E2BIG;
+	s->runs[s->nruns++] = (struct run){ addr, len, region };
+	return 0;
+}
+
+/* Private memory: pages present or swapped out (pagemap bits 63, 62). */
+static int runs_pagemap(struct scratch *s, uint32_t region, uint64_t start, uint64_t end)
+{
+	uint64_t pm[4096];
+	for (uint64_t a = start; a < end;) {
+		uint64_t npages = (end - a) / 4096;
+		if (npages > 4096)
+			npages = 4096;
+		ssize_t n = pread(pagemap_fd, pm, npages * 8, (a / 4096) * 8);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		npages = n / 8;
+		for (uint64_t i = 0; i < npages; i++)
+			if (pm[i] & (3ull << 62)) {
+				int rc = add_run(s, region, a + i * 4096, 4096);
+				if (rc)
+					return rc;
+			}
+		a += npages * 4096;
+	}
+	return 0;
+}
+
+/* Shared memory: pages resident in the object (mincore). */
+static int runs_mincore(struct scratch *s, uint32_t region, uint64_t start, uint64_t end)
+{
+	unsigned char vec[4096];
+	for (uint64_t a = start; a < end;) {
+		uint64_t npages = (end - a) / 4096;
+		if (npages > sizeof(vec))
+			npages = sizeof(vec);
+		if (mincore((void *)a, npages * 4096, vec) < 0)
+			return runs_pagemap(s, region, a, end);
+		for (uint64_t i = 0; i < npages; i++)
+			if (vec[i] & 1) {
+				int rc = add_run(s, region, a + i * 4096, 4096);
+				if (rc)
+					return rc;
+			}
+		a += npages * 4096;
+	}
+	return 0;
+}
+
+static void fill_identity(struct crest_img_region *r, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->file_size = st.st_size;
+		r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
+	}
+}
+
+/* Classifies every mapping and lists the pages to save. */
+static int list_memory(struct scratch *s, struct crest_img_process *proc, char *err, size_t errlen)
+{
+	struct crest_maps m = { s->maps, 0, MAX_REGIONS };
+	int rc = crest_maps_read(&m, err, errlen);
+	if (rc)
+		return rc;
+	uint64_t skip_lo = (uint64_t)s->base, skip_hi = skip_lo + s->len;
+	size_t nreg = 0;
+	s->nruns = 0;
+	for (size_t i = 0; i < m.n; i++) {
+		struct crest_map *e = &m.e[i];
+		if (e->start >= skip_lo && e->end <= skip_hi)
+			continue;
+		if (!strcmp(e->path, "[vvar]")) {
+			proc->vvar_start = e->start;
+			proc->vvar_size = e->end - e->start;
+			continue;
+		}
+		if (!strcmp(e->path, "[vvar_vclock]")) {
+			proc->vclock_start = e->start;
+			proc->vclock_size = e->end - e->start;
+			continue;
+		}
+		if (!strcmp(e->path, "[vdso]")) {
+			proc->vdso_start = e->start;
+			proc->vdso_size = e->end - e->start;
+			proc->vdso_crc = crc32c(0, (void *)e->start, e->end - e->start);
+			continue;
+		}
+		if (!strcmp(e->path, "[vsyscall]"))
+			continue;
+		if (map_unsupported(e, err, errlen))
+			return -ENOTSUP;
+		struct crest_img_region *r = &s->regions[nreg];
+		memset(r, 0, sizeof(*r));
+		r->start = e->start;
+		r->end = e->end;
+		r->prot = e->prot;
+		r->offset = e->offset;
+		snprintf(r->path, sizeof(r->path), "%s", e->path);
+		bool deleted = crest_path_deleted(e->path);
+		if (deleted)
+			r->flags |= CREST_REGF_DELETED;
+		uint64_t save_end = e->end;
+		if (!strcmp(e->path, "[heap]")) {
+			r->kind = CREST_REG_HEAP;
+		} else if (!strcmp(e->path, "[stack]")) {
+			r->kind = CREST_REG_STACK;
+			r->flags |= CREST_REGF_GROWSDOWN;
+		} else if (e->path[0] == '/' && e->shared && !deleted && strncmp(e->path, "/dev/zero", 9) &&
+			   strncmp(e->path, "/SYSV", 5) && strncmp(e->path, "/memfd:", 7)) {
+			r->kind = CREST_REG_FILE_SHARED;
+			fill_identity(r, e->path);
+			if (e->prot & PROT_WRITE)
+				msync((void *)e->start, e->end - e->start, MS_SYNC);
+		} else if (e->shared) {
+			r->kind = CREST_REG_SHARED_ANON;
+		} else if (e->path[0] == '/') {
+			r->kind = CREST_REG_FILE_PRIVATE;
+			if (!deleted)
+				fill_identity(r, e->path);
+			/* pages past the end of the file would fault with SIGBUS */
+			if (!deleted && r->file_size) {
+				uint64_t in_file = r->file_size > e->offset ? r->file_size - e->offset : 0;
+				in_file = (in_file + 4095) & ~4095ull;
+				if (e->start + in_file < save_end)
+					save_end = e->start + in_file;
+			}
+		} else {
+			r->kind = e->prot ? CREST_REG_ANON : CREST_REG_GUARD;
+		}
+		size_t first_run = s->nruns;
+		switch (r->kind) {
+		case CREST_REG_FILE_SHARED:
+			break;
+		case CREST_REG_FILE_PRIVATE:
+			if (deleted) {
+				rc = runs_pagemap(s, nreg, e->start, e->end);
+			} else if (e->prot & PROT_READ) {
+				rc = save_end > e->start ? add_run(s, nreg, e->start, save_end - e->start) : 0;
+			} else {
+				rc = runs_pagemap(s, nreg, e->start, save_end);
+			}
+			break;
+		case CREST_REG_SHARED_ANON:
+			rc = runs_mincore(s, nreg, e->start, e->end);
+			break;
+		default:
+			rc = runs_pagemap(s, nreg, e->start, e->end);
+		}
+		if (rc) {
+			snprintf(err, errlen, "cannot list the pages of %lx-%lx %s: %s", (unsigned long)e->start,
+				 (unsigned long)e->end, e->path, strerrordesc_np(-rc));
+			return rc;
+		}
+		for (size_t k = first_run; k < s->nruns; k++)
+			r->saved_bytes += s->runs[k].len;
+		if (r->kind == CREST_REG_GUARD && r->saved_bytes)
+			r->kind = CREST_REG_ANON;
+		nreg++;
+	}
+	proc->nregions = nreg;
+	return 0;
+}
+
+static void fill_mm(struct crest_img_process *p)
+{
+	char buf[2048];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');
+	if (!s)
+		return;
+	uint64_t f[64] = { 0 };
+	s += 2;	/* field 3 */
+	for (int i = 3; i < 60 && *s; i++) {
+		char *end;
+		f[i] = strtoull(s, &end, 10);
+		if (end == s) {	/* the state letter */
+			while (*s && *s != ' ')
+				s++;
+		} else {
+			s = end;
+		}
+		while (*s == ' ')
+			s++;
+	}
+	p->ppid = (uint32_t)f[4];
+	p->start_code = f[26];
+	p->end_code = f[27];
+	p->start_stack = f[28];
+	p->start_data = f[45];
+	p->end_data = f[46];
+	p->start_brk = f[47];
+	p->arg_start = f[48];
+	p->arg_end = f[49];
+	p->env_start = f[50];
+	p->env_end = f[51];
+}
+
+static void fill_process(struct crest_img_process *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = crest.pid;
+	p->uid = getuid();
+	p->gid = getgid();
+	p->umask = crest.umask;
+	fill_mm(p);
+	p->brk = crest.brk;
+	p->restart_entry = (uint64_t)crest_restart_entry;
+	p->restart_stack = ((uint64_t)crest_restart_stack + crest_restart_stack_size) & ~15ull;
+	crest_cpu_features(&p->cpu);
+	ssize_t l = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+	if (l > 0)
+		p->exe[l] = 0;
+	snprintf(p->cwd, sizeof(p->cwd), "%s", crest.cwd);
+	p->sig_suspend = crest.sig;
+}
+
+static void progress_cb(void *arg, uint64_t bytes)
+{
+	(void)arg;
+	extern void crest_link_progress(uint64_t bytes);
+	crest_link_progress(bytes);
+}
+
+static int write_sections(struct scratch *s, const char *image, unsigned compress, unsigned threads,
+			  char *err, size_t errlen)
+{
+	struct crest_img_process *proc = s->proc;
+	int rc = crest_iw_open(&writer, image, compress, threads, s->iw, s->iw_len);
+	if (rc) {
+		snprintf(err, errlen, "cannot create image %s: %s", image, strerrordesc_np(-rc));
+		return rc;
+	}
+	writer.progress = progress_cb;
+	for (uint32_t i = 0; i < crest.nthreads; i++) {
+		struct crest_thread *t = &crest.threads[i];
+		struct crest_img_thread *it = &s->threads[i];
+		memset(it, 0, sizeof(*it));
+		it->tid = t->tid;
+		it->flags = t->flags;
+		it->fs_base = t->fs;
+		it->sigmask = t->sigmask;
+		it->sigpending = t->pending;
+		memcpy(it->name, t->name, sizeof(it->name));
+	}
+	for (uint32_t i = 0; i < crest.nfds; i++)
+		s->fds[i] = crest.fds[i].img;
+	proc->nthreads = crest.nthreads;
+	proc->nfds = crest.nfds;
+
+	rc = crest_iw_section(&writer, CREST_SEC_PROCESS, 0, 1, proc, sizeof(*proc));
+	if (!rc)
+		rc = crest_iw_section(&writer, CREST_SEC_THREADS, 0, crest.nthreads, s->threads,
+				      crest.nthreads * sizeof(struct crest_img_thread));
+	if (!rc)
+		rc = crest_iw_section(&writer, CREST_SEC_REGIONS, 0, proc->nregions, s->regions,
+				      proc->nregions * sizeof(struct crest_img_region));
+	if (!rc)
+		rc = crest_iw_section(&writer, CREST_SEC_FDS, 0, crest.nfds, s->fds,
+				      crest.nfds * sizeof(struct crest_img_fd));
+	for (uint32_t i = 0; !rc && i < crest.nfds; i++)
+		if (crest.fds[i].img.content_saved)
+			rc = crest_iw_section_fd(&writer, CREST_SEC_FILEDATA, i, crest.fds[i].img.fd,
+						 crest.fds[i].img.size);
+	for (size_t i = 0; !rc && i < s->nruns; i++) {
+		struct run *r = &s->runs[i];
+		struct crest_img_region *reg = &s->regions[r->region];
+		bool unreadable = !(reg->prot & PROT_READ);
+		if (unreadable)
+			mprotect((void *)reg->start, reg->end - reg->start, reg->prot | PROT_READ);
+		rc = crest_iw_memory(&writer, r->region, r->addr, r->len);
+		if (unreadable)
+			mprotect((void *)reg->start, reg->end - reg->start, reg->prot);
+	}
+	if (rc) {
+		snprintf(err, errlen, "writing image %s: %s", image, strerrordesc_np(-rc));
+		crest_iw_abort(&writer);
+	}
+	return rc;
+}
+
+static void fill_header(struct crest_img_header *h, uint64_t generation)
+{
+	struct utsname u;
+	struct timespec ts;
+	memset(h, 0, sizeof(*h));
+	if (uname(&u) == 0)
+		snprintf(h->kernel_release, sizeof(h->kernel_release), "%s", u.release);
+	snprintf(h->glibc_version, sizeof(h->glibc_version), "%s", gnu_get_libc_version());
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	h->pid = crest.pid;
+	h->nthreads = crest.nthreads;
+	h->generation = generation;
+}
+
+/*
+ * Threads are stopped.  Returns 0 after writing the image, 1 when the
+ * process has just been restored from it (this is where the checkpoint
+ * thread resumes), or -errno.
+ */
+int crest_checkpoint_write(const char *image, uint64_t generation, unsigned compress, unsigned threads,
+			   uint64_t *bytes, uint64_t *memory_bytes, uint32_t *hdr_crc, char *err,
+			   size_t errlen)
+{
+	struct scratch s;
+	struct crest_img_header h;
+	int rc;
+
+	if (crest.nthreads >= CREST_MAX_THREADS) {
+		snprintf(err, errlen, "too many threads");
+		return -E2BIG;
+	}
+	rc = scratch_alloc(&s, compress, threads);
+	if (rc) {
+		snprintf(err, errlen, "cannot allocate checkpoint buffers: %s", strerrordesc_np(-rc));
+		return rc;
+	}
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open /proc/self/pagemap: %s", strerrordesc_np(errno));
+		goto out_scratch;
+	}
+	rc = crest_state_save(err, errlen);
+	if (rc)
+		goto out_pagemap;
+	rc = crest_fds_save(err, errlen);
+	if (rc)
+		goto out_pagemap;
+	fill_process(s.proc);
+	rc = list_memory(&s, s.proc, err, errlen);
+	if (rc)
+		goto out_refill;
+
+	/* the checkpoint thread itself: resumes right here after a restart */
+	struct crest_thread *self = &crest.threads[crest.nthreads];
+	memset(self, 0, sizeof(*self));
+	self->tid = crest.ckpt_tid;
+	self->flags = CREST_THR_CKPT;
+	self->fs = raw_get_fs();
+	self->sc_nr = -1;
+	snprintf(self->name, sizeof(self->name), "crest-ckpt");
+	crest.nthreads++;
+	if (crest_ctx_save(&self->ctx) != 0)
+		return 1;	/* restored: nothing here is valid but crest's memory */
+
+	rc = write_sections(&s, image, compress, threads, err, errlen);
+	crest.nthreads--;
+	if (rc)
+		goto out_refill;
+	fill_header(&h, generation);
+	h.nthreads = crest.nthreads + 1;
+	rc = crest_iw_finish(&writer, &h);
+	if (rc) {
+		snprintf(err, errlen, "finishing image %s: %s", image, strerrordesc_np(-rc));
+		crest_iw_abort(&writer);
+		goto out_refill;
+	}
+	*bytes = h.file_size;
+	*memory_bytes = h.memory_bytes;
+	*hdr_crc = h.crc;
+out_refill:
+	crest_fds_refill();
+out_pagemap:
+	close(pagemap_fd);
+	pagemap_fd = -1;
+out_scratch:
+	munmap(s.base, s.len);
+	return rc;
+}

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File descriptors: classified at PREPARE (unsupported kinds fail the
+ * checkpoint before anything is stopped), recorded while threads are
+ * stopped, restored by the checkpoint thread of a restarted process.
+ *
+ * Policy (docs/architecture.md): fds 0-2 are always taken from the process
+ * that runs `crest restart`; regular files are reopened by path at the saved
+ * offset; files deleted while open have their content saved; pipes whose
+ * both ends belong to this process are recreated with the data in flight;
+ * anything else (sockets, pipes to other processes, eventfd, epoll, ...)
+ * makes the checkpoint fail naming the fd (issue 3 adds them).
+ */
+#define LOG_MODULE "fds"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "crest.h"
+#include "crest/crc32c.h"
+#include "log.h"
+
+unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
+static uint64_t own_fds[(CREST_FD_BASE + 200) / 64 + 1];
+
+int crest_fd_protect(int fd)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	if (nfd < (int)(sizeof(own_fds) * 8))
+		own_fds[nfd / 64] |= 1ull << (nfd % 64);
+	return nfd;
+}
+
+static bool is_own(int fd)
+{
+	return fd < (int)(sizeof(own_fds) * 8) && (own_fds[fd / 64] >> (fd % 64) & 1);
+}
+
+void crest_fd_unprotect(int fd)
+{
+	if (fd >= 0 && fd < (int)(sizeof(own_fds) * 8))
+		own_fds[fd / 64] &= ~(1ull << (fd % 64));
+}
+
+static void fdinfo(int fd, uint64_t *pos, uint32_t *flags)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	*pos = 0;
+	*flags = 0;
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *p = strstr(buf, "pos:");
+	if (p)
+		*pos = strtoull(p + 4, NULL, 10);
+	p = strstr(buf, "flags:");
+	if (p)
+		*flags = (uint32_t)strtoul(p + 6, NULL, 8);
+}
+
+static bool is_devnull_like(const char *path)
+{
+	static const char *const ok[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+					  "/dev/urandom", NULL };
+	for (int i = 0; ok[i]; i++)
+		if (!strcmp(path, ok[i]))
+			return true;
+	return false;
+}
+
+static int find_pipe(uint64_t ino)
+{
+	for (uint32_t i = 0; i < crest.npipes; i++)
+		if (crest.pipes[i].ino == ino)
+			return (int)i;
+	if (crest.npipes >= sizeof(crest.pipes) / sizeof(crest.pipes[0]))
+		return -1;
+	struct crest_pipe *p = &crest.pipes[crest.npipes];
+	memset(p, 0, sizeof(*p));
+	p->ino = ino;
+	p->rfd = p->wfd = -1;
+	return (int)crest.npipes++;
+}
+
+/* Lists and classifies every fd into crest.fds. */
+static int scan_fds(char *err, size_t errlen)
+{
+	char buf[4096];
+	int rc = 0;
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(err, errlen, "cannot list /proc/self/fd: %s", strerror(errno));
+		return -errno;
+	}
+	crest.nfds = 0;
+	crest.npipes = 0;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct dirent64 { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; };
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9')
+				continue;
+			int fd = atoi(d->name);
+			if (fd == dfd || is_own(fd))
+				continue;
+			if (crest.nfds >= CREST_MAX_FDS) {
+				snprintf(err, errlen, "more than %d open files", CREST_MAX_FDS);
+				rc = -EMFILE;
+				goto out;
+			}
+			struct crest_fd *f = &crest.fds[crest.nfds];
+			struct crest_img_fd *r = &f->img;
+			memset(f, 0, sizeof(*f));
+			f->pipe = -1;
+			r->fd = fd;
+			char lpath[64];
+			snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", fd);
+			ssize_t l = readlink(lpath, r->path, sizeof(r->path) - 1);
+			if (l < 0)
+				continue;	/* closed meanwhile */
+			r->path[l] = 0;
+			struct stat st;
+			if (fstat(fd, &st) < 0)
+				continue;
+			r->dev = st.st_dev;
+			r->ino = st.st_ino;
+			r->size = st.st_size;
+			r->mode = st.st_mode;
+			r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
+			fdinfo(fd, &r->pos, &r->flags);
+			int fdfl = fcntl(fd, F_GETFD);
+			r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
+			size_t pl = strlen(r->path);
+			bool deleted = pl > 10 && !strcmp(r->path + pl - 10, " (deleted)");
+			if (fd <= 2) {
+				r->kind = CREST_FD_STDIO;
+			} else if (S_ISREG(st.st_mode)) {
+				r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
+				if (r->kind == CREST_FD_DELETED)
+					r->content_saved = 1;
+			} else if (S_ISDIR(st.st_mode)) {
+				r->kind = CREST_FD_DIR;
+			} else if (S_ISCHR(st.st_mode) && is_devnull_like(r->path)) {
+				r->kind = CREST_FD_DEVNULL;
+			} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
+							   major(st.st_rdev) == 5)) {
+				r->kind = CREST_FD_TTY;
+			} else if (S_ISFIFO(st.st_mode) && !strncmp(r->path, "pipe:[", 6)) {
+				int pi = find_pipe(st.st_ino);
+				if (pi < 0) {
+					snprintf(err, errlen, "too many pipes");
+					rc = -EMFILE;
+					goto out;
+				}
+				f->pipe = pi;
+				if ((r->flags & O_ACCMODE) == O_WRONLY)
+					crest.pipes[pi].wfd = fd;
+				else
+					crest.pipes[pi].rfd = fd;
+				r->kind = 0;	/* set below once both ends are known */
+			} else {
+				snprintf(err, errlen,
+					 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
+					 "processes, eventfd, epoll, ... come with issue 3; see docs/unsupported.md)",
+					 fd, r->path);
+				rc = -ENOTSUP;
+				goto out;
+			}
+			crest.nfds++;
+		}
+	}
+	for (uint32_t i = 0; i < crest.nfds; i++) {
+		struct crest_fd *f = &crest.fds[i];
+		if (f->pipe < 0)
+			continue;
+		struct crest_pipe *p = &crest.pipes[f->pipe];
+		if (p->rfd < 0 || p->wfd < 0) {
+			snprintf(err, errlen,
+				 "fd %d is one end of %s whose other end is not in this process; pipes between "
+				 "processes are not supported yet (issue 3; see docs/unsupported.md)",
+				 f->img.fd, f->img.path);
+			rc = -ENOTSUP;
+			goto out;
+		}
+		f->img.kind = CREST_FD_PIPE;
+	}
+out:
+	close(dfd);
+	return rc;
+}
+
+int crest_fds_prepare(char *err, size_t errlen)
+{
+	return scan_fds(err, errlen);
+}
+
+/* Threads are stopped: record offsets, sync written files, drain pipes. */
+int crest_fds_save(char *err, size_t errlen)
+{
+	int rc = scan_fds(err, errlen);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < crest.nfds; i++) {
+		struct crest_img_fd *r = &crest.fds[i].img;
+		if ((r->kind == CREST_FD_FILE) && (r->flags & O_ACCMODE) != O_RDONLY)
+			fdatasync(r->fd);
+	}
+	crest.pipe_data_len = 0;
+	for (uint32_t i = 0; i < crest.npipes; i++) {
+		struct crest_pipe *p = &crest.pipes[i];
+		int avail = 0;
+		p->len = 0;
+		p->off = crest.pipe_data_len;
+		if (ioctl(p->rfd, FIONREAD, &avail) < 0 || avail <= 0)
+			continue;
+		if (crest.pipe_data_len + (uint32_t)avail > CREST_PIPE_BUF_MAX) {
+			snprintf(err, errlen, "more than %u bytes in flight in pipes", CREST_PIPE_BUF_MAX);
+			crest_fds_refill();
+			return -ENOBUFS;
+		}
+		int got = 0;
+		while (got < avail) {
+			ssize_t n = read(p->rfd, crest_pipe_data + p->off + got, avail - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += n;
+		}
+		p->len = got;
+		crest.pipe_data_len += got;
+	}
+	return 0;
+}
+
+static void write_all(int fd, const unsigned char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_perror("refilling pipe fd %d", fd);
+			return;
+		}
+		buf += n;
+		len -= n;
+	}
+}
+
+/* Puts drained pipe data back (after a checkpoint, and at restart). */
+void crest_fds_refill(void)
+{
+	for (uint32_t i = 0; i < crest.npipes; i++) {
+		struct crest_pipe *p = &crest.pipes[i];
+		if (p->len)
+			write_all(p->wfd, crest_pipe_data + p->off, p->len);
+	}
+}
+
+/* Finds the FILEDATA section of fd record `index` and copies it into fd `out`. */
+static int copy_filedata(int image_fd, uint32_t index, int out)
+{
+	uint64_t off = CREST_IMG_ALIGN;
+	struct crest_sec_hdr sh;
+	static unsigned char buf[1 << 16];
+	for (;;) {
+		if (pread(image_fd, &sh, sizeof(sh), off) != sizeof(sh) || sh.magic != CREST_SEC_MAGIC)
+			return -EBADMSG;
+		if (sh.type == CREST_SEC_END)
+			return -ENOENT;
+		uint64_t payload = off + CREST_IMG_ALIGN;
+		if (sh.type == CREST_SEC_FILEDATA && sh.index == index) {
+			uint32_t crc = 0;
+			for (uint64_t done = 0; done < sh.length;) {
+				size_t want = sh.length - done < sizeof(buf) ? sh.length - done : sizeof(buf);
+				ssize_t n = pread(image_fd, buf, want, payload + done);
+				if (n <= 0)
+					return -EIO;
+				crc = crc32c(crc, buf, n);
+				write_all(out, buf, n);
+				done += n;
+			}
+			return crc == sh.payload_crc ? 0 : -EBADMSG;
+		}
+		off = payload + ((sh.length + CREST_IMG_ALIGN - 1) & ~(uint64_t)(CREST_IMG_ALIGN - 1));
+	}
+}
+
+static int reopen_deleted(struct crest_img_fd *r, uint32_t index, int image_fd)
+{
+	char path[CREST_FD_PATH_MAX];
+	snprintf(path, sizeof(path), "%s", r->path);
+	size_t pl = strlen(path);
+	if (pl > 10 && !strcmp(path + pl - 10, " (deleted)"))
+		path[pl - 10] = 0;
+	int acc = r->flags & O_ACCMODE;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	bool named = fd >= 0;
+	if (!named)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = copy_filedata(image_fd, index, fd);
+	if (rc) {
+		close(fd);
+		if (named)
+			unlink(path);
+		return rc;
+	}
+	int nfd = fd;
+	if (acc != O_RDWR && named) {
+		nfd = open(path, (r->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+		close(fd);
+	}
+	if (named)
+		unlink(path);
+	return nfd;
+}
+
+/* Moves a temporary fd out of the range the application's fds come back to. */
+static int high_fd(int fd)
+{
+	if (fd < 0)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE - 200);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+int crest_fds_restore(int image_fd, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < crest.nfds; i++) {
+		struct crest_fd *f = &crest.fds[i];
+		struct crest_img_fd *r = &f->img;
+		int nfd = -1;
+		int oflags = (r->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
+
+		switch (r->kind) {
+		case CREST_FD_STDIO:
+			continue;
+		case CREST_FD_FILE:
+			nfd = open(r->path, oflags);
+			if (nfd >= 0 && (r->flags & O_ACCMODE) != O_RDONLY) {
+				struct stat st;
+				if (!fstat(nfd, &st) && (uint64_t)st.st_size > r->size &&
+				    ftruncate(nfd, r->size) < 0)
+					pr_warn("cannot truncate %s back to %lu bytes: %s", r->path,
+						(unsigned long)r->size, strerror(errno));
+			}
+			break;
+		case CREST_FD_DIR:
+			nfd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			break;
+		case CREST_FD_DEVNULL:
+		case CREST_FD_TTY:
+			nfd = open(r->path, oflags | O_NOCTTY);
+			break;
+		case CREST_FD_DELETED:
+			nfd = reopen_deleted(r, i, image_fd);
+			if (nfd < 0)
+				errno = -nfd;
+			break;
+		default: {	/* pipe: created once, at its first fd */
+			struct crest_pipe *p = &crest.pipes[f->pipe];
+			int pfd[2];
+			if (r->fd != p->rfd && r->fd != p->wfd)
+				continue;	/* extra fds of a pipe: dup'ed below */
+			if (r->fd != (p->rfd < p->wfd ? p->rfd : p->wfd))
+				continue;
+			if (pipe2(pfd, O_CLOEXEC) < 0)
+				break;
+			pfd[0] = high_fd(pfd[0]);
+			pfd[1] = high_fd(pfd[1]);
+			for (uint32_t j = 0; j < crest.nfds; j++) {
+				struct crest_fd *g = &crest.fds[j];
+				if (g->pipe != f->pipe)
+					continue;
+				int src = (g->img.flags & O_ACCMODE) == O_WRONLY ? pfd[1] : pfd[0];
+				if (dup3(src, g->img.fd, (g->img.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+					pr_perror("restoring pipe fd %d", g->img.fd);
+				fcntl(g->img.fd, F_SETFL, g->img.flags & (O_NONBLOCK | O_APPEND));
+			}
+			close(pfd[0]);
+			close(pfd[1]);
+			continue;
+		}
+		}
+		nfd = high_fd(nfd);
+		if (nfd < 0) {
+			snprintf(err, errlen, "cannot reopen fd %d (%s): %s", r->fd, r->path, strerror(errno));
+			return -errno;
+		}
+		if (nfd != r->fd) {
+			if (dup3(nfd, r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+				snprintf(err, errlen, "cannot restore fd %d (%s): %s", r->fd, r->path,
+					 strerror(errno));
+				close(nfd);
+				return -errno;
+			}
+			close(nfd);
+		} else if (!(r->fd_flags & FD_CLOEXEC)) {
+			fcntl(nfd, F_SETFD, 0);
+		}
+		if (r->kind == CREST_FD_FILE || r->kind == CREST_FD_DELETED)
+			lseek(r->fd, r->pos, SEEK_SET);
+	}
+	crest_fds_refill();
+	return 0;
+}

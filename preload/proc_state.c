@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-process kernel state that is not memory, threads or fds: signal
+ * dispositions, pending signals, interval timers, resource limits, umask,
+ * working directory, CPU affinity, CPU features.  Saved while the threads
+ * are stopped, into libcrest's memory; restored by the checkpoint thread of
+ * a restarted process before the threads are released.
+ */
+#define LOG_MODULE "state"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crest.h"
+#include "log.h"
+#include "rawsys.h"
+
+static uint64_t status_mask(const char *path, const char *key)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strstr(buf, key);
+	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
+}
+
+static uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
+
+int crest_state_save(char *err, size_t errlen)
+{
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sig == crest.sig)
+			continue;
+		if (raw_syscall4(NR_rt_sigaction, sig, NULL, &crest.sigact[sig], 8) < 0)
+			memset(&crest.sigact[sig], 0, sizeof(crest.sigact[sig]));
+	}
+	for (int i = 0; i < 3; i++)
+		getitimer(i, &crest.itimers[i]);
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		getrlimit(i, &crest.rlimits[i]);
+	crest.umask = umask(022);
+	umask(crest.umask);
+	if (!getcwd(crest.cwd, sizeof(crest.cwd))) {
+		snprintf(err, errlen, "cannot read the working directory: %s", strerror(errno));
+		return -errno;
+	}
+	CPU_ZERO(&crest.affinity);
+	sched_getaffinity(0, sizeof(crest.affinity), &crest.affinity);
+	crest.shared_pending = status_mask("/proc/self/status", "ShdPnd:") & ~sigbit(crest.sig);
+	for (uint32_t i = 0; i < crest.nthreads; i++) {
+		char path[64];
+		struct crest_thread *t = &crest.threads[i];
+		snprintf(path, sizeof(path), "/proc/self/task/%u/status", t->tid);
+		t->pending = status_mask(path, "SigPnd:") & ~sigbit(crest.sig);
+	}
+	crest.brk = (uint64_t)raw_syscall1(NR_brk, 0);
+	return 0;
+}
+
+/* Runs in the restored checkpoint thread, threads not yet released. */
+void crest_state_restore(void)
+{
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sig == crest.sig)
+			continue;
+		if (crest.sigact[sig].handler)
+			raw_syscall4(NR_rt_sigaction, sig, &crest.sigact[sig], NULL, 8);
+	}
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		if (setrlimit(i, &crest.rlimits[i]) < 0)
+			pr_debug("rlimit %d not restored: %s", i, strerror(errno));
+	umask(crest.umask);
+	if (chdir(crest.cwd) < 0)
+		pr_warn("cannot return to working directory %s: %s; staying in the restart directory",
+			crest.cwd, strerror(errno));
+	if (sched_setaffinity(0, sizeof(crest.affinity), &crest.affinity) < 0)
+		pr_debug("CPU affinity not restored: %s", strerror(errno));
+	for (uint32_t i = 0; i < crest.nthreads; i++) {
+		struct crest_thread *t = &crest.threads[i];
+		if (t->flags & CREST_THR_CKPT)
+			continue;
+		cpu_set_t *set = &crest.affinity;
+		sched_setaffinity(t->tid, sizeof(*set), set);
+	}
+	for (int i = 0; i < 3; i++)
+		if (crest.itimers[i].it_value.tv_sec || crest.itimers[i].it_value.tv_usec)
+			setitimer(i, &crest.itimers[i], NULL);
+	/* pending signals: sent again (their siginfo is not kept) */
+	for (int sig = 1; sig <= 64; sig++) {
+		if (crest.shared_pending & sigbit(sig))
+			kill(getpid(), sig);
+		for (uint32_t i = 0; i < crest.nthreads; i++)
+			if (crest.threads[i].pending & sigbit(sig))
+				raw_syscall3(NR_tgkill, getpid(), crest.threads[i].tid, sig);
+	}
+}
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+void crest_cpu_features(struct crest_img_cpu *cpu)
+{
+	uint32_t r[4];
+	memset(cpu, 0, sizeof(*cpu));
+	cpuid(0, 0, r);
+	cpu->vendor[0] = r[1];
+	cpu->vendor[1] = r[3];
+	cpu->vendor[2] = r[2];
+	uint32_t max = r[0];
+	cpuid(1, 0, r);
+	cpu->leaf1_ecx = r[2] & ~(1u << 27);	/* OSXSAVE is per-OS, others are hardware */
+	cpu->leaf1_edx = r[3];
+	if (max >= 7) {
+		cpuid(7, 0, r);
+		cpu->leaf7_ebx = r[1];
+		cpu->leaf7_ecx = r[2];
+		cpu->leaf7_edx = r[3];
+	}
+	if (max >= 0xd) {
+		cpuid(0xd, 0, r);
+		cpu->xsave_size = r[1];
+	}
+	cpuid(0x80000000, 0, r);
+	if (r[0] >= 0x80000001) {
+		cpuid(0x80000001, 0, r);
+		cpu->ext1_ecx = r[2];
+		cpu->ext1_edx = r[3];
+	}
+	if ((cpu->leaf1_ecx >> 26) & 1) {	/* XSAVE */
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		cpu->xcr0 = ((uint64_t)hi << 32) | lo;
+	}
+}

@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest-restart: turns itself into the process of an image.
+ *
+ *   crest-restart --image PATH [--dir DIR] [--generation N] [--restart-count N]
+ *
+ * Linked static at a fixed address without libc (see Makefile), it runs on
+ * a stack in its own .bss.  Steps, in order:
+ *   read and check the image (header, process, regions, files, CPU, vdso)
+ *   unmap everything of its own but itself and the vdso
+ *   move [vvar], [vvar_vclock] and [vdso] to where the image had them
+ *   map every region, fill it from the memory chunks (checksums verified)
+ *   set the protections, brk and the other mm fields (PR_SET_MM_MAP)
+ *   jump into libcrest's crest_restart_entry on the image's restart stack
+ * Any error before the jump exits with status 1 and a message; nothing of
+ * the application has run, and nothing on disk has been touched.
+ */
+#include <linux/prctl.h>
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "crest/crc32c.h"
+#include "crest/image.h"
+#include "crest/restart.h"
+#include "rt.h"
+
+#define MAX_REGIONS 16384
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_SHARED 0x01
+#define MAP_PRIVATE 0x02
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define MAP_GROWSDOWN 0x100
+#define MAP_NORESERVE 0x4000
+#define MAP_FIXED_NOREPLACE 0x100000
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#define O_RDONLY 0
+#define O_RDWR 2
+#define O_DIRECT 040000
+#define O_CLOEXEC 02000000
+#define F_DUPFD 0
+#define TEMP_AREA 0x110000000000ull	/* where the vdso waits while being moved */
+
+extern char __executable_start[], _end[];
+
+static struct crest_restart_info rinfo;
+static struct crest_img_header hdr;
+static struct crest_img_process proc;
+static struct crest_img_region regions[MAX_REGIONS];
+static uint64_t nregions;
+static unsigned char zbuf[CREST_CHUNK_MAX + (1 << 20)] __attribute__((aligned(4096)));
+static unsigned char zwork[1 << 18] __attribute__((aligned(64)));
+static uint64_t fake_tcb[512] __attribute__((aligned(64)));
+static char mapsbuf[1 << 20];
+static const char *image_path;
+static int image_fd = -1, direct_fd = -1;
+
+static long sys_open(const char *p, int flags) { return raw_syscall3(NR_open, p, flags, 0); }
+
+/* ---- reading the image ------------------------------------------------ */
+
+static void read_at(void *buf, size_t len, uint64_t off, const char *what)
+{
+	int rc = rt_read_full(image_fd, buf, len, off);
+	if (rc)
+		rt_die("image %s: cannot read %s at offset %lu: %s (truncated or damaged image; try an older "
+		       "--generation)", image_path, what, (unsigned long)off, rt_strerror(rc));
+}
+
+static void check_header(void)
+{
+	read_at(&hdr, sizeof(hdr), 0, "the header");
+	if (memcmp(hdr.magic, CREST_IMG_MAGIC, 8))
+		rt_die("image %s: not a crest image, or its writing never finished (no header)", image_path);
+	if (hdr.version < CREST_IMG_VERSION_MIN || hdr.version > CREST_IMG_VERSION)
+		rt_die("image %s: written by image format version %u; this crest reads versions %u to %u",
+		       image_path, hdr.version, CREST_IMG_VERSION_MIN, CREST_IMG_VERSION);
+	uint32_t crc = hdr.crc;
+	hdr.crc = 0;
+	if (crc32c(0, &hdr, sizeof(hdr)) != crc)
+		rt_die("image %s: header checksum mismatch; the image is damaged, try an older --generation",
+		       image_path);
+	if (hdr.arch != CREST_ARCH_X86_64)
+		rt_die("image %s: written on architecture %u, this machine is x86_64 (62)", image_path, hdr.arch);
+	if (hdr.page_size != 4096)
+		rt_die("image %s: page size %u, this machine uses 4096", image_path, hdr.page_size);
+	if (!(hdr.flags & CREST_IMGF_COMPLETE))
+		rt_die("image %s is incomplete", image_path);
+}
+
+static int next_section(uint64_t *off, struct crest_sec_hdr *sh)
+{
+	read_at(sh, sizeof(*sh), *off, "a section header");
+	uint32_t crc = sh->hdr_crc;
+	sh->hdr_crc = 0;
+	if (sh->magic != CREST_SEC_MAGIC || crc32c(0, sh, sizeof(*sh)) != crc)
+		rt_die("image %s: damaged section header at offset %lu; try an older --generation", image_path,
+		       (unsigned long)*off);
+	sh->hdr_crc = crc;
+	if (*off + CREST_IMG_ALIGN + sh->length > hdr.file_size)
+		rt_die("image %s: section at offset %lu runs past the end of the image (truncated?)",
+		       image_path, (unsigned long)*off);
+	uint64_t payload = *off + CREST_IMG_ALIGN;
+	*off = payload + ((sh->length + CREST_IMG_ALIGN - 1) & ~(uint64_t)(CREST_IMG_ALIGN - 1));
+	return sh->type != CREST_SEC_END;
+}
+
+static void read_payload(const struct crest_sec_hdr *sh, uint64_t payload_off, void *dst, size_t max,
+			 const char *what)
+{
+	if (sh->length > max)
+		rt_die("image %s: %s section too large (%lu bytes)", image_path, what, (unsigned long)sh->length);
+	read_at(dst, sh->length, payload_off, what);
+	if (crc32c(0, dst, sh->length) != sh->payload_crc)
+		rt_die("image %s: checksum mismatch in the %s section; the image is damaged, try an older "
+		       "--generation", image_path, what);
+}
+
+/* Files the process had open must still be what they were. */
+static void check_file(const struct crest_img_fd *f)
+{
+	struct {
+		uint64_t dev, ino, nlink;
+		uint32_t mode, uid, gid, pad;
+		uint64_t rdev;
+		int64_t size, blksize, blocks;
+		uint64_t atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
+		int64_t unused[3];
+	} st;
+	long rc = raw_syscall2(NR_stat, f->path, &st);
+	if (rc < 0)
+		rt_die("file %s (fd %d) is gone: %s; restore it, or restart from an older --generation",
+		       f->path, f->fd, rt_strerror(rc));
+	if (st.ino != f->ino || st.dev != f->dev)
+		rt_die("file %s (fd %d) was replaced since the checkpoint (different inode); restore it, or "
+		       "restart from an older --generation", f->path, f->fd);
+	if ((uint64_t)st.size < f->size)
+		rt_die("file %s (fd %d) shrank from %lu to %lu bytes since the checkpoint; restore it, or "
+		       "restart from an older --generation", f->path, f->fd, (unsigned long)f->size,
+		       (unsigned long)st.size);
+}
+
+static uint64_t read_metadata(void)
+{
+	struct crest_sec_hdr sh;
+	uint64_t off = CREST_IMG_ALIGN, at;
+	int have_proc = 0;
+	for (;;) {
+		at = off;
+		if (!next_section(&off, &sh))
+			rt_die("image %s has no memory", image_path);
+		uint64_t payload = at + CREST_IMG_ALIGN;
+		switch (sh.type) {
+		case CREST_SEC_PROCESS:
+			read_payload(&sh, payload, &proc, sizeof(proc), "process");
+			have_proc = 1;
+			break;
+		case CREST_SEC_REGIONS:
+			read_payload(&sh, payload, regions, sizeof(regions), "regions");
+			nregions = sh.length / sizeof(struct crest_img_region);
+			break;
+		case CREST_SEC_FDS: {
+			uint64_t n = sh.length / sizeof(struct crest_img_fd);
+			for (uint64_t i = 0; i < n; i++) {
+				static struct crest_img_fd f;
+				read_at(&f, sizeof(f), payload + i * sizeof(f), "fds");
+				if (f.kind == CREST_FD_FILE)
+					check_file(&f);
+			}
+			break;
+		}
+		case CREST_SEC_MEMORY:
+			if (!have_proc || !nregions)
+				rt_die("image %s: memory before process and regions sections", image_path);
+			return at;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- checks against this machine ------------------------------------- */
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+static void check_bits(const char *what, uint32_t had, uint32_t now)
+{
+	if (had & ~now)
+		rt_die("this CPU lacks features the process may use (%s: missing bits 0x%x); restart on a "
+		       "machine with the same CPU type", what, had & ~now);
+}
+
+static void check_cpu(void)
+{
+	const struct crest_img_cpu *c = &proc.cpu;
+	uint32_t r[4];
+	cpuid(0, 0, r);
+	uint32_t max = r[0];
+	cpuid(1, 0, r);
+	check_bits("cpuid 1 ecx", c->leaf1_ecx, r[2]);
+	check_bits("cpuid 1 edx", c->leaf1_edx, r[3]);
+	if (max >= 7) {
+		cpuid(7, 0, r);
+		check_bits("cpuid 7 ebx", c->leaf7_ebx, r[1]);
+		check_bits("cpuid 7 ecx", c->leaf7_ecx, r[2]);
+		check_bits("cpuid 7 edx", c->leaf7_edx, r[3]);
+	}
+	if (c->xcr0) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		uint64_t xcr0 = ((uint64_t)hi << 32) | lo;
+		if (xcr0 != c->xcr0)
+			rt_die("the kernel enables different extended CPU state (XCR0 0x%lx, image 0x%lx); restart "
+			       "on a machine of the same type", (unsigned long)xcr0, (unsigned long)c->xcr0);
+		cpuid(0xd, 0, r);
+		if (r[1] != c->xsave_size)
+			rt_die("XSAVE area size differs (%u here, %u in the image)", r[1], c->xsave_size);
+	}
+}
+
+struct own {
+	uint64_t vvar, vvar_size, vclock, vclock_size, vdso, vdso_size;
+};
+
+static void read_own_maps(struct own *o, int unmap_others)
+{
+	long fd = sys_open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
+		rt_die("cannot read /proc/self/maps: %s", rt_strerror(fd));
+	size_t len = 0;
+	for (;;) {
+		long n = raw_syscall3(NR_read, fd, mapsbuf + len, sizeof(mapsbuf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	raw_syscall1(NR_close, fd);
+	mapsbuf[len] = 0;
+	uint64_t lo = (uint64_t)__executable_start, hi = ((uint64_t)_end + 4095) & ~4095ull;
+	for (char *line = mapsbuf; *line;) {
+		char *nl = line;
+		while (*nl && *nl != '\n')
+			nl++;
+		const char *p;
+		uint64_t s = rt_strtou(line, &p, 16);
+		uint64_t e = rt_strtou(p + 1, &p, 16);
+		const char *name = nl;
+		while (name > line && name[-1] != ' ')
+			name--;
+		size_t nlen = nl - name;
+		if (nlen == 6 && !strncmp(name, "[vvar]", 6)) {
+			o->vvar = s;
+			o->vvar_size = e - s;
+		} else if (nlen == 13 && !strncmp(name, "[vvar_vclock]", 13)) {
+			o->vclock = s;
+			o->vclock_size = e - s;
+		} else if (nlen == 6 && !strncmp(name, "[vdso]", 6)) {
+			o->vdso = s;
+			o->vdso_size = e - s;
+		} else if (nlen == 11 && !strncmp(name, "[vsyscall]", 10)) {
+		} else if (unmap_others && !(s >= lo && e <= hi)) {
+			raw_syscall2(NR_munmap, s, e - s);
+		}
+		line = *nl ? nl + 1 : nl;
+	}
+}
+
+static void move_one(uint64_t from, uint64_t size, uint64_t to, const char *what)
+{
+	if (!size || from == to)
+		return;
+	long r = raw_syscall5(NR_mremap, from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (r < 0)
+		rt_die("cannot move %s to 0x%lx: %s", what, (unsigned long)to, rt_strerror(r));
+}
+
+static void place_vdso(struct own *o)
+{
+	if (o->vdso_size != proc.vdso_size || o->vvar_size != proc.vvar_size ||
+	    o->vclock_size != proc.vclock_size)
+		rt_die("the kernel's vdso layout differs from the image's (vdso %lu/%lu bytes, vvar %lu/%lu); "
+		       "restart on a machine running the same kernel", (unsigned long)o->vdso_size,
+		       (unsigned long)proc.vdso_size, (unsigned long)o->vvar_size, (unsigned long)proc.vvar_size);
+	if (proc.vdso_crc && crc32c(0, (void *)o->vdso, o->vdso_size) != proc.vdso_crc)
+		rt_die("the kernel's vdso differs from the one the image was written with (another kernel "
+		       "build); restart on a machine running the same kernel");
+	if (o->vdso == proc.vdso_start && o->vvar == proc.vvar_start)
+		return;
+	/* through a fixed temporary area, so no move lands on another part */
+	move_one(o->vvar, o->vvar_size, TEMP_AREA, "[vvar]");
+	move_one(o->vclock, o->vclock_size, TEMP_AREA + 0x100000, "[vvar_vclock]");
+	move_one(o->vdso, o->vdso_size, TEMP_AREA + 0x200000, "[vdso]");
+	move_one(TEMP_AREA, o->vvar_size, proc.vvar_start, "[vvar]");
+	move_one(TEMP_AREA + 0x100000, o->vclock_size, proc.vclock_start, "[vvar_vclock]");
+	move_one(TEMP_AREA + 0x200000, o->vdso_size, proc.vdso_start, "[vdso]");
+}
+
+static void check_overlap(void)
+{
+	uint64_t lo = (uint64_t)__executable_start, hi = ((uint64_t)_end + 4095) & ~4095ull;
+	for (uint64_t i = 0; i < nregions; i++) {
+		struct crest_img_region *r = &regions[i];
+		if (r->start < hi && r->end > lo)
+			rt_die("the image has memory at 0x%lx-0x%lx, where crest-restart itself lives; "
+			       "this image cannot be restarted by this build", (unsigned long)r->start,
+			       (unsigned long)r->end);
+		if (r->start < TEMP_AREA + 0x400000 && r->end > TEMP_AREA)
+			rt_die("the image has memory at 0x%lx, crest-restart's temporary area", (unsigned long)r->start);
+		if (r->start >= r->end || (r->start | r->end) & 4095)
+			rt_die("image %s: region %lu has a bad range; the image is damaged", image_path,
+			       (unsigned long)i);
+	}
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+static void map_regions(void)
+{
+	for (uint64_t i = 0; i < nregions; i++) {
+		struct crest_img_region *r = &regions[i];
+		uint64_t len = r->end - r->start;
+		long m;
+		if (r->kind == CREST_REG_FILE_SHARED) {
+			long fd = sys_open(r->path, ((r->prot & PROT_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+			if (fd < 0)
+				rt_die("cannot open %s, mapped shared at 0x%lx: %s", r->path, (unsigned long)r->start,
+				       rt_strerror(fd));
+			m = raw_syscall6(NR_mmap, r->start, len, r->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
+					 r->offset);
+			raw_syscall1(NR_close, fd);
+		} else {
+			int flags = MAP_FIXED_NOREPLACE | MAP_ANONYMOUS;
+			flags |= r->kind == CREST_REG_SHARED_ANON ? MAP_SHARED : MAP_PRIVATE;
+			if (r->kind == CREST_REG_STACK)
+				flags |= MAP_GROWSDOWN;
+			if (r->kind == CREST_REG_GUARD)
+				flags |= MAP_NORESERVE;
+			int prot = r->kind == CREST_REG_GUARD ? 0 : PROT_READ | PROT_WRITE;
+			m = raw_syscall6(NR_mmap, r->start, len, prot, flags, -1, 0);
+		}
+		if (m < 0 || (uint64_t)m != r->start)
+			rt_die("cannot map 0x%lx-0x%lx (%s): %s", (unsigned long)r->start, (unsigned long)r->end,
+			       r->path, rt_strerror(m < 0 ? m : -17));
+	}
+}
+
+static void load_memory(uint64_t off)
+{
+	struct crest_sec_hdr sh;
+	ZSTD_DCtx *dctx = 0;
+	uint64_t chunk = 0;
+	for (;; chunk++) {
+		uint64_t at = off;
+		if (!next_section(&off, &sh))
+			break;
+		if (sh.type != CREST_SEC_MEMORY)
+			continue;
+		uint64_t payload = at + CREST_IMG_ALIGN;
+		if (sh.index >= nregions)
+			rt_die("image %s: memory chunk %lu names region %u of %lu; the image is damaged",
+			       image_path, (unsigned long)chunk, sh.index, (unsigned long)nregions);
+		struct crest_img_region *r = &regions[sh.index];
+		if (sh.addr < r->start || sh.addr + sh.raw_length > r->end || r->kind == CREST_REG_FILE_SHARED)
+			rt_die("image %s: memory chunk %lu (0x%lx+%lu) is outside its region; the image is damaged",
+			       image_path, (unsigned long)chunk, (unsigned long)sh.addr, (unsigned long)sh.raw_length);
+		void *dst = (void *)sh.addr;
+		if (sh.compress == CREST_COMP_NONE) {
+			if (sh.length != sh.raw_length)
+				rt_die("image %s: memory chunk %lu has inconsistent lengths", image_path,
+				       (unsigned long)chunk);
+			int rc = -1;
+			if (direct_fd >= 0 && !(sh.length & 4095))
+				rc = rt_read_full(direct_fd, dst, sh.length, payload);
+			if (rc)
+				read_at(dst, sh.length, payload, "memory");
+			if (crc32c(0, dst, sh.length) != sh.payload_crc)
+				rt_die("image %s: checksum mismatch in memory chunk %lu (0x%lx-0x%lx, %s); the image is "
+				       "damaged, try an older --generation", image_path, (unsigned long)chunk,
+				       (unsigned long)sh.addr, (unsigned long)(sh.addr + sh.length), r->path);
+		} else if (sh.compress == CREST_COMP_ZSTD) {
+			if (sh.length > sizeof(zbuf))
+				rt_die("image %s: compressed chunk %lu too large", image_path, (unsigned long)chunk);
+			uint64_t padded = (sh.length + 4095) & ~4095ull;
+			int rc = -1;
+			if (direct_fd >= 0)
+				rc = rt_read_full(direct_fd, zbuf, padded, payload);
+			if (rc)
+				read_at(zbuf, sh.length, payload, "memory");
+			if (crc32c(0, zbuf, sh.length) != sh.payload_crc)
+				rt_die("image %s: checksum mismatch in compressed memory chunk %lu (0x%lx-0x%lx, %s); "
+				       "the image is damaged, try an older --generation", image_path,
+				       (unsigned long)chunk, (unsigned long)sh.addr,
+				       (unsigned long)(sh.addr + sh.raw_length), r->path);
+			if (!dctx)
+				dctx = ZSTD_initStaticDCtx(zwork, sizeof(zwork));
+			if (!dctx)
+				rt_die("zstd: cannot set up decompression");
+			size_t got = ZSTD_decompressDCtx(dctx, dst, sh.raw_length, zbuf, sh.length);
+			if (ZSTD_isError(got) || got != sh.raw_length)
+				rt_die("image %s: memory chunk %lu does not decompress (%s); the image is damaged",
+				       image_path, (unsigned long)chunk, ZSTD_getErrorName(got));
+		} else {
+			rt_die("image %s: memory chunk %lu uses unknown compression %u", image_path,
+			       (unsigned long)chunk, sh.compress);
+		}
+	}
+	if (sh.count + 1 != hdr.nsections)
+		rt_die("image %s: %u sections before END, the header says %lu; the image is damaged", image_path,
+		       sh.count, (unsigned long)hdr.nsections - 1);
+}
+
+static void set_protections(void)
+{
+	for (uint64_t i = 0; i < nregions; i++) {
+		struct crest_img_region *r = &regions[i];
+		if (r->kind == CREST_REG_FILE_SHARED || r->kind == CREST_REG_GUARD)
+			continue;
+		long rc = raw_syscall3(NR_mprotect, r->start, r->end - r->start, r->prot);
+		if (rc < 0)
+			rt_die("cannot set protection of 0x%lx-0x%lx: %s", (unsigned long)r->start,
+			       (unsigned long)r->end, rt_strerror(rc));
+	}
+}
+
+static void set_mm(void)
+{
+	struct prctl_mm_map m = {
+		.start_code = proc.start_code, .end_code = proc.end_code,
+		.start_data = proc.start_data, .end_data = proc.end_data,
+		.start_brk = proc.start_brk, .brk = proc.brk,
+		.start_stack = proc.start_stack,
+		.arg_start = proc.arg_start, .arg_end = proc.arg_end,
+		.env_start = proc.env_start, .env_end = proc.env_end,
+		.auxv = 0, .auxv_size = 0, .exe_fd = (uint32_t)-1,
+	};
+	long rc = raw_syscall5(NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0);
+	if (rc < 0)
+		rt_print("warning: cannot restore the heap break (PR_SET_MM_MAP: %s); malloc will use mmap",
+			 rt_strerror(rc));
+}
+
+/* ---- the jump ------------------------------------------------------------ */
+
+__attribute__((noreturn)) static void jump(uint64_t entry, uint64_t stack, void *arg)
+{
+	__asm__ volatile("movq %0, %%rsp\n"
+			 "xorl %%ebp, %%ebp\n"
+			 "movq %2, %%rdi\n"
+			 "jmpq *%1\n"
+			 :
+			 : "r"(stack), "r"(entry), "r"(arg)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+static uint64_t now_ns(void)
+{
+	struct { long s, ns; } ts;
+	raw_syscall2(NR_clock_gettime, 1, &ts);
+	return (uint64_t)ts.s * 1000000000ull + ts.ns;
+}
+
+__attribute__((noreturn, used)) void restart_main(uint64_t *sp)
+{
+	int argc = (int)sp[0];
+	char **argv = (char **)(sp + 1);
+	static char image[4096], dir[4096];
+	uint64_t generation = 0, restart_count = 0;
+
+	fake_tcb[0] = (uint64_t)fake_tcb;	/* fs:0 self pointer, canary at fs:0x28 */
+	fake_tcb[2] = (uint64_t)fake_tcb;
+	raw_syscall2(NR_arch_prctl, RAW_ARCH_SET_FS, fake_tcb);
+	uint64_t t0 = now_ns();
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : 0;
+		if (!strcmp(a, "--image") && v)
+			strncpy_z(image, v, sizeof(image)), i++;
+		else if (!strcmp(a, "--dir") && v)
+			strncpy_z(dir, v, sizeof(dir)), i++;
+		else if (!strcmp(a, "--generation") && v)
+			generation = rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--restart-count") && v)
+			restart_count = rt_strtou(v, 0, 10), i++;
+		else
+			rt_die("usage: crest-restart --image PATH [--dir DIR] [--generation N] "
+			       "[--restart-count N] (unknown argument %s); use `crest restart`", a);
+	}
+	if (!image[0])
+		rt_die("usage: crest-restart --image PATH; use `crest restart`");
+	image_path = image;
+
+	raw_syscall3(436 /* close_range */, 3, ~0u, 0);
+	long fd = sys_open(image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		rt_die("cannot open image %s: %s", image, rt_strerror(fd));
+	image_fd = (int)raw_syscall3(NR_fcntl, fd, F_DUPFD, CREST_RESTART_IMAGE_FD);
+	raw_syscall1(NR_close, fd);
+	fd = sys_open(image, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0) {
+		direct_fd = (int)raw_syscall3(NR_fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, CREST_RESTART_IMAGE_FD);
+		raw_syscall1(NR_close, fd);
+	}
+
+	check_header();
+	uint64_t mem_off = read_metadata();
+	check_cpu();
+	check_overlap();
+
+	struct own own = { 0 };
+	read_own_maps(&own, 0);
+	place_vdso(&own);	/* refuses before anything is unmapped */
+	read_own_maps(&own, 1);	/* unmaps the old stack, heap, ... */
+	map_regions();
+	load_memory(mem_off);
+	set_protections();
+	set_mm();
+	if (direct_fd >= 0)
+		raw_syscall1(NR_close, direct_fd);
+
+	rinfo.magic = CREST_RINFO_MAGIC;
+	rinfo.version = CREST_RINFO_VERSION;
+	rinfo.image_fd = image_fd;
+	rinfo.generation = generation ? generation : hdr.generation;
+	rinfo.restart_count = (uint32_t)restart_count;
+	rinfo.self_lo = (uint64_t)__executable_start;
+	rinfo.self_hi = ((uint64_t)_end + 4095) & ~4095ull;
+	rinfo.restart_ns = t0;
+	strncpy_z(rinfo.image, image, sizeof(rinfo.image));
+	strncpy_z(rinfo.dir, dir, sizeof(rinfo.dir));
+	jump(proc.restart_entry, proc.restart_stack, &rinfo);
+}
+
+/* Entry: switch to a stack in .bss before anything else. */
+static unsigned char boot_stack[256 * 1024] __attribute__((aligned(16), used));
+__asm__(".text\n"
+	".globl _start\n"
+	"_start:\n"
+	"	movq %rsp, %rdi\n"
+	"	leaq boot_stack+262144(%rip), %rsp\n"
+	"	andq $-16, %rsp\n"
+	"	xorl %ebp, %ebp\n"
+	"	call restart_main\n"
+	"	hlt\n");
