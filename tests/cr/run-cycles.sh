@@ -75,8 +75,16 @@ alive() {
 }
 
 # start "$@" in the background as $APP with a watchdog that kills it
+# The application inherits only 0, 1 and 2: descriptors of whatever started
+# this script (a CI runner's pipes, bats' fd 3) are not its state.
 start_app() {
-	"$@" >>"$OUT" 2>&1 </dev/null &
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec "$@"
+	) >>"$OUT" 2>&1 </dev/null &
 	APP=$!
 	log "started pid $APP: $*"
 }
