@@ -382,7 +382,7 @@ void coord_ckpt_tick(struct coord *c)
 		break;
 	case CK_SUSPEND:
 		limit = c->o.timeout * 1000LL + 5000;
-		what = "within";
+		what = "within --timeout + 5 s,";
 		break;
 	case CK_WRITE:
 		limit = COORD_WRITE_STALL_MS;
