@@ -1,0 +1,136 @@
+# Shared by the bats tests: paths and a logging `run`.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)
+CREST=$TOP/build/bin/crest
+CR_BIN=$TOP/build/tests/cr
+BATS_RUNS=$TOP/build/test-runs/bats
+BATS_CMDLOG=$TOP/build/test-logs/bats-commands.log
+mkdir -p "$BATS_RUNS" "$(dirname "$BATS_CMDLOG")"
+
+# run_logged CMD...: like bats' `run` (sets $status, $output, $lines), and
+# logs the command, its exit status and its output to the test's output
+# (shown when the test fails) and to build/test-logs/bats-commands.log.
+# A leading `!` or `-N` is passed to run (expect failure / that status).
+run_logged() {
+	if [[ "${1:-}" == "!" || "${1:-}" =~ ^-[0-9]+$ ]]; then
+		local expect=$1
+		shift
+		run "$expect" "$@"
+	else
+		run "$@"
+	fi
+	{
+		echo "+ $*"
+		echo "  exit status: $status"
+		[ -n "$output" ] && printf '%s\n' "$output" | sed 's/^/  | /'
+	} | tee -a "$BATS_CMDLOG"
+}
+
+# a fresh directory for this test under build/test-runs/bats
+test_dir() {
+	local d=$BATS_RUNS/${BATS_TEST_NAME}
+	rm -rf "$d"
+	mkdir -p "$d"
+	echo "$d"
+}
+
+# exec CMD with only fds 0-2 (bats keeps its TAP stream on fd 3; a
+# checkpoint would see it as a pipe to another process)
+exec_clean() {
+	local fd
+	for fd in /proc/self/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null
+	done
+	exec "$@"
+}
+
+require_crest() {
+	[ -x "$CREST" ] || skip "$CREST is not built"
+}
+
+require_core() {
+	require_crest
+	[ -e "$TOP/build/lib/libcrest.so" ] || skip "libcrest.so is not built"
+}
+
+# wait up to $2 s (default 15) until no coordinator runs for dir $1
+wait_coord_gone() {
+	local i
+	for ((i = 0; i < ${2:-15} * 10; i++)); do
+		"$CREST" status --dir "$1" --json 2>/dev/null | python3 -c '
+import json, sys
+sys.exit(0 if json.load(sys.stdin).get("coordinator") is None else 1)' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# img_payload_middle IMG: an offset in the middle of the largest section
+# payload of a crest image (a flip there must break a checksum; padding
+# between sections is not covered by one).  Layout: docs/image-format.md.
+img_payload_middle() {
+	python3 - "$1" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb")
+data = f.read()
+off, best = 4096, (0, 0)
+while off + 64 <= len(data):
+    magic, typ, length = struct.unpack_from("<IIQ", data, off)
+    if magic != 0x43455343:
+        break
+    if length > best[1]:
+        best = (off + 4096, length)
+    if typ == 0xffff:
+        break
+    off += 4096 + (length + 4095) // 4096 * 4096
+if best[1] == 0:
+    print(len(data) // 2)
+else:
+    print(best[0] + best[1] // 2)
+PY
+}
+
+# flip_byte FILE OFFSET: invert one byte in place (dd conv=notrunc)
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((b ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# patch_header IMG OFFSET VALUE [MANIFEST]: set a uint32 of the image header
+# and recompute the header crc32c (offset 252, over the 256 bytes with it
+# zeroed); with MANIFEST, also the crc the MANIFEST lists for the image, so
+# the image looks like what another crest build would have written
+patch_header() {
+	python3 - "$@" <<'PY'
+import struct, sys
+path, off, val = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 & -(crc & 1))
+    return crc ^ 0xffffffff
+with open(path, "r+b") as f:
+    hdr = bytearray(f.read(256))
+    struct.pack_into("<I", hdr, off, val)
+    struct.pack_into("<I", hdr, 252, 0)
+    struct.pack_into("<I", hdr, 252, crc32c(bytes(hdr)))
+    f.seek(0)
+    f.write(hdr)
+if len(sys.argv) > 4:
+    import os
+    man = sys.argv[4]
+    rel = os.path.relpath(path, os.path.dirname(man))
+    lines = open(man).read().split("\n")
+    for i, l in enumerate(lines):
+        w = l.split()
+        if len(w) == 3 and w[0] == rel:
+            w[2] = "%08x" % struct.unpack_from("<I", hdr, 252)[0]
+            lines[i] = " ".join(w)
+    open(man, "w").write("\n".join(lines))
+PY
+}
