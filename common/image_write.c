@@ -66,6 +66,7 @@ struct iw_slot {
 	volatile uint32_t state;	/* SLOT_*: futex word */
 	uint32_t region;
 	uint64_t addr;
+	uint64_t src;			/* where the bytes are read (addr unless snapshotted) */
 	size_t n;			/* raw bytes */
 	size_t clen;			/* compressed bytes, 0 = store raw */
 	unsigned char *blk;		/* header block, output right after it */
@@ -368,16 +369,16 @@ int crest_iw_section_fd(struct crest_iw *w, uint32_t type, uint32_t index, int s
 }
 
 /* Write one raw chunk: header block + the pages themselves. */
-static int chunk_raw(struct crest_iw *w, uint32_t region, uint64_t addr, size_t n)
+static int chunk_raw(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t src, size_t n)
 {
 	struct iovec iov[2];
 	int rc;
 
 	make_sec_hdr(w, CREST_SEC_MEMORY, n, n, addr, CREST_COMP_NONE,
-		     crc32c(0, (const void *)(uintptr_t)addr, n), region, 0);
+		     crc32c(0, (const void *)(uintptr_t)src, n), region, 0);
 	iov[0].iov_base = w->blk;
 	iov[0].iov_len = BLK;
-	iov[1].iov_base = (void *)(uintptr_t)addr;
+	iov[1].iov_base = (void *)(uintptr_t)src;
 	iov[1].iov_len = n;
 	rc = writev_full(w->fd, iov, 2, w->off);
 	if (rc)
@@ -393,14 +394,14 @@ static int chunk_raw(struct crest_iw *w, uint32_t region, uint64_t addr, size_t 
  * out instead.
  */
 static int put_chunk(struct crest_iw *w, unsigned char *blk, size_t clen, uint32_t region,
-		       uint64_t addr, size_t n)
+		       uint64_t addr, uint64_t src, size_t n)
 {
 	struct crest_sec_hdr *sh = (struct crest_sec_hdr *)blk;
 	size_t padded = round_up(clen);
 	int rc;
 
 	if (!clen || padded >= n)
-		return chunk_raw(w, region, addr, n);
+		return chunk_raw(w, region, addr, src, n);
 	memset(blk + BLK + clen, 0, padded - clen);
 	memset(blk, 0, BLK);
 	sh->magic = CREST_SEC_MAGIC;
@@ -433,7 +434,7 @@ static void worker(void *arg)
 		if (st == SLOT_EXIT)
 			break;
 		size_t r = ZSTD_compressCCtx(s->cctx, s->blk + BLK, s->out_len,
-					     (const void *)(uintptr_t)s->addr, s->n, s->level);
+					     (const void *)(uintptr_t)s->src, s->n, s->level);
 		s->clen = ZSTD_isError(r) ? 0 : r;
 		__atomic_store_n(&s->state, SLOT_DONE, __ATOMIC_RELEASE);
 		crest_rt_wake(&s->state);
@@ -499,7 +500,7 @@ static int slot_flush(struct crest_iw *w, struct iw_slot *s)
 	if (st != SLOT_DONE)
 		return 0;
 	s->state = SLOT_IDLE;
-	rc = put_chunk(w, s->blk, s->clen, s->region, s->addr, s->n);
+	rc = put_chunk(w, s->blk, s->clen, s->region, s->addr, s->src, s->n);
 	if (rc)
 		return rc;
 	w->nsections++;
@@ -535,6 +536,7 @@ static int pool_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint6
 			break;
 		s->region = region;
 		s->addr = addr;
+		s->src = addr + w->src_delta;
 		s->n = n;
 		__atomic_store_n(&s->state, SLOT_BUSY, __ATOMIC_RELEASE);
 		crest_rt_wake(&s->state);
@@ -562,14 +564,15 @@ int crest_iw_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t
 		size_t n = len > CREST_CHUNK_MAX ? CREST_CHUNK_MAX : (size_t)len;
 		size_t clen = 0;
 
+		uint64_t src = addr + w->src_delta;
 		if (w->compress == CREST_COMP_ZSTD) {
 			size_t r = ZSTD_compressCCtx(w->zctx, w->buf, w->buf_len,
-						     (const void *)(uintptr_t)addr, n, w->level);
+						     (const void *)(uintptr_t)src, n, w->level);
 			if (!ZSTD_isError(r))
 				clen = r;
-			rc = put_chunk(w, w->blk, clen, region, addr, n);
+			rc = put_chunk(w, w->blk, clen, region, addr, src, n);
 		} else {
-			rc = chunk_raw(w, region, addr, n);
+			rc = chunk_raw(w, region, addr, src, n);
 		}
 		if (rc)
 			break;
@@ -653,4 +656,12 @@ void crest_iw_abort(struct crest_iw *w)
 		unlink(w->path);
 		w->path[0] = '\0';
 	}
+}
+
+int crest_iw_memory_from(struct crest_iw *w, uint32_t region, uint64_t addr, const void *src, uint64_t len)
+{
+	w->src_delta = (uint64_t)(uintptr_t)src - addr;
+	int rc = crest_iw_memory(w, region, addr, len);
+	w->src_delta = 0;
+	return rc;
 }

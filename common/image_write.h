@@ -60,6 +60,7 @@ struct crest_iw {			/* caller allocates; fields are private */
 	/* called after each memory chunk and each staged write with the raw bytes done */
 	void (*progress)(void *arg, uint64_t bytes);
 	void *progress_arg;
+	uint64_t src_delta;		/* crest_iw_memory_from: content at addr + src_delta */
 };
 
 /* Bytes of scratch crest_iw_open needs for this compression and thread count. */
@@ -79,6 +80,10 @@ int crest_iw_section_fd(struct crest_iw *w, uint32_t type, uint32_t index, int s
 /* Memory [addr, addr+len) of this process, both page aligned, in chunks of
  * at most CREST_CHUNK_MAX raw bytes, compressed when the image is. */
 int crest_iw_memory(struct crest_iw *w, uint32_t region, uint64_t addr, uint64_t len);
+
+/* Like crest_iw_memory, but the bytes for [addr, addr+len) are read from src
+ * (a stable copy of memory that changes while the image is written). */
+int crest_iw_memory_from(struct crest_iw *w, uint32_t region, uint64_t addr, const void *src, uint64_t len);
 
 /* END section, then the file header (caller fills pid, nthreads, generation,
  * kernel_release, glibc_version, created_ns), fdatasync, close. */

@@ -120,6 +120,7 @@ int crest_fds_save(char *err, size_t errlen);
 void crest_fds_refill(void);
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 int crest_fd_protect(int fd);
+void crest_fd_unprotect(int fd);
 
 /* dump.c */
 int crest_checkpoint_prepare(char *err, size_t errlen);

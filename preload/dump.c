@@ -35,6 +35,8 @@ extern const size_t crest_restart_stack_size;
 struct run {
 	uint64_t addr, len;
 	uint32_t region;
+	bool changes;		/* written to by this thread while the image is written */
+	void *snap;		/* stable copy taken at the resume point */
 };
 
 /* Scratch memory of one checkpoint, mmap'd and left out of the image. */
@@ -50,7 +52,11 @@ struct scratch {
 	size_t iw_len;
 	struct crest_img_process *proc;
 	struct crest_img_thread *threads;
+	unsigned char *snap;
+	size_t snap_len;
 };
+
+#define SNAP_MAX (512ul << 20)
 
 static struct crest_iw writer;
 
@@ -139,7 +145,8 @@ static int scratch_alloc(struct scratch *s, unsigned compress, unsigned threads)
 	size_t thr = CREST_MAX_THREADS * sizeof(struct crest_img_thread);
 	s->iw_len = crest_iw_scratch_size(compress, threads);
 	s->iw_len = (s->iw_len + 4095) & ~4095ul;
-	s->len = s->iw_len + maps + regions + runs + fds + proc + thr;
+	s->snap_len = SNAP_MAX;
+	s->len = s->iw_len + maps + regions + runs + fds + proc + thr + 4096 + s->snap_len;
 	s->len = (s->len + 4095) & ~4095ul;
 	s->base = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s->base == MAP_FAILED)
@@ -158,6 +165,8 @@ static int scratch_alloc(struct scratch *s, unsigned compress, unsigned threads)
 	s->proc = (void *)p;
 	p += proc;
 	s->threads = (void *)p;
+	p += thr;
+	s->snap = (void *)(((uintptr_t)p + 4095) & ~4095ul);	/* O_DIRECT writes from it */
 	return 0;
 }
 
@@ -172,7 +181,7 @@ static int add_run(struct scratch *s, uint32_t region, uint64_t addr, uint64_t l
 	}
 	if (s->nruns >= MAX_RUNS)
 		return -E2BIG;
-	s->runs[s->nruns++] = (struct run){ addr, len, region };
+	s->runs[s->nruns++] = (struct run){ addr, len, region, false, NULL };
 	return 0;
 }
 
@@ -327,8 +336,17 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 				 (unsigned long)e->end, e->path, strerrordesc_np(-rc));
 			return rc;
 		}
-		for (size_t k = first_run; k < s->nruns; k++)
+		/* memory this thread changes while writing: its stack, libcrest's data */
+		uint64_t here = (uint64_t)__builtin_frame_address(0);
+		const uint64_t hot[] = { here, (uint64_t)&crest, (uint64_t)&writer, (uint64_t)&pagemap_fd,
+					 (uint64_t)crest_pipe_data, (uint64_t)&errno };
+		bool changes = false;
+		for (size_t k = 0; k < sizeof(hot) / sizeof(hot[0]); k++)
+			changes |= hot[k] >= e->start && hot[k] < e->end;
+		for (size_t k = first_run; k < s->nruns; k++) {
 			r->saved_bytes += s->runs[k].len;
+			s->runs[k].changes = changes;
+		}
 		if (r->kind == CREST_REG_GUARD && r->saved_bytes)
 			r->kind = CREST_REG_ANON;
 		nreg++;
@@ -450,7 +468,10 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 		bool unreadable = !(reg->prot & PROT_READ);
 		if (unreadable)
 			mprotect((void *)reg->start, reg->end - reg->start, reg->prot | PROT_READ);
-		rc = crest_iw_memory(&writer, r->region, r->addr, r->len);
+		if (r->snap)
+			rc = crest_iw_memory_from(&writer, r->region, r->addr, r->snap, r->len);
+		else
+			rc = crest_iw_memory(&writer, r->region, r->addr, r->len);
 		if (unreadable)
 			mprotect((void *)reg->start, reg->end - reg->start, reg->prot);
 	}
@@ -499,6 +520,8 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 		return rc;
 	}
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd >= 0)
+		pagemap_fd = crest_fd_protect(pagemap_fd);	/* not an fd of the application */
 	if (pagemap_fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open /proc/self/pagemap: %s", strerrordesc_np(errno));
@@ -526,6 +549,22 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	crest.nthreads++;
 	if (crest_ctx_save(&self->ctx) != 0)
 		return 1;	/* restored: nothing here is valid but crest's memory */
+	/* from here on this thread changes memory it is saving: copy that first */
+	size_t used = 0;
+	for (size_t i = 0; i < s.nruns; i++) {
+		struct run *r = &s.runs[i];
+		if (!r->changes)
+			continue;
+		if (used + r->len > s.snap_len) {
+			snprintf(err, errlen, "crest's own memory is larger than %lu MiB", SNAP_MAX >> 20);
+			rc = -E2BIG;
+			crest.nthreads--;
+			goto out_refill;
+		}
+		memcpy(s.snap + used, (void *)r->addr, r->len);
+		r->snap = s.snap + used;
+		used += r->len;
+	}
 
 	rc = write_sections(&s, image, compress, threads, err, errlen);
 	crest.nthreads--;
@@ -545,6 +584,7 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 out_refill:
 	crest_fds_refill();
 out_pagemap:
+	crest_fd_unprotect(pagemap_fd);
 	close(pagemap_fd);
 	pagemap_fd = -1;
 out_scratch:

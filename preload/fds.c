@@ -195,12 +195,10 @@ static int scan_fds(char *err, size_t errlen)
 			continue;
 		struct crest_pipe *p = &crest.pipes[f->pipe];
 		if (p->rfd < 0 || p->wfd < 0) {
-			snprintf(err, errlen,
-				 "fd %d is one end of %s whose other end is not in this process; pipes between "
-				 "processes are not supported yet (issue 3; see docs/unsupported.md)",
-				 f->img.fd, f->img.path);
-			rc = -ENOTSUP;
-			goto out;
+			/* e.g. inherited from the shell or batch system: not ours to save */
+			f->img.kind = CREST_FD_EXTERNAL;
+			f->pipe = -1;
+			continue;
 		}
 		f->img.kind = CREST_FD_PIPE;
 	}
@@ -377,6 +375,11 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		case CREST_FD_DEVNULL:
 		case CREST_FD_TTY:
 			nfd = open(r->path, oflags | O_NOCTTY);
+			break;
+		case CREST_FD_EXTERNAL:
+			pr_warn("fd %d was %s, a pipe to a process outside the computation; it is /dev/null now",
+				r->fd, r->path);
+			nfd = open("/dev/null", (r->flags & O_ACCMODE) | O_CLOEXEC);
 			break;
 		case CREST_FD_DELETED:
 			nfd = reopen_deleted(r, i, image_fd);

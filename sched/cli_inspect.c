@@ -78,7 +78,7 @@ static const char *kind_name(uint32_t k)
 
 static const char *fd_kind_name(uint32_t k)
 {
-	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe" };
+	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external" };
 	return k < sizeof(n) / sizeof(n[0]) ? n[k] : "?";
 }
 

@@ -175,6 +175,7 @@ enum crest_fd_kind {
 	CREST_FD_DELETED = 5,	/* deleted regular file: content in FILEDATA */
 	CREST_FD_TTY = 6,	/* a terminal other than 0-2: reopened by path */
 	CREST_FD_PIPE = 7,	/* pipe with both ends in the process: data in flight kept in memory */
+	CREST_FD_EXTERNAL = 8,	/* pipe to outside the computation: /dev/null at restart */
 };
 
 /* CREST_SEC_FDS */
