@@ -35,6 +35,14 @@ OUT=$RUN/crest.out
 LOG=$RUN/cycles.log
 RANDOM=$SEED
 
+# one run of NAME at a time in this tree (another make check may be running)
+mkdir -p "$TOP/build/test-runs"
+exec 9>"$TOP/build/test-runs/.$NAME.lock"
+if ! flock -w 900 9; then
+	echo "FAIL $NAME: another run of $NAME held build/test-runs/.$NAME.lock for 15 min"
+	exit 1
+fi
+
 rm -rf "$RUN"
 mkdir -p "$RUN"
 : >"$LOG"
@@ -103,6 +111,9 @@ coord_gone() {
 import json, sys
 sys.exit(0 if json.load(sys.stdin).get("coordinator") is None else 1)'
 }
+
+# bash reports background jobs killed by a signal on stderr: into the log
+exec 2>>"$LOG"
 
 log "seed $SEED, $CYCLES cycles, command: $*"
 echo "run-cycles $NAME: seed $SEED (CR_SEED=$SEED to replay)" >>"$LOG"
