@@ -137,6 +137,10 @@ void crest_after_restart(void)
 	struct crest_restart_info *ri = &crest.rinfo;
 
 	crest.ckpt_tid = (uint32_t)raw_syscall0(NR_gettid);
+	uint64_t all = ~0ull;
+	raw_syscall4(NR_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);	/* as before the checkpoint */
+	if (crest_suspend_install() < 0)
+		pr_perror("cannot install the suspend handler: this process cannot be checkpointed again");
 	if (ri->self_hi > ri->self_lo)
 		munmap((void *)ri->self_lo, ri->self_hi - ri->self_lo);
 	crest_state_restore();

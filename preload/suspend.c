@@ -13,6 +13,7 @@
  */
 #define LOG_MODULE "suspend"
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,14 +116,21 @@ out:
 	errno = saved_errno;
 }
 
+/* libc's sigaction, resolved once at start: ours refuses crest's signal */
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
 int crest_suspend_install(void)
 {
+	if (!real_sigaction)
+		real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+	if (!real_sigaction)
+		return -ENOSYS;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = suspend_handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigfillset(&sa.sa_mask);
-	if (sigaction(crest.sig, &sa, NULL) < 0)
+	if (real_sigaction(crest.sig, &sa, NULL) < 0)
 		return -errno;
 	return 0;
 }
