@@ -1,4 +1,5 @@
 # Shared by the bats tests: paths and a logging `run`.
+bats_require_minimum_version 1.5.0
 # shellcheck shell=bash
 
 TOP=$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)
