@@ -142,7 +142,10 @@ for ((c = 1; c <= CYCLES; c++)); do
 	budget=$(( budget - delay ))
 	log "cycle $c: sleep ${delay}00 ms"
 	sleep "$((delay / 10)).$((delay % 10))"
-	alive "$APP" || finish "cycle $c: the application exited before the checkpoint (see $OUT)"
+	if ! alive "$APP"; then
+		why=$(grep -a '^FAIL' "$OUT" | head -n 1)
+		finish "cycle $c: the application exited before the checkpoint${why:+: $why}"
+	fi
 
 	ckout=$(timeout -s KILL 120 "$CREST" checkpoint --dir "$CK" 2>&1)
 	rc=$?
