@@ -25,6 +25,7 @@
 #define CREST_PIPE_BUF_MAX	(1u << 20)
 #define CREST_FD_BASE		900	/* crest's own fds are moved to >= this */
 #define CREST_DEFAULT_SIG	62	/* SIGRTMAX-2; CREST_SIGNAL overrides */
+#define CREST_SIGQ_MAX		32	/* pending signals kept per thread */
 
 struct crest_thread {
 	uint32_t tid;
@@ -38,7 +39,9 @@ struct crest_thread {
 	long sc_args[6];
 	uint64_t sc_sp, sc_pc;
 	uint64_t sigmask;
-	uint64_t pending;
+	uint64_t pending;		/* thread-directed pending signals (mask) */
+	uint32_t nsigq;			/* ... and their siginfo, in queue order */
+	siginfo_t sigq[CREST_SIGQ_MAX];
 	stack_t altstack;
 	char name[16];
 };
@@ -88,6 +91,9 @@ struct crest_state {
 	char cwd[4096];
 	cpu_set_t affinity;
 	uint64_t shared_pending;
+	uint32_t nshared_sigq;
+	siginfo_t shared_sigq[4 * CREST_SIGQ_MAX];
+	volatile uint32_t threads_recreated;	/* restart: every thread has its new tid */
 	uint64_t brk;
 
 	/* fds */
@@ -102,6 +108,11 @@ struct crest_state {
 
 extern struct crest_state crest;
 extern unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
+
+/* signals.c */
+uint32_t crest_sig_take(uint64_t mask, siginfo_t *q, uint32_t max);
+void crest_sig_requeue(pid_t tid, const siginfo_t *q, uint32_t n);
+uint64_t crest_sig_pending_mask(const char *status_path, const char *key);
 
 /* suspend.c */
 int crest_suspend_install(void);

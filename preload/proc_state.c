@@ -20,23 +20,6 @@
 #include "log.h"
 #include "rawsys.h"
 
-static uint64_t status_mask(const char *path, const char *key)
-{
-	char buf[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strstr(buf, key);
-	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
-}
-
-static uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
-
 int crest_state_save(char *err, size_t errlen)
 {
 	for (int sig = 1; sig <= 64; sig++) {
@@ -57,13 +40,12 @@ int crest_state_save(char *err, size_t errlen)
 	}
 	CPU_ZERO(&crest.affinity);
 	sched_getaffinity(0, sizeof(crest.affinity), &crest.affinity);
-	crest.shared_pending = status_mask("/proc/self/status", "ShdPnd:") & ~sigbit(crest.sig);
-	for (uint32_t i = 0; i < crest.nthreads; i++) {
-		char path[64];
-		struct crest_thread *t = &crest.threads[i];
-		snprintf(path, sizeof(path), "/proc/self/task/%u/status", t->tid);
-		t->pending = status_mask(path, "SigPnd:") & ~sigbit(crest.sig);
-	}
+	/* process-directed pending signals: this thread blocks everything, so
+	 * it only takes from the shared queue */
+	crest.shared_pending = crest_sig_pending_mask("/proc/self/status", "ShdPnd:");
+	crest.nshared_sigq = crest.shared_pending ?
+		crest_sig_take(crest.shared_pending, crest.shared_sigq, sizeof(crest.shared_sigq) / sizeof(siginfo_t)) : 0;
+	crest_sig_requeue(0, crest.shared_sigq, crest.nshared_sigq);
 	crest.brk = (uint64_t)raw_syscall1(NR_brk, 0);
 	return 0;
 }
@@ -96,14 +78,11 @@ void crest_state_restore(void)
 	for (int i = 0; i < 3; i++)
 		if (crest.itimers[i].it_value.tv_sec || crest.itimers[i].it_value.tv_usec)
 			setitimer(i, &crest.itimers[i], NULL);
-	/* pending signals: sent again (their siginfo is not kept) */
-	for (int sig = 1; sig <= 64; sig++) {
-		if (crest.shared_pending & sigbit(sig))
-			kill(getpid(), sig);
-		for (uint32_t i = 0; i < crest.nthreads; i++)
-			if (crest.threads[i].pending & sigbit(sig))
-				raw_syscall3(NR_tgkill, getpid(), crest.threads[i].tid, sig);
-	}
+	/* pending signals, with their siginfo, in queue order */
+	crest_sig_requeue(0, crest.shared_sigq, crest.nshared_sigq);
+	for (uint32_t i = 0; i < crest.nthreads; i++)
+		if (!(crest.threads[i].flags & CREST_THR_CKPT))
+			crest_sig_requeue(crest.threads[i].tid, crest.threads[i].sigq, crest.threads[i].nsigq);
 }
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])

@@ -97,6 +97,10 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 	crest.pid = (pid_t)raw_syscall0(NR_getpid);
 
 	struct crest_thread *main_thread = NULL;
+	crest.threads_recreated = 0;
+	for (uint32_t i = 0; i < crest.nthreads; i++)
+		if (crest.threads[i].flags & CREST_THR_MAIN)
+			crest.threads[i].tid = (uint32_t)crest.pid;	/* the leader keeps the pid */
 	for (uint32_t i = 0; i < crest.nthreads; i++) {
 		struct crest_thread *t = &crest.threads[i];
 		if (t->flags & CREST_THR_MAIN) {
@@ -127,6 +131,8 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 	*(volatile int *)(main_thread->fs + PTHREAD_TID_OFFSET) = (int)tid;
 	main_thread->tid = (uint32_t)tid;
 	thread_common(main_thread);
+	__atomic_store_n(&crest.threads_recreated, 1, __ATOMIC_RELEASE);
+	raw_futex_wake(&crest.threads_recreated);
 	crest_ctx_jump(&main_thread->ctx, 1);
 }
 
@@ -137,6 +143,8 @@ void crest_after_restart(void)
 	struct crest_restart_info *ri = &crest.rinfo;
 
 	crest.ckpt_tid = (uint32_t)raw_syscall0(NR_gettid);
+	while (!__atomic_load_n(&crest.threads_recreated, __ATOMIC_ACQUIRE))
+		raw_futex_wait(&crest.threads_recreated, 0);
 	uint64_t all = ~0ull;
 	raw_syscall4(NR_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);	/* as before the checkpoint */
 	if (crest_suspend_install() < 0)

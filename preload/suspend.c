@@ -100,6 +100,10 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 	t->fs = raw_get_fs();
 	t->sigmask = uc->uc_sigmask.__val[0];
 	t->epoch = epoch;
+	/* this thread's own pending signals, kept with their siginfo */
+	t->pending = crest_sig_pending_mask("/proc/thread-self/status", "SigPnd:");
+	t->nsigq = t->pending ? crest_sig_take(t->pending, t->sigq, CREST_SIGQ_MAX) : 0;
+	crest_sig_requeue(tid, t->sigq, t->nsigq);
 	if (crest_ctx_save(&t->ctx) == 0) {
 		__atomic_add_fetch(&crest.nstopped, 1, __ATOMIC_RELEASE);
 		raw_futex_wake(&crest.nstopped);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckdir.h"
@@ -111,6 +113,17 @@ static void show_progress(const char *abs)
 	fprintf(stderr, "\rcheckpoint: %-8s %8.1f MiB  %5.1f s ", phase, bytes / 1048576.0, ms / 1000.0);
 }
 
+/* seconds since the coordinator of abs started (age of DIR/COORD) */
+static long cli_coord_age(const char *abs)
+{
+	char path[PATH_MAX + 8];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/COORD", abs);
+	if (stat(path, &st) < 0)
+		return 1L << 30;
+	return (long)(time(NULL) - st.st_mtime);
+}
+
 int cmd_checkpoint(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -163,6 +176,11 @@ int cmd_checkpoint(int argc, char **argv)
 			dir);
 		return 1;
 	}
+	/* a process that is starting or being restarted (reading its image) has
+	 * not connected yet: ask again for a while, as long as the coordinator is young */
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+again:
 	rc = crest_frame_send(fd, CREST_MSG_CKPT_REQUEST, &seq, &req, sizeof(req));
 	if (rc)
 		goto out_lost;
@@ -187,6 +205,14 @@ int cmd_checkpoint(int argc, char **argv)
 	if (shown)
 		fprintf(stderr, "\r%60s\r", "");
 	res.text[sizeof(res.text) - 1] = 0;
+	if (res.error == -ESRCH && cli_coord_age(abs) < 60) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec < 60) {
+			usleep(200 * 1000);
+			goto again;
+		}
+	}
 	if (res.error) {
 		fprintf(stderr, "crest: checkpoint: %s\n", res.text[0] ? res.text : strerror(-res.error));
 		goto out_close;

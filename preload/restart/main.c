@@ -475,6 +475,10 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	fake_tcb[0] = (uint64_t)fake_tcb;	/* fs:0 self pointer, canary at fs:0x28 */
 	fake_tcb[2] = (uint64_t)fake_tcb;
 	raw_syscall2(NR_arch_prctl, RAW_ARCH_SET_FS, fake_tcb);
+	/* every restored thread starts with all signals blocked; each gets its
+	 * own mask back when it returns from the suspend handler (rt_sigreturn) */
+	uint64_t all = ~0ull;
+	raw_syscall4(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &all, 0, 8);
 	uint64_t t0 = now_ns();
 
 	for (int i = 1; i < argc; i++) {
