@@ -3,15 +3,16 @@
 # (`make bench`; docs/bench.md says what every number means).
 #
 # For each size in BENCH_SIZES (MiB, default "1024 4096") it measures the
-# disk's raw sequential write time with dd, then for each data kind in
+# disk's raw sequential write time with dd (best of BENCH_REPEAT, default 3,
+# oflag=direct runs and one conv=fsync run), then for each data kind in
 # BENCH_KINDS (default "random lowent") runs tests/bench/membench under
 # `crest launch` and measures:
 #   1. `crest checkpoint --compress none` (command time, coordinator's ms,
 #      image size, how long the application was stopped)
 #   2. `crest checkpoint --compress zstd` (the same)
-#   3. kill -9, caches dropped, dd read-back of the uncompressed image,
-#      caches dropped, `crest restart --generation <1>` until the program
-#      prints RESUMED
+#   3. kill -9; caches dropped before each of BENCH_REPEAT dd read-backs
+#      of the uncompressed image (the best counts); caches dropped;
+#      `crest restart --generation <1>` until the program prints RESUMED
 #   4. the same restart from the zstd generation (no goal, for reference)
 # and prints a table of the numbers and one of the goals, each "goal met" or
 # "goal NOT met".  Performance never fails the run: the exit status is 1
@@ -27,6 +28,7 @@ cd "$TOP" || exit 1
 CREST=${CREST:-$TOP/build/bin/crest}
 SIZES=${BENCH_SIZES:-1024 4096}
 KINDS=${BENCH_KINDS:-random lowent}
+REPEAT=${BENCH_REPEAT:-3}	# dd baselines: the best of this many runs
 B=$TOP/build/bench
 LOG=$B/bench.log
 MIB=$((1024 * 1024))
@@ -45,6 +47,8 @@ say() { echo "bench: $*"; log "$*"; }
 now_ns() { date +%s%N; }
 # a - b nanoseconds as seconds
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a - b) / 1e9 }'; }
+# the smaller of two numbers; an empty one does not count
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || (b != "" && b + 0 < a + 0)) ? b : a }'; }
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 
 alive() {
@@ -228,8 +232,11 @@ say "sizes (MiB): $SIZES; data: $KINDS; $(nproc) cores"
 for size in $SIZES; do
 	bytes=$((size * MIB))
 	count=$((size / 8))
-	rm -f "$B/ddwrite"
-	w_direct=$(dd_secs if=/dev/zero of="$B/ddwrite" bs=8M count=$count oflag=direct)
+	w_direct=
+	for ((i = 0; i < REPEAT; i++)); do
+		rm -f "$B/ddwrite"
+		w_direct=$(min "$w_direct" "$(dd_secs if=/dev/zero of="$B/ddwrite" bs=8M count=$count oflag=direct)")
+	done
 	rm -f "$B/ddwrite"
 	w_fsync=$(dd_secs if=/dev/zero of="$B/ddwrite" bs=8M count=$count conv=fsync)
 	rm -f "$B/ddwrite"
@@ -237,7 +244,7 @@ for size in $SIZES; do
 		ERRORS+=("dd write of $size MiB into $B failed (see $LOG)")
 		continue
 	fi
-	w_s=$(awk -v a="$w_direct" -v b="$w_fsync" 'BEGIN { print (a < b) ? a : b }')
+	w_s=$(min "$w_direct" "$w_fsync")
 	w_bw=$(calc "$bytes / $w_s / 1e6" 0)
 	say "$size MiB raw write: oflag=direct ${w_direct}s, conv=fsync ${w_fsync}s; baseline ${w_s}s = $w_bw MB/s"
 
@@ -266,8 +273,11 @@ for size in $SIZES; do
 		img=$(ls "$CKDIR"/gen-$(printf %06d "$g_none")/n0/*.img)
 		zimg=$(ls "$CKDIR"/gen-$(printf %06d "$g_zstd")/n0/*.img)
 		stop_app
-		evict "$img"
-		rb_s=$(dd_secs if="$img" of=/dev/null bs=8M iflag=direct)
+		rb_s=
+		for ((i = 0; i < REPEAT; i++)); do
+			evict "$img"
+			rb_s=$(min "$rb_s" "$(dd_secs if="$img" of=/dev/null bs=8M iflag=direct)")
+		done
 		rs_s=- zrs_s=-
 		if restart "$CKDIR" "$out" "$g_none" "$img"; then
 			rs_s=$RS_S
@@ -319,8 +329,9 @@ echo
 printf '%-44s %5s %-7s %6s  %-7s  %s\n' ratio MiB data value goal verdict
 for r in "${GOALS[@]}"; do echo "$r"; done
 echo
-echo "raw write: the faster of dd if=/dev/zero bs=8M oflag=direct and conv=fsync, same size, same directory"
-echo "read-back: dd if=IMAGE of=/dev/null bs=8M iflag=direct after eviction; restart: crest restart until RESUMED"
+echo "raw write: the fastest of $REPEAT dd if=/dev/zero bs=8M oflag=direct and 1 conv=fsync, same size, same directory"
+echo "read-back: the fastest of $REPEAT dd if=IMAGE of=/dev/null bs=8M iflag=direct, each after eviction"
+echo "restart: crest restart until the program prints RESUMED; crest runs are single shots"
 echo "stopped_ns of the RESUME reply: not reported by the coordinator (coord.log, status --json); stop is the program's own view"
 
 if [ ${#ERRORS[@]} -gt 0 ]; then
