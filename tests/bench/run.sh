@@ -86,6 +86,7 @@ stop_app() {
 
 cleanup() {
 	stop_app
+	[ -n "$CKDIR" ] && rm -rf "$CKDIR"	# images of an interrupted run
 	rm -f "$B/ddwrite"
 }
 trap cleanup EXIT
