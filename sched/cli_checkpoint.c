@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,15 +114,23 @@ static void show_progress(const char *abs)
 	fprintf(stderr, "\rcheckpoint: %-8s %8.1f MiB  %5.1f s ", phase, bytes / 1048576.0, ms / 1000.0);
 }
 
-/* seconds since the coordinator of abs started (age of DIR/COORD) */
-static long cli_coord_age(const char *abs)
+/* A process being restarted (DIR/RESTARTING names its pid) connects only
+ * once it has read its image: worth waiting for. */
+static bool restart_in_progress(const char *abs)
 {
-	char path[PATH_MAX + 8];
+	char path[PATH_MAX + 16];
 	struct stat st;
-	snprintf(path, sizeof(path), "%s/COORD", abs);
-	if (stat(path, &st) < 0)
-		return 1L << 30;
-	return (long)(time(NULL) - st.st_mtime);
+	int pid = 0;
+	snprintf(path, sizeof(path), "%s/RESTARTING", abs);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || kill(pid, 0) < 0 || stat(path, &st) < 0)
+		return false;
+	return time(NULL) - st.st_mtime < 120;
 }
 
 int cmd_checkpoint(int argc, char **argv)
@@ -205,7 +214,7 @@ again:
 	if (shown)
 		fprintf(stderr, "\r%60s\r", "");
 	res.text[sizeof(res.text) - 1] = 0;
-	if (res.error == -ESRCH && cli_coord_age(abs) < 60) {
+	if (res.error == -ESRCH && restart_in_progress(abs)) {
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec < 60) {

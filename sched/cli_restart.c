@@ -182,6 +182,15 @@ int cmd_restart(int argc, char **argv)
 		goto out_free;
 	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
 	setenv("CREST_DIR", abs, 1);
+	/* this pid becomes the restored process: `crest checkpoint` waits for it
+	 * to connect while it reads its image */
+	char marker[PATH_MAX + 16];
+	snprintf(marker, sizeof(marker), "%s/RESTARTING", abs);
+	FILE *mf = fopen(marker, "w");
+	if (mf) {
+		fprintf(mf, "%d\n", (int)getpid());
+		fclose(mf);
+	}
 	char *args[] = { paths.restart, "--image", image, "--dir", abs, "--generation", genbuf, NULL };
 	fflush(NULL);
 	execv(args[0], args);
