@@ -1,0 +1,454 @@
+#!/usr/bin/env bats
+# The core checkpoint/restart behaviour seen from the command line:
+# coordinator death, restart of a deleted program, checkpoint --kill,
+# restart --generation, periodic checkpoints and --keep, checkpoints that
+# must fail cleanly (a thread that cannot be stopped, an unsupported fd),
+# status during and after a run.
+#
+# Every test has its own directory under build/test-runs/bats-core/, starts
+# its processes in the background with only fds 0-2, waits for them with a
+# deadline, and kills by pid in teardown whatever it started.
+
+load helpers
+
+CORE_RUNS=$TOP/build/test-runs/bats-core
+# the uninterrupted result of build/tests/cr/counter (400 steps)
+COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
+
+# one run of this file at a time in this tree: the tests use fixed
+# directories, and another `make check` may be running it (like
+# tests/cr/run-cycles.sh)
+setup_file() {
+	mkdir -p "$CORE_RUNS"
+	exec {CORE_LOCK_FD}>"$CORE_RUNS/.lock"
+	flock -w 600 "$CORE_LOCK_FD"
+}
+
+setup() {
+	require_core
+	D=$CORE_RUNS/$BATS_TEST_NAME
+	rm -rf "$D"
+	mkdir -p "$D"
+	CK=$D/ck
+	OUT=$D/app.out
+	PIDS=()
+	COORDS=()
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null || true
+		kill -9 "$p" 2>/dev/null || true
+		{ wait "$p"; } 2>/dev/null || true
+	done
+	note_coord
+	for p in "${COORDS[@]}"; do
+		is_coord "$p" && kill -9 "$p" 2>/dev/null
+	done
+	# the output of the application, shown when the test failed
+	if [ -s "$OUT" ]; then
+		echo "--- $OUT"
+		tail -n 20 "$OUT"
+	fi
+	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
+	true
+}
+
+# start_bg CMD...: CMD in the background, with only fds 0-2, output
+# appended to $OUT; its pid in $BG (crest launch and crest restart keep
+# their pid for the application)
+start_bg() {
+	exec_clean "$@" >>"$OUT" 2>&1 </dev/null &
+	BG=$!
+	PIDS+=("$BG")
+	echo "started pid $BG: $*"
+}
+
+# alive (not exited, not a zombie)
+is_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+is_coord() {
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = crest-coord ]
+}
+
+# the coordinator pid D/COORD names ("pid N"); remembered for teardown
+coord_pid() {
+	awk '$1 == "pid" { print $2 }' "$CK/COORD" 2>/dev/null
+}
+
+note_coord() {
+	local p
+	p=$(coord_pid)
+	[ -n "$p" ] && COORDS+=("$p")
+	true
+}
+
+# wait_exit PID SECS: wait at most SECS s for PID (a child of this shell)
+# to exit; its exit status in $rc
+wait_exit() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		is_alive "$1" || break
+		sleep 0.1
+	done
+	if is_alive "$1"; then
+		echo "pid $1 still runs after $2 s"
+		return 1
+	fi
+	rc=0
+	wait "$1" || rc=$?
+	echo "pid $1 exited $rc"
+}
+
+# wait_registered [N] [SECS]: until the coordinator of $CK lists N
+# processes (default 1, within 10 s)
+wait_registered() {
+	local i
+	for ((i = 0; i < ${2:-10} * 10; i++)); do
+		"$CREST" status --dir "$CK" --json 2>/dev/null | python3 -c '
+import json, sys
+c = json.load(sys.stdin).get("coordinator")
+sys.exit(0 if c and len(c.get("processes", [])) == int(sys.argv[1]) else 1)' "${1:-1}" 2>/dev/null && {
+			note_coord
+			return 0
+		}
+		sleep 0.1
+	done
+	echo "no coordinator with ${1:-1} process(es) for $CK after ${2:-10} s"
+	return 1
+}
+
+# wait_line PATTERN SECS: until $OUT has a line matching PATTERN
+wait_line() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -aq -- "$1" "$OUT" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no line '$1' in $OUT after $2 s"
+	return 1
+}
+
+# complete generations of $CK (gen-* with a MANIFEST), oldest first
+complete_gens() {
+	local g
+	for g in "$CK"/gen-*; do
+		[ -e "$g/MANIFEST" ] && echo "${g##*/}"
+	done
+	true
+}
+
+# the output ends in PASS, has no FAIL, and its last RESULT line is $1
+# (any RESULT line when $1 is empty)
+check_output() {
+	run_logged cat "$OUT"
+	! grep -aq '^FAIL' "$OUT"
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+	if [ -n "${1:-}" ]; then
+		[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
+	fi
+}
+
+# the generation number `crest checkpoint` printed: its last line (notes
+# such as "starting a new coordinator" go before it, on stderr)
+gen_printed() {
+	local last=${lines[${#lines[@]}-1]:-}
+	[[ "$last" =~ ^[0-9]+$ ]] || { echo "no generation number in: $output"; return 1; }
+	GEN=$last
+}
+
+# kill -9 the application $1 and wait until its coordinator has left
+kill_app() {
+	kill -9 "$1"
+	wait_exit "$1" 10
+	wait_coord_gone "$CK" 15
+}
+
+@test "the application survives kill -9 of its coordinator" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	coord=$(coord_pid)
+	[ -n "$coord" ]
+	kill -9 "$coord"
+	sleep 1
+	is_alive "$app"
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "checkpoint after kill -9 of the coordinator starts a new one and succeeds" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	coord=$(coord_pid)
+	kill -9 "$coord"
+	for ((i = 0; i < 50; i++)); do
+		is_coord "$coord" || break
+		sleep 0.1
+	done
+	! is_coord "$coord"
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	note_coord
+	[ "$status" -eq 0 ]
+	gen_printed
+	new=$(coord_pid)
+	[ -n "$new" ]
+	[ "$new" != "$coord" ]
+	# the generation holds the application's image, and it verifies
+	run_logged timeout 60 "$CREST" inspect "$CK/latest"
+	[ "$status" -eq 0 ]
+	[ -n "$(find -L "$CK/latest" -name '*.img')" ]
+	is_alive "$app"
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "restart after the program file was deleted" {
+	cp "$CR_BIN/counter" "$D/counter-copy"
+	start_bg "$CREST" launch --dir "$CK" -- "$D/counter-copy"
+	app=$BG
+	wait_registered
+	sleep 2
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	run_logged timeout 60 "$CREST" inspect "$CK/latest"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+	rm "$D/counter-copy"
+	echo "--- killed, program deleted, restarting ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "checkpoint --kill ends the application with 75, restart continues" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	sleep 2
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK" --kill
+	[ "$status" -eq 0 ]
+	gen_printed
+	wait_exit "$app" 20
+	[ "$rc" -eq 75 ]
+	! grep -aq '^PASS' "$OUT"
+	wait_coord_gone "$CK" 15
+	echo "--- ended by checkpoint --kill, restarting ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "restart --generation continues from an older generation; a missing one is refused" {
+	start_bg "$CREST" launch --dir "$CK" --keep 3 -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	gens=()
+	for n in 1 2 3; do
+		sleep 1
+		run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+		[ "$status" -eq 0 ]
+		gen_printed
+		gens+=("$GEN")
+	done
+	run_logged complete_gens
+	[ "${#lines[@]}" -eq 3 ]
+	kill_app "$app"
+
+	run_logged ! timeout 30 "$CREST" restart --dir "$CK" --generation 99
+	[ "$status" -ne 124 ]
+	[[ "$output" == *99* ]]
+	[[ "$output" == *generation* ]]
+	wait_coord_gone "$CK" 15
+
+	echo "--- killed, restarting from generation ${gens[0]} ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK" --generation "${gens[0]}"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "launch --interval 1 checkpoints periodically and keeps 2 generations" {
+	start_bg "$CREST" launch --dir "$CK" --interval 1 -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	for ((i = 0; i < 60; i++)); do
+		[ "$(complete_gens | wc -l)" -ge 2 ] && break
+		sleep 0.1
+	done
+	run_logged complete_gens
+	[ "${#lines[@]}" -ge 2 ]
+
+	# while it runs: never 3 complete generations for longer than the
+	# moment between a commit and the removal of the oldest
+	over=0
+	for ((i = 0; i < 25 && over < 3; i++)); do
+		n=$(complete_gens | wc -l)
+		if [ "$n" -gt 2 ]; then over=$((over + 1)); else over=0; fi
+		sleep 0.1
+	done
+	run_logged complete_gens
+	[ "$over" -lt 3 ]
+
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+	wait_coord_gone "$CK" 15
+	run_logged complete_gens
+	[ "${#lines[@]}" -eq 2 ]
+	newest=${lines[1]}
+	# at most one generation in progress besides the complete ones
+	run_logged ls "$CK"
+	[ "$(ls -d "$CK"/gen-* | wc -l)" -le 3 ]
+	[ "$(readlink "$CK/latest")" = "$newest" ]
+	run_logged timeout 60 "$CREST" inspect "$CK/latest"
+	[ "$status" -eq 0 ]
+}
+
+@test "a thread that cannot be stopped makes the checkpoint fail cleanly" {
+	start_bg "$CREST" launch --dir "$CK" --timeout 3 -- "$CR_BIN/stuck_thread"
+	app=$BG
+	wait_registered
+	wait_line "all signals blocked" 10
+	t0=$SECONDS
+	run_logged ! timeout 30 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -ne 124 ]
+	[ $((SECONDS - t0)) -le 20 ]
+	[[ "$output" == *"did not stop"* ]]
+	[ ! -e "$CK/latest" ]
+	run_logged complete_gens
+	[ "${#lines[@]}" -eq 0 ]
+	is_alive "$app"
+	wait_exit "$app" 30
+	[ "$rc" -eq 0 ]
+	check_output "RESULT stuck_thread 600 steps"
+}
+
+@test "the coordinator crest launch starts keeps none of its descriptors" {
+	# fd 7 of crest launch is the application's, never the coordinator's
+	start_bg bash -c 'exec 7>>"$0"; exec "$@"' "$D/marker-launch" \
+		"$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	coord=$(coord_pid)
+	run_logged ls -l "/proc/$coord/fd"
+	[[ "$output" != *marker-launch* ]]
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+@test "the coordinator crest checkpoint starts keeps none of its descriptors" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	coord=$(coord_pid)
+	kill -9 "$coord"
+	for ((i = 0; i < 50; i++)); do
+		is_coord "$coord" || break
+		sleep 0.1
+	done
+	# crest checkpoint starts a new coordinator, with fd 7 open
+	run_logged bash -c 'exec 7>>"$0"; exec timeout 60 "$1" checkpoint --dir "$2"' \
+		"$D/marker-checkpoint" "$CREST" "$CK"
+	note_coord
+	[ "$status" -eq 0 ]
+	coord=$(coord_pid)
+	run_logged ls -l "/proc/$coord/fd"
+	[[ "$output" != *marker-checkpoint* ]]
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+}
+
+# a python3 program holding what crest cannot checkpoint: $1 makes it
+python_holding() {
+	cat >"$D/prog.py" <<EOF
+import os, socket, time
+$1
+print("holding fd", fd, flush=True)
+for i in range(50):
+    print("tick", i, flush=True)
+    time.sleep(0.1)
+print("DONE")
+print("PASS", flush=True)
+EOF
+	start_bg "$CREST" launch --dir "$CK" -- "$PY" "$D/prog.py"
+	app=$BG
+	wait_registered
+	wait_line "holding fd" 10
+	fd=$(awk '/^holding fd/ { print $3; exit }' "$OUT")
+	t0=$SECONDS
+	run_logged ! timeout 30 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -ne 124 ]
+	[ $((SECONDS - t0)) -le 5 ]
+	[[ "$output" == *"fd $fd "* ]]
+	[ ! -e "$CK/latest" ]
+	is_alive "$app"
+	wait_exit "$app" 30
+	[ "$rc" -eq 0 ]
+	check_output
+	grep -aqx DONE "$OUT"
+}
+
+find_python() {
+	PY=python3
+	[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+	true
+}
+
+@test "a checkpoint of a process holding a socketpair fails at PREPARE, the program goes on" {
+	find_python
+	python_holding 'a, b = socket.socketpair(); fd = a.fileno()'
+}
+
+@test "a checkpoint of a process holding an eventfd fails at PREPARE, the program goes on" {
+	find_python
+	"$PY" -c 'import os; os.eventfd' 2>/dev/null || skip "$PY has no os.eventfd"
+	python_holding 'fd = os.eventfd(0)'
+}
+
+@test "status --json during a run, and the generations after it" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	coord=$(coord_pid)
+	run_logged bash -c "timeout 20 '$CREST' status --dir '$CK' --json | python3 -m json.tool"
+	[ "$status" -eq 0 ]
+	run_logged bash -c "timeout 20 '$CREST' status --dir '$CK' --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+c = s[\"coordinator\"]
+print(c[\"coordinator_pid\"], len(c[\"processes\"]), c[\"processes\"][0][\"pid\"])'"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$coord 1 $app" ]
+
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	gen_printed
+	gen=$GEN
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+	wait_coord_gone "$CK" 15
+
+	run_logged timeout 20 "$CREST" status --dir "$CK"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$(printf 'gen-%06d' "$gen")"* ]]
+	run_logged bash -c "timeout 20 '$CREST' status --dir '$CK' --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s[\"coordinator\"], len(s[\"generations\"]))'"
+	[ "$status" -eq 0 ]
+	[ "$output" = "None 1" ]
+}
