@@ -50,8 +50,6 @@ static struct crest_img_header hdr;
 static struct crest_img_process proc;
 static struct crest_img_region regions[MAX_REGIONS];
 static uint64_t nregions;
-static unsigned char zbuf[CREST_CHUNK_MAX + (1 << 20)] __attribute__((aligned(4096)));
-static unsigned char zwork[1 << 18] __attribute__((aligned(64)));
 static uint64_t fake_tcb[512] __attribute__((aligned(64)));
 static char mapsbuf[1 << 20];
 static const char *image_path;
@@ -349,69 +347,176 @@ static void map_regions(void)
 	}
 }
 
+/*
+ * Memory is loaded by several threads, each taking the next chunk: while one
+ * waits for the disk (O_DIRECT straight into the target pages), another
+ * faults pages in, checksums or decompresses.  The chunk list is read first
+ * from the section headers.
+ */
+#define MAX_CHUNKS (1u << 18)
+#define MAX_LOADERS 4
+
+struct chunk {
+	uint64_t payload;
+	struct crest_sec_hdr sh;
+};
+
+struct loader {
+	ZSTD_DCtx *dctx;
+	unsigned char *zbuf;
+	unsigned char work[1 << 18] __attribute__((aligned(64)));
+};
+
+static struct chunk chunks[MAX_CHUNKS];
+static uint32_t nchunks;
+static volatile uint32_t next_chunk, loaders_done;
+static volatile uint32_t loader_tids[MAX_LOADERS];	/* cleared by the kernel when a loader exits */
+static struct loader loaders[MAX_LOADERS];
+static unsigned char zbufs[MAX_LOADERS][CREST_CHUNK_MAX + (1 << 20)] __attribute__((aligned(4096)));
+static unsigned char loader_stacks[MAX_LOADERS][64 * 1024] __attribute__((aligned(16)));
+
+static void load_chunk(struct loader *l, const struct chunk *c, uint64_t chunk)
+{
+	const struct crest_sec_hdr *sh = &c->sh;
+	if (sh->index >= nregions)
+		rt_die("image %s: memory chunk %lu names region %u of %lu; the image is damaged", image_path,
+		       (unsigned long)chunk, sh->index, (unsigned long)nregions);
+	struct crest_img_region *r = &regions[sh->index];
+	if (sh->addr < r->start || sh->addr + sh->raw_length > r->end || r->kind == CREST_REG_FILE_SHARED ||
+	    sh->addr & 4095)
+		rt_die("image %s: memory chunk %lu (0x%lx+%lu) is outside its region; the image is damaged",
+		       image_path, (unsigned long)chunk, (unsigned long)sh->addr, (unsigned long)sh->raw_length);
+	void *dst = (void *)sh->addr;
+	if (sh->compress == CREST_COMP_NONE) {
+		if (sh->length != sh->raw_length)
+			rt_die("image %s: memory chunk %lu has inconsistent lengths", image_path, (unsigned long)chunk);
+		int rc = -1;
+		if (direct_fd >= 0 && !(sh->length & 4095))
+			rc = rt_read_full(direct_fd, dst, sh->length, c->payload);
+		if (rc)
+			read_at(dst, sh->length, c->payload, "memory");
+		if (crc32c(0, dst, sh->length) != sh->payload_crc)
+			rt_die("image %s: checksum mismatch in memory chunk %lu (0x%lx-0x%lx, %s); the image is "
+			       "damaged, try an older --generation", image_path, (unsigned long)chunk,
+			       (unsigned long)sh->addr, (unsigned long)(sh->addr + sh->length), r->path);
+	} else if (sh->compress == CREST_COMP_ZSTD) {
+		if (sh->length > sizeof(zbufs[0]) - 4096)
+			rt_die("image %s: compressed chunk %lu too large", image_path, (unsigned long)chunk);
+		uint64_t padded = (sh->length + 4095) & ~4095ull;
+		int rc = -1;
+		if (direct_fd >= 0)
+			rc = rt_read_full(direct_fd, l->zbuf, padded, c->payload);
+		if (rc)
+			read_at(l->zbuf, sh->length, c->payload, "memory");
+		if (crc32c(0, l->zbuf, sh->length) != sh->payload_crc)
+			rt_die("image %s: checksum mismatch in compressed memory chunk %lu (0x%lx-0x%lx, %s); "
+			       "the image is damaged, try an older --generation", image_path, (unsigned long)chunk,
+			       (unsigned long)sh->addr, (unsigned long)(sh->addr + sh->raw_length), r->path);
+		if (!l->dctx)
+			l->dctx = ZSTD_initStaticDCtx(l->work, sizeof(l->work));
+		if (!l->dctx)
+			rt_die("zstd: cannot set up decompression");
+		size_t got = ZSTD_decompressDCtx(l->dctx, dst, sh->raw_length, l->zbuf, sh->length);
+		if (ZSTD_isError(got) || got != sh->raw_length)
+			rt_die("image %s: memory chunk %lu does not decompress (%s); the image is damaged", image_path,
+			       (unsigned long)chunk, ZSTD_getErrorName(got));
+	} else {
+		rt_die("image %s: memory chunk %lu uses unknown compression %u", image_path, (unsigned long)chunk,
+		       sh->compress);
+	}
+}
+
+static void loader_run(void *arg)
+{
+	struct loader *l = arg;
+	for (;;) {
+		uint32_t i = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_ACQ_REL);
+		if (i >= nchunks)
+			break;
+		load_chunk(l, &chunks[i], i);
+	}
+	__atomic_add_fetch(&loaders_done, 1, __ATOMIC_RELEASE);
+	raw_futex_wake(&loaders_done);
+}
+
+/* clone(flags, stack, ptid = 0, ctid, tls = 0) running fn(arg) on the new stack */
+long restart_clone(unsigned long flags, void *stack, void (*fn)(void *), void *arg, volatile uint32_t *ctid);
+__asm__(".text\n"
+	"restart_clone:\n"
+	"	subq $16, %rsi\n"
+	"	movq %rdx, 0(%rsi)\n"	/* fn */
+	"	movq %rcx, 8(%rsi)\n"	/* arg */
+	"	movq %r8, %r10\n"	/* ctid */
+	"	xorl %edx, %edx\n"
+	"	xorl %r8d, %r8d\n"
+	"	movl $56, %eax\n"
+	"	syscall\n"
+	"	testq %rax, %rax\n"
+	"	jnz 1f\n"
+	"	popq %rax\n"
+	"	popq %rdi\n"
+	"	call *%rax\n"
+	"	movl $60, %eax\n"
+	"	xorl %edi, %edi\n"
+	"	syscall\n"
+	"	hlt\n"
+	"1:	ret\n");
+
+static unsigned loader_count(void)
+{
+	uint64_t set[16] = { 0 };
+	long n = raw_syscall3(204 /* sched_getaffinity */, 0, sizeof(set), set);
+	unsigned cpus = 0;
+	for (long i = 0; i < n / 8; i++)
+		cpus += __builtin_popcountll(set[i]);
+	/* at least 2 so the disk and the CPU work overlap even on one core */
+	return cpus < 2 ? 2 : cpus > MAX_LOADERS ? MAX_LOADERS : cpus;
+}
+
 static void load_memory(uint64_t off)
 {
 	struct crest_sec_hdr sh;
-	ZSTD_DCtx *dctx = 0;
-	uint64_t chunk = 0;
-	for (;; chunk++) {
+	nchunks = 0;
+	for (;;) {
 		uint64_t at = off;
 		if (!next_section(&off, &sh))
 			break;
 		if (sh.type != CREST_SEC_MEMORY)
 			continue;
-		uint64_t payload = at + CREST_IMG_ALIGN;
-		if (sh.index >= nregions)
-			rt_die("image %s: memory chunk %lu names region %u of %lu; the image is damaged",
-			       image_path, (unsigned long)chunk, sh.index, (unsigned long)nregions);
-		struct crest_img_region *r = &regions[sh.index];
-		if (sh.addr < r->start || sh.addr + sh.raw_length > r->end || r->kind == CREST_REG_FILE_SHARED)
-			rt_die("image %s: memory chunk %lu (0x%lx+%lu) is outside its region; the image is damaged",
-			       image_path, (unsigned long)chunk, (unsigned long)sh.addr, (unsigned long)sh.raw_length);
-		void *dst = (void *)sh.addr;
-		if (sh.compress == CREST_COMP_NONE) {
-			if (sh.length != sh.raw_length)
-				rt_die("image %s: memory chunk %lu has inconsistent lengths", image_path,
-				       (unsigned long)chunk);
-			int rc = -1;
-			if (direct_fd >= 0 && !(sh.length & 4095))
-				rc = rt_read_full(direct_fd, dst, sh.length, payload);
-			if (rc)
-				read_at(dst, sh.length, payload, "memory");
-			if (crc32c(0, dst, sh.length) != sh.payload_crc)
-				rt_die("image %s: checksum mismatch in memory chunk %lu (0x%lx-0x%lx, %s); the image is "
-				       "damaged, try an older --generation", image_path, (unsigned long)chunk,
-				       (unsigned long)sh.addr, (unsigned long)(sh.addr + sh.length), r->path);
-		} else if (sh.compress == CREST_COMP_ZSTD) {
-			if (sh.length > sizeof(zbuf))
-				rt_die("image %s: compressed chunk %lu too large", image_path, (unsigned long)chunk);
-			uint64_t padded = (sh.length + 4095) & ~4095ull;
-			int rc = -1;
-			if (direct_fd >= 0)
-				rc = rt_read_full(direct_fd, zbuf, padded, payload);
-			if (rc)
-				read_at(zbuf, sh.length, payload, "memory");
-			if (crc32c(0, zbuf, sh.length) != sh.payload_crc)
-				rt_die("image %s: checksum mismatch in compressed memory chunk %lu (0x%lx-0x%lx, %s); "
-				       "the image is damaged, try an older --generation", image_path,
-				       (unsigned long)chunk, (unsigned long)sh.addr,
-				       (unsigned long)(sh.addr + sh.raw_length), r->path);
-			if (!dctx)
-				dctx = ZSTD_initStaticDCtx(zwork, sizeof(zwork));
-			if (!dctx)
-				rt_die("zstd: cannot set up decompression");
-			size_t got = ZSTD_decompressDCtx(dctx, dst, sh.raw_length, zbuf, sh.length);
-			if (ZSTD_isError(got) || got != sh.raw_length)
-				rt_die("image %s: memory chunk %lu does not decompress (%s); the image is damaged",
-				       image_path, (unsigned long)chunk, ZSTD_getErrorName(got));
-		} else {
-			rt_die("image %s: memory chunk %lu uses unknown compression %u", image_path,
-			       (unsigned long)chunk, sh.compress);
-		}
+		if (nchunks >= MAX_CHUNKS)
+			rt_die("image %s has more than %u memory chunks", image_path, MAX_CHUNKS);
+		chunks[nchunks].payload = at + CREST_IMG_ALIGN;
+		chunks[nchunks].sh = sh;
+		nchunks++;
 	}
 	if (sh.count + 1 != hdr.nsections)
 		rt_die("image %s: %u sections before END, the header says %lu; the image is damaged", image_path,
 		       sh.count, (unsigned long)hdr.nsections - 1);
+	unsigned n = loader_count();
+	for (unsigned i = 0; i < n; i++)
+		loaders[i].zbuf = zbufs[i];
+	/* VM FS FILES SIGHAND THREAD SYSVSEM CHILD_CLEARTID */
+	unsigned long flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000;
+	for (unsigned i = 1; i < n; i++) {
+		loader_tids[i] = 1;
+		long r = restart_clone(flags, loader_stacks[i] + sizeof(loader_stacks[i]), loader_run, &loaders[i],
+				       &loader_tids[i]);
+		if (r < 0) {
+			loader_tids[i] = 0;
+			__atomic_add_fetch(&loaders_done, 1, __ATOMIC_RELEASE);	/* do with fewer */
+		}
+	}
+	loader_run(&loaders[0]);
+	for (;;) {
+		uint32_t d = __atomic_load_n(&loaders_done, __ATOMIC_ACQUIRE);
+		if (d >= n)
+			break;
+		raw_futex_wait(&loaders_done, d);
+	}
+	/* the loaders must be gone before this memory is given up */
+	for (unsigned i = 1; i < n; i++)
+		while (__atomic_load_n(&loader_tids[i], __ATOMIC_ACQUIRE))
+			raw_syscall4(NR_futex, &loader_tids[i], 0 /* FUTEX_WAIT, shared word */, 1, 0);
 }
 
 static void set_protections(void)
