@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -458,10 +459,23 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 	if (!rc)
 		rc = crest_iw_section(&writer, CREST_SEC_FDS, 0, crest.nfds, s->fds,
 				      crest.nfds * sizeof(struct crest_img_fd));
-	for (uint32_t i = 0; !rc && i < crest.nfds; i++)
-		if (crest.fds[i].img.content_saved)
-			rc = crest_iw_section_fd(&writer, CREST_SEC_FILEDATA, i, crest.fds[i].img.fd,
-						 crest.fds[i].img.size);
+	for (uint32_t i = 0; !rc && i < crest.nfds; i++) {
+		if (!crest.fds[i].img.content_saved)
+			continue;
+		/* a reading fd of its own: the application's may be write-only */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", crest.fds[i].img.fd);
+		int rfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (rfd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot read %s (fd %d) to save it: %s", crest.fds[i].img.path,
+				 crest.fds[i].img.fd, strerrordesc_np(errno));
+			crest_iw_abort(&writer);
+			return rc;
+		}
+		rc = crest_iw_section_fd(&writer, CREST_SEC_FILEDATA, i, rfd, crest.fds[i].img.size);
+		close(rfd);
+	}
 	for (size_t i = 0; !rc && i < s->nruns; i++) {
 		struct run *r = &s->runs[i];
 		struct crest_img_region *reg = &s->regions[r->region];
@@ -480,6 +494,34 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 		crest_iw_abort(&writer);
 	}
 	return rc;
+}
+
+/* Refuses before writing anything when the image cannot fit (uncompressed
+ * size: compression may save space, but nothing is promised). */
+static int check_space(const struct scratch *s, const char *image, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	char dir[4096];
+	uint64_t need = 64 * 4096ull * (s->proc->nregions / 64 + 4);
+	for (size_t i = 0; i < s->nruns; i++)
+		need += s->runs[i].len + 4096 * (s->runs[i].len / CREST_CHUNK_MAX + 1);
+	for (uint32_t i = 0; i < crest.nfds; i++)
+		if (crest.fds[i].img.content_saved)
+			need += crest.fds[i].img.size + 8192;
+	snprintf(dir, sizeof(dir), "%s", image);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	if (statvfs(dir, &vfs) < 0)
+		return 0;	/* the write itself will tell */
+	uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail < need) {
+		snprintf(err, errlen, "not enough space for the image in %s: %lu MiB needed, %lu MiB free; "
+			 "free some space or checkpoint to another --dir", dir, (unsigned long)(need >> 20),
+			 (unsigned long)(avail >> 20));
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 static void fill_header(struct crest_img_header *h, uint64_t generation)
@@ -535,6 +577,10 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 		goto out_pagemap;
 	fill_process(s.proc);
 	rc = list_memory(&s, s.proc, err, errlen);
+	if (rc)
+		goto out_refill;
+
+	rc = check_space(&s, image, err, errlen);
 	if (rc)
 		goto out_refill;
 

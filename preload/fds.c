@@ -74,6 +74,17 @@ static void fdinfo(int fd, uint64_t *pos, uint32_t *flags)
 		*flags = (uint32_t)strtoul(p + 6, NULL, 8);
 }
 
+#define SMALL_FILE_MAX (4u << 20)
+
+/* node-local places whose files would be gone on another node */
+static bool node_local(const char *path)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	size_t tl = tmpdir ? strlen(tmpdir) : 0;
+	return !strncmp(path, "/tmp/", 5) || !strncmp(path, "/dev/shm/", 9) ||
+	       (tl > 1 && !strncmp(path, tmpdir, tl) && path[tl] == '/');
+}
+
 static bool is_devnull_like(const char *path)
 {
 	static const char *const ok[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
@@ -105,7 +116,7 @@ static int scan_fds(char *err, size_t errlen)
 	int rc = 0;
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		snprintf(err, errlen, "cannot list /proc/self/fd: %s", strerror(errno));
+		snprintf(err, errlen, "cannot list /proc/self/fd: %s", strerrordesc_np(errno));
 		return -errno;
 	}
 	crest.nfds = 0;
@@ -156,7 +167,10 @@ static int scan_fds(char *err, size_t errlen)
 				r->kind = CREST_FD_STDIO;
 			} else if (S_ISREG(st.st_mode)) {
 				r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
-				if (r->kind == CREST_FD_DELETED)
+				/* written files whose content comes back with the image */
+				if (r->kind == CREST_FD_DELETED ||
+				    ((r->flags & O_ACCMODE) != O_RDONLY &&
+				     ((uint64_t)st.st_size <= SMALL_FILE_MAX || node_local(r->path))))
 					r->content_saved = 1;
 			} else if (S_ISDIR(st.st_mode)) {
 				r->kind = CREST_FD_DIR;
@@ -336,6 +350,61 @@ static int reopen_deleted(struct crest_img_fd *r, uint32_t index, int image_fd)
 	return nfd;
 }
 
+/* '*' and '?' glob, no malloc (fnmatch may allocate) */
+static bool glob_match(const char *g, const char *s)
+{
+	for (; *g; g++, s++) {
+		if (*g == '*') {
+			for (const char *t = s;; t++) {
+				if (glob_match(g + 1, t))
+					return true;
+				if (!*t)
+					return false;
+			}
+		}
+		if (!*s || (*g != '?' && *g != *s))
+			return false;
+	}
+	return !*s;
+}
+
+static bool no_truncate(const char *path)
+{
+	const char *g = crest.rinfo.no_truncate;
+	const char *end = g + sizeof(crest.rinfo.no_truncate);
+	while (g < end && *g) {
+		if (glob_match(g, path))
+			return true;
+		g += strlen(g) + 1;
+	}
+	return false;
+}
+
+/* A written file saved in the image: put its content back as it was. */
+static int rewrite_saved(struct crest_img_fd *r, uint32_t index, int image_fd)
+{
+	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, r->mode & 07777);
+	if (fd < 0)
+		return -errno;
+	int rc = copy_filedata(image_fd, index, fd);
+	if (!rc && ftruncate(fd, r->size) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static void warn_changed(const struct crest_img_fd *r, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
+	if ((uint64_t)st.st_size != r->size || mt != r->mtime_ns)
+		pr_warn("%s (fd %d, open read-only) changed since the checkpoint (%lu bytes then, %lu now); "
+			"the program reads the new content", r->path, r->fd, (unsigned long)r->size,
+			(unsigned long)st.st_size);
+}
+
 /* Moves a temporary fd out of the range the application's fds come back to. */
 static int high_fd(int fd)
 {
@@ -360,13 +429,23 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		case CREST_FD_STDIO:
 			continue;
 		case CREST_FD_FILE:
+			if (r->content_saved) {
+				int rc = rewrite_saved(r, i, image_fd);
+				if (rc < 0) {
+					snprintf(err, errlen, "cannot put back the content of %s (fd %d): %s",
+						 r->path, r->fd, strerrordesc_np(-rc));
+					return rc;
+				}
+			}
 			nfd = open(r->path, oflags);
-			if (nfd >= 0 && (r->flags & O_ACCMODE) != O_RDONLY) {
+			if (nfd >= 0 && (r->flags & O_ACCMODE) == O_RDONLY)
+				warn_changed(r, nfd);
+			if (nfd >= 0 && (r->flags & O_ACCMODE) != O_RDONLY && !no_truncate(r->path)) {
 				struct stat st;
 				if (!fstat(nfd, &st) && (uint64_t)st.st_size > r->size &&
 				    ftruncate(nfd, r->size) < 0)
-					pr_warn("cannot truncate %s back to %lu bytes: %s", r->path,
-						(unsigned long)r->size, strerror(errno));
+					pr_warn("cannot cut %s back to its %lu bytes at the checkpoint: %s", r->path,
+						(unsigned long)r->size, strerrordesc_np(errno));
 			}
 			break;
 		case CREST_FD_DIR:
@@ -413,13 +492,13 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		}
 		nfd = high_fd(nfd);
 		if (nfd < 0) {
-			snprintf(err, errlen, "cannot reopen fd %d (%s): %s", r->fd, r->path, strerror(errno));
+			snprintf(err, errlen, "cannot reopen fd %d (%s): %s", r->fd, r->path, strerrordesc_np(errno));
 			return -errno;
 		}
 		if (nfd != r->fd) {
 			if (dup3(nfd, r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 				snprintf(err, errlen, "cannot restore fd %d (%s): %s", r->fd, r->path,
-					 strerror(errno));
+					 strerrordesc_np(errno));
 				close(nfd);
 				return -errno;
 			}

@@ -35,7 +35,7 @@ int crest_state_save(char *err, size_t errlen)
 	crest.umask = umask(022);
 	umask(crest.umask);
 	if (!getcwd(crest.cwd, sizeof(crest.cwd))) {
-		snprintf(err, errlen, "cannot read the working directory: %s", strerror(errno));
+		snprintf(err, errlen, "cannot read the working directory: %s", strerrordesc_np(errno));
 		return -errno;
 	}
 	CPU_ZERO(&crest.affinity);
@@ -61,13 +61,13 @@ void crest_state_restore(void)
 	}
 	for (int i = 0; i < RLIM_NLIMITS; i++)
 		if (setrlimit(i, &crest.rlimits[i]) < 0)
-			pr_debug("rlimit %d not restored: %s", i, strerror(errno));
+			pr_debug("rlimit %d not restored: %s", i, strerrordesc_np(errno));
 	umask(crest.umask);
 	if (chdir(crest.cwd) < 0)
 		pr_warn("cannot return to working directory %s: %s; staying in the restart directory",
-			crest.cwd, strerror(errno));
+			crest.cwd, strerrordesc_np(errno));
 	if (sched_setaffinity(0, sizeof(crest.affinity), &crest.affinity) < 0)
-		pr_debug("CPU affinity not restored: %s", strerror(errno));
+		pr_debug("CPU affinity not restored: %s", strerrordesc_np(errno));
 	for (uint32_t i = 0; i < crest.nthreads; i++) {
 		struct crest_thread *t = &crest.threads[i];
 		if (t->flags & CREST_THR_CKPT)

@@ -196,7 +196,7 @@ static int signal_new_threads(char *err, size_t errlen)
 	int added = 0;
 	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot list /proc/self/task: %s", strerror(errno));
+		snprintf(err, errlen, "cannot list /proc/self/task: %s", strerrordesc_np(errno));
 		return -errno;
 	}
 	for (;;) {

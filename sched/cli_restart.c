@@ -24,8 +24,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: crest restart [--dir DIR] [--generation N] [--interval SEC] [--keep N]\n"
 		"                     [--compress none|zstd] [--timeout SEC]\n"
+		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
-		"checkpoint, or from generation N.  The program runs in the foreground.\n");
+		"checkpoint, or from generation N.  The program runs in the foreground.\n"
+		"Files the program had open must be as they were at the checkpoint: a file that\n"
+		"grew is cut back to its size then (except those matching --no-truncate GLOB, e.g.\n"
+		"append-only logs); a file that shrank, was replaced or is missing stops the\n"
+		"restart, unless named with --allow-changed FILE.  Small files and files under\n"
+		"/tmp, /dev/shm and $TMPDIR are saved in the checkpoint and put back as they were.\n");
 }
 
 /* " 3 4" : the complete generations, for messages */
@@ -70,6 +76,8 @@ int cmd_restart(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "allow-changed", required_argument, NULL, 'A' },
+		{ "no-truncate", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -80,6 +88,9 @@ int cmd_restart(int argc, char **argv)
 	char abs[PATH_MAX], gdir[PATH_MAX], image[PATH_MAX * 2], list[256], genbuf[32];
 	uint64_t gen = 0;
 	pid_t other;
+	/* passed through to crest-restart: at most 32 of each */
+	char *extra[2 * 64 + 1];
+	int nextra = 0;
 	int ch, r, status = 1;
 
 	cli_coord_args_init(&ca);
@@ -98,6 +109,15 @@ int cmd_restart(int argc, char **argv)
 				fprintf(stderr, "crest: restart: --generation %s: expected a generation number >= 1\n", optarg);
 				return 2;
 			}
+			continue;
+		}
+		if (ch == 'A' || ch == 'N') {
+			if (nextra >= 2 * 64) {
+				fprintf(stderr, "crest: restart: too many --allow-changed/--no-truncate options\n");
+				return 2;
+			}
+			extra[nextra++] = ch == 'A' ? "--allow-changed" : "--no-truncate";
+			extra[nextra++] = optarg;
 			continue;
 		}
 		if (ch == 'h') {
@@ -191,7 +211,10 @@ int cmd_restart(int argc, char **argv)
 		fprintf(mf, "%d\n", (int)getpid());
 		fclose(mf);
 	}
-	char *args[] = { paths.restart, "--image", image, "--dir", abs, "--generation", genbuf, NULL };
+	char *args[8 + 2 * 64 + 1] = { paths.restart, "--image", image, "--dir", abs, "--generation", genbuf };
+	for (int i = 0; i < nextra; i++)
+		args[7 + i] = extra[i];
+	args[7 + nextra] = NULL;
 	fflush(NULL);
 	execv(args[0], args);
 	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));

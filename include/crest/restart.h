@@ -25,6 +25,7 @@ struct crest_restart_info {
 	uint64_t restart_ns;		/* CLOCK_MONOTONIC when crest-restart started */
 	char image[4096];		/* absolute path of the image */
 	char dir[4096];			/* checkpoint directory of this run */
+	char no_truncate[4096];		/* NUL-separated globs, empty-terminated */
 };
 
 #endif

@@ -53,6 +53,10 @@ static uint64_t nregions;
 static uint64_t fake_tcb[512] __attribute__((aligned(64)));
 static char mapsbuf[1 << 20];
 static const char *image_path;
+static const char *allow_changed[64];
+static unsigned nallow;
+static char no_truncate[4096];
+static size_t no_truncate_len;
 static int image_fd = -1, direct_fd = -1;
 
 static long sys_open(const char *p, int flags) { return raw_syscall3(NR_open, p, flags, 0); }
@@ -119,6 +123,11 @@ static void read_payload(const struct crest_sec_hdr *sh, uint64_t payload_off, v
 /* Files the process had open must still be what they were. */
 static void check_file(const struct crest_img_fd *f)
 {
+	for (unsigned i = 0; i < nallow; i++)
+		if (!strcmp(allow_changed[i], f->path))
+			return;
+	if (f->content_saved)
+		return;	/* put back from the image by libcrest */
 	struct {
 		uint64_t dev, ino, nlink;
 		uint32_t mode, uid, gid, pad;
@@ -597,6 +606,13 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 			generation = rt_strtou(v, 0, 10), i++;
 		else if (!strcmp(a, "--restart-count") && v)
 			restart_count = rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--allow-changed") && v && nallow < 64)
+			allow_changed[nallow++] = argv[++i];
+		else if (!strcmp(a, "--no-truncate") && v && no_truncate_len + strlen(v) + 2 < sizeof(no_truncate)) {
+			strncpy_z(no_truncate + no_truncate_len, v, sizeof(no_truncate) - no_truncate_len);
+			no_truncate_len += strlen(v) + 1;
+			i++;
+		}
 		else
 			rt_die("usage: crest-restart --image PATH [--dir DIR] [--generation N] "
 			       "[--restart-count N] (unknown argument %s); use `crest restart`", a);
@@ -643,6 +659,7 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	rinfo.restart_ns = t0;
 	strncpy_z(rinfo.image, image, sizeof(rinfo.image));
 	strncpy_z(rinfo.dir, dir, sizeof(rinfo.dir));
+	memcpy(rinfo.no_truncate, no_truncate, sizeof(rinfo.no_truncate));
 	jump(proc.restart_entry, proc.restart_stack, &rinfo);
 }
 
