@@ -105,21 +105,21 @@ wait_exit() {
 	echo "pid $1 exited $rc"
 }
 
-# wait_registered [N] [SECS]: until the coordinator of $CK lists N
-# processes (default 1, within 10 s)
+# wait_registered: until the coordinator of $CK lists 1 process (10 s)
 wait_registered() {
-	local i
-	for ((i = 0; i < ${2:-10} * 10; i++)); do
-		"$CREST" status --dir "$CK" --json 2>/dev/null | python3 -c '
+	local i st
+	for ((i = 0; i < 100; i++)); do
+		st=$(timeout 10 "$CREST" status --dir "$CK" --json 2>&1) || true
+		python3 -c '
 import json, sys
-c = json.load(sys.stdin).get("coordinator")
-sys.exit(0 if c and len(c.get("processes", [])) == int(sys.argv[1]) else 1)' "${1:-1}" 2>/dev/null && {
+c = json.loads(sys.argv[1]).get("coordinator")
+sys.exit(0 if c and len(c.get("processes", [])) == 1 else 1)' "$st" 2>/dev/null && {
 			note_coord
 			return 0
 		}
 		sleep 0.1
 	done
-	echo "no coordinator with ${1:-1} process(es) for $CK after ${2:-10} s"
+	echo "no coordinator with 1 process for $CK after $i tries; crest status --json said: $st"
 	return 1
 }
 
@@ -147,7 +147,7 @@ complete_gens() {
 # (any RESULT line when $1 is empty)
 check_output() {
 	run_logged cat "$OUT"
-	! grep -aq '^FAIL' "$OUT"
+	! grep -aq '^FAIL' "$OUT" || false
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
 	if [ -n "${1:-}" ]; then
 		[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
@@ -193,7 +193,7 @@ kill_app() {
 		is_coord "$coord" || break
 		sleep 0.1
 	done
-	! is_coord "$coord"
+	! is_coord "$coord" || false
 	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
 	note_coord
 	[ "$status" -eq 0 ]
@@ -240,7 +240,7 @@ kill_app() {
 	gen_printed
 	wait_exit "$app" 20
 	[ "$rc" -eq 75 ]
-	! grep -aq '^PASS' "$OUT"
+	! grep -aq '^PASS' "$OUT" || false
 	wait_coord_gone "$CK" 15
 	echo "--- ended by checkpoint --kill, restarting ---" >>"$OUT"
 	start_bg "$CREST" restart --dir "$CK"
@@ -309,7 +309,7 @@ kill_app() {
 	newest=${lines[1]}
 	# at most one generation in progress besides the complete ones
 	run_logged ls "$CK"
-	[ "$(ls -d "$CK"/gen-* | wc -l)" -le 3 ]
+	[ "$(find "$CK" -maxdepth 1 -name 'gen-*' | wc -l)" -le 3 ]
 	[ "$(readlink "$CK/latest")" = "$newest" ]
 	run_logged timeout 60 "$CREST" inspect "$CK/latest"
 	[ "$status" -eq 0 ]
