@@ -26,7 +26,7 @@
 
 #define EXIT_CHECKPOINTED 75	/* EX_TEMPFAIL: ended by checkpoint --kill */
 
-struct crest_state crest = { .coord_fd = -1 };
+struct crest_state crest;	/* .bss: only the pages touched are saved */
 static unsigned char msgbuf[8192];
 
 static bool is_suspended(void)
