@@ -117,12 +117,65 @@ int cli_abs_dir(const char *verb, const char *dir, char *abs, size_t size)
 	return 0;
 }
 
+/*
+ * DIR/OPTIONS keeps the coordinator options `crest launch` was given, so
+ * that a coordinator started later for the same computation (by restart or
+ * checkpoint) keeps the same --interval, --keep, --compress and --timeout
+ * unless they are given again.
+ */
+static void options_save(const char *absdir, const struct cli_coord_args *a)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 24];
+	snprintf(path, sizeof(path), "%s/OPTIONS", absdir);
+	snprintf(tmp, sizeof(tmp), "%s/OPTIONS.tmp", absdir);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (int i = 0; i + 1 < a->argc; i += 2)
+		fprintf(f, "%s %s\n", a->argv[i], a->argv[i + 1]);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	else
+		unlink(tmp);
+}
+
+static void options_load(const char *absdir, struct cli_coord_args *a)
+{
+	static char store[4][2][32];
+	char path[PATH_MAX + 16], name[32], val[32];
+	int k = 0;
+	snprintf(path, sizeof(path), "%s/OPTIONS", absdir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	while (k < 4 && fscanf(f, "%31s %31s", name, val) == 2) {
+		bool given = false;
+		for (int i = 0; i < a->argc; i += 2)
+			given |= !strcmp(a->argv[i], name);
+		if (given || (strcmp(name, "--interval") && strcmp(name, "--keep") &&
+			      strcmp(name, "--compress") && strcmp(name, "--timeout")))
+			continue;
+		snprintf(store[k][0], sizeof(store[k][0]), "%s", name);
+		snprintf(store[k][1], sizeof(store[k][1]), "%s", val);
+		push(a, store[k][0]);
+		push(a, store[k][1]);
+		k++;
+	}
+	fclose(f);
+}
+
 int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
-		    const struct cli_coord_args *a)
+		    const struct cli_coord_args *given)
 {
 	char *argv[32];
 	int n = 0, st;
 	pid_t pid;
+	struct cli_coord_args opts = *given, *a = &opts;
+
+	if (strcmp(verb, "launch"))
+		options_load(absdir, a);
+	if (strcmp(verb, "checkpoint"))
+		options_save(absdir, a);	/* launch, and restart with what it was given */
 
 	if (access(p->coord, X_OK)) {
 		fprintf(stderr, "crest: %s: %s: %s; is crest installed completely?\n", verb, p->coord, strerror(errno));

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "coord.h"
@@ -164,7 +165,18 @@ static int daemonize(int *ready_fd)
 	}
 	if (pid > 0)
 		_exit(0);
-	*ready_fd = p[1];
+	/* a daemon keeps nothing of its caller's (a CI pipe held open would
+	 * keep its reader waiting): only stdio, until detach_stdio, and the
+	 * readiness pipe */
+	int ready = p[1];
+	if (ready != 3) {
+		if (dup2(ready, 3) < 0)
+			_exit(1);
+		close(ready);
+		ready = 3;
+	}
+	syscall(SYS_close_range, 4, ~0u, 0);
+	*ready_fd = ready;
 	return 0;
 }
 
