@@ -186,6 +186,13 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 	argv[n++] = (char *)absdir;
 	for (int i = 0; i < a->argc; i++)
 		argv[n++] = a->argv[i];
+	/* launch and restart become the program: the coordinator watches that pid */
+	char pidbuf[16];
+	if (strcmp(verb, "checkpoint")) {
+		snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+		argv[n++] = "--pid";
+		argv[n++] = pidbuf;
+	}
 	argv[n] = NULL;
 	fflush(NULL);
 	pid = fork();

@@ -59,6 +59,7 @@ struct coord_opts {
 	unsigned timeout;		/* s, SUSPEND */
 	uint32_t compress;		/* enum crest_comp */
 	bool foreground;
+	pid_t watch;			/* --pid: the process that will connect; exit if it dies first */
 };
 
 enum ckpt_step { CK_IDLE = 0, CK_PREPARE, CK_SUSPEND, CK_WRITE, CK_COMMIT };

@@ -316,6 +316,9 @@ static bool should_exit(struct coord *c)
 		return false;
 	if (c->any_connected)
 		return coord_nprocs(c) == 0;
+	/* the program it was started for ended (or failed to restart) first */
+	if (c->o.watch && !ckdir_pid_alive(c->o.watch))
+		return true;
 	return coord_now_ms() - c->start_ms > COORD_IDLE_EXIT_MS;
 }
 
@@ -366,7 +369,7 @@ int coord_run(struct coord *c)
 		reap(c);
 		if (should_exit(c)) {
 			pr_info("%s", c->any_connected ? "every process has disconnected: exiting" :
-				"no process connected within 120 s: exiting");
+				"no process connected (the program ended first, or within 120 s): exiting");
 			break;
 		}
 	}

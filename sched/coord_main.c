@@ -61,6 +61,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -78,6 +79,13 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'k': if (parse_uint("--keep", optarg, 1, &o->keep)) return -EINVAL; break;
 		case 't': if (parse_uint("--timeout", optarg, 1, &o->timeout)) return -EINVAL; break;
 		case 'f': o->foreground = true; break;
+		case 'p': {
+			unsigned v;
+			if (parse_uint("--pid", optarg, 1, &v))
+				return -EINVAL;
+			o->watch = (pid_t)v;
+			break;
+		}
 		case 'c':
 			if (!strcmp(optarg, "none")) {
 				o->compress = CREST_COMP_NONE;
