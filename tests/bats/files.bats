@@ -1,0 +1,362 @@
+#!/usr/bin/env bats
+# What crest restart does with the files the program had open (the policy
+# `crest restart --help` documents): a file open for writing that grew
+# after the checkpoint is cut back (not with --no-truncate GLOB); one that
+# shrank or was replaced stops the restart before anything starts, unless
+# named with --allow-changed; small files and files under /tmp are saved in
+# the image and put back; a changed read-only file only gets a warning.
+#
+# The program is build/tests/cr/filewriter (tests/cr/filewriter.c): it
+# checks before every record it appends that the file is exactly as long as
+# what it wrote, reports the size it sees when it resumes after a pause
+# ("resumed at step N: size S, expected E"), and verifies the whole file at
+# the end.
+#
+# Every test has its own directory under build/test-runs/bats-files/ (and
+# /tmp/crest-bats-files.PID for the /tmp test), starts its processes in the
+# background with only fds 0-2, waits for them with a deadline, and kills by
+# pid in teardown whatever it started.
+
+load helpers
+
+FILES_RUNS=$TOP/build/test-runs/bats-files
+MIB=1048576
+REC=4096
+STEPS=300
+
+# one run of this file at a time in this tree (fixed directories)
+setup_file() {
+	mkdir -p "$FILES_RUNS"
+	exec {FILES_LOCK_FD}>"$FILES_RUNS/.lock"
+	flock -w 600 "$FILES_LOCK_FD"
+}
+
+setup() {
+	require_core
+	[ -x "$CR_BIN/filewriter" ] || skip "$CR_BIN/filewriter is not built"
+	D=$FILES_RUNS/$BATS_TEST_NAME
+	rm -rf "$D"
+	mkdir -p "$D"
+	CK=$D/ck
+	OUT=$D/app.out
+	PIDS=()
+	COORDS=()
+	TMPD=
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null || true
+		kill -9 "$p" 2>/dev/null || true
+		{ wait "$p"; } 2>/dev/null || true
+	done
+	note_coord
+	for p in "${COORDS[@]}"; do
+		is_coord "$p" && kill -9 "$p" 2>/dev/null
+	done
+	[ -n "$TMPD" ] && rm -rf "$TMPD"
+	if [ -s "$OUT" ]; then
+		echo "--- $OUT"
+		tail -n 30 "$OUT"
+	fi
+	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
+	true
+}
+
+# start_bg CMD...: CMD in the background, with only fds 0-2, output
+# appended to $OUT; its pid in $BG
+start_bg() {
+	exec_clean "$@" >>"$OUT" 2>&1 </dev/null &
+	BG=$!
+	PIDS+=("$BG")
+	echo "started pid $BG: $*"
+}
+
+is_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+is_coord() {
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = crest-coord ]
+}
+
+coord_pid() {
+	awk '$1 == "pid" { print $2 }' "$CK/COORD" 2>/dev/null
+}
+
+note_coord() {
+	local p
+	p=$(coord_pid)
+	[ -n "$p" ] && COORDS+=("$p")
+	true
+}
+
+# wait_exit PID SECS: wait at most SECS s for PID to exit; status in $rc
+wait_exit() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		is_alive "$1" || break
+		sleep 0.1
+	done
+	if is_alive "$1"; then
+		echo "pid $1 still runs after $2 s"
+		return 1
+	fi
+	rc=0
+	wait "$1" || rc=$?
+	echo "pid $1 exited $rc"
+}
+
+wait_registered() {
+	local i st
+	for ((i = 0; i < 100; i++)); do
+		st=$(timeout 10 "$CREST" status --dir "$CK" --json 2>&1) || true
+		python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator")
+sys.exit(0 if c and len(c.get("processes", [])) == 1 else 1)' "$st" 2>/dev/null && {
+			note_coord
+			return 0
+		}
+		sleep 0.1
+	done
+	echo "no coordinator with 1 process for $CK after $i tries; crest status --json said: $st"
+	return 1
+}
+
+# wait_line PATTERN SECS: until $OUT has a line matching PATTERN
+wait_line() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -aq -- "$1" "$OUT" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no line '$1' in $OUT after $2 s"
+	return 1
+}
+
+kill_app() {
+	kill -9 "$1"
+	wait_exit "$1" 10
+	wait_coord_gone "$CK" 15
+}
+
+fsize() {
+	stat -c %s "$1"
+}
+
+# the output of the application after the restart marker
+after_restart() {
+	sed -n '/^--- restart ---$/,$p' "$OUT"
+}
+
+# run_and_kill FILE MIB [READONLY]: launch filewriter on FILE, checkpoint
+# it at ~2 s, let it grow FILE ~1 s more, kill -9 it; FILE's size then in
+# $KILL_SIZE.  $RO_HOOK, when set, runs between the checkpoint and the kill.
+run_and_kill() {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/filewriter" "$@"
+	app=$BG
+	wait_registered
+	wait_line '^step 50$' 15
+	sleep 0.8
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	CKPT_SIZE_AFTER=$(fsize "$1")
+	[ -n "${RO_HOOK:-}" ] && eval "$RO_HOOK"
+	sleep 1
+	is_alive "$app"
+	KILL_SIZE=$(fsize "$1")
+	kill_app "$app"
+	echo "file $1: $CKPT_SIZE_AFTER bytes just after the checkpoint, $KILL_SIZE at the kill"
+	# it did grow after the checkpoint, and had not finished
+	[ "$KILL_SIZE" -gt "$CKPT_SIZE_AFTER" ]
+	[ "$KILL_SIZE" -lt $(($2 * MIB + STEPS * REC)) ]
+	! grep -aq '^PASS' "$OUT" || false
+}
+
+# restart_to_end ARGS...: crest restart ARGS in the background, must end 0
+# with PASS and the exact size for a header of $HDR_MIB
+restart_to_end() {
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK" "$@"
+	wait_exit "$BG" 60
+	run_logged after_restart
+	[ "$rc" -eq 0 ]
+	! grep -aq '^FAIL' "$OUT" || false
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "RESULT filewriter $((HDR_MIB * MIB + STEPS * REC)) bytes" ]
+}
+
+# the "resumed at step N: size S, expected E" line after the restart: S and
+# E in $RES_SIZE and $RES_EXPECT
+resumed_line() {
+	local l
+	l=$(after_restart | grep -a '^resumed at step' | head -n 1)
+	echo "first resumed line after the restart: $l"
+	[ -n "$l" ]
+	RES_SIZE=$(echo "$l" | sed -E 's/.*: size ([0-9]+), expected ([0-9]+).*/\1/')
+	RES_EXPECT=$(echo "$l" | sed -E 's/.*: size ([0-9]+), expected ([0-9]+).*/\2/')
+}
+
+# refused_quickly FILE ARGS...: crest restart ARGS exits 1 within 15 s,
+# naming FILE, and nothing runs afterwards; its output in $REFUSAL (the
+# tests check last that it names the way out, --allow-changed, so that the
+# rest is checked even when it does not)
+refused_quickly() {
+	local file=$1 t0
+	shift
+	echo "--- restart ---" >>"$OUT"
+	t0=$SECONDS
+	run_logged timeout 30 "$CREST" restart --dir "$CK" "$@"
+	[ "$status" -eq 1 ]
+	[ $((SECONDS - t0)) -le 15 ]
+	[[ "$output" == *"$file"* ]]
+	REFUSAL=$output
+	# the program did not run: nothing it prints, no coordinator left
+	[[ "$output" != *"resumed at step"* ]]
+	[[ "$output" != *"step "[0-9]* ]]
+	sleep 1
+	run_logged after_restart
+	[ "${#lines[@]}" -eq 1 ]
+	wait_coord_gone "$CK" 5
+}
+
+@test "a big file that grew after the checkpoint is cut back at restart" {
+	HDR_MIB=8
+	f=$D/big.dat
+	run_and_kill "$f" 8
+	restart_to_end
+	resumed_line
+	# the restarted program saw the file exactly as long as at the
+	# checkpoint, shorter than it was at the kill
+	[ "$RES_SIZE" -eq "$RES_EXPECT" ]
+	[ "$RES_EXPECT" -lt "$KILL_SIZE" ]
+	! after_restart | grep -aq '^size mismatch' || false
+}
+
+@test "a big file replaced after the kill stops the restart; --allow-changed lets it start" {
+	HDR_MIB=8
+	f=$D/big.dat
+	run_and_kill "$f" 8
+	ino0=$(stat -c %i "$f")
+	# same size as at the kill, other content, another inode (the new
+	# file exists before the old one goes, so the inode cannot be reused)
+	head -c "$KILL_SIZE" /dev/urandom >"$f.new"
+	mv "$f.new" "$f"
+	[ "$(stat -c %i "$f")" != "$ino0" ]
+	sum0=$(sha256sum <"$f")
+	st0=$(stat -c '%i %s %Y' "$f")
+
+	refused_quickly "$f"
+	[ "$(sha256sum <"$f")" = "$sum0" ]
+	[ "$(stat -c '%i %s %Y' "$f")" = "$st0" ]
+
+	# told that the change is fine, it starts and runs to the end (its
+	# verification of the header then fails: the content is not its own)
+	sed -i 's/^--- restart ---$/--- refused ---/' "$OUT"
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK" --allow-changed "$f"
+	wait_exit "$BG" 60
+	run_logged after_restart
+	[[ "$output" == *"resumed at step"* ]]
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]
+	grep -aqE '^(PASS|FAIL filewriter: [0-9]+ problems)$' "$OUT"
+	echo "the refusal: $REFUSAL"
+	[[ "$REFUSAL" == *--allow-changed* ]]
+}
+
+@test "a big file that shrank after the kill stops the restart" {
+	HDR_MIB=8
+	f=$D/big.dat
+	run_and_kill "$f" 8
+	truncate -s 1M "$f"
+	sum0=$(sha256sum <"$f")
+	refused_quickly "$f"
+	[ "$(fsize "$f")" -eq "$MIB" ]
+	[ "$(sha256sum <"$f")" = "$sum0" ]
+	echo "the refusal: $REFUSAL"
+	[[ "$REFUSAL" == *--allow-changed* ]]
+}
+
+@test "a big file deleted after the kill stops the restart" {
+	HDR_MIB=8
+	f=$D/big.dat
+	run_and_kill "$f" 8
+	rm "$f"
+	refused_quickly "$f"
+	[ ! -e "$f" ]
+	echo "the refusal: $REFUSAL"
+	[[ "$REFUSAL" == *--allow-changed* ]]
+}
+
+@test "--no-truncate '*.log': a grown big file is not cut back" {
+	HDR_MIB=8
+	f=$D/big.log
+	export FILEWRITER_ALLOW_LONGER=1
+	run_and_kill "$f" 8
+	restart_to_end --no-truncate '*.log'
+	resumed_line
+	# the restarted program saw the file as long as at the kill, longer
+	# than at the checkpoint
+	[ "$RES_SIZE" -ge "$KILL_SIZE" ]
+	[ "$RES_SIZE" -gt "$RES_EXPECT" ]
+}
+
+@test "a small file deleted after the kill is put back from the image" {
+	HDR_MIB=1
+	f=$D/small.dat
+	run_and_kill "$f" 1
+	rm "$f"
+	restart_to_end
+	resumed_line
+	[ "$RES_SIZE" -eq "$RES_EXPECT" ]
+	! after_restart | grep -aq '^size mismatch' || false
+}
+
+@test "a small file overwritten after the kill is put back as it was" {
+	HDR_MIB=1
+	f=$D/small.dat
+	run_and_kill "$f" 1
+	# same inode, same size, other bytes in the header
+	head -c 65536 /dev/urandom | dd of="$f" bs=4096 seek=16 conv=notrunc status=none
+	[ "$(fsize "$f")" -eq "$KILL_SIZE" ]
+	restart_to_end
+	resumed_line
+	[ "$RES_SIZE" -eq "$RES_EXPECT" ]
+}
+
+@test "a big file under /tmp deleted after the kill is put back from the image" {
+	HDR_MIB=8
+	TMPD=/tmp/crest-bats-files.$$
+	rm -rf "$TMPD"
+	mkdir -p "$TMPD"
+	f=$TMPD/big.dat
+	run_and_kill "$f" 8
+	rm "$f"
+	restart_to_end
+	resumed_line
+	[ "$RES_SIZE" -eq "$RES_EXPECT" ]
+	! after_restart | grep -aq '^size mismatch' || false
+}
+
+@test "a read-only file changed after the checkpoint gets a warning, the restart runs" {
+	HDR_MIB=8
+	f=$D/big.dat
+	ro=$D/input.txt
+	seq 1 1000 >"$ro"
+	# shellcheck disable=SC2016 # expanded by eval in run_and_kill
+	RO_HOOK='echo "changed after the checkpoint" >>"$ro"'
+	run_and_kill "$f" 8 "$ro"
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	run_logged after_restart
+	[ "$rc" -eq 0 ]
+	# a warning naming the file, before the program's own lines
+	grep -a -- "$ro" <<<"$output" | grep -aiv '^filewriter:'
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "RESULT filewriter $((HDR_MIB * MIB + STEPS * REC)) bytes" ]
+}
