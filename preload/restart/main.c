@@ -141,12 +141,12 @@ static void check_file(const struct crest_img_fd *f)
 		rt_die("file %s (fd %d) is gone: %s; restore it, or restart from an older --generation",
 		       f->path, f->fd, rt_strerror(rc));
 	if (st.ino != f->ino || st.dev != f->dev)
-		rt_die("file %s (fd %d) was replaced since the checkpoint (different inode); restore it, or "
-		       "restart from an older --generation", f->path, f->fd);
+		rt_die("file %s (fd %d) was replaced since the checkpoint (different inode); restore it, "
+		       "restart with --allow-changed %s, or from an older --generation", f->path, f->fd, f->path);
 	if ((uint64_t)st.size < f->size)
-		rt_die("file %s (fd %d) shrank from %lu to %lu bytes since the checkpoint; restore it, or "
-		       "restart from an older --generation", f->path, f->fd, (unsigned long)f->size,
-		       (unsigned long)st.size);
+		rt_die("file %s (fd %d) shrank from %lu to %lu bytes since the checkpoint; restore it, restart "
+		       "with --allow-changed %s, or from an older --generation", f->path, f->fd,
+		       (unsigned long)f->size, (unsigned long)st.size, f->path);
 }
 
 static uint64_t read_metadata(void)
