@@ -138,8 +138,9 @@ static void check_file(const struct crest_img_fd *f)
 	} st;
 	long rc = raw_syscall2(NR_stat, f->path, &st);
 	if (rc < 0)
-		rt_die("file %s (fd %d) is gone: %s; restore it, or restart from an older --generation",
-		       f->path, f->fd, rt_strerror(rc));
+		rt_die("file %s (fd %d) is gone: %s; restore it, restart from an older --generation, or "
+		       "with --allow-changed %s (the program then finds fd %d closed)", f->path, f->fd,
+		       rt_strerror(rc), f->path, f->fd);
 	if (st.ino != f->ino || st.dev != f->dev)
 		rt_die("file %s (fd %d) was replaced since the checkpoint (different inode); restore it, "
 		       "restart with --allow-changed %s, or from an older --generation", f->path, f->fd, f->path);
