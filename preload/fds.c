@@ -76,13 +76,32 @@ static void fdinfo(int fd, uint64_t *pos, uint32_t *flags)
 
 #define SMALL_FILE_MAX (4u << 20)
 
-/* node-local places whose files would be gone on another node */
+static bool under(const char *path, const char *dir, size_t len)
+{
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	return len > 1 && !strncmp(path, dir, len) && path[len] == '/';
+}
+
+/* Node-local places, whose files would be gone on another node: the
+ * ':'-separated directories of CREST_NODE_LOCAL, by default /tmp, /dev/shm
+ * and $TMPDIR. */
 static bool node_local(const char *path)
 {
-	const char *tmpdir = getenv("TMPDIR");
-	size_t tl = tmpdir ? strlen(tmpdir) : 0;
-	return !strncmp(path, "/tmp/", 5) || !strncmp(path, "/dev/shm/", 9) ||
-	       (tl > 1 && !strncmp(path, tmpdir, tl) && path[tl] == '/');
+	const char *list = getenv("CREST_NODE_LOCAL");
+	if (!list) {
+		const char *tmpdir = getenv("TMPDIR");
+		return under(path, "/tmp", 4) || under(path, "/dev/shm", 8) ||
+		       (tmpdir && under(path, tmpdir, strlen(tmpdir)));
+	}
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (under(path, p, len))
+			return true;
+		p += len + (end ? 1 : 0);
+	}
+	return false;
 }
 
 static bool is_devnull_like(const char *path)

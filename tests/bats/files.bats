@@ -39,6 +39,9 @@ setup() {
 	mkdir -p "$D"
 	CK=$D/ck
 	OUT=$D/app.out
+	# the checkout may itself be under /tmp (CI clones anywhere): say which
+	# directories are node-local instead of relying on crest's default
+	export CREST_NODE_LOCAL=/dev/shm
 	PIDS=()
 	COORDS=()
 	TMPD=
@@ -333,6 +336,7 @@ refused_quickly() {
 	TMPD=/tmp/crest-bats-files.$$
 	rm -rf "$TMPD"
 	mkdir -p "$TMPD"
+	export CREST_NODE_LOCAL=/dev/shm:$TMPD
 	f=$TMPD/big.dat
 	run_and_kill "$f" 8
 	rm "$f"
