@@ -25,6 +25,7 @@
 #include "rawsys.h"
 
 #define EXIT_CHECKPOINTED 75	/* EX_TEMPFAIL: ended by checkpoint --kill */
+#define SUSPENDED_LINK_TIMEOUT_MS (5 * 60 * 1000)
 
 struct crest_state crest;	/* .bss: only the pages touched are saved */
 static unsigned char msgbuf[8192];
@@ -35,6 +36,8 @@ static bool is_suspended(void)
 	       __atomic_load_n(&crest.suspend_epoch, __ATOMIC_ACQUIRE);
 }
 
+static bool writing;	/* inside WRITE: threads are released by its end, not by a lost link */
+
 static void link_close(void)
 {
 	if (crest.coord_fd >= 0) {
@@ -43,7 +46,7 @@ static void link_close(void)
 		close(crest.coord_fd);
 	}
 	crest.coord_fd = -1;
-	if (is_suspended()) {
+	if (is_suspended() && !writing) {
 		pr_warn("lost the coordinator during a checkpoint; resuming the application");
 		crest_resume_all();
 	}
@@ -145,11 +148,18 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 			return 0;
 		}
 		progress_gen = m->generation;
+		writing = true;
 		rc = crest_checkpoint_write(m->image, m->generation, m->compress, m->threads ? m->threads : 1,
 					    &bytes, &mem, &crc, err, sizeof(err));
+		writing = false;
 		if (rc == 1) {
 			crest_after_restart();
 			return 1;
+		}
+		if (crest.coord_fd < 0) {	/* the coordinator went away meanwhile */
+			pr_warn("lost the coordinator during a checkpoint; resuming the application");
+			crest_resume_all();
+			return 0;
 		}
 		struct crest_msg_phase p;
 		memset(&p, 0, sizeof(p));
@@ -200,7 +210,10 @@ void *crest_ckpt_thread(void *arg)
 			}
 		}
 		struct crest_frame hdr;
-		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf), -1);
+		/* a coordinator that hangs while the application is stopped must not
+		 * keep it stopped: give up after a generous time */
+		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf),
+					 is_suspended() ? SUSPENDED_LINK_TIMEOUT_MS : -1);
 		if (n < 0) {
 			if (n != -ECONNRESET)
 				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
@@ -245,6 +258,7 @@ __attribute__((constructor)) static void crest_init(void)
 		crest.sig = CREST_DEFAULT_SIG;
 	}
 	crest.coord_fd = -1;
+	crest_sig_wrappers_init();
 	if (crest_suspend_install() < 0) {
 		pr_perror("cannot install the suspend handler; this process will not be checkpointed");
 		return;

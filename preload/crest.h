@@ -26,6 +26,7 @@
 #define CREST_FD_BASE		900	/* crest's own fds are moved to >= this */
 #define CREST_DEFAULT_SIG	62	/* SIGRTMAX-2; CREST_SIGNAL overrides */
 #define CREST_SIGQ_MAX		32	/* pending signals kept per thread */
+#define CREST_THR_DEAD		(1u << 16)	/* exited while being stopped: not saved */
 
 struct crest_thread {
 	uint32_t tid;
@@ -51,6 +52,7 @@ struct crest_pipe {
 	int rfd, wfd;			/* one fd of each end, -1 if absent */
 	uint32_t len;			/* bytes drained, in buf */
 	uint32_t off;			/* where in crest.pipe_data */
+	int size;			/* F_GETPIPE_SZ */
 };
 
 struct crest_fd {
@@ -108,6 +110,9 @@ struct crest_state {
 
 extern struct crest_state crest;
 extern unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
+
+/* sig_wrappers.c */
+void crest_sig_wrappers_init(void);
 
 /* signals.c */
 uint32_t crest_sig_take(uint64_t mask, siginfo_t *q, uint32_t max);

@@ -230,15 +230,22 @@ static int runs_mincore(struct scratch *s, uint32_t region, uint64_t start, uint
 	return 0;
 }
 
-static void fill_identity(struct crest_img_region *r, const char *path)
+/* Identity and size of a mapped file: through /proc/self/map_files (the
+ * mapping itself, right even for deleted files or odd paths; needs
+ * CAP_CHECKPOINT_RESTORE or root), else by path.  false if unknown. */
+static bool fill_identity(struct crest_img_region *r, const char *path)
 {
 	struct stat st;
-	if (stat(path, &st) == 0) {
-		r->dev = st.st_dev;
-		r->ino = st.st_ino;
-		r->file_size = st.st_size;
-		r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
-	}
+	char mf[64];
+	snprintf(mf, sizeof(mf), "/proc/self/map_files/%lx-%lx", (unsigned long)r->start,
+		 (unsigned long)r->end);
+	if (stat(mf, &st) < 0 && (!path || stat(path, &st) < 0 || st.st_ino != r->ino))
+		return false;
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	r->file_size = st.st_size;
+	r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
+	return true;
 }
 
 /* Classifies every mapping and lists the pages to save. */
@@ -281,11 +288,13 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		r->end = e->end;
 		r->prot = e->prot;
 		r->offset = e->offset;
+		r->ino = e->inode;
 		snprintf(r->path, sizeof(r->path), "%s", e->path);
 		bool deleted = crest_path_deleted(e->path);
 		if (deleted)
 			r->flags |= CREST_REGF_DELETED;
 		uint64_t save_end = e->end;
+		bool known_size = false;
 		if (!strcmp(e->path, "[heap]")) {
 			r->kind = CREST_REG_HEAP;
 		} else if (!strcmp(e->path, "[stack]")) {
@@ -294,17 +303,20 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		} else if (e->path[0] == '/' && e->shared && !deleted && strncmp(e->path, "/dev/zero", 9) &&
 			   strncmp(e->path, "/SYSV", 5) && strncmp(e->path, "/memfd:", 7)) {
 			r->kind = CREST_REG_FILE_SHARED;
-			fill_identity(r, e->path);
+			if (!fill_identity(r, e->path)) {
+				snprintf(err, errlen, "cannot identify the file mapped shared at 0x%lx (%s)",
+					 (unsigned long)e->start, e->path);
+				return -ENOENT;
+			}
 			if (e->prot & PROT_WRITE)
 				msync((void *)e->start, e->end - e->start, MS_SYNC);
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;
 		} else if (e->path[0] == '/') {
 			r->kind = CREST_REG_FILE_PRIVATE;
-			if (!deleted)
-				fill_identity(r, e->path);
+			known_size = fill_identity(r, deleted ? NULL : e->path);
 			/* pages past the end of the file would fault with SIGBUS */
-			if (!deleted && r->file_size) {
+			if (known_size) {
 				uint64_t in_file = r->file_size > e->offset ? r->file_size - e->offset : 0;
 				in_file = (in_file + 4095) & ~4095ull;
 				if (e->start + in_file < save_end)
@@ -318,13 +330,13 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		case CREST_REG_FILE_SHARED:
 			break;
 		case CREST_REG_FILE_PRIVATE:
-			if (deleted) {
-				rc = runs_pagemap(s, nreg, e->start, e->end);
-			} else if (e->prot & PROT_READ) {
+			/* every page up to the end of the file when its size is known
+			 * (never touched pages come from the file: the restart must not
+			 * need it); else only the pages present, which cannot fault */
+			if (known_size && (e->prot & PROT_READ))
 				rc = save_end > e->start ? add_run(s, nreg, e->start, save_end - e->start) : 0;
-			} else {
+			else
 				rc = runs_pagemap(s, nreg, e->start, save_end);
-			}
 			break;
 		case CREST_REG_SHARED_ANON:
 			rc = runs_mincore(s, nreg, e->start, e->end);
@@ -341,7 +353,7 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		uint64_t here = (uint64_t)__builtin_frame_address(0);
 		const uint64_t hot[] = { here, (uint64_t)&crest, (uint64_t)&writer, (uint64_t)&pagemap_fd,
 					 (uint64_t)crest_pipe_data, (uint64_t)&errno };
-		bool changes = false;
+		bool changes = !(e->prot & PROT_READ);	/* copied with PROT_READ added, see below */
 		for (size_t k = 0; k < sizeof(hot) / sizeof(hot[0]); k++)
 			changes |= hot[k] >= e->start && hot[k] < e->end;
 		for (size_t k = first_run; k < s->nruns; k++) {
@@ -433,9 +445,12 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 		return rc;
 	}
 	writer.progress = progress_cb;
+	uint32_t nthr = 0;
 	for (uint32_t i = 0; i < crest.nthreads; i++) {
 		struct crest_thread *t = &crest.threads[i];
-		struct crest_img_thread *it = &s->threads[i];
+		if (t->flags & CREST_THR_DEAD)
+			continue;
+		struct crest_img_thread *it = &s->threads[nthr++];
 		memset(it, 0, sizeof(*it));
 		it->tid = t->tid;
 		it->flags = t->flags;
@@ -446,13 +461,13 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 	}
 	for (uint32_t i = 0; i < crest.nfds; i++)
 		s->fds[i] = crest.fds[i].img;
-	proc->nthreads = crest.nthreads;
+	proc->nthreads = nthr;
 	proc->nfds = crest.nfds;
 
 	rc = crest_iw_section(&writer, CREST_SEC_PROCESS, 0, 1, proc, sizeof(*proc));
 	if (!rc)
-		rc = crest_iw_section(&writer, CREST_SEC_THREADS, 0, crest.nthreads, s->threads,
-				      crest.nthreads * sizeof(struct crest_img_thread));
+		rc = crest_iw_section(&writer, CREST_SEC_THREADS, 0, nthr, s->threads,
+				      nthr * sizeof(struct crest_img_thread));
 	if (!rc)
 		rc = crest_iw_section(&writer, CREST_SEC_REGIONS, 0, proc->nregions, s->regions,
 				      proc->nregions * sizeof(struct crest_img_region));
@@ -478,16 +493,10 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 	}
 	for (size_t i = 0; !rc && i < s->nruns; i++) {
 		struct run *r = &s->runs[i];
-		struct crest_img_region *reg = &s->regions[r->region];
-		bool unreadable = !(reg->prot & PROT_READ);
-		if (unreadable)
-			mprotect((void *)reg->start, reg->end - reg->start, reg->prot | PROT_READ);
 		if (r->snap)
 			rc = crest_iw_memory_from(&writer, r->region, r->addr, r->snap, r->len);
 		else
 			rc = crest_iw_memory(&writer, r->region, r->addr, r->len);
-		if (unreadable)
-			mprotect((void *)reg->start, reg->end - reg->start, reg->prot);
 	}
 	if (rc) {
 		snprintf(err, errlen, "writing image %s: %s", image, strerrordesc_np(-rc));
@@ -576,6 +585,15 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	if (rc)
 		goto out_pagemap;
 	fill_process(s.proc);
+	/* the checkpoint thread's own slot: touched before memory is listed, so
+	 * its page is saved (it holds the resume point) */
+	struct crest_thread *self = &crest.threads[crest.nthreads];
+	memset(self, 0, sizeof(*self));
+	self->tid = crest.ckpt_tid;
+	self->flags = CREST_THR_CKPT;
+	self->fs = raw_get_fs();
+	self->sc_nr = -1;
+	snprintf(self->name, sizeof(self->name), "crest-ckpt");
 	rc = list_memory(&s, s.proc, err, errlen);
 	if (rc)
 		goto out_refill;
@@ -585,13 +603,6 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 		goto out_refill;
 
 	/* the checkpoint thread itself: resumes right here after a restart */
-	struct crest_thread *self = &crest.threads[crest.nthreads];
-	memset(self, 0, sizeof(*self));
-	self->tid = crest.ckpt_tid;
-	self->flags = CREST_THR_CKPT;
-	self->fs = raw_get_fs();
-	self->sc_nr = -1;
-	snprintf(self->name, sizeof(self->name), "crest-ckpt");
 	crest.nthreads++;
 	if (crest_ctx_save(&self->ctx) != 0)
 		return 1;	/* restored: nothing here is valid but crest's memory */
@@ -607,7 +618,13 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 			crest.nthreads--;
 			goto out_refill;
 		}
+		struct crest_img_region *reg = &s.regions[r->region];
+		bool unreadable = !(reg->prot & PROT_READ);
+		if (unreadable)
+			mprotect((void *)reg->start, reg->end - reg->start, reg->prot | PROT_READ);
 		memcpy(s.snap + used, (void *)r->addr, r->len);
+		if (unreadable)
+			mprotect((void *)reg->start, reg->end - reg->start, reg->prot);
 		r->snap = s.snap + used;
 		used += r->len;
 	}
@@ -617,7 +634,7 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	if (rc)
 		goto out_refill;
 	fill_header(&h, generation);
-	h.nthreads = crest.nthreads + 1;
+	h.nthreads = s.proc->nthreads;
 	rc = crest_iw_finish(&writer, &h);
 	if (rc) {
 		snprintf(err, errlen, "finishing image %s: %s", image, strerrordesc_np(-rc));

@@ -28,17 +28,18 @@
 #include "log.h"
 
 unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
-static uint64_t own_fds[(CREST_FD_BASE + 200) / 64 + 1];
+static uint64_t own_fds[65536 / 64];	/* crest's own fds: never saved */
 
 int crest_fd_protect(int fd)
 {
 	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE);
-	if (nfd < 0)
-		return fd;
-	close(fd);
-	if (nfd < (int)(sizeof(own_fds) * 8))
-		own_fds[nfd / 64] |= 1ull << (nfd % 64);
-	return nfd;
+	if (nfd >= 0) {
+		close(fd);
+		fd = nfd;
+	}	/* else (RLIMIT_NOFILE <= 900) it stays where it is, still ours */
+	if (fd < (int)(sizeof(own_fds) * 8))
+		own_fds[fd / 64] |= 1ull << (fd % 64);
+	return fd;
 }
 
 static bool is_own(int fd)
@@ -262,6 +263,7 @@ int crest_fds_save(char *err, size_t errlen)
 		int avail = 0;
 		p->len = 0;
 		p->off = crest.pipe_data_len;
+		p->size = fcntl(p->rfd, F_GETPIPE_SZ);
 		if (ioctl(p->rfd, FIONREAD, &avail) < 0 || avail <= 0)
 			continue;
 		if (crest.pipe_data_len + (uint32_t)avail > CREST_PIPE_BUF_MAX) {
@@ -291,7 +293,7 @@ static void write_all(int fd, const unsigned char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			pr_perror("refilling pipe fd %d", fd);
+			pr_perror("putting %lu bytes back into fd %d (they are lost)", (unsigned long)len, fd);
 			return;
 		}
 		buf += n;
@@ -299,13 +301,18 @@ static void write_all(int fd, const unsigned char *buf, size_t len)
 	}
 }
 
-/* Puts drained pipe data back (after a checkpoint, and at restart). */
+/* Puts drained pipe data back (after a checkpoint, and at restart); the
+ * pipe held it before, so it fits: never blocks. */
 void crest_fds_refill(void)
 {
 	for (uint32_t i = 0; i < crest.npipes; i++) {
 		struct crest_pipe *p = &crest.pipes[i];
-		if (p->len)
-			write_all(p->wfd, crest_pipe_data + p->off, p->len);
+		if (!p->len)
+			continue;
+		int fl = fcntl(p->wfd, F_GETFL);
+		fcntl(p->wfd, F_SETFL, fl | O_NONBLOCK);
+		write_all(p->wfd, crest_pipe_data + p->off, p->len);
+		fcntl(p->wfd, F_SETFL, fl);
 	}
 }
 
@@ -425,11 +432,13 @@ static void warn_changed(const struct crest_img_fd *r, int fd)
 }
 
 /* Moves a temporary fd out of the range the application's fds come back to. */
+static int restore_base;	/* above every fd to restore */
+
 static int high_fd(int fd)
 {
 	if (fd < 0)
 		return fd;
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE - 200);
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, restore_base);
 	if (nfd < 0)
 		return fd;
 	close(fd);
@@ -438,6 +447,14 @@ static int high_fd(int fd)
 
 int crest_fds_restore(int image_fd, char *err, size_t errlen)
 {
+	int rc = 0;
+	restore_base = CREST_FD_BASE;
+	for (uint32_t i = 0; i < crest.nfds; i++)
+		if (crest.fds[i].img.fd >= restore_base)
+			restore_base = crest.fds[i].img.fd + 1;
+	/* the image fd must not be in the way of the application's */
+	image_fd = high_fd(image_fd);
+	crest.rinfo.image_fd = image_fd;
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		struct crest_fd *f = &crest.fds[i];
 		struct crest_img_fd *r = &f->img;
@@ -450,11 +467,9 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		case CREST_FD_FILE:
 			if (r->content_saved) {
 				int rc = rewrite_saved(r, i, image_fd);
-				if (rc < 0) {
-					snprintf(err, errlen, "cannot put back the content of %s (fd %d): %s",
-						 r->path, r->fd, strerrordesc_np(-rc));
-					return rc;
-				}
+				if (rc < 0)
+					pr_err("restart: cannot put back the content of %s (fd %d): %s", r->path,
+					       r->fd, strerrordesc_np(-rc));
 			}
 			nfd = open(r->path, oflags);
 			if (nfd >= 0 && (r->flags & O_ACCMODE) == O_RDONLY)
@@ -495,6 +510,8 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 				break;
 			pfd[0] = high_fd(pfd[0]);
 			pfd[1] = high_fd(pfd[1]);
+			if (p->size > 0)
+				fcntl(pfd[1], F_SETPIPE_SZ, p->size);
 			for (uint32_t j = 0; j < crest.nfds; j++) {
 				struct crest_fd *g = &crest.fds[j];
 				if (g->pipe != f->pipe)
@@ -510,16 +527,18 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		}
 		}
 		nfd = high_fd(nfd);
-		if (nfd < 0) {
+		if (nfd < 0) {	/* the others still come back */
 			snprintf(err, errlen, "cannot reopen fd %d (%s): %s", r->fd, r->path, strerrordesc_np(errno));
-			return -errno;
+			pr_err("restart: %s; the program finds fd %d closed", err, r->fd);
+			rc = -errno;
+			continue;
 		}
 		if (nfd != r->fd) {
 			if (dup3(nfd, r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 				snprintf(err, errlen, "cannot restore fd %d (%s): %s", r->fd, r->path,
 					 strerrordesc_np(errno));
-				close(nfd);
-				return -errno;
+				pr_err("restart: %s", err);
+				rc = -errno;
 			}
 			close(nfd);
 		} else if (!(r->fd_flags & FD_CLOEXEC)) {
@@ -529,5 +548,5 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			lseek(r->fd, r->pos, SEEK_SET);
 	}
 	crest_fds_refill();
-	return 0;
+	return rc;
 }

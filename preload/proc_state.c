@@ -70,7 +70,7 @@ void crest_state_restore(void)
 		pr_debug("CPU affinity not restored: %s", strerrordesc_np(errno));
 	for (uint32_t i = 0; i < crest.nthreads; i++) {
 		struct crest_thread *t = &crest.threads[i];
-		if (t->flags & CREST_THR_CKPT)
+		if (t->flags & (CREST_THR_CKPT | CREST_THR_DEAD))
 			continue;
 		cpu_set_t *set = &crest.affinity;
 		sched_setaffinity(t->tid, sizeof(*set), set);
@@ -81,7 +81,7 @@ void crest_state_restore(void)
 	/* pending signals, with their siginfo, in queue order */
 	crest_sig_requeue(0, crest.shared_sigq, crest.nshared_sigq);
 	for (uint32_t i = 0; i < crest.nthreads; i++)
-		if (!(crest.threads[i].flags & CREST_THR_CKPT))
+		if (!(crest.threads[i].flags & (CREST_THR_CKPT | CREST_THR_DEAD)))
 			crest_sig_requeue(crest.threads[i].tid, crest.threads[i].sigq, crest.threads[i].nsigq);
 }
 

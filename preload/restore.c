@@ -103,6 +103,8 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 			crest.threads[i].tid = (uint32_t)crest.pid;	/* the leader keeps the pid */
 	for (uint32_t i = 0; i < crest.nthreads; i++) {
 		struct crest_thread *t = &crest.threads[i];
+		if (t->flags & CREST_THR_DEAD)
+			continue;
 		if (t->flags & CREST_THR_MAIN) {
 			main_thread = t;
 			continue;
@@ -152,9 +154,8 @@ void crest_after_restart(void)
 	if (ri->self_hi > ri->self_lo)
 		munmap((void *)ri->self_lo, ri->self_hi - ri->self_lo);
 	crest_state_restore();
-	if (crest_fds_restore(ri->image_fd, err, sizeof(err)) < 0)
-		pr_err("restart: %s; the application continues without it", err);
-	close(ri->image_fd);
+	crest_fds_restore(ri->image_fd, err, sizeof(err));	/* says what failed itself */
+	close(ri->image_fd);	/* moved by crest_fds_restore */
 	if (ri->dir[0])
 		snprintf(crest.dir, sizeof(crest.dir), "%s", ri->dir);
 	crest.generation = ri->generation;

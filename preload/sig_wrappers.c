@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 
 #include "crest.h"
 
@@ -56,4 +57,44 @@ __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset
 	if (how == SIG_UNBLOCK)
 		return REAL(pthread_sigmask)(how, set, old);
 	return REAL(pthread_sigmask)(how, strip(set, &copy), old);
+}
+
+/* Waiting for crest's signal would take it from crest; a mask given for
+ * the wait must not block it either. */
+__attribute__((visibility("default"))) int sigwait(const sigset_t *set, int *sig)
+{
+	sigset_t copy;
+	return REAL(sigwait)(strip(set, &copy), sig);
+}
+
+__attribute__((visibility("default"))) int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	sigset_t copy;
+	return REAL(sigwaitinfo)(strip(set, &copy), info);
+}
+
+__attribute__((visibility("default"))) int sigtimedwait(const sigset_t *set, siginfo_t *info,
+							const struct timespec *ts)
+{
+	sigset_t copy;
+	return REAL(sigtimedwait)(strip(set, &copy), info, ts);
+}
+
+__attribute__((visibility("default"))) int sigsuspend(const sigset_t *set)
+{
+	sigset_t copy;
+	return REAL(sigsuspend)(strip(set, &copy));
+}
+
+/* Resolved at start, not in a signal handler (dlsym takes the loader lock). */
+void crest_sig_wrappers_init(void)
+{
+	REAL(sigaction);
+	REAL(signal);
+	REAL(sigprocmask);
+	REAL(pthread_sigmask);
+	REAL(sigwait);
+	REAL(sigwaitinfo);
+	REAL(sigtimedwait);
+	REAL(sigsuspend);
 }

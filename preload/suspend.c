@@ -95,8 +95,9 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 		goto out;	/* late signal of an aborted suspension */
 	uint32_t tid = (uint32_t)raw_syscall0(NR_gettid);
 	struct crest_thread *t = slot_of(tid);
-	if (!t)
-		goto out;
+	if (!t || t->flags & CREST_THR_DEAD ||
+	    epoch != __atomic_load_n(&crest.suspend_epoch, __ATOMIC_ACQUIRE))
+		goto out;	/* not (or no longer) part of this suspension */
 	t->fs = raw_get_fs();
 	t->sigmask = uc->uc_sigmask.__val[0];
 	t->epoch = epoch;
@@ -236,11 +237,15 @@ static int signal_new_threads(char *err, size_t errlen)
 	return added;
 }
 
+/* alive and not a zombie leader (main() called pthread_exit) */
 static bool thread_alive(uint32_t tid)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%u", tid);
-	return access(path, F_OK) == 0;
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%u/stat", tid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return false;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
 static void describe_stuck(char *err, size_t errlen, uint32_t timeout_ms)
@@ -248,7 +253,7 @@ static void describe_stuck(char *err, size_t errlen, uint32_t timeout_ms)
 	size_t off = snprintf(err, errlen, "threads did not stop within %u ms:", timeout_ms);
 	for (uint32_t i = 0; i < crest.nthreads && off < errlen; i++) {
 		struct crest_thread *t = &crest.threads[i];
-		if (t->epoch == crest.suspend_epoch)
+		if (t->epoch == crest.suspend_epoch || t->flags & CREST_THR_DEAD)
 			continue;
 		char path[64], wchan[64] = "?", sc[64] = "?";
 		snprintf(path, sizeof(path), "/proc/self/task/%u/wchan", t->tid);
@@ -291,13 +296,13 @@ int crest_suspend_all(uint32_t timeout_ms, char *err, size_t errlen)
 				return 0;
 			continue;
 		}
-		/* drop threads that exited before stopping */
+		/* threads that exited before stopping: counted as stopped and marked
+		 * dead (tid 0), never moved, since a handler may be using its slot */
 		for (uint32_t i = 0; i < crest.nthreads; i++) {
 			struct crest_thread *t = &crest.threads[i];
-			if (t->epoch != crest.suspend_epoch && !thread_alive(t->tid)) {
-				crest.threads[i] = crest.threads[crest.nthreads - 1];
-				__atomic_sub_fetch(&crest.nthreads, 1, __ATOMIC_ACQ_REL);
-				i--;
+			if (t->tid && t->epoch != crest.suspend_epoch && !thread_alive(t->tid)) {
+				t->flags |= CREST_THR_DEAD;
+				__atomic_add_fetch(&crest.nstopped, 1, __ATOMIC_RELEASE);
 			}
 		}
 		if (crest_now_ns() > deadline) {

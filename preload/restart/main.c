@@ -121,8 +121,32 @@ static void read_payload(const struct crest_sec_hdr *sh, uint64_t payload_off, v
 }
 
 /* Files the process had open must still be what they were. */
+static void rt_vfmt_1(char *buf, size_t size, int v)
+{
+	char tmp[16];
+	int i = 0, j = 0;
+	unsigned u = v < 0 ? -(unsigned)v : (unsigned)v;
+	do
+		tmp[i++] = '0' + u % 10;
+	while (u /= 10);
+	if (v < 0 && j + 1 < (int)size)
+		buf[j++] = '-';
+	while (i && j + 1 < (int)size)
+		buf[j++] = tmp[--i];
+	buf[j] = 0;
+}
+
 static void check_file(const struct crest_img_fd *f)
 {
+	char what[32];
+	if (f->fd >= 0) {
+		char n[16];
+		rt_vfmt_1(n, sizeof(n), f->fd);
+		strncpy_z(what, "fd ", sizeof(what));
+		strncpy_z(what + 3, n, sizeof(what) - 3);
+	} else {
+		strncpy_z(what, "mapped shared", sizeof(what));
+	}
 	for (unsigned i = 0; i < nallow; i++)
 		if (!strcmp(allow_changed[i], f->path))
 			return;
@@ -138,16 +162,28 @@ static void check_file(const struct crest_img_fd *f)
 	} st;
 	long rc = raw_syscall2(NR_stat, f->path, &st);
 	if (rc < 0)
-		rt_die("file %s (fd %d) is gone: %s; restore it, restart from an older --generation, or "
-		       "with --allow-changed %s (the program then finds fd %d closed)", f->path, f->fd,
-		       rt_strerror(rc), f->path, f->fd);
+		rt_die("file %s (%s) is gone: %s; restore it, restart from an older --generation, or "
+		       "with --allow-changed %s", f->path, what, rt_strerror(rc), f->path);
 	if (st.ino != f->ino || st.dev != f->dev)
-		rt_die("file %s (fd %d) was replaced since the checkpoint (different inode); restore it, "
-		       "restart with --allow-changed %s, or from an older --generation", f->path, f->fd, f->path);
+		rt_die("file %s (%s) was replaced since the checkpoint (different inode); restore it, "
+		       "restart with --allow-changed %s, or from an older --generation", f->path, what, f->path);
 	if ((uint64_t)st.size < f->size)
-		rt_die("file %s (fd %d) shrank from %lu to %lu bytes since the checkpoint; restore it, restart "
-		       "with --allow-changed %s, or from an older --generation", f->path, f->fd,
+		rt_die("file %s (%s) shrank from %lu to %lu bytes since the checkpoint; restore it, restart "
+		       "with --allow-changed %s, or from an older --generation", f->path, what,
 		       (unsigned long)f->size, (unsigned long)st.size, f->path);
+}
+
+/* A file mapped shared is mapped again: it must be the same file, no shorter. */
+static void check_shared_file(const struct crest_img_region *r)
+{
+	struct crest_img_fd f;
+	memset(&f, 0, sizeof(f));
+	f.fd = -1;
+	f.dev = r->dev;
+	f.ino = r->ino;
+	f.size = r->file_size;
+	strncpy_z(f.path, r->path, sizeof(f.path));
+	check_file(&f);
 }
 
 static uint64_t read_metadata(void)
@@ -168,6 +204,9 @@ static uint64_t read_metadata(void)
 		case CREST_SEC_REGIONS:
 			read_payload(&sh, payload, regions, sizeof(regions), "regions");
 			nregions = sh.length / sizeof(struct crest_img_region);
+			for (uint64_t i = 0; i < nregions; i++)
+				if (regions[i].kind == CREST_REG_FILE_SHARED)
+					check_shared_file(&regions[i]);
 			break;
 		case CREST_SEC_FDS: {
 			uint64_t n = sh.length / sizeof(struct crest_img_fd);
@@ -346,8 +385,9 @@ static void map_regions(void)
 			flags |= r->kind == CREST_REG_SHARED_ANON ? MAP_SHARED : MAP_PRIVATE;
 			if (r->kind == CREST_REG_STACK)
 				flags |= MAP_GROWSDOWN;
-			if (r->kind == CREST_REG_GUARD)
-				flags |= MAP_NORESERVE;
+			/* the process may have had it MAP_NORESERVE (sparse arenas):
+			 * never fail a restart on overcommit accounting */
+			flags |= MAP_NORESERVE;
 			int prot = r->kind == CREST_REG_GUARD ? 0 : PROT_READ | PROT_WRITE;
 			m = raw_syscall6(NR_mmap, r->start, len, prot, flags, -1, 0);
 		}
