@@ -27,8 +27,10 @@ declare -A CMD=(
 	[sleepread]="$BIN/sleepread"
 	[deleted_file]="$BIN/deleted_file $RUNS/deleted_file"
 	[numpy_loop]="$PY $TOP/tests/cr/numpy_loop.py"
+	[sigwait_thread]="$BIN/sigwait_thread"
+	[manythreads]="$BIN/manythreads"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop"
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do

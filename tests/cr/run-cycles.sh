@@ -151,7 +151,11 @@ for ((c = 1; c <= CYCLES; c++)); do
 		finish "cycle $c: the application exited before the checkpoint${why:+: $why}"
 	fi
 
-	ckout=$(timeout -s KILL 120 "$CREST" checkpoint --dir "$CK" 2>&1)
+	# even cycles write zstd-compressed images (on compression threads)
+	compress=none
+	[ $((c % 2)) -eq 0 ] && compress=zstd
+	log "cycle $c: checkpoint --compress $compress"
+	ckout=$(timeout -s KILL 120 "$CREST" checkpoint --dir "$CK" --compress "$compress" 2>&1)
 	rc=$?
 	log "cycle $c: crest checkpoint -> $rc: $ckout"
 	[ $rc -eq 0 ] || finish "cycle $c: crest checkpoint exited $rc: $ckout"
