@@ -58,6 +58,9 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
  * -ECONNREFUSED ... */
 int cli_connect(const char *dir);
 
+/* SHUTDOWN to the coordinator of dir, if one answers (the application is untouched) */
+void cli_shutdown_coord(const char *dir);
+
 /* STATUS_REQUEST on a new connection; the JSON text in buf */
 int cli_status_fetch(const char *dir, char *buf, size_t size);
 

@@ -51,17 +51,6 @@ static bool program_exists(const char *prog)
 	return false;
 }
 
-static void shutdown_coord(const char *dir)
-{
-	uint32_t seq = 0;
-	int fd = cli_connect(dir);
-
-	if (fd < 0)
-		return;
-	crest_frame_send(fd, CREST_MSG_SHUTDOWN, &seq, NULL, 0);
-	close(fd);
-}
-
 int cmd_launch(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -132,13 +121,13 @@ int cmd_launch(int argc, char **argv)
 	if (asprintf(&pre, "%s%s%s", paths.libcrest, old && *old ? ":" : "", old ? old : "") < 0 ||
 	    setenv("LD_PRELOAD", pre, 1) || setenv("CREST_DIR", abs, 1)) {
 		fprintf(stderr, "crest: launch: out of memory\n");
-		shutdown_coord(abs);
+		cli_shutdown_coord(abs);
 		return 1;
 	}
 	free(pre);
 	execvp(prog[0], prog);
 	int err = errno;
-	shutdown_coord(abs);
+	cli_shutdown_coord(abs);
 	if (err == ENOENT) {
 		fprintf(stderr, "crest: launch: %s: command not found\n", prog[0]);
 		return 127;

@@ -56,17 +56,6 @@ static void complete_list(const char *dir, char *buf, size_t size)
 		snprintf(buf, size, " none");
 }
 
-static void shutdown_coord(const char *dir)
-{
-	uint32_t seq = 0;
-	int fd = cli_connect(dir);
-
-	if (fd < 0)
-		return;
-	crest_frame_send(fd, CREST_MSG_SHUTDOWN, &seq, NULL, 0);
-	close(fd);
-}
-
 int cmd_restart(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -218,7 +207,7 @@ int cmd_restart(int argc, char **argv)
 	fflush(NULL);
 	execv(args[0], args);
 	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
-	shutdown_coord(abs);
+	cli_shutdown_coord(abs);
 out_free:
 	ckdir_manifest_free(&man);
 	return status;

@@ -302,3 +302,14 @@ bool cli_json_str(const char *json, const char *key, char *out, size_t size)
 	out[n] = 0;
 	return true;
 }
+
+void cli_shutdown_coord(const char *dir)
+{
+	uint32_t seq = 0;
+	int fd = cli_connect(dir);
+
+	if (fd < 0)
+		return;
+	crest_frame_send(fd, CREST_MSG_SHUTDOWN, &seq, NULL, 0);
+	close(fd);
+}
