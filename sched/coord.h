@@ -87,6 +87,7 @@ struct coord {
 		uint64_t gen;
 		int error;
 		char text[512];
+		long long stopped_ms;	/* longest time a process's threads were stopped */
 	} last;
 };
 

@@ -113,6 +113,7 @@ void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
 	send_all(c, CREST_MSG_ABORT, &m);
 	ckdir_remove_gen(c->o.dir, c->ck.gen);
 	c->last.gen = c->ck.gen;
+	c->last.stopped_ms = 0;
 	c->last.error = error ? error : -EIO;
 	settext(c->last.text, sizeof(c->last.text), "%s", text);
 	reply_waiters(c, c->last.error, text);
@@ -293,6 +294,7 @@ static void next_step(struct coord *c)
 		c->last.gen = gen;
 		c->last.error = 0;
 		c->last.text[0] = 0;
+		c->last.stopped_ms = 0;
 		reply_waiters(c, 0, "");
 		finish(c);
 		break;
@@ -314,6 +316,17 @@ static enum ckpt_step phase_step(uint32_t phase)
 
 void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const struct crest_msg_phase *m)
 {
+	/* the process's reply to RESUME/ABORT comes after the checkpoint ended */
+	if (type == CREST_MSG_PHASE_OK && m->phase == CREST_PHASE_RESUME) {
+		if (m->stopped_ns) {
+			long long ms = (long long)(m->stopped_ns / 1000000);
+			if (m->generation == c->last.gen)
+				c->last.stopped_ms = ms > c->last.stopped_ms ? ms : c->last.stopped_ms;
+			pr_info("process %d: threads were stopped for %lld ms (generation %" PRIu64 ")",
+				(int)p->pid, ms, m->generation);
+		}
+		return;
+	}
 	if (c->ck.step == CK_IDLE || !p->member || m->generation != c->ck.gen ||
 	    phase_step(m->phase) != c->ck.step) {
 		pr_debug("process %d: %s for generation %" PRIu64 " phase %u ignored", (int)p->pid,

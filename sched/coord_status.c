@@ -79,7 +79,7 @@ int coord_status_json(const struct coord *c, char *buf, size_t size)
 			put_str(&o, c->last.text);
 		else
 			put(&o, "null");
-		put(&o, "}");
+		put(&o, ",\"stopped_ms\":%lld}", c->last.stopped_ms);
 	} else {
 		put(&o, "null");
 	}
