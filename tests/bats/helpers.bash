@@ -135,3 +135,87 @@ if len(sys.argv) > 4:
     open(man, "w").write("\n".join(lines))
 PY
 }
+
+# ---- for tests that run an application under crest: they set $OUT (its
+# output), $CK (its checkpoint directory), and the arrays PIDS and COORDS
+# (what teardown kills)
+
+# start_bg CMD...: CMD in the background, with only fds 0-2, output
+# appended to $OUT; its pid in $BG (crest launch and crest restart keep
+# their pid for the application)
+start_bg() {
+	exec_clean "$@" >>"$OUT" 2>&1 </dev/null &
+	BG=$!
+	PIDS+=("$BG")
+	echo "started pid $BG: $*"
+}
+
+# alive (not exited, not a zombie)
+is_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+is_coord() {
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = crest-coord ]
+}
+
+# the coordinator pid D/COORD names ("pid N"); remembered for teardown
+coord_pid() {
+	awk '$1 == "pid" { print $2 }' "$CK/COORD" 2>/dev/null
+}
+
+note_coord() {
+	local p
+	p=$(coord_pid)
+	[ -n "$p" ] && COORDS+=("$p")
+	true
+}
+
+# wait_exit PID SECS: wait at most SECS s for PID (a child of this shell)
+# to exit; its exit status in $rc
+wait_exit() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		is_alive "$1" || break
+		sleep 0.1
+	done
+	if is_alive "$1"; then
+		echo "pid $1 still runs after $2 s"
+		return 1
+	fi
+	rc=0
+	wait "$1" || rc=$?
+	echo "pid $1 exited $rc"
+}
+
+# wait_registered: until the coordinator of $CK lists 1 process (10 s)
+wait_registered() {
+	local i st
+	for ((i = 0; i < 100; i++)); do
+		st=$(timeout 10 "$CREST" status --dir "$CK" --json 2>&1) || true
+		python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator")
+sys.exit(0 if c and len(c.get("processes", [])) == 1 else 1)' "$st" 2>/dev/null && {
+			note_coord
+			return 0
+		}
+		sleep 0.1
+	done
+	echo "no coordinator with 1 process for $CK after $i tries; crest status --json said: $st"
+	return 1
+}
+
+# wait_line PATTERN SECS: until $OUT has a line matching PATTERN
+wait_line() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -aq -- "$1" "$OUT" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no line '$1' in $OUT after $2 s"
+	return 1
+}
+
