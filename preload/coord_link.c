@@ -41,7 +41,6 @@ static bool writing;	/* inside WRITE: threads are released by its end, not by a 
 static void link_close(void)
 {
 	if (crest.coord_fd >= 0) {
-		extern void crest_fd_unprotect(int fd);
 		crest_fd_unprotect(crest.coord_fd);
 		close(crest.coord_fd);
 	}

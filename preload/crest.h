@@ -149,5 +149,6 @@ void crest_after_restart(void);
 
 /* coord_link.c */
 void *crest_ckpt_thread(void *arg);
+void crest_link_progress(uint64_t bytes);	/* PROGRESS to the coordinator, at most 5 a second */
 
 #endif

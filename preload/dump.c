@@ -431,7 +431,6 @@ static void fill_process(struct crest_img_process *p)
 static void progress_cb(void *arg, uint64_t bytes)
 {
 	(void)arg;
-	extern void crest_link_progress(uint64_t bytes);
 	crest_link_progress(bytes);
 }
 
