@@ -29,8 +29,9 @@ declare -A CMD=(
 	[numpy_loop]="$PY $TOP/tests/cr/numpy_loop.py"
 	[sigwait_thread]="$BIN/sigwait_thread"
 	[manythreads]="$BIN/manythreads"
+	[blocking]="$BIN/blocking"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads"
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do
