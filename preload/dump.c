@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -69,14 +70,14 @@ static bool map_unsupported(const struct crest_map *e, char *err, size_t errlen)
 	for (int i = 0; bad[i]; i++)
 		if (!strncmp(e->path, bad[i], strlen(bad[i]))) {
 			snprintf(err, errlen,
-				 "process %d maps %s at 0x%lx, which crest cannot checkpoint (see docs/unsupported.md)",
-				 crest.pid, e->path, (unsigned long)e->start);
+				 "it maps %s at 0x%lx, which crest cannot checkpoint (see docs/unsupported.md)",
+				 e->path, (unsigned long)e->start);
 			return true;
 		}
 	if (e->shared && !strncmp(e->path, "/dev/", 5) && strncmp(e->path, "/dev/zero", 9) &&
 	    strncmp(e->path, "/dev/shm/", 9)) {
-		snprintf(err, errlen, "process %d maps device %s at 0x%lx; device mappings cannot be "
-			 "checkpointed (see docs/unsupported.md)", crest.pid, e->path, (unsigned long)e->start);
+		snprintf(err, errlen, "it maps device %s at 0x%lx; device mappings cannot be "
+			 "checkpointed (see docs/unsupported.md)", e->path, (unsigned long)e->start);
 		return true;
 	}
 	return false;
@@ -97,16 +98,35 @@ static long status_field(const char *key)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
+/* A child process of any thread (each thread's children are listed in
+ * its own /proc/self/task/T/children). */
 static bool has_children(void)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", crest.pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[4096], path[64], kids[64];
+	bool found = false;
+	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n && !found;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; }
+				*d = (void *)(buf + off);
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/children", d->name);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			found = read(fd, kids, sizeof(kids)) > 0;
+			close(fd);
+		}
+	}
+	close(dfd);
+	return found;
 }
 
 /* Nothing is stopped yet: fail fast on what we cannot restore. */
@@ -118,13 +138,13 @@ int crest_checkpoint_prepare(char *err, size_t errlen)
 
 	long tracer = status_field("TracerPid:");
 	if (tracer > 0) {
-		snprintf(err, errlen, "process %d is being traced by pid %ld (a debugger or strace); "
-			 "detach it and try again", crest.pid, tracer);
+		snprintf(err, errlen, "it is being traced by pid %ld (a debugger or strace); "
+			 "detach it and try again", tracer);
 		return -EBUSY;
 	}
 	if (has_children()) {
-		snprintf(err, errlen, "process %d has child processes; checkpointing several processes "
-			 "is not supported yet (issue 3, see docs/unsupported.md)", crest.pid);
+		snprintf(err, errlen, "it has child processes; checkpointing several processes "
+			 "is not supported yet (issue 3, see docs/unsupported.md)");
 		return -ENOTSUP;
 	}
 	rc = crest_maps_read(&m, err, errlen);
