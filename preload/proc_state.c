@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,18 @@ void crest_state_restore(void)
 		cpu_set_t *set = &crest.affinity;
 		sched_setaffinity(t->tid, sizeof(*set), set);
 	}
-	for (int i = 0; i < 3; i++)
-		if (crest.itimers[i].it_value.tv_sec || crest.itimers[i].it_value.tv_usec)
-			setitimer(i, &crest.itimers[i], NULL);
+	for (int i = 0; i < 3; i++) {
+		struct itimerval it = crest.itimers[i];
+		bool armed = it.it_value.tv_sec || it.it_value.tv_usec;
+		bool periodic = it.it_interval.tv_sec || it.it_interval.tv_usec;
+		/* A periodic ITIMER_REAL whose SIGALRM is pending reads as disarmed
+		 * (the kernel re-arms it when the signal is taken): arm it for one
+		 * interval, the pending SIGALRM itself comes back below. */
+		if (!armed && periodic)
+			it.it_value = it.it_interval;
+		if (armed || periodic)
+			setitimer(i, &it, NULL);
+	}
 	/* pending signals, with their siginfo, in queue order */
 	crest_sig_requeue(0, crest.shared_sigq, crest.nshared_sigq);
 	for (uint32_t i = 0; i < crest.nthreads; i++)
