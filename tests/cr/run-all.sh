@@ -30,8 +30,9 @@ declare -A CMD=(
 	[sigwait_thread]="$BIN/sigwait_thread"
 	[manythreads]="$BIN/manythreads"
 	[blocking]="$BIN/blocking"
+	[itimer_blocked]="$BIN/itimer_blocked"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking"
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do
