@@ -35,26 +35,45 @@ static uint64_t hex(const char *p)
 	}
 }
 
+/*
+ * The mask after `key` ("SigPnd:") in a /proc status file.  It runs in the
+ * suspend handler, maybe on a small stack or alternate signal stack: the
+ * file is scanned through a 256-byte window, never read whole.
+ */
 uint64_t crest_sig_pending_mask(const char *status_path, const char *key)
 {
-	char buf[4096];
+	char buf[256];
+	size_t kl = strlen(key), have = 0;
+	uint64_t mask = 0;
 	long fd = raw_syscall3(NR_open, status_path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	long n = raw_syscall3(NR_read, fd, buf, sizeof(buf) - 1);
-	raw_syscall1(NR_close, fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	size_t kl = strlen(key);
-	for (char *p = buf; *p; p++)
-		if (!strncmp(p, key, kl)) {
-			p += kl;
-			while (*p == '\t' || *p == ' ')
-				p++;
-			return hex(p) & ~(1ull << (crest.sig - 1));
+	for (;;) {
+		long n = raw_syscall3(NR_read, fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			if (!strncmp(line, key, kl)) {
+				char *p = line + kl;
+				while (*p == '\t' || *p == ' ')
+					p++;
+				mask = hex(p) & ~(1ull << (crest.sig - 1));
+				goto out;
+			}
+			line = nl + 1;
 		}
-	return 0;
+		/* keep the unfinished line; one longer than the window is skipped */
+		have = strlen(line);
+		if (have >= sizeof(buf) - 1)
+			have = 0;
+		memmove(buf, line, have);
+	}
+out:
+	raw_syscall1(NR_close, fd);
+	return mask;
 }
 
 /* Takes every pending signal of `mask` off the queues this thread sees. */

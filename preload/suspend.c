@@ -52,11 +52,21 @@ static void restart_interrupted_call(struct crest_thread *t, ucontext_t *uc)
 	long nr = t->sc_nr;
 
 	t->sc_nr = -1;
-	if (nr < 0 || (uint64_t)g[REG_RIP] != t->sc_pc || g[REG_RAX] != -EINTR)
+	if (g[REG_RAX] != -EINTR)
 		return;
 	const unsigned char *ip = (const unsigned char *)g[REG_RIP];
 	if (ip[-2] != 0x0f || ip[-1] != 0x05)	/* not right after `syscall` */
 		return;
+	if (nr < 0 || (uint64_t)g[REG_RIP] != t->sc_pc) {
+		/* The thread entered the call after /proc was read.  glibc's
+		 * wrappers load the number right before: `mov $nr,%eax; syscall`. */
+		uintptr_t at = (uintptr_t)ip - 7;
+		if ((at >> 12) != (((uintptr_t)ip - 2) >> 12) || ip[-7] != 0xb8)
+			return;
+		int32_t imm;
+		memcpy(&imm, ip - 6, sizeof(imm));
+		nr = imm;
+	}
 	switch (nr) {
 	case SYS_nanosleep:
 		if (g[REG_RSI])			/* continue with the time left */

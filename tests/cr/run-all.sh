@@ -31,8 +31,9 @@ declare -A CMD=(
 	[manythreads]="$BIN/manythreads"
 	[blocking]="$BIN/blocking"
 	[itimer_blocked]="$BIN/itimer_blocked"
+	[thread_pending]="$BIN/thread_pending"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked"
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do
