@@ -28,6 +28,8 @@ static long msg_size(uint16_t type)
 	case CREST_MSG_PHASE_FAIL:
 	case CREST_MSG_PROGRESS:
 		return sizeof(struct crest_msg_phase);
+	case CREST_MSG_CHILDREN:
+		return sizeof(struct crest_msg_children);
 	case CREST_MSG_WELCOME:
 		return sizeof(struct crest_msg_welcome);
 	case CREST_MSG_PREPARE:
@@ -61,6 +63,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_PHASE_OK: return "PHASE_OK";
 	case CREST_MSG_PHASE_FAIL: return "PHASE_FAIL";
 	case CREST_MSG_PROGRESS: return "PROGRESS";
+	case CREST_MSG_CHILDREN: return "CHILDREN";
 	case CREST_MSG_WELCOME: return "WELCOME";
 	case CREST_MSG_PREPARE: return "PREPARE";
 	case CREST_MSG_SUSPEND: return "SUSPEND";

@@ -42,8 +42,12 @@ struct conn {
 	uint32_t restart_count;
 	bool restarted;
 	char exe[256];
+	uint32_t vpid;			/* the pid the application sees; names the image */
+	pid_t ppid;
 	bool member;			/* part of the running checkpoint */
 	bool answered;			/* answered the current phase */
+	int done;			/* last step it answered OK (enum ckpt_step) */
+	long long asked_ms;		/* when it was sent its current phase */
 	uint64_t bytes;
 	uint32_t image_crc;
 	char image[512];		/* relative to the generation dir */
@@ -71,6 +75,12 @@ struct ckpt {
 	uint32_t compress;
 	long long start_ms, step_ms, progress_ms;
 	uint64_t bytes;
+	/* processes that must be in this checkpoint but are not suspended yet:
+	 * children of suspended members, members that left before being
+	 * suspended (an exec).  Resolved when the pid is a suspended member,
+	 * a zombie or gone. */
+	struct wanted { pid_t pid; long long since_ms; } *wanted;
+	size_t nwanted, wanted_cap;
 };
 
 struct coord {
@@ -107,6 +117,7 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 void coord_ckpt_answer(struct coord *c, struct conn *proc, uint16_t type, const struct crest_msg_phase *m);
 void coord_ckpt_joined(struct coord *c, struct conn *proc);
 void coord_ckpt_gone(struct coord *c, struct conn *conn);
+void coord_ckpt_children(struct coord *c, struct conn *proc, const struct crest_msg_children *m);
 void coord_ckpt_tick(struct coord *c);
 void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *coord_step_name(enum ckpt_step step);

@@ -9,8 +9,19 @@
  *   COMMIT   MANIFEST, fsync, latest -> gen-N
  *   RESUME   (CREST_CKPT_EXIT if asked to kill), prune, CKPT_RESULT
  *
- * Any PHASE_FAIL, timeout or disconnection aborts: ABORT to every member
- * still connected, gen-N removed, latest untouched.
+ * Any PHASE_FAIL, timeout or disconnection of a suspended member aborts:
+ * ABORT to every member still connected, gen-N removed, latest untouched.
+ *
+ * Process trees (docs/protocol.md, "membership"): every process connected
+ * when the checkpoint starts is a member; a process that registers during
+ * PREPARE or SUSPEND (a new child, a program just exec'ed) joins and is
+ * sent PREPARE then SUSPEND.  Each suspended member lists its children;
+ * WRITE starts only when every child is a suspended member, a zombie or
+ * gone.  A member that disconnects before it is suspended (exec or exit)
+ * is waited for the same way: an exec'ed program registers again with the
+ * same pid.  A pid that stays alive without joining for --timeout fails the
+ * checkpoint, naming it (a static binary, a setuid program, a cleared
+ * environment: libcrest is not in it).
  */
 #define LOG_MODULE "ckpt"
 #include <errno.h>
@@ -62,13 +73,19 @@ static void reply_waiters(struct coord *c, int error, const char *text)
 	}
 }
 
+static void send_one(struct coord *c, struct conn *p, uint16_t type, const struct crest_msg_ckpt *m)
+{
+	p->answered = false;
+	p->asked_ms = coord_now_ms();
+	coord_send(c, p, type, m, sizeof(*m));
+}
+
 static void send_all(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m)
 {
 	for (struct conn *p = c->conns; p; p = p->next) {
 		if (p->kind != CONN_PROC || !p->member || p->dead)
 			continue;
-		p->answered = false;
-		coord_send(c, p, type, m, sizeof(*m));
+		send_one(c, p, type, m);
 	}
 }
 
@@ -91,8 +108,13 @@ static void enter(struct coord *c, enum ckpt_step step)
 static void finish(struct coord *c)
 {
 	c->ck.step = CK_IDLE;
-	for (struct conn *p = c->conns; p; p = p->next)
+	free(c->ck.wanted);
+	c->ck.wanted = NULL;
+	c->ck.nwanted = c->ck.wanted_cap = 0;
+	for (struct conn *p = c->conns; p; p = p->next) {
 		p->member = p->answered = false;
+		p->done = CK_IDLE;
+	}
 	if (c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 }
@@ -140,6 +162,7 @@ static int start(struct coord *c, uint32_t compress, uint32_t flags)
 	for (struct conn *p = c->conns; p; p = p->next) {
 		p->member = p->kind == CONN_PROC && !p->dead;
 		p->answered = false;
+		p->done = CK_IDLE;
 		p->bytes = 0;
 		p->image_crc = 0;
 		p->image[0] = 0;
@@ -191,9 +214,81 @@ out_reply:
 static bool all_answered(const struct coord *c)
 {
 	for (const struct conn *p = c->conns; p; p = p->next)
-		if (p->member && !p->dead && !p->answered)
+		if (p->member && !p->dead && p->done < (int)c->ck.step)
 			return false;
 	return true;
+}
+
+/* state letter from /proc/PID/stat; 0 when the process is gone */
+static char proc_state(pid_t pid, char *comm, size_t commlen)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+	if (!l || !r || r < l || r[1] != ' ')
+		return 0;
+	if (comm)
+		snprintf(comm, commlen, "%.*s", (int)(r - l - 1), l + 1);
+	return r[2];
+}
+
+static struct conn *member_of(struct coord *c, pid_t pid)
+{
+	for (struct conn *p = c->conns; p; p = p->next)
+		if (p->kind == CONN_PROC && !p->dead && p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static void want(struct coord *c, pid_t pid)
+{
+	for (size_t i = 0; i < c->ck.nwanted; i++)
+		if (c->ck.wanted[i].pid == pid)
+			return;
+	if (c->ck.nwanted == c->ck.wanted_cap) {
+		size_t cap = c->ck.wanted_cap ? 2 * c->ck.wanted_cap : 64;
+		struct wanted *w = realloc(c->ck.wanted, cap * sizeof(*w));
+		if (!w) {
+			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
+			return;
+		}
+		c->ck.wanted = w;
+		c->ck.wanted_cap = cap;
+	}
+	c->ck.wanted[c->ck.nwanted++] = (struct wanted){ pid, coord_now_ms() };
+}
+
+/* 1 when every wanted process is suspended, a zombie or gone; 0 while
+ * waiting; -1 when the checkpoint was aborted (one never joined) */
+static int wanted_resolved(struct coord *c)
+{
+	long long now = coord_now_ms();
+	int waiting = 0;
+	for (size_t i = 0; i < c->ck.nwanted;) {
+		struct wanted *w = &c->ck.wanted[i];
+		struct conn *p = member_of(c, w->pid);
+		char comm[64] = "?";
+		char st = proc_state(w->pid, comm, sizeof(comm));
+		if ((p && p->member && p->done >= CK_SUSPEND) || st == 0 || st == 'Z' || st == 'X') {
+			*w = c->ck.wanted[--c->ck.nwanted];
+			continue;
+		}
+		if (!p && now - w->since_ms > c->o.timeout * 1000LL) {
+			coord_ckpt_abort(c, -ESRCH,
+					 "checkpoint aborted: process %d (%s) belongs to the computation but did not join the checkpoint within %u s: libcrest is not loaded in it (a static binary, a setuid program, or a program started with a cleared environment; see docs/unsupported.md)",
+					 (int)w->pid, comm, c->o.timeout);
+			return -1;
+		}
+		waiting++;
+		i++;
+	}
+	return waiting ? 0 : 1;
 }
 
 static int commit(struct coord *c)
@@ -268,7 +363,7 @@ static void next_step(struct coord *c)
 		for (struct conn *p = c->conns; p; p = p->next) {
 			if (!p->member || p->dead)
 				continue;
-			snprintf(p->image, sizeof(p->image), "n0/p-%u-%d.img", p->rank, (int)p->pid);
+			snprintf(p->image, sizeof(p->image), "n0/p-%u-%u.img", p->rank, p->vpid);
 			int len = snprintf(m.image, sizeof(m.image), "%s/gen-%06" PRIu64 "/%s",
 					   c->o.dir, c->ck.gen, p->image);
 			if (len >= (int)sizeof(m.image)) {
@@ -277,8 +372,7 @@ static void next_step(struct coord *c)
 						 c->o.dir, sizeof(m.image) - 1);
 				return;
 			}
-			p->answered = false;
-			coord_send(c, p, CREST_MSG_WRITE, &m, sizeof(m));
+			send_one(c, p, CREST_MSG_WRITE, &m);
 		}
 		break;
 	case CK_WRITE: {
@@ -314,6 +408,17 @@ static enum ckpt_step phase_step(uint32_t phase)
 	}
 }
 
+/* moves on when every member answered the current step (and, before
+ * WRITE, every wanted process is in) */
+static void maybe_next(struct coord *c)
+{
+	if (c->ck.step == CK_IDLE || !all_answered(c))
+		return;
+	if (c->ck.step == CK_SUSPEND && wanted_resolved(c) != 1)
+		return;
+	next_step(c);
+}
+
 void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const struct crest_msg_phase *m)
 {
 	/* the process's reply to RESUME/ABORT comes after the checkpoint ended */
@@ -327,8 +432,10 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 		}
 		return;
 	}
-	if (c->ck.step == CK_IDLE || !p->member || m->generation != c->ck.gen ||
-	    phase_step(m->phase) != c->ck.step) {
+	enum ckpt_step ps = phase_step(m->phase);
+	/* a member that joined late answers PREPARE while the others are in SUSPEND */
+	if (c->ck.step == CK_IDLE || !p->member || m->generation != c->ck.gen || ps == CK_IDLE ||
+	    ps > c->ck.step || (int)ps != p->done + 1) {
 		pr_debug("process %d: %s for generation %" PRIu64 " phase %u ignored", (int)p->pid,
 			 crest_msg_type_name(type), m->generation, m->phase);
 		return;
@@ -344,26 +451,51 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 				 (int)p->pid, m->text[0] ? m->text : "failed without saying why");
 		return;
 	case CREST_MSG_PHASE_OK:
-		if (p->answered)
-			return;
 		p->answered = true;
+		p->done = ps;
 		if (c->ck.step == CK_WRITE) {
 			c->ck.bytes += m->bytes > p->bytes ? m->bytes - p->bytes : 0;
 			p->bytes = m->bytes;
 			p->image_crc = m->image_crc;
 		}
-		if (all_answered(c))
-			next_step(c);
+		if (ps == CK_PREPARE && c->ck.step == CK_SUSPEND) {
+			struct crest_msg_ckpt s;
+			ckpt_msg(c, &s);
+			send_one(c, p, CREST_MSG_SUSPEND, &s);
+		}
+		maybe_next(c);
 		return;
 	}
 }
 
+void coord_ckpt_children(struct coord *c, struct conn *p, const struct crest_msg_children *m)
+{
+	if (c->ck.step != CK_SUSPEND || !p->member || m->generation != c->ck.gen)
+		return;
+	for (uint32_t i = 0; i < m->n && i < CREST_CHILDREN_MAX; i++)
+		if (!(m->c[i].state & CREST_CHILD_ZOMBIE))
+			want(c, (pid_t)m->c[i].pid);
+}
+
 void coord_ckpt_joined(struct coord *c, struct conn *p)
 {
+	struct crest_msg_ckpt m;
+
 	if (c->ck.step == CK_IDLE)
 		return;
-	coord_ckpt_abort(c, -EAGAIN, "checkpoint aborted: process %d joined the computation during it; try again",
-			 (int)p->pid);
+	if (c->ck.step != CK_PREPARE && c->ck.step != CK_SUSPEND) {
+		pr_info("process %d (%s) registered during %s of generation %" PRIu64 "; it is not in it",
+			(int)p->pid, p->exe, coord_step_name(c->ck.step), c->ck.gen);
+		return;
+	}
+	pr_info("process %d (%s) joins generation %" PRIu64, (int)p->pid, p->exe, c->ck.gen);
+	p->member = true;
+	p->done = CK_IDLE;
+	p->bytes = 0;
+	p->image_crc = 0;
+	p->image[0] = 0;
+	ckpt_msg(c, &m);
+	send_one(c, p, CREST_MSG_PREPARE, &m);
 }
 
 void coord_ckpt_gone(struct coord *c, struct conn *p)
@@ -371,6 +503,14 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 	if (c->ck.step == CK_IDLE || p->kind != CONN_PROC || !p->member)
 		return;
 	p->member = false;
+	if ((c->ck.step == CK_PREPARE || c->ck.step == CK_SUSPEND) && p->done < CK_SUSPEND) {
+		/* not stopped yet: it exits or execs; an exec'ed program comes back */
+		pr_info("process %d left before it was suspended (exit or exec); waiting for it", (int)p->pid);
+		want(c, p->pid);
+		p->dead = true;
+		maybe_next(c);
+		return;
+	}
 	coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: process %d disconnected during %s",
 			 (int)p->pid, coord_step_name(c->ck.step));
 }
@@ -404,11 +544,16 @@ void coord_ckpt_tick(struct coord *c)
 	default:
 		return;
 	}
-	long long since = c->ck.step == CK_WRITE ? c->ck.progress_ms : c->ck.step_ms;
-	if (now - since < limit)
-		return;
+	if (c->ck.step == CK_SUSPEND) {
+		maybe_next(c);	/* wanted processes that died meanwhile */
+		if (c->ck.step != CK_SUSPEND)
+			return;
+	}
 	for (struct conn *p = c->conns; p; p = p->next) {
-		if (p->member && !p->dead && !p->answered) {
+		long long since = c->ck.step == CK_WRITE ? c->ck.progress_ms : p->asked_ms;
+		if (now - since < limit)
+			continue;
+		if (p->member && !p->dead && p->done < (int)c->ck.step) {
 			coord_ckpt_abort(c, -ETIMEDOUT, "checkpoint aborted: process %d did not answer %s %s %lld s",
 					 (int)p->pid, coord_step_name(c->ck.step), what, limit / 1000);
 			return;

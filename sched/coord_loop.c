@@ -153,6 +153,8 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	conn->pid = (pid_t)h->pid;
 	conn->restarted = h->flags & CREST_HELLO_RESTARTED;
 	conn->restart_count = h->restart_count;
+	conn->vpid = h->vpid ? h->vpid : h->pid;
+	conn->ppid = (pid_t)h->ppid;
 	memcpy(conn->exe, h->exe, sizeof(conn->exe));
 	conn->exe[sizeof(conn->exe) - 1] = 0;
 	conn->rank = c->next_rank++;
@@ -206,6 +208,14 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		memcpy(&m, payload, sizeof(m));
 		m.text[sizeof(m.text) - 1] = 0;
 		coord_ckpt_answer(c, conn, type, &m);
+		return;
+	}
+	case CREST_MSG_CHILDREN: {
+		static struct crest_msg_children m;
+		if (conn->kind != CONN_PROC)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_ckpt_children(c, conn, &m);
 		return;
 	}
 	case CREST_MSG_CKPT_REQUEST: {

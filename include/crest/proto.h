@@ -34,6 +34,7 @@ enum crest_msg_type {
 	CREST_MSG_PHASE_OK = 2,		/* struct crest_msg_phase */
 	CREST_MSG_PHASE_FAIL = 3,	/* struct crest_msg_phase, text says why */
 	CREST_MSG_PROGRESS = 4,		/* struct crest_msg_phase: bytes written so far */
+	CREST_MSG_CHILDREN = 5,		/* struct crest_msg_children: before PHASE_OK of SUSPEND */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -68,6 +69,26 @@ struct crest_msg_hello {
 	uint32_t nthreads;
 	uint64_t generation;		/* generation it was restored from, or 0 */
 	char exe[256];			/* program name, for status */
+	uint32_t vpid;			/* the pid the application sees (== pid until a restart) */
+	uint32_t ppid;			/* real parent pid */
+	uint64_t reserved[3];
+};
+
+/* The children of a suspended process (real pids), so that the coordinator
+ * can wait until every one of them is part of the checkpoint.  A process
+ * with more children sends several messages; `more` is set on all but the
+ * last. */
+#define CREST_CHILDREN_MAX	256
+#define CREST_CHILD_ZOMBIE	1u	/* exited, not reaped: saved by its parent */
+
+struct crest_msg_children {
+	uint64_t generation;
+	uint32_t n;
+	uint32_t more;
+	struct {
+		uint32_t pid;
+		uint32_t state;		/* 0 alive, CREST_CHILD_ZOMBIE */
+	} c[CREST_CHILDREN_MAX];
 };
 
 struct crest_msg_welcome {
