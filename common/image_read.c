@@ -34,6 +34,7 @@ const char *crest_sec_name(uint32_t type)
 	case CREST_SEC_FDS: return "FDS";
 	case CREST_SEC_FILEDATA: return "FILEDATA";
 	case CREST_SEC_MODULE: return "MODULE";
+	case CREST_SEC_CHILDREN: return "CHILDREN";
 	case CREST_SEC_END: return "END";
 	}
 	return "unknown";
@@ -220,6 +221,7 @@ static uint64_t rec_size(uint32_t type)
 	case CREST_SEC_THREADS: return sizeof(struct crest_img_thread);
 	case CREST_SEC_REGIONS: return sizeof(struct crest_img_region);
 	case CREST_SEC_FDS: return sizeof(struct crest_img_fd);
+	case CREST_SEC_CHILDREN: return sizeof(struct crest_img_child);
 	}
 	return 0;
 }
@@ -234,6 +236,7 @@ static const char *check_sec(const struct crest_ir *r, const struct crest_sec_hd
 	case CREST_SEC_THREADS:
 	case CREST_SEC_REGIONS:
 	case CREST_SEC_FDS:
+	case CREST_SEC_CHILDREN:
 	case CREST_SEC_FILEDATA:
 	case CREST_SEC_MODULE:
 	case CREST_SEC_MEMORY:

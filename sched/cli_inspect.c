@@ -157,6 +157,23 @@ static void print_header(const char *path, const struct crest_img_header *h, int
 	printf("\n");
 }
 
+static void print_children(const struct crest_img_child *c, uint32_t n, int json)
+{
+	printf(json ? ", \"children\": [" : "children\n");
+	for (uint32_t i = 0; i < n; i++) {
+		if (json)
+			printf("%s{\"pid\": %u, \"zombie\": %u, \"code\": %d, \"status\": %d}", i ? ", " : "",
+			       c[i].pid, c[i].zombie, c[i].code, c[i].status);
+		else if (c[i].zombie)
+			printf("  %u zombie (%s %d)\n", c[i].pid, c[i].code == 1 ? "exit status" : "signal",
+			       c[i].status);
+		else
+			printf("  %u\n", c[i].pid);
+	}
+	if (json)
+		printf("]");
+}
+
 static void print_process(const struct crest_img_process *p, int json)
 {
 	char exe[CREST_IMG_PATH_MAX + 1], cwd[CREST_FD_PATH_MAX + 1], cpu[512];
@@ -173,15 +190,19 @@ static void print_process(const struct crest_img_process *p, int json)
 		       ", \"start_brk\": %" PRIu64 ", \"brk\": %" PRIu64 ", \"start_stack\": %" PRIu64
 		       ", \"vvar\": [%" PRIu64 ", %" PRIu64 "], \"vclock\": [%" PRIu64 ", %" PRIu64 "]"
 		       ", \"vdso\": [%" PRIu64 ", %" PRIu64 "], \"cpu\": \"%s\", \"xsave_size\": %u, \"xcr0\": %" PRIu64
-		       ", \"nregions\": %" PRIu64 ", \"nfds\": %" PRIu64 "}",
+		       ", \"nregions\": %" PRIu64 ", \"nfds\": %" PRIu64 ", \"real_pid\": %u, \"pgid\": %u"
+		       ", \"sid\": %u, \"root_pid\": %u, \"nchildren\": %u}",
 		       p->pid, p->ppid, p->uid, p->gid, p->umask, p->start_brk, p->brk, p->start_stack,
 		       p->vvar_start, p->vvar_size, p->vclock_start, p->vclock_size, p->vdso_start, p->vdso_size,
-		       cpu, p->cpu.xsave_size, p->cpu.xcr0, p->nregions, p->nfds);
+		       cpu, p->cpu.xsave_size, p->cpu.xcr0, p->nregions, p->nfds, p->real_pid, p->pgid, p->sid,
+		       p->root_pid, p->nchildren);
 		return;
 	}
 	printf("process\n");
 	printf("  exe %s\n  cwd %s\n", exe, cwd);
 	printf("  pid %u, ppid %u, uid %u, gid %u, umask %03o\n", p->pid, p->ppid, p->uid, p->gid, p->umask);
+	printf("  pgid %u, sid %u, root %u, pid in the kernel %u, %u children\n", p->pgid, p->sid, p->root_pid,
+	       p->real_pid, p->nchildren);
 	printf("  code 0x%" PRIx64 "-0x%" PRIx64 ", data 0x%" PRIx64 "-0x%" PRIx64 ", brk 0x%" PRIx64
 	       "-0x%" PRIx64 ", stack 0x%" PRIx64 "\n", p->start_code, p->end_code, p->start_data, p->end_data,
 	       p->start_brk, p->brk, p->start_stack);
@@ -313,6 +334,8 @@ static int inspect_image(const char *path, const struct opts *o, int first)
 			print_regions(buf, sh.count, o->json);
 		else if (sh.type == CREST_SEC_FDS)
 			print_fds(buf, sh.count, o->json);
+		else if (sh.type == CREST_SEC_CHILDREN)
+			print_children(buf, sh.count, o->json);
 	}
 	if (o->json)
 		printf(", \"memory_chunks\": %" PRIu64 ", \"filedata\": %" PRIu64 ", \"modules\": %" PRIu64 "}",

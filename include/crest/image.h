@@ -69,6 +69,7 @@ enum crest_sec_type {
 	CREST_SEC_FDS = 5,	/* struct crest_img_fd[n] */
 	CREST_SEC_FILEDATA = 6,	/* content of the file of fd record hdr.index */
 	CREST_SEC_MODULE = 7,	/* opaque: 32-byte NUL-padded module name, then data */
+	CREST_SEC_CHILDREN = 8,	/* struct crest_img_child[n]: children at the checkpoint */
 	CREST_SEC_END = 0xffff,	/* last section; no payload */
 };
 
@@ -120,7 +121,24 @@ struct crest_img_process {
 	char cwd[CREST_FD_PATH_MAX];
 	uint32_t vdso_crc;		/* crc32c of the [vdso] bytes: same kernel build */
 	uint32_t sig_suspend;		/* signal crest used to stop threads */
-	uint64_t reserved[15];
+	/* the process tree, in the application's (virtual) pids; pid and ppid
+	 * above are virtual too.  root_pid: the process `crest launch` started,
+	 * which takes the pid and stdio of `crest restart`. */
+	uint32_t real_pid;		/* kernel pid at the checkpoint */
+	uint32_t pgid, sid;
+	uint32_t root_pid;
+	uint32_t nchildren;		/* records in CREST_SEC_CHILDREN */
+	uint32_t reserved0;
+	uint64_t reserved[12];
+};
+
+/* CREST_SEC_CHILDREN: every child process (of any thread), virtual pids. */
+struct crest_img_child {
+	uint32_t pid;
+	uint32_t zombie;		/* 1: exited, not reaped; code/status below */
+	int32_t code;			/* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+	int32_t status;			/* exit status or signal */
+	uint64_t reserved[2];
 };
 
 /* CREST_SEC_THREADS: one per thread, the main (leader) thread first. */
@@ -174,8 +192,10 @@ enum crest_fd_kind {
 	CREST_FD_STDIO = 4,	/* 0-2 not a file: taken from the restarting shell */
 	CREST_FD_DELETED = 5,	/* deleted regular file: content in FILEDATA */
 	CREST_FD_TTY = 6,	/* a terminal other than 0-2: reopened by path */
-	CREST_FD_PIPE = 7,	/* pipe with both ends in the process: data in flight kept in memory */
-	CREST_FD_EXTERNAL = 8,	/* pipe to outside the computation: /dev/null at restart */
+	CREST_FD_PIPE = 7,	/* pipe (ino identifies it across processes; size = pipe size);
+				 * data in flight in FILEDATA of one of its records; created by
+				 * `crest restart` and in place before libcrest runs */
+	CREST_FD_EXTERNAL = 8,	/* (old images) pipe to outside the computation */
 };
 
 /* CREST_SEC_FDS */

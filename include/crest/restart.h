@@ -26,6 +26,27 @@ struct crest_restart_info {
 	char image[4096];		/* absolute path of the image */
 	char dir[4096];			/* checkpoint directory of this run */
 	char no_truncate[4096];		/* NUL-separated globs, empty-terminated */
+	int32_t vpid_fd;		/* the pid table of the restarted tree, or -1 */
+	uint32_t inherit_fds;		/* bit n: fd n (0-2) is the restarting shell's, keep it */
+	uint32_t reserved[14];
+};
+
+/* The pid table of a restarted process tree: `crest restart` creates it
+ * (a memfd) before it forks the tree; each parent records its children's
+ * new pids as it forks them (`filled` counts the entries done); every
+ * restored process waits until filled == n, then loads it.  The same bytes
+ * are kept in DIR/VPIDS, which a program exec'ed later loads. */
+#define CREST_VPIDS_MAGIC	0x53444950u	/* "PIDS" */
+
+struct crest_vpids_hdr {
+	uint32_t magic;
+	uint32_t n;
+	uint32_t filled;
+	uint32_t reserved;
+};
+
+struct crest_vpid_pair {
+	int32_t virt, real;
 };
 
 #endif
