@@ -14,10 +14,13 @@ TEST_CR_BIN := $(TEST_CR_SRC:tests/cr/%.c=$(B)/tests/cr/%)
 
 $(B)/tests/unit/%: tests/unit/%.c tests/unit/harness.h $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_UNIT_CFLAGS) -o $@ $< $(LIBCOMMON) -lzstd -pthread
+	$(CC) $(TEST_UNIT_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(LIBCOMMON) -lzstd -pthread
 
 $(B)/tests/cr/%: tests/cr/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CR_CFLAGS) -o $@ $< -lm
 
 tests-build:: $(TEST_UNIT_BIN) $(TEST_CR_BIN)
+
+# unit tests that include preload sources rebuild when those change
+-include $(wildcard $(B)/tests/unit/*.d)
