@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proto.h"
 #include "rawsys.h"
+#include "vpid.h"
 
 #define EXIT_CHECKPOINTED 75	/* EX_TEMPFAIL: ended by checkpoint --kill */
 #define SUSPENDED_LINK_TIMEOUT_MS (5 * 60 * 1000)
@@ -38,6 +39,23 @@ static bool is_suspended(void)
 
 static bool writing;	/* inside WRITE: threads are released by its end, not by a lost link */
 
+/* fork waits while the checkpoint thread holds fds of its own that are not
+ * yet moved out of the application's way (a socket being connected, /proc
+ * listings during PREPARE): a child must not inherit them */
+static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void atfork_prepare(void)
+{
+	if (crest.active)
+		pthread_mutex_lock(&fd_lock);
+}
+
+static void atfork_parent(void)
+{
+	if (crest.active)
+		pthread_mutex_unlock(&fd_lock);
+}
+
 static void link_close(void)
 {
 	if (crest.coord_fd >= 0) {
@@ -49,6 +67,8 @@ static void link_close(void)
 		pr_warn("lost the coordinator during a checkpoint; resuming the application");
 		crest_resume_all();
 	}
+	if (!writing)
+		crest_ckpt_busy(false);
 }
 
 static int link_connect(void)
@@ -72,6 +92,8 @@ static int link_connect(void)
 	struct crest_msg_hello h;
 	memset(&h, 0, sizeof(h));
 	h.pid = crest.pid;
+	h.vpid = (uint32_t)crest_real_to_vpid(crest.pid);
+	h.ppid = (uint32_t)raw_syscall0(NR_getppid);
 	h.flags = crest.restarted ? CREST_HELLO_RESTARTED : 0;
 	h.restart_count = crest.restart_count;
 	h.generation = crest.generation;
@@ -105,6 +127,31 @@ static void reply_phase(uint64_t gen, uint32_t phase, int error, const char *tex
 	reply(error ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
 }
 
+/* the children of this process, so that the coordinator waits for them */
+static void send_children(uint64_t gen)
+{
+	static struct crest_child kids[4096];
+	static struct crest_msg_children m;
+	int n = crest_children(kids, sizeof(kids) / sizeof(kids[0]));
+	if (n < 0)
+		n = sizeof(kids) / sizeof(kids[0]);	/* the coordinator still waits for these */
+	int i = 0;
+	do {
+		memset(&m, 0, sizeof(m));
+		m.generation = gen;
+		while (i < n && m.n < CREST_CHILDREN_MAX) {
+			m.c[m.n].pid = (uint32_t)kids[i].pid;
+			m.c[m.n].state = kids[i].zombie ? CREST_CHILD_ZOMBIE : 0;
+			m.n++;
+			i++;
+		}
+		m.more = i < n;
+		if (crest.coord_fd >= 0 &&
+		    crest_frame_send(crest.coord_fd, CREST_MSG_CHILDREN, &crest.seq, &m, sizeof(m)) < 0)
+			link_close();
+	} while (i < n);
+}
+
 static uint64_t progress_gen;
 static uint64_t progress_last_ns;
 
@@ -132,11 +179,23 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	case CREST_MSG_WELCOME:
 		return 0;
 	case CREST_MSG_PREPARE:
-		rc = crest_checkpoint_prepare(err, sizeof(err));
+		/* no exec may start from now on; wait for one in flight (if it
+		 * succeeds, this process is replaced and the link closes) */
+		crest_ckpt_busy(true);
+		rc = crest_exec_quiesce(m->timeout_ms ? m->timeout_ms : 10000);
+		if (rc)
+			snprintf(err, sizeof(err), "a thread is still in execve after %u ms",
+				 m->timeout_ms ? m->timeout_ms : 10000);
+		else
+			rc = crest_checkpoint_prepare(err, sizeof(err));
+		if (rc)
+			crest_ckpt_busy(false);
 		reply_phase(m->generation, CREST_PHASE_PREPARE, rc, err);
 		return 0;
 	case CREST_MSG_SUSPEND:
 		rc = crest_suspend_all(m->timeout_ms ? m->timeout_ms : 10000, err, sizeof(err));
+		if (!rc)
+			send_children(m->generation);
 		reply_phase(m->generation, CREST_PHASE_SUSPEND, rc, err);
 		return 0;
 	case CREST_MSG_WRITE: {
@@ -183,6 +242,7 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 			raw_syscall1(NR_exit_group, EXIT_CHECKPOINTED);
 		}
 		crest_resume_all();
+		crest_ckpt_busy(false);
 		struct crest_msg_phase p;
 		memset(&p, 0, sizeof(p));
 		p.generation = m->generation;
@@ -202,7 +262,10 @@ void *crest_ckpt_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		if (crest.coord_fd < 0) {
-			if (link_connect() < 0) {
+			pthread_mutex_lock(&fd_lock);
+			int lrc = link_connect();
+			pthread_mutex_unlock(&fd_lock);
+			if (lrc < 0) {
 				struct timespec ts = { 1, 0 };
 				nanosleep(&ts, NULL);
 				continue;
@@ -222,47 +285,17 @@ void *crest_ckpt_thread(void *arg)
 		struct crest_msg_ckpt m;
 		memset(&m, 0, sizeof(m));
 		memcpy(&m, msgbuf, (size_t)n < sizeof(m) ? (size_t)n : sizeof(m));
-		if (handle(hdr.type, &m) == 1)
+		pthread_mutex_lock(&fd_lock);
+		int hrc = handle(hdr.type, &m);
+		pthread_mutex_unlock(&fd_lock);
+		if (hrc == 1)
 			crest.coord_fd = -1;	/* a restored process: connect to the new coordinator */
 	}
 	return NULL;
 }
 
-static void atfork_child(void)
+static int start_ckpt_thread(void)
 {
-	/* a forked child is not part of the computation (issue 3) */
-	crest.active = false;
-	crest.coord_fd = -1;
-}
-
-__attribute__((constructor)) static void crest_init(void)
-{
-	const char *dir = getenv("CREST_DIR");
-	if (!dir || !*dir)
-		return;
-	crest_log_init();
-	crest.pid = getpid();
-	const char *root = getenv("CREST_ROOT_PID");
-	if (root && atoi(root) != crest.pid)
-		return;	/* a child of the computation: not checkpointed yet (issue 3) */
-	char pidbuf[16];
-	snprintf(pidbuf, sizeof(pidbuf), "%d", crest.pid);
-	setenv("CREST_ROOT_PID", pidbuf, 1);
-	snprintf(crest.dir, sizeof(crest.dir), "%s", dir);
-	const char *sig = getenv("CREST_SIGNAL");
-	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
-	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {
-		pr_err("CREST_SIGNAL=%s is not a real-time signal (%d..%d); using %d", sig, SIGRTMIN,
-		       SIGRTMAX, CREST_DEFAULT_SIG);
-		crest.sig = CREST_DEFAULT_SIG;
-	}
-	crest.coord_fd = -1;
-	crest_sig_wrappers_init();
-	if (crest_suspend_install() < 0) {
-		pr_perror("cannot install the suspend handler; this process will not be checkpointed");
-		return;
-	}
-	pthread_atfork(NULL, NULL, atfork_child);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -275,8 +308,70 @@ __attribute__((constructor)) static void crest_init(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		pr_err("cannot start the checkpoint thread: %s", strerrordesc_np(rc));
-		return;
+		return -rc;
 	}
 	pthread_setname_np(th, "crest-ckpt");
+	return 0;
+}
+
+/* A forked child is a process of the computation of its own: it leaves
+ * its parent's link and state behind and gets its own checkpoint thread. */
+static void atfork_child(void)
+{
+	if (!crest.active)
+		return;
+	pthread_mutex_init(&fd_lock, NULL);
+	if (crest.coord_fd >= 0) {
+		crest_fd_unprotect(crest.coord_fd);
+		close(crest.coord_fd);
+	}
+	crest.coord_fd = -1;
+	crest.pid = (pid_t)raw_syscall0(NR_getpid);
+	crest.restarted = false;
+	crest.nthreads = 0;
+	crest.nstopped = 0;
+	crest.resume_epoch = crest.suspend_epoch;
+	crest.ckpt_busy = 0;
+	crest.exec_count = 0;
+	writing = false;
+	if (start_ckpt_thread())
+		crest.active = false;
+}
+
+__attribute__((constructor)) static void crest_init(void)
+{
+	const char *dir = getenv("CREST_DIR");
+	if (!dir || !*dir)
+		return;
+	crest_log_init();
+	crest.pid = (pid_t)raw_syscall0(NR_getpid);
+	const char *root = getenv("CREST_ROOT_PID");
+	if (root && *root) {
+		crest.root_vpid = atoi(root);
+	} else {
+		char pidbuf[16];
+		crest.root_vpid = crest.pid;
+		snprintf(pidbuf, sizeof(pidbuf), "%d", crest.pid);
+		setenv("CREST_ROOT_PID", pidbuf, 1);
+	}
+	snprintf(crest.dir, sizeof(crest.dir), "%s", dir);
+	const char *sig = getenv("CREST_SIGNAL");
+	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
+	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {
+		pr_err("CREST_SIGNAL=%s is not a real-time signal (%d..%d); using %d", sig, SIGRTMIN,
+		       SIGRTMAX, CREST_DEFAULT_SIG);
+		crest.sig = CREST_DEFAULT_SIG;
+	}
+	crest.coord_fd = -1;
+	crest_vpid_load_file();
+	crest_exec_init();
+	crest_sig_wrappers_init();
+	if (crest_suspend_install() < 0) {
+		pr_perror("cannot install the suspend handler; this process will not be checkpointed");
+		return;
+	}
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	if (start_ckpt_thread())
+		return;
 	crest.active = true;
 }

@@ -29,7 +29,8 @@
 #define CREST_THR_DEAD		(1u << 16)	/* exited while being stopped: not saved */
 
 struct crest_thread {
-	uint32_t tid;
+	uint32_t tid;			/* real */
+	uint32_t vtid;			/* restart: the tid the application saw */
 	uint32_t flags;			/* CREST_THR_* */
 	uint64_t fs;			/* fs base: glibc's struct pthread */
 	struct crest_ctx ctx;		/* where the thread resumes */
@@ -60,10 +61,17 @@ struct crest_fd {
 	int32_t pipe;			/* index into crest.pipes, or -1 */
 };
 
+struct crest_child {
+	pid_t pid;			/* real */
+	bool zombie;
+	int code, status;		/* of a zombie, from waitid(WNOWAIT) */
+};
+
 struct crest_state {
 	bool active;			/* constructor ran and we are checkpointable */
 	int sig;			/* signal that stops threads */
-	pid_t pid;
+	pid_t pid;			/* real */
+	pid_t root_vpid;		/* the process `crest launch` started (CREST_ROOT_PID) */
 	char dir[4096];
 
 	/* suspension */
@@ -74,6 +82,8 @@ struct crest_state {
 	volatile uint32_t nthreads;
 	uint32_t ckpt_tid;
 	uint64_t stopped_at_ns;
+	volatile uint32_t ckpt_busy;		/* a checkpoint is between PREPARE and RESUME */
+	volatile uint32_t exec_count;		/* threads inside an exec wrapper */
 
 	/* coordinator link */
 	int coord_fd;
@@ -121,6 +131,16 @@ uint64_t crest_sig_pending_mask(const char *status_path, const char *key);
 
 /* suspend.c */
 int crest_suspend_install(void);
+/* exec holds the read side of the checkpoint lock: a thread in execve is
+ * never sent the suspend signal (it would kill the new program, whose
+ * disposition is the default).  begin waits while a checkpoint runs. */
+void crest_exec_begin(void);
+void crest_exec_end(void);		/* the exec failed: release */
+int crest_exec_quiesce(uint32_t timeout_ms);	/* checkpoint thread: 0, or -EBUSY */
+void crest_ckpt_busy(bool busy);
+
+/* exec_wrappers.c */
+void crest_exec_init(void);		/* constructor: remember what a new program needs */
 int crest_suspend_all(uint32_t timeout_ms, char *err, size_t errlen);
 void crest_resume_all(void);
 uint64_t crest_now_ns(void);
@@ -133,7 +153,7 @@ void crest_cpu_features(struct crest_img_cpu *cpu);
 /* fds.c */
 int crest_fds_prepare(char *err, size_t errlen);
 int crest_fds_save(char *err, size_t errlen);
-void crest_fds_refill(void);
+const unsigned char *crest_fds_pipe_data(uint32_t index, uint32_t *len);
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);
@@ -143,6 +163,14 @@ int crest_checkpoint_prepare(char *err, size_t errlen);
 int crest_checkpoint_write(const char *image, uint64_t generation, unsigned compress,
 			   unsigned threads, uint64_t *bytes, uint64_t *memory_bytes,
 			   uint32_t *hdr_crc, char *err, size_t errlen);
+
+/* tree.c */
+int crest_children(struct crest_child *out, uint32_t max);	/* count, or -E2BIG */
+void crest_tree_fill(struct crest_img_process *p);
+
+/* vpid_load.c */
+int crest_vpid_load_restart(int fd);	/* the memfd of crest restart */
+int crest_vpid_load_file(void);		/* DIR/VPIDS, in an exec'ed program */
 
 /* restore.c */
 void crest_after_restart(void);

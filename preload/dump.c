@@ -26,6 +26,7 @@
 #include "log.h"
 #include "maps.h"
 #include "rawsys.h"
+#include "vpid.h"
 
 #define MAX_REGIONS 16384
 #define MAX_RUNS (1u << 20)
@@ -98,37 +99,6 @@ static long status_field(const char *key)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
-/* A child process of any thread (each thread's children are listed in
- * its own /proc/self/task/T/children). */
-static bool has_children(void)
-{
-	char buf[4096], path[64], kids[64];
-	bool found = false;
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return false;
-	for (;;) {
-		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (long off = 0; off < n && !found;) {
-			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; }
-				*d = (void *)(buf + off);
-			off += d->reclen;
-			if (d->name[0] < '0' || d->name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "/proc/self/task/%s/children", d->name);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			found = read(fd, kids, sizeof(kids)) > 0;
-			close(fd);
-		}
-	}
-	close(dfd);
-	return found;
-}
-
 /* Nothing is stopped yet: fail fast on what we cannot restore. */
 int crest_checkpoint_prepare(char *err, size_t errlen)
 {
@@ -141,11 +111,6 @@ int crest_checkpoint_prepare(char *err, size_t errlen)
 		snprintf(err, errlen, "it is being traced by pid %ld (a debugger or strace); "
 			 "detach it and try again", tracer);
 		return -EBUSY;
-	}
-	if (has_children()) {
-		snprintf(err, errlen, "it has child processes; checkpointing several processes "
-			 "is not supported yet (issue 3, see docs/unsupported.md)");
-		return -ENOTSUP;
 	}
 	rc = crest_maps_read(&m, err, errlen);
 	if (rc)
@@ -446,6 +411,30 @@ static void fill_process(struct crest_img_process *p)
 		p->exe[l] = 0;
 	snprintf(p->cwd, sizeof(p->cwd), "%s", crest.cwd);
 	p->sig_suspend = crest.sig;
+	crest_tree_fill(p);
+}
+
+/* Children at the checkpoint, zombies with their exit status. */
+static struct crest_img_child img_kids[4096];
+
+static int fill_children(struct crest_img_process *p, char *err, size_t errlen)
+{
+	static struct crest_child kids[4096];
+	int n = crest_children(kids, sizeof(kids) / sizeof(kids[0]));
+	if (n < 0) {
+		snprintf(err, errlen, "more than %zu child processes", sizeof(kids) / sizeof(kids[0]));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		struct crest_img_child *c = &img_kids[i];
+		memset(c, 0, sizeof(*c));
+		c->pid = (uint32_t)crest_real_to_vpid(kids[i].pid);
+		c->zombie = kids[i].zombie;
+		c->code = kids[i].code;
+		c->status = kids[i].status;
+	}
+	p->nchildren = (uint32_t)n;
+	return 0;
 }
 
 static void progress_cb(void *arg, uint64_t bytes)
@@ -493,9 +482,18 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 	if (!rc)
 		rc = crest_iw_section(&writer, CREST_SEC_FDS, 0, crest.nfds, s->fds,
 				      crest.nfds * sizeof(struct crest_img_fd));
+	if (!rc && proc->nchildren)
+		rc = crest_iw_section(&writer, CREST_SEC_CHILDREN, 0, proc->nchildren, img_kids,
+				      proc->nchildren * sizeof(struct crest_img_child));
 	for (uint32_t i = 0; !rc && i < crest.nfds; i++) {
 		if (!crest.fds[i].img.content_saved)
 			continue;
+		uint32_t plen;
+		const unsigned char *pdata = crest_fds_pipe_data(i, &plen);
+		if (pdata) {
+			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
+			continue;
+		}
 		/* a reading fd of its own: the application's may be write-only */
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", crest.fds[i].img.fd);
@@ -604,6 +602,9 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	if (rc)
 		goto out_pagemap;
 	fill_process(s.proc);
+	rc = fill_children(s.proc, err, errlen);
+	if (rc)
+		goto out_pagemap;
 	/* the checkpoint thread's own slot: touched before memory is listed, so
 	 * its page is saved (it holds the resume point) */
 	struct crest_thread *self = &crest.threads[crest.nthreads];
@@ -664,7 +665,6 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	*memory_bytes = h.memory_bytes;
 	*hdr_crc = h.crc;
 out_refill:
-	crest_fds_refill();
 out_pagemap:
 	crest_fd_unprotect(pagemap_fd);
 	close(pagemap_fd);

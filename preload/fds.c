@@ -6,10 +6,12 @@
  *
  * Policy (docs/architecture.md): fds 0-2 are always taken from the process
  * that runs `crest restart`; regular files are reopened by path at the saved
- * offset; files deleted while open have their content saved; pipes whose
- * both ends belong to this process are recreated with the data in flight;
- * anything else (sockets, pipes to other processes, eventfd, epoll, ...)
- * makes the checkpoint fail naming the fd (issue 3 adds them).
+ * offset; files deleted while open have their content saved; pipes are
+ * recorded with their inode (which identifies them across the processes of
+ * the computation) and a copy of the data in flight (tee(2): nothing is
+ * consumed, so nothing has to be put back); `crest restart` recreates them
+ * and puts them in place before libcrest runs again.  Anything else
+ * (sockets, eventfd, epoll, ...) makes the checkpoint fail naming the fd.
  */
 #define LOG_MODULE "fds"
 #include <errno.h>
@@ -183,8 +185,22 @@ static int scan_fds(char *err, size_t errlen)
 			r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
 			size_t pl = strlen(r->path);
 			bool deleted = pl > 10 && !strcmp(r->path + pl - 10, " (deleted)");
-			if (fd <= 2) {
-				r->kind = CREST_FD_STDIO;
+			if (S_ISFIFO(st.st_mode)) {	/* a pipe, or a FIFO (named: path kept) */
+				int pi = find_pipe(st.st_ino);
+				if (pi < 0) {
+					snprintf(err, errlen, "more than %zu pipes",
+						 sizeof(crest.pipes) / sizeof(crest.pipes[0]));
+					rc = -EMFILE;
+					goto out;
+				}
+				f->pipe = pi;
+				if ((r->flags & O_ACCMODE) == O_WRONLY)
+					crest.pipes[pi].wfd = fd;
+				else
+					crest.pipes[pi].rfd = fd;
+				int psz = fcntl(fd, F_GETPIPE_SZ);
+				r->size = psz > 0 ? (uint64_t)psz : 0;
+				r->kind = CREST_FD_PIPE;
 			} else if (S_ISREG(st.st_mode)) {
 				r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
 				/* written files whose content comes back with the image */
@@ -199,19 +215,9 @@ static int scan_fds(char *err, size_t errlen)
 			} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
 							   major(st.st_rdev) == 5)) {
 				r->kind = CREST_FD_TTY;
-			} else if (S_ISFIFO(st.st_mode) && !strncmp(r->path, "pipe:[", 6)) {
-				int pi = find_pipe(st.st_ino);
-				if (pi < 0) {
-					snprintf(err, errlen, "too many pipes");
-					rc = -EMFILE;
-					goto out;
-				}
-				f->pipe = pi;
-				if ((r->flags & O_ACCMODE) == O_WRONLY)
-					crest.pipes[pi].wfd = fd;
-				else
-					crest.pipes[pi].rfd = fd;
-				r->kind = 0;	/* set below once both ends are known */
+			} else if (fd <= 2) {
+				/* the restarting shell's, like the root process's 0-2 */
+				r->kind = CREST_FD_STDIO;
 			} else {
 				snprintf(err, errlen,
 					 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
@@ -223,19 +229,6 @@ static int scan_fds(char *err, size_t errlen)
 			crest.nfds++;
 		}
 	}
-	for (uint32_t i = 0; i < crest.nfds; i++) {
-		struct crest_fd *f = &crest.fds[i];
-		if (f->pipe < 0)
-			continue;
-		struct crest_pipe *p = &crest.pipes[f->pipe];
-		if (p->rfd < 0 || p->wfd < 0) {
-			/* e.g. inherited from the shell or batch system: not ours to save */
-			f->img.kind = CREST_FD_EXTERNAL;
-			f->pipe = -1;
-			continue;
-		}
-		f->img.kind = CREST_FD_PIPE;
-	}
 out:
 	close(dfd);
 	return rc;
@@ -246,7 +239,68 @@ int crest_fds_prepare(char *err, size_t errlen)
 	return scan_fds(err, errlen);
 }
 
-/* Threads are stopped: record offsets, sync written files, drain pipes. */
+/* A copy of the bytes in flight in pipe p, without consuming them: every
+ * process of the computation is stopped, so the content is stable and each
+ * process holding an end copies the same bytes. */
+static int copy_pipe(struct crest_pipe *p, char *err, size_t errlen)
+{
+	int src = p->rfd, own = -1, sp[2] = { -1, -1 }, avail = 0, rc = 0;
+	if (src < 0) {	/* only the write end here: a reading fd of our own */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", p->wfd);
+		own = src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (src < 0 && (errno == EACCES || errno == EPERM))
+			return 0;	/* another user's pipe (its reader is not ours): nothing to copy */
+		if (src < 0) {
+			snprintf(err, errlen, "cannot open a reading end of pipe fd %d: %s", p->wfd,
+				 strerrordesc_np(errno));
+			return -errno;
+		}
+	}
+	if (ioctl(src, FIONREAD, &avail) < 0 || avail <= 0)
+		goto out;
+	if (crest.pipe_data_len + (uint32_t)avail > CREST_PIPE_BUF_MAX) {
+		snprintf(err, errlen, "more than %u bytes in flight in pipes", CREST_PIPE_BUF_MAX);
+		rc = -ENOBUFS;
+		goto out;
+	}
+	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    (avail > 65536 && fcntl(sp[1], F_SETPIPE_SZ, avail) < 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot copy the %d bytes in flight in pipe:[%lu]: %s", avail,
+			 (unsigned long)p->ino, strerrordesc_np(errno));
+		goto out;
+	}
+	ssize_t n = tee(src, sp[1], avail, SPLICE_F_NONBLOCK);
+	if (n != avail) {
+		rc = n < 0 ? -errno : -EIO;
+		snprintf(err, errlen, "copying the %d bytes in flight in pipe:[%lu] got %zd: %s", avail,
+			 (unsigned long)p->ino, n, n < 0 ? strerrordesc_np(errno) : "short copy");
+		goto out;
+	}
+	p->off = crest.pipe_data_len;
+	for (int got = 0; got < avail;) {
+		n = read(sp[0], crest_pipe_data + p->off + got, avail - got);
+		if (n <= 0) {
+			rc = -EIO;
+			snprintf(err, errlen, "reading the copy of pipe:[%lu]", (unsigned long)p->ino);
+			goto out;
+		}
+		got += n;
+	}
+	p->len = avail;
+	crest.pipe_data_len += avail;
+out:
+	if (own >= 0)
+		close(own);
+	if (sp[0] >= 0) {
+		close(sp[0]);
+		close(sp[1]);
+	}
+	return rc;
+}
+
+/* Threads are stopped: record offsets, sync written files, copy pipes. */
 int crest_fds_save(char *err, size_t errlen)
 {
 	int rc = scan_fds(err, errlen);
@@ -260,30 +314,32 @@ int crest_fds_save(char *err, size_t errlen)
 	crest.pipe_data_len = 0;
 	for (uint32_t i = 0; i < crest.npipes; i++) {
 		struct crest_pipe *p = &crest.pipes[i];
-		int avail = 0;
 		p->len = 0;
-		p->off = crest.pipe_data_len;
-		p->size = fcntl(p->rfd, F_GETPIPE_SZ);
-		if (ioctl(p->rfd, FIONREAD, &avail) < 0 || avail <= 0)
+		rc = copy_pipe(p, err, errlen);
+		if (rc)
+			return rc;
+	}
+	/* the data goes with the first record of each pipe */
+	for (uint32_t i = 0; i < crest.nfds; i++) {
+		struct crest_fd *f = &crest.fds[i];
+		if (f->pipe < 0)
 			continue;
-		if (crest.pipe_data_len + (uint32_t)avail > CREST_PIPE_BUF_MAX) {
-			snprintf(err, errlen, "more than %u bytes in flight in pipes", CREST_PIPE_BUF_MAX);
-			crest_fds_refill();
-			return -ENOBUFS;
-		}
-		int got = 0;
-		while (got < avail) {
-			ssize_t n = read(p->rfd, crest_pipe_data + p->off + got, avail - got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			got += n;
-		}
-		p->len = got;
-		crest.pipe_data_len += got;
+		bool first = true;
+		for (uint32_t j = 0; j < i && first; j++)
+			first = crest.fds[j].pipe != f->pipe;
+		f->img.content_saved = first && crest.pipes[f->pipe].len;
 	}
 	return 0;
+}
+
+/* The pipe data to save with fd record `index`, or NULL. */
+const unsigned char *crest_fds_pipe_data(uint32_t index, uint32_t *len)
+{
+	const struct crest_fd *f = &crest.fds[index];
+	if (f->pipe < 0 || !f->img.content_saved)
+		return NULL;
+	*len = crest.pipes[f->pipe].len;
+	return crest_pipe_data + crest.pipes[f->pipe].off;
 }
 
 static void write_all(int fd, const unsigned char *buf, size_t len)
@@ -298,21 +354,6 @@ static void write_all(int fd, const unsigned char *buf, size_t len)
 		}
 		buf += n;
 		len -= n;
-	}
-}
-
-/* Puts drained pipe data back (after a checkpoint, and at restart); the
- * pipe held it before, so it fits: never blocks. */
-void crest_fds_refill(void)
-{
-	for (uint32_t i = 0; i < crest.npipes; i++) {
-		struct crest_pipe *p = &crest.pipes[i];
-		if (!p->len)
-			continue;
-		int fl = fcntl(p->wfd, F_GETFL);
-		fcntl(p->wfd, F_SETFL, fl | O_NONBLOCK);
-		write_all(p->wfd, crest_pipe_data + p->off, p->len);
-		fcntl(p->wfd, F_SETFL, fl);
 	}
 }
 
@@ -461,6 +502,8 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		int nfd = -1;
 		int oflags = (r->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
 
+		if (r->fd <= 2 && (crest.rinfo.inherit_fds >> r->fd & 1) && r->kind != CREST_FD_PIPE)
+			continue;	/* the restarting shell's (crest restart decides) */
 		switch (r->kind) {
 		case CREST_FD_STDIO:
 			continue;
@@ -499,32 +542,21 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			if (nfd < 0)
 				errno = -nfd;
 			break;
-		default: {	/* pipe: created once, at its first fd */
-			struct crest_pipe *p = &crest.pipes[f->pipe];
-			int pfd[2];
-			if (r->fd != p->rfd && r->fd != p->wfd)
-				continue;	/* extra fds of a pipe: dup'ed below */
-			if (r->fd != (p->rfd < p->wfd ? p->rfd : p->wfd))
+		case CREST_FD_PIPE:
+			/* put in place by `crest restart` (a pipe to outside the
+			 * computation: /dev/null, or for 0-2 the restarting shell's) */
+			if (fcntl(r->fd, F_GETFD) < 0) {
+				pr_warn("fd %d (%s) was not handed over by crest restart; it is closed", r->fd,
+					r->path);
 				continue;
-			if (pipe2(pfd, O_CLOEXEC) < 0)
-				break;
-			pfd[0] = high_fd(pfd[0]);
-			pfd[1] = high_fd(pfd[1]);
-			if (p->size > 0)
-				fcntl(pfd[1], F_SETPIPE_SZ, p->size);
-			for (uint32_t j = 0; j < crest.nfds; j++) {
-				struct crest_fd *g = &crest.fds[j];
-				if (g->pipe != f->pipe)
-					continue;
-				int src = (g->img.flags & O_ACCMODE) == O_WRONLY ? pfd[1] : pfd[0];
-				if (dup3(src, g->img.fd, (g->img.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-					pr_perror("restoring pipe fd %d", g->img.fd);
-				fcntl(g->img.fd, F_SETFL, g->img.flags & (O_NONBLOCK | O_APPEND));
 			}
-			close(pfd[0]);
-			close(pfd[1]);
+			fcntl(r->fd, F_SETFD, r->fd_flags & FD_CLOEXEC);
+			if (r->fd > 2)
+				fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
 			continue;
-		}
+		default:
+			pr_warn("fd %d (%s): unknown kind %u in the image; it is closed", r->fd, r->path, r->kind);
+			continue;
 		}
 		nfd = high_fd(nfd);
 		if (nfd < 0) {	/* the others still come back */
@@ -547,6 +579,5 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		if (r->kind == CREST_FD_FILE || r->kind == CREST_FD_DELETED)
 			lseek(r->fd, r->pos, SEEK_SET);
 	}
-	crest_fds_refill();
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "crest.h"
@@ -74,7 +75,7 @@ void crest_state_restore(void)
 		if (t->flags & (CREST_THR_CKPT | CREST_THR_DEAD))
 			continue;
 		cpu_set_t *set = &crest.affinity;
-		sched_setaffinity(t->tid, sizeof(*set), set);
+		syscall(SYS_sched_setaffinity, t->tid, sizeof(*set), set);
 	}
 	for (int i = 0; i < 3; i++) {
 		struct itimerval it = crest.itimers[i];

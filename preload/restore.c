@@ -26,6 +26,7 @@
 #include "crest.h"
 #include "log.h"
 #include "rawsys.h"
+#include "vpid.h"
 
 #define PTHREAD_TID_OFFSET	0x2d0	/* struct pthread.tid, glibc 2.36 x86_64 */
 #define PTHREAD_ROBUST_OFFSET	0x2e0	/* struct pthread.robust_head */
@@ -98,6 +99,9 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 
 	struct crest_thread *main_thread = NULL;
 	crest.threads_recreated = 0;
+	/* the table still holds the last incarnation's pids */
+	for (uint32_t i = 0; i < crest.nthreads; i++)
+		crest.threads[i].vtid = (uint32_t)crest_real_to_vpid((pid_t)crest.threads[i].tid);
 	for (uint32_t i = 0; i < crest.nthreads; i++)
 		if (crest.threads[i].flags & CREST_THR_MAIN)
 			crest.threads[i].tid = (uint32_t)crest.pid;	/* the leader keeps the pid */
@@ -153,11 +157,12 @@ void crest_after_restart(void)
 		pr_perror("cannot install the suspend handler: this process cannot be checkpointed again");
 	if (ri->self_hi > ri->self_lo)
 		munmap((void *)ri->self_lo, ri->self_hi - ri->self_lo);
+	if (ri->dir[0])
+		snprintf(crest.dir, sizeof(crest.dir), "%s", ri->dir);
+	crest_vpid_load_restart(ri->vpid_fd);
 	crest_state_restore();
 	crest_fds_restore(ri->image_fd, err, sizeof(err));	/* says what failed itself */
 	close(ri->image_fd);	/* moved by crest_fds_restore */
-	if (ri->dir[0])
-		snprintf(crest.dir, sizeof(crest.dir), "%s", ri->dir);
 	crest.generation = ri->generation;
 	crest.restart_count = ri->restart_count;
 	crest.coord_fd = -1;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "crest.h"
 #include "log.h"
 #include "rawsys.h"
+#include "vpid.h"
 
 uint64_t crest_now_ns(void)
 {
@@ -93,6 +95,37 @@ static void restart_interrupted_call(struct crest_thread *t, ucontext_t *uc)
 	g[REG_RIP] -= 2;
 }
 
+/* A thread stopped in wait4/waitid for one pid or group restarts the call
+ * with the same registers: after a restart, that pid is another process's.
+ * The argument is kept as a virtual pid and turned into the current real
+ * one when the thread goes on (the identity when nothing was restarted). */
+#define NR_wait4	61
+#define NR_waitid	247
+
+static greg_t *pid_arg(ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	const unsigned char *ip = (const unsigned char *)g[REG_RIP];
+	if (ip[0] != 0x0f || ip[1] != 0x05)	/* not about to issue a system call again */
+		return NULL;
+	if (g[REG_RAX] == NR_wait4 && (int)g[REG_RDI] != 0 && (int)g[REG_RDI] != -1)
+		return &g[REG_RDI];
+	if (g[REG_RAX] == NR_waitid && (g[REG_RDI] == P_PID || g[REG_RDI] == P_PGID))
+		return &g[REG_RSI];
+	return NULL;
+}
+
+static int32_t pid_to_virtual(greg_t *arg)
+{
+	int pid = (int)*arg;
+	return pid < 0 ? -crest_real_to_vpid(-pid) : crest_real_to_vpid(pid);
+}
+
+static void pid_to_real(greg_t *arg, int32_t vpid)
+{
+	*arg = vpid < 0 ? -crest_vpid_to_real(-vpid) : crest_vpid_to_real(vpid);
+}
+
 static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
@@ -115,6 +148,8 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 	t->pending = crest_sig_pending_mask("/proc/thread-self/status", "SigPnd:");
 	t->nsigq = t->pending ? crest_sig_take(t->pending, t->sigq, CREST_SIGQ_MAX) : 0;
 	crest_sig_requeue(tid, t->sigq, t->nsigq);
+	greg_t *parg = pid_arg(uc);
+	int32_t vpid = parg ? pid_to_virtual(parg) : 0;
 	if (crest_ctx_save(&t->ctx) == 0) {
 		__atomic_add_fetch(&crest.nstopped, 1, __ATOMIC_RELEASE);
 		raw_futex_wake(&crest.nstopped);
@@ -126,6 +161,8 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 			break;
 		raw_futex_wait(&crest.resume_epoch, r);
 	}
+	if (parg)
+		pid_to_real(parg, vpid);
 	restart_interrupted_call(t, uc);
 out:
 	errno = saved_errno;
@@ -332,4 +369,49 @@ void crest_resume_all(void)
 {
 	__atomic_store_n(&crest.resume_epoch, crest.suspend_epoch, __ATOMIC_RELEASE);
 	raw_futex_wake(&crest.resume_epoch);
+}
+
+/* The checkpoint lock between exec and the checkpoint thread (Dekker-style,
+ * both sides sequentially consistent): exec announces itself, then checks
+ * that no checkpoint started; the checkpoint thread announces the checkpoint,
+ * then waits for execs in flight to finish (a successful one replaces the
+ * process, this thread with it: the coordinator sees the link close). */
+void crest_exec_begin(void)
+{
+	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
+		return;	/* a vfork child shares our memory: not our lock */
+	for (;;) {
+		while (__atomic_load_n(&crest.ckpt_busy, __ATOMIC_SEQ_CST)) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		__atomic_add_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&crest.ckpt_busy, __ATOMIC_SEQ_CST))
+			return;
+		__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+void crest_exec_end(void)
+{
+	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
+		return;
+	__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
+}
+
+void crest_ckpt_busy(bool busy)
+{
+	__atomic_store_n(&crest.ckpt_busy, busy ? 1u : 0u, __ATOMIC_SEQ_CST);
+}
+
+int crest_exec_quiesce(uint32_t timeout_ms)
+{
+	uint64_t deadline = crest_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	while (__atomic_load_n(&crest.exec_count, __ATOMIC_SEQ_CST)) {
+		if (crest_now_ns() > deadline)
+			return -EBUSY;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }

@@ -112,6 +112,12 @@ int cmd_launch(int argc, char **argv)
 		return 1;
 	}
 	ckdir_procs_clear(abs);
+	/* a new computation: pids are real again, this process is its root */
+	char vp[PATH_MAX + 16], rootpid[16];
+	snprintf(vp, sizeof(vp), "%s/VPIDS", abs);
+	unlink(vp);
+	snprintf(rootpid, sizeof(rootpid), "%d", (int)getpid());
+	setenv("CREST_ROOT_PID", rootpid, 1);
 	if (cli_start_coord("launch", &paths, abs, &ca))
 		return 1;
 

@@ -17,6 +17,7 @@
 
 #include "ckdir.h"
 #include "cli.h"
+#include "cli_tree.h"
 #include "proto.h"
 
 static void usage(FILE *f)
@@ -71,6 +72,7 @@ int cmd_restart(int argc, char **argv)
 		{ 0 },
 	};
 	struct ckdir_manifest man = { 0 };
+	struct tree *tree = NULL;
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
@@ -159,11 +161,6 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s lists no image\n", gen, dir);
 		goto out_free;
 	}
-	if (man.nimages > 1) {
-		fprintf(stderr, "crest: restart: generation %" PRIu64 " holds %zu processes: multi-process restart is not supported yet (issue 3)\n",
-			gen, man.nimages);
-		goto out_free;
-	}
 	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
 	for (size_t i = 0; i < man.nimages; i++) {
 		struct stat st;
@@ -179,7 +176,22 @@ int cmd_restart(int argc, char **argv)
 			goto out_free;
 		}
 	}
-	snprintf(image, sizeof(image), "%s/%s", gdir, man.images[0].path);
+	char **images = calloc(man.nimages, sizeof(*images));
+	if (!images)
+		goto out_free;
+	for (size_t i = 0; i < man.nimages; i++)
+		if (asprintf(&images[i], "%s/%s", gdir, man.images[i].path) < 0)
+			goto out_free;
+	char terr[1024];
+	tree = cli_tree_load(images, man.nimages, terr, sizeof(terr));
+	for (size_t i = 0; i < man.nimages; i++)
+		free(images[i]);
+	free(images);
+	if (!tree) {
+		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s: %s; try an older --generation\n",
+			gen, dir, terr);
+		goto out_free;
+	}
 	if (cli_find_paths(&paths))
 		goto out_free;
 	if (access(paths.restart, X_OK)) {
@@ -200,15 +212,20 @@ int cmd_restart(int argc, char **argv)
 		fprintf(mf, "%d\n", (int)getpid());
 		fclose(mf);
 	}
-	char *args[8 + 2 * 64 + 1] = { paths.restart, "--image", image, "--dir", abs, "--generation", genbuf };
+	char *args[14 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
+					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@" };
 	for (int i = 0; i < nextra; i++)
-		args[7 + i] = extra[i];
-	args[7 + nextra] = NULL;
-	fflush(NULL);
-	execv(args[0], args);
-	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
+		args[12 + i] = extra[i];
+	args[12 + nextra] = NULL;
+	/* a stale table of an earlier incarnation must not reach new programs */
+	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
+	unlink(marker);
+	if (cli_tree_start(tree, args, terr, sizeof(terr)))
+		fprintf(stderr, "crest: restart: %s\n", terr);
 	cli_shutdown_coord(abs);
 out_free:
+	if (tree)
+		cli_tree_free(tree);
 	ckdir_manifest_free(&man);
 	return status;
 }

@@ -186,6 +186,8 @@ static void check_shared_file(const struct crest_img_region *r)
 	check_file(&f);
 }
 
+static uint32_t inherit_fds = 7;	/* fds 0-2 the shell's: not checked, not restored */
+
 static uint64_t read_metadata(void)
 {
 	struct crest_sec_hdr sh;
@@ -213,7 +215,7 @@ static uint64_t read_metadata(void)
 			for (uint64_t i = 0; i < n; i++) {
 				static struct crest_img_fd f;
 				read_at(&f, sizeof(f), payload + i * sizeof(f), "fds");
-				if (f.kind == CREST_FD_FILE)
+				if (f.kind == CREST_FD_FILE && !(f.fd <= 2 && (inherit_fds >> f.fd & 1)))
 					check_file(&f);
 			}
 			break;
@@ -626,6 +628,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	char **argv = (char **)(sp + 1);
 	static char image[4096], dir[4096];
 	uint64_t generation = 0, restart_count = 0;
+	long vpid_fd = -1;
+	int keep_fds = 0;
 
 	fake_tcb[0] = (uint64_t)fake_tcb;	/* fs:0 self pointer, canary at fs:0x28 */
 	fake_tcb[2] = (uint64_t)fake_tcb;
@@ -645,6 +649,12 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 			strncpy_z(dir, v, sizeof(dir)), i++;
 		else if (!strcmp(a, "--generation") && v)
 			generation = rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--vpid-fd") && v)
+			vpid_fd = (long)rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--inherit-fds") && v)
+			inherit_fds = (uint32_t)rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--keep-fds"))
+			keep_fds = 1;
 		else if (!strcmp(a, "--restart-count") && v)
 			restart_count = rt_strtou(v, 0, 10), i++;
 		else if (!strcmp(a, "--allow-changed") && v && nallow < 64)
@@ -662,7 +672,10 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 		rt_die("usage: crest-restart --image PATH; use `crest restart`");
 	image_path = image;
 
-	raw_syscall3(436 /* close_range */, 3, ~0u, 0);
+	/* `crest restart` hands over exactly the fds the process needs (pipes
+	 * in place, the pid table) with --keep-fds; else nothing but 0-2 */
+	if (!keep_fds)
+		raw_syscall3(436 /* close_range */, 3, ~0u, 0);
 	long fd = sys_open(image, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		rt_die("cannot open image %s: %s", image, rt_strerror(fd));
@@ -693,6 +706,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	rinfo.magic = CREST_RINFO_MAGIC;
 	rinfo.version = CREST_RINFO_VERSION;
 	rinfo.image_fd = image_fd;
+	rinfo.vpid_fd = (int32_t)vpid_fd;
+	rinfo.inherit_fds = inherit_fds;
 	rinfo.generation = generation ? generation : hdr.generation;
 	rinfo.restart_count = (uint32_t)restart_count;
 	rinfo.self_lo = (uint64_t)__executable_start;

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest restart of a process tree: reads every image of the generation,
+ * recreates what the processes share (pipes, with their data in flight),
+ * then forks the tree the way it was — each process is forked by the
+ * process that becomes its parent, joins its session and process group —
+ * and each one execs crest-restart on its own image with its pipes already
+ * at their fd numbers.  The process running `crest restart` becomes the
+ * root (the process `crest launch` started): same pid, stdio, exit status.
+ *
+ * New pids go into a shared table (a memfd, include/crest/restart.h) as
+ * the tree is forked; the restored libcrest waits for it to be complete and
+ * translates pids with it (preload/vpid_load.c).
+ *
+ * Policy for pipes (docs/architecture.md):
+ *   - both ends in the computation: recreated, data in flight put back;
+ *   - only reading ends (the writer exited, or is outside): recreated with
+ *     the data, write end closed, so the reader sees the data then EOF —
+ *     except when every reader is an fd 0-2 (e.g. `echo x | crest launch`):
+ *     then those are the restarting shell's, like other stdio;
+ *   - only writing ends: fds 0-2 are the restarting shell's, others are
+ *     /dev/null (a warning says so).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_tree.h"
+#include "crest/restart.h"
+#include "image_read.h"
+
+struct tproc {
+	char image[PATH_MAX];
+	struct crest_img_process proc;
+	struct crest_img_fd *fds;
+	size_t nfds;
+	struct crest_img_child *kids;
+	size_t nkids;
+	int parent;			/* index, -1 for the root */
+	int slot;			/* in the pid table */
+};
+
+struct tzombie {
+	int parent;
+	struct crest_img_child c;
+	int slot;
+};
+
+struct tpipe {
+	uint64_t ino;
+	uint64_t size;
+	unsigned char *data;
+	size_t len;
+	bool have_data;
+	int readers, writers;		/* records in the computation */
+	int readers_hi, writers_hi;	/* ... of them at fd > 2 */
+	int fd[2];			/* created: high fds */
+	char *fifo;			/* a named FIFO that still exists: reopened by path */
+	int fifo_fd;			/* ... held open O_RDWR until every process has it */
+};
+
+struct tree {
+	struct tproc *p;
+	size_t n;
+	struct tzombie *z;
+	size_t nz;
+	struct tpipe *pipes;
+	size_t npipes;
+	int root;
+	int vpid_fd;
+	struct crest_vpids_hdr *tab;
+	int fd_base;
+	int shell_fd[3];		/* the restarting shell's 0-2, kept at high fds */
+};
+
+static int find_proc(const struct tree *t, uint32_t vpid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i].proc.pid == vpid)
+			return (int)i;
+	return -1;
+}
+
+static struct tpipe *find_pipe(struct tree *t, uint64_t ino, bool add)
+{
+	for (size_t i = 0; i < t->npipes; i++)
+		if (t->pipes[i].ino == ino)
+			return &t->pipes[i];
+	if (!add)
+		return NULL;
+	struct tpipe *np = realloc(t->pipes, (t->npipes + 1) * sizeof(*np));
+	if (!np)
+		return NULL;
+	t->pipes = np;
+	struct tpipe *p = &t->pipes[t->npipes++];
+	memset(p, 0, sizeof(*p));
+	p->ino = ino;
+	p->fd[0] = p->fd[1] = p->fifo_fd = -1;
+	return p;
+}
+
+static void *read_array(struct crest_ir *r, const struct crest_sec_hdr *sh, uint64_t off, size_t rec,
+			size_t *n, char *err, size_t errlen)
+{
+	void *buf = calloc(1, sh->raw_length ? sh->raw_length : 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (crest_ir_read_payload(r, sh, off, buf, sh->raw_length, err, errlen)) {
+		free(buf);
+		return NULL;
+	}
+	*n = sh->raw_length / rec;
+	return buf;
+}
+
+static int load_image(struct tree *t, struct tproc *tp, char *err, size_t errlen)
+{
+	struct crest_ir r;
+	struct crest_sec_hdr sh;
+	uint64_t off;
+	int rc;
+	bool have_proc = false;
+
+	rc = crest_ir_open(&r, tp->image, err, errlen);
+	if (rc)
+		return rc;
+	while ((rc = crest_ir_next(&r, &sh, &off, err, errlen)) == 1) {
+		rc = 0;
+		switch (sh.type) {
+		case CREST_SEC_PROCESS:
+			rc = crest_ir_read_payload(&r, &sh, off, &tp->proc, sizeof(tp->proc), err, errlen);
+			have_proc = !rc;
+			break;
+		case CREST_SEC_FDS:
+			tp->fds = read_array(&r, &sh, off, sizeof(*tp->fds), &tp->nfds, err, errlen);
+			rc = tp->fds ? 0 : -EBADMSG;
+			break;
+		case CREST_SEC_CHILDREN:
+			tp->kids = read_array(&r, &sh, off, sizeof(*tp->kids), &tp->nkids, err, errlen);
+			rc = tp->kids ? 0 : -EBADMSG;
+			break;
+		case CREST_SEC_FILEDATA: {
+			if (!tp->fds || sh.index >= tp->nfds || tp->fds[sh.index].kind != CREST_FD_PIPE)
+				break;
+			struct tpipe *p = find_pipe(t, tp->fds[sh.index].ino, true);
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (p->have_data)
+				break;	/* every process holding the pipe saved the same bytes */
+			size_t n;
+			p->data = read_array(&r, &sh, off, 1, &n, err, errlen);
+			if (!p->data) {
+				rc = -EBADMSG;
+				break;
+			}
+			p->len = n;
+			p->have_data = true;
+			break;
+		}
+		default:
+			break;
+		}
+		if (rc)
+			break;
+	}
+	crest_ir_close(&r);
+	if (rc < 0)
+		return rc;
+	if (!have_proc) {
+		snprintf(err, errlen, "image %s has no PROCESS section", tp->image);
+		return -EBADMSG;
+	}
+	if (!tp->proc.pid)	/* an image from before process trees */
+		tp->proc.pid = tp->proc.real_pid;
+	return 0;
+}
+
+static int plan(struct tree *t, char *err, size_t errlen)
+{
+	/* the root: the process crest launch started; else the one whose parent
+	 * is outside, lowest pid first */
+	t->root = -1;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i].proc.root_pid && t->p[i].proc.pid == t->p[i].proc.root_pid)
+			t->root = (int)i;
+	for (size_t i = 0; i < t->n && t->root < 0; i++)
+		if (find_proc(t, t->p[i].proc.ppid) < 0 &&
+		    (t->root < 0 || t->p[i].proc.pid < t->p[t->root].proc.pid))
+			t->root = (int)i;
+	if (t->root < 0)
+		t->root = 0;
+	int slot = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
+		for (size_t j = 0; j < i; j++)
+			if (t->p[j].proc.pid == tp->proc.pid) {
+				snprintf(err, errlen, "images %s and %s both are process %u", t->p[j].image,
+					 tp->image, tp->proc.pid);
+				return -EBADMSG;
+			}
+		tp->slot = slot++;
+		tp->parent = (int)i == t->root ? -1 : find_proc(t, tp->proc.ppid);
+		if ((int)i != t->root && tp->parent < 0)
+			tp->parent = t->root;	/* an orphan: its parent had exited */
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
+		for (size_t k = 0; k < tp->nkids; k++) {
+			struct crest_img_child *c = &tp->kids[k];
+			if (!c->zombie) {
+				if (find_proc(t, c->pid) < 0) {
+					snprintf(err, errlen,
+						 "process %u (%s) had a child %u, which has no image in this generation: the checkpoint is incomplete",
+						 tp->proc.pid, tp->image, c->pid);
+					return -ENOENT;
+				}
+				continue;
+			}
+			struct tzombie *nz = realloc(t->z, (t->nz + 1) * sizeof(*nz));
+			if (!nz)
+				return -ENOMEM;
+			t->z = nz;
+			t->z[t->nz++] = (struct tzombie){ (int)i, *c, slot++ };
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
+		for (size_t k = 0; k < tp->nfds; k++) {
+			struct crest_img_fd *f = &tp->fds[k];
+			if (f->kind != CREST_FD_PIPE)
+				continue;
+			struct tpipe *p = find_pipe(t, f->ino, true);
+			if (!p)
+				return -ENOMEM;
+			if (f->size > p->size)
+				p->size = f->size;
+			struct stat st;
+			if (strncmp(f->path, "pipe:[", 6) && !p->fifo && !stat(f->path, &st) &&
+			    S_ISFIFO(st.st_mode))
+				p->fifo = strdup(f->path);	/* else (unlinked): an anonymous pipe */
+			bool w = (f->flags & O_ACCMODE) == O_WRONLY;
+			if (w) {
+				p->writers++;
+				p->writers_hi += f->fd > 2;
+			} else {
+				p->readers++;
+				p->readers_hi += f->fd > 2;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Pipes recreated in this process, at fds >= fd_base. */
+static int make_pipes(struct tree *t, char *err, size_t errlen)
+{
+
+	for (size_t i = 0; i < t->npipes; i++) {
+		struct tpipe *p = &t->pipes[i];
+		int fd[2];
+		if (p->fifo) {
+			/* reading and writing: opening it never blocks, and the data
+			 * stays while the processes open their own ends */
+			int ffd = open(p->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+			if (ffd < 0) {
+				snprintf(err, errlen, "cannot open FIFO %s: %s", p->fifo, strerror(errno));
+				return -errno;
+			}
+			if (p->len && write(ffd, p->data, p->len) != (ssize_t)p->len) {
+				snprintf(err, errlen, "cannot put the %zu bytes in flight back into FIFO %s",
+					 p->len, p->fifo);
+				close(ffd);
+				return -EIO;
+			}
+			p->fifo_fd = fcntl(ffd, F_DUPFD_CLOEXEC, t->fd_base);
+			close(ffd);
+			continue;
+		}
+		if (!p->readers || (!p->writers && !p->readers_hi))
+			continue;	/* no reader, or a pipe from outside to stdio: the shell's */
+		if (pipe2(fd, O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+			return -errno;
+		}
+		if (p->size > 65536)
+			fcntl(fd[1], F_SETPIPE_SZ, (int)p->size);
+		if (p->len) {
+			fcntl(fd[1], F_SETFL, O_NONBLOCK);
+			ssize_t n = write(fd[1], p->data, p->len);
+			if (n != (ssize_t)p->len) {
+				snprintf(err, errlen, "cannot put the %zu bytes in flight back into pipe:[%" PRIu64 "] (%zd written)",
+					 p->len, p->ino, n);
+				close(fd[0]);
+				close(fd[1]);
+				return -EIO;
+			}
+			fcntl(fd[1], F_SETFL, 0);
+		}
+		for (int e = 0; e < 2; e++) {
+			p->fd[e] = fcntl(fd[e], F_DUPFD_CLOEXEC, t->fd_base);
+			close(fd[e]);
+			if (p->fd[e] < 0) {
+				snprintf(err, errlen, "cannot move a pipe above fd %d: %s", t->fd_base, strerror(errno));
+				return -errno;
+			}
+		}
+		if (!p->writers) {	/* the writer is gone: EOF after the data */
+			close(p->fd[1]);
+			p->fd[1] = -1;
+		}
+	}
+	return 0;
+}
+
+static int make_table(struct tree *t, char *err, size_t errlen)
+{
+	size_t n = t->n + t->nz;
+	size_t len = sizeof(struct crest_vpids_hdr) + n * sizeof(struct crest_vpid_pair);
+	int fd = memfd_create("crest-vpids", 0);
+	if (fd < 0 || ftruncate(fd, len) < 0) {
+		snprintf(err, errlen, "cannot create the pid table: %s", strerror(errno));
+		return -errno;
+	}
+	t->vpid_fd = fcntl(fd, F_DUPFD, t->fd_base);
+	close(fd);
+	if (t->vpid_fd < 0) {
+		snprintf(err, errlen, "cannot move the pid table above fd %d: %s", t->fd_base, strerror(errno));
+		return -errno;
+	}
+	t->tab = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, t->vpid_fd, 0);
+	if (t->tab == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the pid table: %s", strerror(errno));
+		return -errno;
+	}
+	t->tab->magic = CREST_VPIDS_MAGIC;
+	t->tab->n = (uint32_t)n;
+	return 0;
+}
+
+static void record(struct tree *t, int slot, uint32_t vpid, pid_t real)
+{
+	struct crest_vpid_pair *e = (struct crest_vpid_pair *)(t->tab + 1);
+	e[slot].virt = (int32_t)vpid;
+	e[slot].real = (int32_t)real;
+	__atomic_add_fetch(&t->tab->filled, 1, __ATOMIC_RELEASE);
+}
+
+static pid_t real_of(const struct tree *t, uint32_t vpid)
+{
+	const struct crest_vpid_pair *e = (const struct crest_vpid_pair *)(t->tab + 1);
+	uint32_t filled = __atomic_load_n(&t->tab->filled, __ATOMIC_ACQUIRE);
+	(void)filled;
+	for (uint32_t i = 0; i < t->tab->n; i++)
+		if ((uint32_t)e[i].virt == vpid && e[i].real)
+			return e[i].real;
+	return 0;
+}
+
+/* The session and process group of process i, in the forked child. */
+static void join_groups(const struct tree *t, int i)
+{
+	const struct crest_img_process *p = &t->p[i].proc;
+	if (i == t->root)
+		return;	/* stays in the restarting shell's session and job */
+	if (p->sid == p->pid) {
+		setsid();
+		return;
+	}
+	pid_t leader = p->pgid == p->pid ? 0 : real_of(t, p->pgid);
+	if (p->pgid == p->pid || leader)
+		setpgid(0, leader);	/* fails when the leader is elsewhere: stays in the parent's */
+}
+
+static void die_like(const struct crest_img_child *c)
+{
+	if (c->code == 2 /* CLD_KILLED */ || c->code == 3 /* CLD_DUMPED */) {
+		signal(c->status, SIG_DFL);
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, c->status);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		raise(c->status);
+	}
+	_exit(c->status);
+}
+
+static void become(struct tree *t, int i, char **args) __attribute__((noreturn));
+
+static void build(struct tree *t, int i, char **args)
+{
+	/* children in pid order: a process group's leader comes first */
+	for (;;) {
+		int next = -1;
+		uint32_t best = UINT32_MAX;
+		for (size_t j = 0; j < t->n; j++)
+			if (t->p[j].parent == i && !real_of(t, t->p[j].proc.pid) &&
+			    t->p[j].proc.pid < best)
+				next = (int)j, best = t->p[j].proc.pid;
+		if (next < 0)
+			break;
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "crest: restart: cannot fork process %u: %s\n", best, strerror(errno));
+			_exit(1);
+		}
+		if (pid == 0) {
+			join_groups(t, next);
+			build(t, next, args);
+			become(t, next, args);
+		}
+		record(t, t->p[next].slot, best, pid);
+		const struct crest_img_process *cp = &t->p[next].proc;
+		if (cp->sid != cp->pid && cp->pgid != cp->pid && real_of(t, cp->pgid))
+			setpgid(pid, real_of(t, cp->pgid));	/* either side may win the race */
+	}
+	for (size_t k = 0; k < t->nz; k++) {
+		if (t->z[k].parent != i)
+			continue;
+		pid_t pid = fork();
+		if (pid == 0)
+			die_like(&t->z[k].c);
+		if (pid > 0)
+			record(t, t->z[k].slot, t->z[k].c.pid, pid);
+	}
+}
+
+static bool is_target(const struct tproc *tp, int fd)
+{
+	for (size_t k = 0; k < tp->nfds; k++)
+		if (tp->fds[k].fd == fd && tp->fds[k].kind == CREST_FD_PIPE)
+			return true;
+	return false;
+}
+
+static const struct crest_img_fd *fd_rec(const struct tproc *tp, int fd)
+{
+	for (size_t k = 0; k < tp->nfds; k++)
+		if (tp->fds[k].fd == fd)
+			return &tp->fds[k];
+	return NULL;
+}
+
+/* fds 0-2 of a process: the root's are the restarting shell's; another
+ * process's fd that was the same file as one of the root's 0-2 becomes the
+ * shell's matching fd; the others libcrest reopens from the image (a child
+ * writing into its own file keeps writing into it).  Returns the mask of
+ * fds libcrest must leave alone. */
+static unsigned stdio_fds(struct tree *t, int i)
+{
+	const struct tproc *tp = &t->p[i], *root = &t->p[t->root];
+	unsigned inherit = 0;
+	if (i == t->root)
+		return 7;
+	for (int n = 0; n <= 2; n++) {
+		const struct crest_img_fd *f = fd_rec(tp, n);
+		if (!f) {
+			close(n);	/* it had none */
+			continue;
+		}
+		if (f->kind == CREST_FD_PIPE)
+			continue;	/* placed with the pipes */
+		int m = -1;
+		for (int r = 0; r <= 2 && m < 0; r++) {
+			const struct crest_img_fd *rf = fd_rec(root, r);
+			if (rf && rf->dev == f->dev && rf->ino == f->ino)
+				m = r;
+		}
+		if (m >= 0 && t->shell_fd[m] >= 0)
+			dup2(t->shell_fd[m], n);
+		if (m >= 0 || f->kind == CREST_FD_STDIO)
+			inherit |= 1u << n;
+	}
+	return inherit;
+}
+
+static void become(struct tree *t, int i, char **args)
+{
+	struct tproc *tp = &t->p[i];
+	unsigned inherit = stdio_fds(t, i);
+	for (size_t k = 0; k < tp->nfds; k++) {
+		struct crest_img_fd *f = &tp->fds[k];
+		if (f->kind != CREST_FD_PIPE)
+			continue;
+		struct tpipe *p = find_pipe(t, f->ino, false);
+		bool w = (f->flags & O_ACCMODE) == O_WRONLY;
+		int src = p ? p->fd[w] : -1;
+		if (p && p->fifo) {
+			int ffd = open(p->fifo, (f->flags & O_ACCMODE) | O_NONBLOCK);
+			if (ffd < 0 || (ffd != f->fd && dup2(ffd, f->fd) < 0))
+				fprintf(stderr, "crest: restart: process %u: cannot open FIFO %s as fd %d: %s\n",
+					tp->proc.pid, p->fifo, f->fd, strerror(errno));
+			if (ffd >= 0 && ffd != f->fd)
+				close(ffd);
+			fcntl(f->fd, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND));
+			continue;
+		}
+		if (src < 0 && f->fd <= 2) {	/* to outside: the restarting shell's */
+			if (i != t->root && t->shell_fd[f->fd] >= 0)
+				dup2(t->shell_fd[f->fd], f->fd);
+			continue;
+		}
+		if (src < 0) {
+			fprintf(stderr, "crest: restart: process %u: fd %d was a pipe to a process outside the computation; it is /dev/null now\n",
+				tp->proc.pid, f->fd);
+			int nul = open("/dev/null", w ? O_WRONLY : O_RDONLY);
+			if (nul >= 0 && nul != f->fd) {
+				dup2(nul, f->fd);
+				close(nul);
+			}
+			continue;
+		}
+		if (dup2(src, f->fd) < 0)
+			fprintf(stderr, "crest: restart: process %u: cannot put its pipe at fd %d: %s\n",
+				tp->proc.pid, f->fd, strerror(errno));
+	}
+	/* nothing else of ours goes into the restored process */
+	int open_fds[4096];
+	size_t nopen = 0;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d)) && nopen < 4096;)
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+			open_fds[nopen++] = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	for (size_t k = 0; k < nopen; k++)
+		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && !is_target(tp, open_fds[k]))
+			close(open_fds[k]);
+	char vfd[16], inh[16];
+	snprintf(vfd, sizeof(vfd), "%d", t->vpid_fd);
+	snprintf(inh, sizeof(inh), "%u", inherit);
+	/* args: restart --image IMG ... --vpid-fd N --keep-fds, see cli_restart.c */
+	for (int a = 0; args[a]; a++) {
+		if (!strcmp(args[a], "@IMAGE@"))
+			args[a] = tp->image;
+		else if (!strcmp(args[a], "@VPIDFD@"))
+			args[a] = vfd;
+		else if (!strcmp(args[a], "@INHERIT@"))
+			args[a] = inh;
+	}
+	execv(args[0], args);
+	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
+	_exit(127);
+}
+
+void cli_tree_free(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->p[i].fds);
+		free(t->p[i].kids);
+	}
+	for (size_t i = 0; i < t->npipes; i++) {
+		free(t->pipes[i].data);
+		free(t->pipes[i].fifo);
+	}
+	free(t->p);
+	free(t->z);
+	free(t->pipes);
+	free(t);
+}
+
+struct tree *cli_tree_load(char **images, size_t n, char *err, size_t errlen)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	if (!t || !(t->p = calloc(n, sizeof(*t->p)))) {
+		snprintf(err, errlen, "out of memory");
+		free(t);
+		return NULL;
+	}
+	t->n = n;
+	t->vpid_fd = -1;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(t->p[i].image, sizeof(t->p[i].image), "%s", images[i]);
+		if (load_image(t, &t->p[i], err, errlen))
+			goto fail;
+	}
+	if (plan(t, err, errlen))
+		goto fail;
+	return t;
+fail:
+	cli_tree_free(t);
+	return NULL;
+}
+
+size_t cli_tree_size(const struct tree *t)
+{
+	return t->n;
+}
+
+int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
+{
+	/* above every fd any process had */
+	int top = 2;
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t k = 0; k < t->p[i].nfds; k++)
+			if (t->p[i].fds[k].fd > top)
+				top = t->p[i].fds[k].fd;
+	t->fd_base = top + 1 > 1000 ? top + 1 : 1000;
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)t->fd_base + 2 * t->npipes + 16) {
+		rl.rlim_cur = rl.rlim_max;	/* libcrest restores the process's own limits */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (int n = 0; n <= 2; n++)
+		t->shell_fd[n] = fcntl(n, F_DUPFD_CLOEXEC, t->fd_base);
+	int rc = make_pipes(t, err, errlen);
+	if (!rc)
+		rc = make_table(t, err, errlen);
+	if (rc)
+		return rc;
+	record(t, t->p[t->root].slot, t->p[t->root].proc.pid, getpid());
+	fflush(NULL);
+	build(t, t->root, args);
+	become(t, t->root, args);
+}

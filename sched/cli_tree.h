@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* crest restart of a process tree (cli_tree.c). */
+#ifndef CREST_CLI_TREE_H
+#define CREST_CLI_TREE_H
+
+#include <stddef.h>
+
+struct tree;
+
+/* Reads and checks every image (absolute paths): one process each.  NULL
+ * with a message in err when an image is damaged or the set incomplete. */
+struct tree *cli_tree_load(char **images, size_t n, char *err, size_t errlen);
+size_t cli_tree_size(const struct tree *t);
+void cli_tree_free(struct tree *t);
+
+/* Creates the shared pipes and the pid table, forks the tree and execs
+ * args (crest-restart) in every process, this one last; "@IMAGE@" and
+ * "@VPIDFD@" in args are replaced by each process's image and the table's
+ * fd.  Returns only on an error before anything was forked. */
+int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen);
+
+#endif
