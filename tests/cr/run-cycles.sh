@@ -51,15 +51,21 @@ log() { echo "[$(date +%T.%N | cut -c1-12)] $*" >>"$LOG"; }
 
 APP=
 WATCHDOG=
+TRACKER=
+SEEN=$RUN/tree.pids
 
 finish() {
 	local verdict=$1
 	[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
+	if [ -n "$TRACKER" ]; then
+		kill "$TRACKER" 2>/dev/null
+		wait "$TRACKER" 2>/dev/null
+	fi
 	if [ -n "$APP" ]; then
-		pkill -9 -P "$APP" 2>/dev/null
-		kill -9 "$APP" 2>/dev/null
+		kill_tree "$APP"
 		{ wait "$APP"; } 2>/dev/null
 	fi
+	kill_remembered
 	log "$verdict"
 	if [ "$verdict" = PASS ]; then
 		[ "${CR_KEEP:-0}" = 1 ] || rm -rf "$CK"
@@ -97,10 +103,77 @@ start_app() {
 	log "started pid $APP: $*"
 }
 
+# every descendant of $1, parents before children, from one listing of
+# all processes (pid, ppid)
+descendants() {
+	ps -e -o pid=,ppid= 2>/dev/null | awk -v root="$1" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END {
+			n = split(kids[root], q, " ")
+			for (i = 1; i <= n; i++) {
+				m = split(kids[q[i]], c, " ")
+				for (j = 1; j <= m; j++)
+					q[++n] = c[j]
+				print q[i]
+			}
+		}'
+}
+
+# start time of pid $1 in clock ticks (field 22 of /proc/PID/stat, the
+# 20th after the ") " that ends the command name): a pid and its start
+# time name one process even once the pid is reused
+start_time() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	# shellcheck disable=SC2086  # split into fields on purpose
+	set -- $st
+	[ $# -ge 20 ] && echo "${20}"
+}
+
+# appends "pid starttime" of every descendant of $1 to $SEEN
+remember_tree() {
+	local p t
+	for p in $(descendants "$1"); do
+		t=$(start_time "$p") && echo "$p $t"
+	done >>"$SEEN"
+}
+
+# kill -9 $1 and all its descendants.  The tree is stopped first and listed
+# again until no new process appears, so nothing forks between the listing
+# and the kill; then all of them get SIGKILL at once.
+kill_tree() {
+	local root=$1 pids prev='' i
+	kill -STOP "$root" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		pids=$(descendants "$root")
+		[ "$pids" = "$prev" ] && break
+		# shellcheck disable=SC2086
+		kill -STOP $pids 2>/dev/null
+		prev=$pids
+	done
+	[ -n "$pids" ] && log "kill -9 $root and its descendants: ${pids//$'\n'/ }"
+	# shellcheck disable=SC2086
+	kill -9 "$root" $pids 2>/dev/null
+}
+
+# processes of the test seen by remember_tree that still run (orphans of
+# a tree whose root has exited): kill -9 them
+kill_remembered() {
+	local p t left=
+	[ -s "$SEEN" ] || return 0
+	while read -r p t; do
+		[ "$(start_time "$p")" = "$t" ] && left="$left $p"
+	done < <(sort -u "$SEEN")
+	[ -z "$left" ] && return 0
+	log "processes of the test left after the run, kill -9:$left"
+	# shellcheck disable=SC2086
+	kill -9 $left 2>/dev/null
+}
+
 kill_app() {
-	log "kill -9 $APP (and its children)"
-	pkill -9 -P "$APP" 2>/dev/null
-	kill -9 "$APP" 2>/dev/null
+	log "kill -9 $APP (and all its descendants)"
+	kill_tree "$APP"
 	{ wait "$APP"; } 2>/dev/null
 	APP=
 }
@@ -178,7 +251,15 @@ for ((c = 1; c <= CYCLES; c++)); do
 	start_app "$CREST" restart --dir "$CK"
 done
 
-# 3. let it finish, within the time limit
+# 3. let it finish, within the time limit; the processes of its tree are
+# noted every 0.2 s so that finish can kill any it leaves behind
+(
+	while alive "$APP"; do
+		remember_tree "$APP"
+		sleep 0.2
+	done
+) &
+TRACKER=$!
 sleep "$TIMEOUT" &
 WATCHDOG=$!
 who=
