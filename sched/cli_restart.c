@@ -212,11 +212,12 @@ int cmd_restart(int argc, char **argv)
 		fprintf(mf, "%d\n", (int)getpid());
 		fclose(mf);
 	}
-	char *args[14 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
-					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@" };
+	char *args[16 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
+					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@",
+					 "--shm-fds", "@SHM@" };
 	for (int i = 0; i < nextra; i++)
-		args[12 + i] = extra[i];
-	args[12 + nextra] = NULL;
+		args[14 + i] = extra[i];
+	args[14 + nextra] = NULL;
 	/* a stale table of an earlier incarnation must not reach new programs */
 	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
 	unlink(marker);

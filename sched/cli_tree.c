@@ -47,6 +47,8 @@ struct tproc {
 	size_t nfds;
 	struct crest_img_child *kids;
 	size_t nkids;
+	struct crest_img_region *regions;
+	size_t nregions;
 	int parent;			/* index, -1 for the root */
 	int slot;			/* in the pid table */
 };
@@ -70,6 +72,16 @@ struct tpipe {
 	int fifo_fd;			/* ... held open O_RDWR until every process has it */
 };
 
+/* A shared memory object (shared anonymous memory, memfd, SysV, a deleted
+ * file mapped shared): created once, filled from the images, mapped by every
+ * process that shared it. */
+struct tshm {
+	uint64_t ino;
+	char path[CREST_IMG_PATH_MAX];
+	uint64_t size;
+	int fd;
+};
+
 struct tree {
 	struct tproc *p;
 	size_t n;
@@ -82,6 +94,8 @@ struct tree {
 	struct crest_vpids_hdr *tab;
 	int fd_base;
 	int shell_fd[3];		/* the restarting shell's 0-2, kept at high fds */
+	struct tshm *shm;
+	size_t nshm;
 };
 
 static int find_proc(const struct tree *t, uint32_t vpid)
@@ -108,6 +122,25 @@ static struct tpipe *find_pipe(struct tree *t, uint64_t ino, bool add)
 	p->ino = ino;
 	p->fd[0] = p->fd[1] = p->fifo_fd = -1;
 	return p;
+}
+
+static struct tshm *find_shm(struct tree *t, const struct crest_img_region *r, bool add)
+{
+	for (size_t i = 0; i < t->nshm; i++)
+		if (t->shm[i].ino == r->ino && !strncmp(t->shm[i].path, r->path, sizeof(t->shm[i].path)))
+			return &t->shm[i];
+	if (!add)
+		return NULL;
+	struct tshm *n = realloc(t->shm, (t->nshm + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	t->shm = n;
+	struct tshm *o = &t->shm[t->nshm++];
+	memset(o, 0, sizeof(*o));
+	o->ino = r->ino;
+	memcpy(o->path, r->path, sizeof(o->path));
+	o->fd = -1;
+	return o;
 }
 
 static void *read_array(struct crest_ir *r, const struct crest_sec_hdr *sh, uint64_t off, size_t rec,
@@ -147,6 +180,10 @@ static int load_image(struct tree *t, struct tproc *tp, char *err, size_t errlen
 		case CREST_SEC_FDS:
 			tp->fds = read_array(&r, &sh, off, sizeof(*tp->fds), &tp->nfds, err, errlen);
 			rc = tp->fds ? 0 : -EBADMSG;
+			break;
+		case CREST_SEC_REGIONS:
+			tp->regions = read_array(&r, &sh, off, sizeof(*tp->regions), &tp->nregions, err, errlen);
+			rc = tp->regions ? 0 : -EBADMSG;
 			break;
 		case CREST_SEC_CHILDREN:
 			tp->kids = read_array(&r, &sh, off, sizeof(*tp->kids), &tp->nkids, err, errlen);
@@ -240,6 +277,19 @@ static int plan(struct tree *t, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
+		for (size_t k = 0; k < tp->nregions; k++) {
+			struct crest_img_region *r = &tp->regions[k];
+			if (r->kind != CREST_REG_SHARED_ANON)
+				continue;
+			struct tshm *o = find_shm(t, r, true);
+			if (!o)
+				return -ENOMEM;
+			if (r->offset + (r->end - r->start) > o->size)
+				o->size = r->offset + (r->end - r->start);
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
 		for (size_t k = 0; k < tp->nfds; k++) {
 			struct crest_img_fd *f = &tp->fds[k];
 			if (f->kind != CREST_FD_PIPE)
@@ -325,6 +375,64 @@ static int make_pipes(struct tree *t, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+/* Creates each shared object and writes into it what every process that
+ * mapped it saved (the same pages, as far as they overlap). */
+static int make_shm(struct tree *t, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->nshm; i++) {
+		struct tshm *o = &t->shm[i];
+		int fd = memfd_create("crest-shm", 0);
+		if (fd < 0 || ftruncate(fd, o->size) < 0) {
+			snprintf(err, errlen, "cannot create shared memory %s (%" PRIu64 " bytes): %s", o->path,
+				 o->size, strerror(errno));
+			return -errno;
+		}
+		o->fd = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
+		close(fd);
+		if (o->fd < 0) {
+			snprintf(err, errlen, "cannot move shared memory above fd %d: %s", t->fd_base, strerror(errno));
+			return -errno;
+		}
+	}
+	if (!t->nshm)
+		return 0;
+	void *buf = malloc(CREST_CHUNK_MAX);
+	if (!buf)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < t->n && !rc; i++) {
+		struct tproc *tp = &t->p[i];
+		struct crest_ir r;
+		struct crest_sec_hdr sh;
+		uint64_t off;
+		rc = crest_ir_open(&r, tp->image, err, errlen);
+		if (rc)
+			break;
+		while ((rc = crest_ir_next(&r, &sh, &off, err, errlen)) == 1) {
+			rc = 0;
+			if (sh.type != CREST_SEC_MEMORY || sh.index >= tp->nregions ||
+			    tp->regions[sh.index].kind != CREST_REG_SHARED_ANON)
+				continue;
+			struct crest_img_region *reg = &tp->regions[sh.index];
+			struct tshm *o = find_shm(t, reg, false);
+			if (!o || sh.raw_length > CREST_CHUNK_MAX)
+				continue;
+			rc = crest_ir_read_payload(&r, &sh, off, buf, CREST_CHUNK_MAX, err, errlen);
+			if (rc)
+				break;
+			if (pwrite(o->fd, buf, sh.raw_length, reg->offset + (sh.addr - reg->start)) !=
+			    (ssize_t)sh.raw_length) {
+				rc = -errno;
+				snprintf(err, errlen, "cannot fill shared memory %s: %s", o->path, strerror(errno));
+				break;
+			}
+		}
+		crest_ir_close(&r);
+	}
+	free(buf);
+	return rc < 0 ? rc : 0;
 }
 
 static int make_table(struct tree *t, char *err, size_t errlen)
@@ -537,9 +645,23 @@ static void become(struct tree *t, int i, char **args)
 			open_fds[nopen++] = atoi(e->d_name);
 	if (d)
 		closedir(d);
-	for (size_t k = 0; k < nopen; k++)
-		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && !is_target(tp, open_fds[k]))
+	static char shmarg[16384];
+	size_t used = 0;
+	shmarg[0] = 0;
+	for (size_t k = 0; k < tp->nregions; k++) {
+		struct tshm *o = tp->regions[k].kind == CREST_REG_SHARED_ANON ? find_shm(t, &tp->regions[k], false) : NULL;
+		if (!o || used + 32 >= sizeof(shmarg))
+			continue;
+		used += snprintf(shmarg + used, sizeof(shmarg) - used, "%s%zu:%d", used ? "," : "", k, o->fd);
+		fcntl(o->fd, F_SETFD, 0);	/* through exec into crest-restart */
+	}
+	for (size_t k = 0; k < nopen; k++) {
+		bool keep = false;
+		for (size_t j = 0; j < t->nshm && !keep; j++)
+			keep = open_fds[k] == t->shm[j].fd;
+		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && !is_target(tp, open_fds[k]) && !keep)
 			close(open_fds[k]);
+	}
 	char vfd[16], inh[16];
 	snprintf(vfd, sizeof(vfd), "%d", t->vpid_fd);
 	snprintf(inh, sizeof(inh), "%u", inherit);
@@ -551,6 +673,8 @@ static void become(struct tree *t, int i, char **args)
 			args[a] = vfd;
 		else if (!strcmp(args[a], "@INHERIT@"))
 			args[a] = inh;
+		else if (!strcmp(args[a], "@SHM@"))
+			args[a] = shmarg;
 	}
 	execv(args[0], args);
 	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
@@ -562,7 +686,12 @@ void cli_tree_free(struct tree *t)
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->p[i].fds);
 		free(t->p[i].kids);
+		free(t->p[i].regions);
 	}
+	for (size_t i = 0; i < t->nshm; i++)
+		if (t->shm[i].fd >= 0)
+			close(t->shm[i].fd);
+	free(t->shm);
 	for (size_t i = 0; i < t->npipes; i++) {
 		free(t->pipes[i].data);
 		free(t->pipes[i].fifo);
@@ -618,6 +747,8 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 	for (int n = 0; n <= 2; n++)
 		t->shell_fd[n] = fcntl(n, F_DUPFD_CLOEXEC, t->fd_base);
 	int rc = make_pipes(t, err, errlen);
+	if (!rc)
+		rc = make_shm(t, err, errlen);
 	if (!rc)
 		rc = make_table(t, err, errlen);
 	if (rc)

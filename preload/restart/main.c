@@ -188,6 +188,38 @@ static void check_shared_file(const struct crest_img_region *r)
 
 static uint32_t inherit_fds = 7;	/* fds 0-2 the shell's: not checked, not restored */
 
+/* Shared memory objects `crest restart` created and filled once for all the
+ * processes that share them (--shm-fds REGION:FD,...): mapped from the fd,
+ * their chunks in this image are not loaded again. */
+#define MAX_SHM 1024
+static struct { uint32_t region; int fd; } shm_fds[MAX_SHM];
+static uint32_t nshm;
+
+static int shm_fd_of(uint64_t region)
+{
+	for (uint32_t i = 0; i < nshm; i++)
+		if (shm_fds[i].region == region)
+			return shm_fds[i].fd;
+	return -1;
+}
+
+static void parse_shm_fds(const char *v)
+{
+	while (*v && nshm < MAX_SHM) {
+		const char *p = v;
+		uint64_t region = rt_strtou(p, &p, 10);
+		if (*p != ':')
+			rt_die("--shm-fds %s: expected REGION:FD,...", v);
+		uint64_t fd = rt_strtou(p + 1, &p, 10);
+		shm_fds[nshm].region = (uint32_t)region;
+		shm_fds[nshm].fd = (int)fd;
+		nshm++;
+		v = *p == ',' ? p + 1 : p;
+		if (*p && *p != ',')
+			rt_die("--shm-fds: unexpected %s", p);
+	}
+}
+
 static uint64_t read_metadata(void)
 {
 	struct crest_sec_hdr sh;
@@ -382,6 +414,9 @@ static void map_regions(void)
 			m = raw_syscall6(NR_mmap, r->start, len, r->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
 					 r->offset);
 			raw_syscall1(NR_close, fd);
+		} else if (r->kind == CREST_REG_SHARED_ANON && shm_fd_of(i) >= 0) {
+			m = raw_syscall6(NR_mmap, r->start, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+					 shm_fd_of(i), r->offset);
 		} else {
 			int flags = MAP_FIXED_NOREPLACE | MAP_ANONYMOUS;
 			flags |= r->kind == CREST_REG_SHARED_ANON ? MAP_SHARED : MAP_PRIVATE;
@@ -533,8 +568,8 @@ static void load_memory(uint64_t off)
 		uint64_t at = off;
 		if (!next_section(&off, &sh))
 			break;
-		if (sh.type != CREST_SEC_MEMORY)
-			continue;
+		if (sh.type != CREST_SEC_MEMORY || shm_fd_of(sh.index) >= 0)
+			continue;	/* (a shared object's content is in place already) */
 		if (nchunks >= MAX_CHUNKS)
 			rt_die("image %s has more than %u memory chunks", image_path, MAX_CHUNKS);
 		chunks[nchunks].payload = at + CREST_IMG_ALIGN;
@@ -653,6 +688,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 			vpid_fd = (long)rt_strtou(v, 0, 10), i++;
 		else if (!strcmp(a, "--inherit-fds") && v)
 			inherit_fds = (uint32_t)rt_strtou(v, 0, 10), i++;
+		else if (!strcmp(a, "--shm-fds") && v)
+			parse_shm_fds(v), i++;
 		else if (!strcmp(a, "--keep-fds"))
 			keep_fds = 1;
 		else if (!strcmp(a, "--restart-count") && v)
@@ -697,6 +734,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	place_vdso(&own);	/* refuses before anything is unmapped */
 	read_own_maps(&own, 1);	/* unmaps the old stack, heap, ... */
 	map_regions();
+	for (uint32_t k = 0; k < nshm; k++)
+		raw_syscall1(NR_close, shm_fds[k].fd);
 	load_memory(mem_off);
 	set_protections();
 	set_mm();
