@@ -35,6 +35,7 @@ const char *crest_sec_name(uint32_t type)
 	case CREST_SEC_FILEDATA: return "FILEDATA";
 	case CREST_SEC_MODULE: return "MODULE";
 	case CREST_SEC_CHILDREN: return "CHILDREN";
+	case CREST_SEC_SOCKETS: return "SOCKETS";
 	case CREST_SEC_END: return "END";
 	}
 	return "unknown";
@@ -222,6 +223,7 @@ static uint64_t rec_size(uint32_t type)
 	case CREST_SEC_REGIONS: return sizeof(struct crest_img_region);
 	case CREST_SEC_FDS: return sizeof(struct crest_img_fd);
 	case CREST_SEC_CHILDREN: return sizeof(struct crest_img_child);
+	case CREST_SEC_SOCKETS: return sizeof(struct crest_img_socket);
 	}
 	return 0;
 }
@@ -237,6 +239,7 @@ static const char *check_sec(const struct crest_ir *r, const struct crest_sec_hd
 	case CREST_SEC_REGIONS:
 	case CREST_SEC_FDS:
 	case CREST_SEC_CHILDREN:
+	case CREST_SEC_SOCKETS:
 	case CREST_SEC_FILEDATA:
 	case CREST_SEC_MODULE:
 	case CREST_SEC_MEMORY:

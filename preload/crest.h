@@ -154,9 +154,23 @@ void crest_cpu_features(struct crest_img_cpu *cpu);
 int crest_fds_prepare(char *err, size_t errlen);
 int crest_fds_save(char *err, size_t errlen);
 const unsigned char *crest_fds_pipe_data(uint32_t index, uint32_t *len);
+
+/* fds_socket.c */
+void crest_sock_reset(void);		/* before a scan of the fds */
+int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen);
+int crest_sock_save(char *err, size_t errlen);	/* every process stopped: queues */
+const struct crest_img_socket *crest_sock_records(uint32_t *n);
+const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t *len);
+void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);
+
+/* fds_event.c: eventfd, timerfd, signalfd, epoll */
+uint32_t crest_fd_event_kind(const char *path);	/* CREST_FD_EVENTFD.. for its /proc link, or 0 */
+int crest_fds_event_save(char *err, size_t errlen);	/* after scan_fds, threads stopped */
+int crest_fd_event_open(uint32_t index);	/* a new fd for crest.fds[index], or -1 and errno */
+void crest_fds_event_restore_epoll(void);	/* when every other fd is back */
 
 /* dump.c */
 int crest_checkpoint_prepare(char *err, size_t errlen);
@@ -178,5 +192,8 @@ void crest_after_restart(void);
 /* coord_link.c */
 void *crest_ckpt_thread(void *arg);
 void crest_link_progress(uint64_t bytes);	/* PROGRESS to the coordinator, at most 5 a second */
+
+/* uts_wrappers.c */
+void crest_uts_init(void);		/* constructor: the hostname the computation keeps */
 
 #endif

@@ -485,11 +485,18 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 	if (!rc && proc->nchildren)
 		rc = crest_iw_section(&writer, CREST_SEC_CHILDREN, 0, proc->nchildren, img_kids,
 				      proc->nchildren * sizeof(struct crest_img_child));
+	uint32_t nsocks;
+	const struct crest_img_socket *socks = crest_sock_records(&nsocks);
+	if (!rc && nsocks)
+		rc = crest_iw_section(&writer, CREST_SEC_SOCKETS, 0, nsocks, socks,
+				      nsocks * sizeof(struct crest_img_socket));
 	for (uint32_t i = 0; !rc && i < crest.nfds; i++) {
 		if (!crest.fds[i].img.content_saved)
 			continue;
 		uint32_t plen;
 		const unsigned char *pdata = crest_fds_pipe_data(i, &plen);
+		if (!pdata)
+			pdata = crest_sock_data(i, &plen);
 		if (pdata) {
 			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
 			continue;

@@ -10,8 +10,9 @@
  * recorded with their inode (which identifies them across the processes of
  * the computation) and a copy of the data in flight (tee(2): nothing is
  * consumed, so nothing has to be put back); `crest restart` recreates them
- * and puts them in place before libcrest runs again.  Anything else
- * (sockets, eventfd, epoll, ...) makes the checkpoint fail naming the fd.
+ * and puts them in place before libcrest runs again.  eventfd, timerfd,
+ * signalfd and epoll fds are fds_event.c's.  Anything else makes the
+ * checkpoint fail naming the fd.
  */
 #define LOG_MODULE "fds"
 #include <errno.h>
@@ -143,6 +144,7 @@ static int scan_fds(char *err, size_t errlen)
 	}
 	crest.nfds = 0;
 	crest.npipes = 0;
+	crest_sock_reset();
 	for (;;) {
 		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
 		if (n <= 0)
@@ -215,13 +217,20 @@ static int scan_fds(char *err, size_t errlen)
 			} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
 							   major(st.st_rdev) == 5)) {
 				r->kind = CREST_FD_TTY;
+			} else if (S_ISSOCK(st.st_mode) && fd > 2) {
+				r->kind = CREST_FD_SOCKET;
+				rc = crest_sock_scan(fd, crest.nfds, err, errlen);
+				if (rc)
+					goto out;
+			} else if ((r->kind = crest_fd_event_kind(r->path))) {
+				/* eventfd, timerfd, signalfd, epoll: fds_event.c */
 			} else if (fd <= 2) {
 				/* the restarting shell's, like the root process's 0-2 */
 				r->kind = CREST_FD_STDIO;
 			} else {
 				snprintf(err, errlen,
 					 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
-					 "processes, eventfd, epoll, ... come with issue 3; see docs/unsupported.md)",
+					 "processes, ... come with issue 3; see docs/unsupported.md)",
 					 fd, r->path);
 				rc = -ENOTSUP;
 				goto out;
@@ -311,6 +320,12 @@ int crest_fds_save(char *err, size_t errlen)
 		if ((r->kind == CREST_FD_FILE) && (r->flags & O_ACCMODE) != O_RDONLY)
 			fdatasync(r->fd);
 	}
+	rc = crest_fds_event_save(err, errlen);
+	if (rc)
+		return rc;
+	rc = crest_sock_save(err, errlen);
+	if (rc)
+		return rc;
 	crest.pipe_data_len = 0;
 	for (uint32_t i = 0; i < crest.npipes; i++) {
 		struct crest_pipe *p = &crest.pipes[i];
@@ -542,6 +557,15 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			if (nfd < 0)
 				errno = -nfd;
 			break;
+		case CREST_FD_SOCKET:
+			if (fcntl(r->fd, F_GETFD) < 0) {
+				pr_warn("fd %d (socket) was not handed over by crest restart; it is closed", r->fd);
+				continue;
+			}
+			fcntl(r->fd, F_SETFD, r->fd_flags & FD_CLOEXEC);
+			fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
+			crest_sock_restore(i);
+			continue;
 		case CREST_FD_PIPE:
 			/* put in place by `crest restart` (a pipe to outside the
 			 * computation: /dev/null, or for 0-2 the restarting shell's) */
@@ -554,6 +578,12 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			if (r->fd > 2)
 				fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
 			continue;
+		case CREST_FD_EVENTFD:
+		case CREST_FD_TIMERFD:
+		case CREST_FD_SIGNALFD:
+		case CREST_FD_EPOLL:
+			nfd = crest_fd_event_open(i);
+			break;
 		default:
 			pr_warn("fd %d (%s): unknown kind %u in the image; it is closed", r->fd, r->path, r->kind);
 			continue;
@@ -579,5 +609,6 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		if (r->kind == CREST_FD_FILE || r->kind == CREST_FD_DELETED)
 			lseek(r->fd, r->pos, SEEK_SET);
 	}
+	crest_fds_event_restore_epoll();
 	return rc;
 }

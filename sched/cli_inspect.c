@@ -78,8 +78,10 @@ static const char *kind_name(uint32_t k)
 
 static const char *fd_kind_name(uint32_t k)
 {
-	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external" };
-	return k < sizeof(n) / sizeof(n[0]) ? n[k] : "?";
+	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external",
+				   [CREST_FD_EVENTFD] = "eventfd", [CREST_FD_TIMERFD] = "timerfd",
+				   [CREST_FD_SIGNALFD] = "signalfd", [CREST_FD_EPOLL] = "epoll" };
+	return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "?";
 }
 
 static void prot_str(const struct crest_img_region *g, char *b)

@@ -37,66 +37,10 @@
 
 #include "cli.h"
 #include "cli_tree.h"
+#include "cli_tree_int.h"
 #include "crest/restart.h"
 #include "image_read.h"
 
-struct tproc {
-	char image[PATH_MAX];
-	struct crest_img_process proc;
-	struct crest_img_fd *fds;
-	size_t nfds;
-	struct crest_img_child *kids;
-	size_t nkids;
-	struct crest_img_region *regions;
-	size_t nregions;
-	int parent;			/* index, -1 for the root */
-	int slot;			/* in the pid table */
-};
-
-struct tzombie {
-	int parent;
-	struct crest_img_child c;
-	int slot;
-};
-
-struct tpipe {
-	uint64_t ino;
-	uint64_t size;
-	unsigned char *data;
-	size_t len;
-	bool have_data;
-	int readers, writers;		/* records in the computation */
-	int readers_hi, writers_hi;	/* ... of them at fd > 2 */
-	int fd[2];			/* created: high fds */
-	char *fifo;			/* a named FIFO that still exists: reopened by path */
-	int fifo_fd;			/* ... held open O_RDWR until every process has it */
-};
-
-/* A shared memory object (shared anonymous memory, memfd, SysV, a deleted
- * file mapped shared): created once, filled from the images, mapped by every
- * process that shared it. */
-struct tshm {
-	uint64_t ino;
-	char path[CREST_IMG_PATH_MAX];
-	uint64_t size;
-	int fd;
-};
-
-struct tree {
-	struct tproc *p;
-	size_t n;
-	struct tzombie *z;
-	size_t nz;
-	struct tpipe *pipes;
-	size_t npipes;
-	int root;
-	int vpid_fd;
-	struct crest_vpids_hdr *tab;
-	int fd_base;
-	int shell_fd[3];		/* the restarting shell's 0-2, kept at high fds */
-	struct tshm *shm;
-	size_t nshm;
-};
 
 static int find_proc(const struct tree *t, uint32_t vpid)
 {
@@ -189,7 +133,24 @@ static int load_image(struct tree *t, struct tproc *tp, char *err, size_t errlen
 			tp->kids = read_array(&r, &sh, off, sizeof(*tp->kids), &tp->nkids, err, errlen);
 			rc = tp->kids ? 0 : -EBADMSG;
 			break;
+		case CREST_SEC_SOCKETS:
+			tp->socks = read_array(&r, &sh, off, sizeof(*tp->socks), &tp->nsocks, err, errlen);
+			rc = tp->socks ? 0 : -EBADMSG;
+			if (!rc && !(tp->sockdata = calloc(tp->nsocks + 1, sizeof(*tp->sockdata))))
+				rc = -ENOMEM;
+			break;
 		case CREST_SEC_FILEDATA: {
+			if (tp->fds && sh.index < tp->nfds && tp->fds[sh.index].kind == CREST_FD_SOCKET) {
+				for (size_t k = 0; k < tp->nsocks; k++) {
+					if (tp->socks[k].fd_index != sh.index || tp->sockdata[k])
+						continue;
+					size_t n;
+					tp->sockdata[k] = read_array(&r, &sh, off, 1, &n, err, errlen);
+					if (!tp->sockdata[k] || n < tp->socks[k].queued)
+						rc = -EBADMSG;
+				}
+				break;
+			}
 			if (!tp->fds || sh.index >= tp->nfds || tp->fds[sh.index].kind != CREST_FD_PIPE)
 				break;
 			struct tpipe *p = find_pipe(t, tp->fds[sh.index].ino, true);
@@ -313,7 +274,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 			}
 		}
 	}
-	return 0;
+	return tree_sockets_plan(t, err, errlen);
 }
 
 /* Pipes recreated in this process, at fds >= fd_base. */
@@ -550,7 +511,7 @@ static void build(struct tree *t, int i, char **args)
 static bool is_target(const struct tproc *tp, int fd)
 {
 	for (size_t k = 0; k < tp->nfds; k++)
-		if (tp->fds[k].fd == fd && tp->fds[k].kind == CREST_FD_PIPE)
+		if (tp->fds[k].fd == fd && (tp->fds[k].kind == CREST_FD_PIPE || tp->fds[k].kind == CREST_FD_SOCKET))
 			return true;
 	return false;
 }
@@ -602,6 +563,13 @@ static void become(struct tree *t, int i, char **args)
 	unsigned inherit = stdio_fds(t, i);
 	for (size_t k = 0; k < tp->nfds; k++) {
 		struct crest_img_fd *f = &tp->fds[k];
+		if (f->kind == CREST_FD_SOCKET) {
+			int src = tree_socket_fd(t, i, k);
+			if (src < 0 || dup2(src, f->fd) < 0)
+				fprintf(stderr, "crest: restart: process %u: cannot put its socket at fd %d\n",
+					tp->proc.pid, f->fd);
+			continue;
+		}
 		if (f->kind != CREST_FD_PIPE)
 			continue;
 		struct tpipe *p = find_pipe(t, f->ino, false);
@@ -687,7 +655,15 @@ void cli_tree_free(struct tree *t)
 		free(t->p[i].fds);
 		free(t->p[i].kids);
 		free(t->p[i].regions);
+		for (size_t k = 0; t->p[i].sockdata && k < t->p[i].nsocks; k++)
+			free(t->p[i].sockdata[k]);
+		free(t->p[i].sockdata);
+		free(t->p[i].socks);
 	}
+	for (size_t i = 0; i < t->nsocks; i++)
+		if (t->socks[i].fd >= 0)
+			close(t->socks[i].fd);
+	free(t->socks);
 	for (size_t i = 0; i < t->nshm; i++)
 		if (t->shm[i].fd >= 0)
 			close(t->shm[i].fd);
@@ -747,6 +723,8 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 	for (int n = 0; n <= 2; n++)
 		t->shell_fd[n] = fcntl(n, F_DUPFD_CLOEXEC, t->fd_base);
 	int rc = make_pipes(t, err, errlen);
+	if (!rc)
+		rc = tree_sockets_make(t, err, errlen);
 	if (!rc)
 		rc = make_shm(t, err, errlen);
 	if (!rc)

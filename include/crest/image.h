@@ -70,6 +70,7 @@ enum crest_sec_type {
 	CREST_SEC_FILEDATA = 6,	/* content of the file of fd record hdr.index */
 	CREST_SEC_MODULE = 7,	/* opaque: 32-byte NUL-padded module name, then data */
 	CREST_SEC_CHILDREN = 8,	/* struct crest_img_child[n]: children at the checkpoint */
+	CREST_SEC_SOCKETS = 9,	/* struct crest_img_socket[n]: sockets of the FDS records */
 	CREST_SEC_END = 0xffff,	/* last section; no payload */
 };
 
@@ -196,6 +197,12 @@ enum crest_fd_kind {
 				 * data in flight in FILEDATA of one of its records; created by
 				 * `crest restart` and in place before libcrest runs */
 	CREST_FD_EXTERNAL = 8,	/* (old images) pipe to outside the computation */
+	CREST_FD_EVENTFD = 9,	/* eventfd, timerfd, signalfd, epoll: re-created by libcrest */
+	CREST_FD_TIMERFD = 10,	/* from its own memory (preload/fds_event.c); the record */
+	CREST_FD_SIGNALFD = 11,	/* holds only fd, flags and fd_flags */
+	CREST_FD_EPOLL = 12,
+	CREST_FD_SOCKET = 16,	/* socket: struct crest_img_socket in SOCKETS; created by
+				 * `crest restart` and in place before libcrest runs */
 };
 
 /* CREST_SEC_FDS */
@@ -210,6 +217,29 @@ struct crest_img_fd {
 	uint32_t content_saved;		/* a FILEDATA section holds the content */
 	char path[CREST_FD_PATH_MAX];
 };
+
+/* CREST_SEC_SOCKETS: one per socket fd record (kind CREST_FD_SOCKET).  The
+ * data waiting in its receive queue (read with MSG_PEEK: nothing consumed)
+ * is the FILEDATA of the fd record: raw bytes for a stream socket; for
+ * datagram and seqpacket sockets a sequence of (uint32_t length, bytes). */
+struct crest_img_socket {
+	uint32_t fd_index;		/* the FDS record */
+	int32_t domain, type, protocol;	/* AF_UNIX/AF_INET/AF_INET6, SOCK_* */
+	uint32_t state;			/* CREST_SOCK_* */
+	uint32_t backlog;		/* listening: the backlog it had (unknown: 128) */
+	uint64_t ino, peer_ino;		/* AF_UNIX: the socket's and its peer's inode */
+	uint8_t local[128], peer[128];	/* struct sockaddr_* as the kernel gave them */
+	uint32_t local_len, peer_len;
+	uint32_t queued;		/* bytes waiting to be read (FILEDATA) */
+	uint32_t nmsgs;			/* messages among them (datagram, seqpacket) */
+	int32_t opt_nodelay, opt_keepalive, opt_reuseaddr, opt_peek_off;
+	uint32_t shut;			/* SHUT_RD/WR seen: bit 0 read, bit 1 write */
+	uint32_t reserved[9];
+};
+
+#define CREST_SOCK_UNCONNECTED	0
+#define CREST_SOCK_LISTENING	1
+#define CREST_SOCK_CONNECTED	2
 
 /* Section END payload: none.  hdr.count = number of sections before it. */
 

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sockets: what a checkpoint records about each one, and what the restored
+ * process does with the socket `crest restart` handed over in its place.
+ *
+ * Supported: AF_UNIX (stream, seqpacket, datagram; socketpair, path and
+ * abstract names, listening) and TCP over AF_INET/AF_INET6 (listening and
+ * connected).  Recorded: the socket's and (AF_UNIX) its peer's inode, from
+ * the kernel's sock_diag, which is how `crest restart` finds the two ends of
+ * a connection among the processes; names and addresses; a few options; and
+ * the data waiting in the receive queue, read with MSG_PEEK (stepping with
+ * SO_PEEK_OFF), so nothing is consumed and nothing has to be put back when
+ * the application goes on.  Every process of the computation is stopped at
+ * that point, so the queues are stable.
+ *
+ * TCP data still in the sender's queue (not yet in the receiver's) cannot be
+ * read without privileges (TCP_REPAIR): the checkpoint fails, naming the
+ * connection, when a connected TCP socket still has unsent data after a
+ * short wait.  On loopback this only happens when the receiver's buffer is
+ * full.
+ */
+#define LOG_MODULE "sockets"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crest.h"
+#include "log.h"
+
+#define SOCK_DATA_MAX	(4u << 20)	/* bytes in flight saved, all sockets together */
+
+static struct crest_img_socket socks[CREST_MAX_FDS];
+static uint32_t nsocks;
+static unsigned char sock_data[SOCK_DATA_MAX];
+static uint32_t data_off[CREST_MAX_FDS];	/* per socket record */
+static uint32_t data_used;
+
+/* ---- AF_UNIX peers, from sock_diag ----------------------------------- */
+
+static struct { uint32_t ino, peer; } upeers[4096];
+static uint32_t nupeers;
+
+static void unix_peers_load(void)
+{
+	static unsigned char buf[32768];
+	nupeers = 0;
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return;
+	struct {
+		struct nlmsghdr nh;
+		struct unix_diag_req req;
+	} q;
+	memset(&q, 0, sizeof(q));
+	q.nh.nlmsg_len = sizeof(q);
+	q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	q.req.sdiag_family = AF_UNIX;
+	q.req.udiag_states = ~0u;
+	q.req.udiag_show = UDIAG_SHOW_PEER;
+	if (send(nl, &q, sizeof(q), 0) != sizeof(q))
+		goto out;
+	for (;;) {
+		ssize_t n = recv(nl, buf, sizeof(buf), 0);
+		if (n <= 0)
+			goto out;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				goto out;
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a = (struct rtattr *)(m + 1);
+			int alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type != UNIX_DIAG_PEER || nupeers >= sizeof(upeers) / sizeof(upeers[0]))
+					continue;
+				upeers[nupeers].ino = m->udiag_ino;
+				upeers[nupeers].peer = *(uint32_t *)RTA_DATA(a);
+				nupeers++;
+			}
+		}
+	}
+out:
+	close(nl);
+}
+
+static uint32_t unix_peer_of(uint32_t ino)
+{
+	for (uint32_t i = 0; i < nupeers; i++)
+		if (upeers[i].ino == ino)
+			return upeers[i].peer;
+	return 0;
+}
+
+/* ---- classification (PREPARE and WRITE) ------------------------------- */
+
+static int sockopt_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	return getsockopt(fd, level, name, &v, &l) < 0 ? -1 : v;
+}
+
+void crest_sock_reset(void)
+{
+	nsocks = 0;
+	data_used = 0;
+	unix_peers_load();
+}
+
+int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
+{
+	struct crest_img_socket *s;
+	struct stat st;
+	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
+	int type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
+	int proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
+
+	if (!(domain == AF_UNIX && (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_SEQPACKET)) &&
+	    !((domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM && proto == IPPROTO_TCP)) {
+		snprintf(err, errlen,
+			 "fd %d is a socket of family %d, type %d, which crest cannot checkpoint yet (AF_UNIX and TCP "
+			 "are supported; UDP, netlink, raw sockets are not, see docs/unsupported.md)",
+			 fd, domain, type);
+		return -ENOTSUP;
+	}
+	if (nsocks >= CREST_MAX_FDS || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "fd %d: cannot describe the socket", fd);
+		return -EMFILE;
+	}
+	s = &socks[nsocks++];
+	memset(s, 0, sizeof(*s));
+	s->fd_index = index;
+	s->domain = domain;
+	s->type = type;
+	s->protocol = proto;
+	s->ino = st.st_ino;
+	socklen_t l = sizeof(s->local);
+	if (getsockname(fd, (struct sockaddr *)s->local, &l) == 0)
+		s->local_len = l < sizeof(s->local) ? l : sizeof(s->local);
+	l = sizeof(s->peer);
+	if (getpeername(fd, (struct sockaddr *)s->peer, &l) == 0) {
+		s->peer_len = l < sizeof(s->peer) ? l : sizeof(s->peer);
+		s->state = CREST_SOCK_CONNECTED;
+	}
+	if (sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1) {
+		s->state = CREST_SOCK_LISTENING;
+		s->backlog = 128;
+	}
+	if (domain == AF_UNIX) {
+		s->peer_ino = unix_peer_of((uint32_t)st.st_ino);
+		if (s->peer_ino && s->state == CREST_SOCK_UNCONNECTED)
+			s->state = CREST_SOCK_CONNECTED;
+	}
+	s->opt_reuseaddr = sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR);
+	s->opt_keepalive = sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE);
+	s->opt_peek_off = sockopt_int(fd, SOL_SOCKET, SO_PEEK_OFF);
+	s->opt_nodelay = domain != AF_UNIX ? sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) : -1;
+	return 0;
+}
+
+/* ---- the receive queue ------------------------------------------------- */
+
+static int peek_queue(int fd, struct crest_img_socket *s, char *err, size_t errlen)
+{
+	bool msgs = s->type != SOCK_STREAM;
+	int zero = 0;
+	bool stepping = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
+	data_off[s - socks] = data_used;
+	for (;;) {
+		uint32_t room = SOCK_DATA_MAX - data_used - (msgs ? 4 : 0);
+		if (data_used + (msgs ? 4 : 0) >= SOCK_DATA_MAX) {
+			snprintf(err, errlen, "more than %u MiB waiting in sockets", SOCK_DATA_MAX >> 20);
+			return -ENOBUFS;
+		}
+		unsigned char *dst = sock_data + data_used + (msgs ? 4 : 0);
+		ssize_t n = recv(fd, dst, room, MSG_PEEK | MSG_DONTWAIT | (msgs ? MSG_TRUNC : 0));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && !msgs))
+			break;	/* EAGAIN: nothing (more) waiting; 0: end of stream */
+		if ((size_t)n > room) {
+			snprintf(err, errlen, "a %zd-byte message waits in socket fd %d: too large to save", n,
+				 crest.fds[s->fd_index].img.fd);
+			return -ENOBUFS;
+		}
+		if (msgs) {
+			uint32_t len = (uint32_t)n;
+			memcpy(sock_data + data_used, &len, 4);
+			data_used += 4;
+			s->nmsgs++;
+		}
+		data_used += (uint32_t)n;
+		s->queued += (uint32_t)n + (msgs ? 4 : 0);
+		if (!stepping)
+			break;	/* one peek is all we can do: the stream's first bytes */
+		if (msgs && n == 0) {	/* an empty datagram: SO_PEEK_OFF does not move */
+			snprintf(err, errlen, "an empty datagram waits in socket fd %d: cannot be saved",
+				 crest.fds[s->fd_index].img.fd);
+			return -ENOTSUP;
+		}
+	}
+	if (stepping) {
+		int off = s->opt_peek_off;	/* the application's own setting (-1: none) */
+		setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	}
+	if (!stepping && s->type == SOCK_STREAM) {
+		int avail = 0;
+		if (!ioctl(fd, FIONREAD, &avail) && (uint32_t)avail > s->queued) {
+			snprintf(err, errlen, "socket fd %d: cannot read all %d bytes waiting in it", 
+				 crest.fds[s->fd_index].img.fd, avail);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* Threads of every process are stopped: copy what waits in each socket. */
+int crest_sock_save(char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < nsocks; i++) {
+		struct crest_img_socket *s = &socks[i];
+		int fd = crest.fds[s->fd_index].img.fd;
+		if (s->state == CREST_SOCK_LISTENING)
+			continue;
+		if (s->domain != AF_UNIX && s->state == CREST_SOCK_CONNECTED) {
+			int unsent = 0;
+			for (int tries = 0; tries < 20; tries++) {
+				if (ioctl(fd, SIOCOUTQ, &unsent) < 0 || unsent == 0)
+					break;
+				struct timespec ts = { 0, 10000000 };
+				nanosleep(&ts, NULL);
+			}
+			if (unsent > 0) {
+				snprintf(err, errlen,
+					 "TCP socket fd %d still has %d bytes its peer has not received (its receive buffer "
+					 "is full); crest cannot save them without privileges, try again later",
+					 fd, unsent);
+				return -EAGAIN;
+			}
+		}
+		int rc = peek_queue(fd, s, err, errlen);
+		if (rc)
+			return rc;
+		crest.fds[s->fd_index].img.content_saved = s->queued > 0;
+		crest.fds[s->fd_index].img.size = s->queued;
+	}
+	return 0;
+}
+
+const struct crest_img_socket *crest_sock_records(uint32_t *n)
+{
+	*n = nsocks;
+	return socks;
+}
+
+const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t *len)
+{
+	for (uint32_t i = 0; i < nsocks; i++)
+		if (socks[i].fd_index == fd_index) {
+			*len = socks[i].queued;
+			return socks[i].queued ? sock_data + data_off[i] : NULL;
+		}
+	return NULL;
+}
+
+/* ---- after a restart ---------------------------------------------------- */
+
+static void setopt(int fd, int level, int name, int v)
+{
+	if (v >= 0)
+		setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+/* The socket crest restart put at the record's fd: the options back. */
+void crest_sock_restore(uint32_t fd_index)
+{
+	for (uint32_t i = 0; i < nsocks; i++) {
+		struct crest_img_socket *s = &socks[i];
+		if (s->fd_index != fd_index)
+			continue;
+		int fd = crest.fds[fd_index].img.fd;
+		setopt(fd, SOL_SOCKET, SO_KEEPALIVE, s->opt_keepalive);
+		if (s->opt_peek_off >= 0)
+			setopt(fd, SOL_SOCKET, SO_PEEK_OFF, s->opt_peek_off);
+		if (s->domain != AF_UNIX)
+			setopt(fd, IPPROTO_TCP, TCP_NODELAY, s->opt_nodelay);
+		return;
+	}
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* The restart plan shared by cli_tree.c (processes, pipes, shared memory)
+ * and cli_tree_sockets.c (sockets).  Not a public interface. */
+#ifndef CREST_CLI_TREE_INT_H
+#define CREST_CLI_TREE_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "crest/image.h"
+
+/* One socket of the computation (by inode: a socket inherited through fork
+ * is one socket in several processes), created once by crest restart. */
+struct tsock {
+	const struct crest_img_socket *rec;	/* the first record that has it */
+	int proc;				/* ... in this process */
+	const unsigned char *data;		/* its receive queue, rec->queued bytes */
+	int peer;				/* the other end, or -1 */
+	int fd;					/* created: a high fd */
+};
+
+struct tproc {
+	char image[PATH_MAX];
+	struct crest_img_process proc;
+	struct crest_img_fd *fds;
+	size_t nfds;
+	struct crest_img_child *kids;
+	size_t nkids;
+	struct crest_img_region *regions;
+	size_t nregions;
+	struct crest_img_socket *socks;
+	size_t nsocks;
+	unsigned char **sockdata;	/* per socket record: its queue (FILEDATA) */
+	int parent;			/* index, -1 for the root */
+	int slot;			/* in the pid table */
+};
+
+struct tzombie {
+	int parent;
+	struct crest_img_child c;
+	int slot;
+};
+
+struct tpipe {
+	uint64_t ino;
+	uint64_t size;
+	unsigned char *data;
+	size_t len;
+	bool have_data;
+	int readers, writers;		/* records in the computation */
+	int readers_hi, writers_hi;	/* ... of them at fd > 2 */
+	int fd[2];			/* created: high fds */
+	char *fifo;			/* a named FIFO that still exists: reopened by path */
+	int fifo_fd;			/* ... held open O_RDWR until every process has it */
+};
+
+/* A shared memory object (shared anonymous memory, memfd, SysV, a deleted
+ * file mapped shared): created once, filled from the images, mapped by every
+ * process that shared it. */
+struct tshm {
+	uint64_t ino;
+	char path[CREST_IMG_PATH_MAX];
+	uint64_t size;
+	int fd;
+};
+
+struct tree {
+	struct tproc *p;
+	size_t n;
+	struct tzombie *z;
+	size_t nz;
+	struct tpipe *pipes;
+	size_t npipes;
+	int root;
+	int vpid_fd;
+	struct crest_vpids_hdr *tab;
+	int fd_base;
+	int shell_fd[3];		/* the restarting shell's 0-2, kept at high fds */
+	struct tshm *shm;
+	size_t nshm;
+	struct tsock *socks;
+	size_t nsocks;
+};
+
+
+/* cli_tree_sockets.c */
+int tree_sockets_plan(struct tree *t, char *err, size_t errlen);
+int tree_sockets_make(struct tree *t, char *err, size_t errlen);
+/* the created socket for process i's fd record k, or -1 */
+int tree_socket_fd(const struct tree *t, int i, size_t k);
+
+#endif

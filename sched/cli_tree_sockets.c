@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest restart: the sockets of the computation, created before the tree
+ * is forked and put in place like pipes (cli_tree.c).
+ *
+ * Policy (docs/architecture.md, "Sockets"):
+ *   - both ends of a connection in the computation (AF_UNIX: the peer inode
+ *     of one is the other; TCP: one's local address is the other's peer):
+ *     a new connected pair (socketpair, or a TCP connection over loopback:
+ *     new ports), each end's waiting data sent again from the other end;
+ *   - listening: bound again to the same name (a stale AF_UNIX socket file
+ *     is removed first) or the same address and port, and listening;
+ *     connections not yet accepted at the checkpoint are lost;
+ *   - connected to a process outside the computation: the application reads
+ *     what was waiting, then end of stream, as if the peer had closed;
+ *   - an AF_UNIX datagram socket bound to a name gets its name back and its
+ *     waiting datagrams (their sender addresses are lost);
+ *   - anything else: a new socket of the same kind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli_tree_int.h"
+
+static int find_sock(const struct tree *t, uint64_t ino)
+{
+	for (size_t i = 0; i < t->nsocks; i++)
+		if (t->socks[i].rec->ino == ino)
+			return (int)i;
+	return -1;
+}
+
+static bool tcp_mirror(const struct crest_img_socket *a, const struct crest_img_socket *b)
+{
+	return a->local_len && a->peer_len && a->local_len == b->peer_len && a->peer_len == b->local_len &&
+	       !memcmp(a->local, b->peer, a->local_len) && !memcmp(a->peer, b->local, a->peer_len);
+}
+
+int tree_sockets_plan(struct tree *t, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
+		for (size_t k = 0; k < tp->nsocks; k++) {
+			const struct crest_img_socket *s = &tp->socks[k];
+			if (s->fd_index >= tp->nfds) {
+				snprintf(err, errlen, "image %s: socket record %zu names fd record %u of %zu", tp->image,
+					 k, s->fd_index, tp->nfds);
+				return -EBADMSG;
+			}
+			if (find_sock(t, s->ino) >= 0)
+				continue;	/* shared with a process seen before */
+			struct tsock *n = realloc(t->socks, (t->nsocks + 1) * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			t->socks = n;
+			t->socks[t->nsocks++] = (struct tsock){ s, (int)i, tp->sockdata ? tp->sockdata[k] : NULL, -1, -1 };
+		}
+	}
+	for (size_t i = 0; i < t->nsocks; i++) {
+		struct tsock *a = &t->socks[i];
+		if (a->peer >= 0 || a->rec->state != CREST_SOCK_CONNECTED)
+			continue;
+		for (size_t j = 0; j < t->nsocks && a->peer < 0; j++) {
+			struct tsock *b = &t->socks[j];
+			if (j == i || b->peer >= 0 || b->rec->domain != a->rec->domain ||
+			    b->rec->state != CREST_SOCK_CONNECTED)
+				continue;
+			bool pair = a->rec->domain == AF_UNIX
+				    ? a->rec->peer_ino == b->rec->ino && b->rec->peer_ino == a->rec->ino
+				    : tcp_mirror(a->rec, b->rec);
+			if (pair) {
+				a->peer = (int)j;
+				b->peer = (int)i;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Sends s's saved queue from `from`, so that it waits in s's new socket. */
+static int refill(const struct tsock *s, int from, char *err, size_t errlen)
+{
+	const unsigned char *d = s->data;
+	uint32_t left = s->rec->queued;
+	while (d && left) {
+		uint32_t len = left;
+		if (s->rec->type != SOCK_STREAM) {
+			memcpy(&len, d, 4);
+			d += 4;
+			left -= 4;
+			if (len > left)
+				break;
+		}
+		ssize_t n = send(from, d, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n != (ssize_t)len) {
+			snprintf(err, errlen, "cannot put %u bytes back into a socket: %s", len,
+				 n < 0 ? strerror(errno) : "short write");
+			return -EIO;
+		}
+		d += len;
+		left -= len;
+	}
+	return 0;
+}
+
+static int high(const struct tree *t, int fd)
+{
+	if (fd < 0)
+		return fd;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
+	close(fd);
+	return h;
+}
+
+/* A connected TCP pair over loopback, of the record's family. */
+static int tcp_pair(int family, int sv[2])
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	int l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&ss, &len) < 0)
+		goto fail;
+	sv[0] = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&ss, len) < 0)
+		goto fail;
+	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (sv[1] < 0)
+		goto fail;
+	close(l);
+	return 0;
+fail:
+	if (l >= 0)
+		close(l);
+	return -errno;
+}
+
+static int make_pair(struct tree *t, struct tsock *a, struct tsock *b, char *err, size_t errlen)
+{
+	int sv[2];
+	int rc = a->rec->domain == AF_UNIX ? (socketpair(AF_UNIX, a->rec->type | SOCK_CLOEXEC, 0, sv) ? -errno : 0)
+					   : tcp_pair(a->rec->domain, sv);
+	if (rc) {
+		snprintf(err, errlen, "cannot create a connected socket pair: %s", strerror(-rc));
+		return rc;
+	}
+	rc = refill(a, sv[1], err, errlen);
+	if (!rc && b)
+		rc = refill(b, sv[0], err, errlen);
+	a->fd = high(t, sv[0]);
+	if (b)
+		b->fd = high(t, sv[1]);
+	else
+		close(sv[1]);	/* the peer was outside: end of stream after the data */
+	return rc;
+}
+
+static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errlen)
+{
+	const struct crest_img_socket *r = s->rec;
+	int fd = socket(r->domain, r->type | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+		return -errno;
+	}
+	if (r->domain == AF_UNIX) {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)r->local;
+		struct stat st;
+		if (r->local_len > sizeof(sa_family_t) && un->sun_path[0] && !stat(un->sun_path, &st) &&
+		    S_ISSOCK(st.st_mode))
+			unlink(un->sun_path);	/* left behind by the killed process */
+	} else {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	if (r->local_len > sizeof(sa_family_t) && bind(fd, (const struct sockaddr *)r->local, r->local_len) < 0) {
+		if (r->domain == AF_UNIX) {
+			snprintf(err, errlen, "cannot bind a socket to its name again: %s", strerror(errno));
+			close(fd);
+			return -errno;
+		}
+		/* the port is taken: any port (clients that remember it will fail) */
+		struct sockaddr_storage any;
+		memcpy(&any, r->local, r->local_len);
+		((struct sockaddr_in *)&any)->sin_port = 0;
+		fprintf(stderr, "crest: restart: a TCP listener's port is taken: it listens on another port now\n");
+		bind(fd, (struct sockaddr *)&any, r->local_len);
+	}
+	if (r->state == CREST_SOCK_LISTENING && listen(fd, r->backlog ? (int)r->backlog : 128) < 0) {
+		snprintf(err, errlen, "cannot listen again: %s", strerror(errno));
+		close(fd);
+		return -errno;
+	}
+	if (r->domain == AF_UNIX && r->type == SOCK_DGRAM && s->data && r->queued) {
+		int from = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		int rc = from >= 0 && !connect(from, (const struct sockaddr *)r->local, r->local_len)
+				 ? refill(s, from, err, errlen) : -errno;
+		if (from >= 0)
+			close(from);
+		if (rc) {
+			close(fd);
+			return rc;
+		}
+	}
+	s->fd = high(t, fd);
+	return 0;
+}
+
+int tree_sockets_make(struct tree *t, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->nsocks; i++) {
+		struct tsock *s = &t->socks[i];
+		int rc;
+		if (s->fd >= 0)
+			continue;
+		if (s->rec->state == CREST_SOCK_CONNECTED)
+			rc = make_pair(t, s, s->peer >= 0 ? &t->socks[s->peer] : NULL, err, errlen);
+		else
+			rc = make_listener(t, s, err, errlen);
+		if (rc)
+			return rc;
+		if (s->fd < 0) {
+			snprintf(err, errlen, "cannot move a socket above fd %d", t->fd_base);
+			return -EMFILE;
+		}
+	}
+	return 0;
+}
+
+int tree_socket_fd(const struct tree *t, int i, size_t k)
+{
+	const struct tproc *tp = &t->p[i];
+	for (size_t j = 0; j < tp->nsocks; j++) {
+		if (tp->socks[j].fd_index != k)
+			continue;
+		int s = find_sock(t, tp->socks[j].ino);
+		return s >= 0 ? t->socks[s].fd : -1;
+	}
+	return -1;
+}
