@@ -32,14 +32,17 @@ declare -A CMD=(
 	[blocking]="$BIN/blocking"
 	[itimer_blocked]="$BIN/itimer_blocked"
 	[thread_pending]="$BIN/thread_pending"
+	[shm_share]="$BIN/shm_share"
+	[sockets]="$BIN/sockets"
+	[mp_pool]="$PY $TOP/tests/cr/mp_pool.py"
 	[forktree]="$BIN/forktree"
 	[pipeline]="bash $TOP/tests/cr/pipeline.sh"
 	[fifo_pair]="$BIN/fifo_pair"
+	[make_build]="bash $TOP/tests/cr/make_build.sh"
+	[hostname]="$BIN/hostname"
+	[eventfds]="$BIN/eventfds"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair"
-# process trees (issue 3): not in ORDER until crest checkpoints a process
-# with children; run them with CR_ONLY="forktree pipeline fifo_pair"
-# shellcheck disable=SC2034  # for CR_ONLY, and to move into ORDER
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname make_build eventfds"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# What a computation keeps when it is restarted somewhere else: the
+# hostname (another host is played by another UTS namespace).
+#
+# Every test has its own directory under build/test-runs/bats-tree/, starts
+# its processes in the background with only fds 0-2, waits for them with a
+# deadline, and kills by pid in teardown whatever it started.
+
+load helpers
+
+TREE_RUNS=$TOP/build/test-runs/bats-tree
+
+# one run of this file at a time in this tree (fixed directories)
+setup_file() {
+	mkdir -p "$TREE_RUNS"
+	exec {TREE_LOCK_FD}>"$TREE_RUNS/.lock"
+	flock -w 600 "$TREE_LOCK_FD"
+}
+
+setup() {
+	require_core
+	D=$TREE_RUNS/$BATS_TEST_NAME
+	rm -rf "$D"
+	mkdir -p "$D"
+	CK=$D/ck
+	OUT=$D/app.out
+	PIDS=()
+	COORDS=()
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null || true
+		kill -9 "$p" 2>/dev/null || true
+		{ wait "$p"; } 2>/dev/null || true
+	done
+	note_coord
+	for p in "${COORDS[@]}"; do
+		is_coord "$p" && kill -9 "$p" 2>/dev/null
+	done
+	if [ -s "$OUT" ]; then
+		echo "--- $OUT"
+		tail -n 20 "$OUT"
+	fi
+	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
+	true
+}
+
+# the output ends in PASS, has no FAIL, and its last RESULT line is $1
+check_output() {
+	run_logged cat "$OUT"
+	! grep -aq '^FAIL' "$OUT" || false
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
+}
+
+# kill -9 the application $1 and wait until its coordinator has left
+kill_app() {
+	kill -9 "$1"
+	wait_exit "$1" 10
+	wait_coord_gone "$CK" 15
+}
+
+@test "restart in another UTS namespace keeps the old hostname" {
+	[ "$(id -u)" -eq 0 ] || skip "unshare --uts needs root"
+	unshare --uts true 2>/dev/null || skip "unshare --uts does not work here"
+	other=crest-other-host
+	[ "$(hostname)" != "$other" ] || skip "this host is already named $other"
+
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/hostname"
+	app=$BG
+	wait_registered
+	sleep 2
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+
+	echo "--- killed, restarting in a UTS namespace named $other ---" >>"$OUT"
+	# unshare and sh exec: the restored program keeps the pid $BG
+	start_bg unshare --uts sh -c 'hostname "$1" && exec "$2" restart --dir "$3"' \
+		sh "$other" "$CREST" "$CK"
+	app=$BG
+	# the restored program runs in a namespace whose hostname is $other
+	own_ns=$(readlink /proc/self/ns/uts)
+	for ((i = 0; i < 100; i++)); do
+		app_ns=$(readlink "/proc/$app/ns/uts" 2>/dev/null) || break
+		[ "$app_ns" != "$own_ns" ] && [ "$(cat "/proc/$app/comm")" != sh ] && break
+		sleep 0.1
+	done
+	[ -n "$app_ns" ]
+	[ "$app_ns" != "$own_ns" ]
+	run_logged nsenter -t "$app" -u hostname
+	[ "$status" -eq 0 ]
+	[ "$output" = "$other" ]
+	run_logged nsenter -t "$app" -u cat /proc/sys/kernel/hostname
+	[ "$output" = "$other" ]
+
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	# the program compared its hostname with the one it started with every
+	# 100 ms, also after the restart
+	check_output "RESULT host-stable"
+}
