@@ -324,8 +324,10 @@ static bool should_exit(struct coord *c)
 {
 	if (c->ck.step != CK_IDLE)
 		return false;
+	/* the process it was started for may not have registered yet while its
+	 * first children came and went (a shell's $(...) before anything else) */
 	if (c->any_connected)
-		return coord_nprocs(c) == 0;
+		return coord_nprocs(c) == 0 && !(c->o.watch && ckdir_pid_alive(c->o.watch));
 	/* the program it was started for ended (or failed to restart) first */
 	if (c->o.watch && !ckdir_pid_alive(c->o.watch))
 		return true;
