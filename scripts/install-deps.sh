@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy
-      procps util-linux iproute2 file)
+      procps util-linux iproute2 file busybox-static)
 
 missing=()
 for p in "${PKGS[@]}"; do

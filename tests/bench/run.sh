@@ -335,6 +335,7 @@ echo "read-back: the fastest of $REPEAT dd if=IMAGE of=/dev/null bs=8M iflag=dir
 echo "restart: crest restart until the program prints RESUMED; crest runs are single shots"
 echo "stop is the program's own view (heartbeat gap); crest's view is in coord.log (\"threads were stopped for N ms\") and status --json (last.stopped_ms)"
 
+echo; "$TOP/tests/bench/wrappers.sh" || ERRORS+=("tests/bench/wrappers.sh broke (see its BROKEN lines above and $B/wrappers.log)")
 if [ ${#ERRORS[@]} -gt 0 ]; then
 	echo
 	for e in "${ERRORS[@]}"; do echo "bench: BROKEN: $e"; done
