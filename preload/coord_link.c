@@ -364,6 +364,7 @@ __attribute__((constructor)) static void crest_init(void)
 	}
 	crest.coord_fd = -1;
 	crest_vpid_load_file();
+	crest_path_map_load_file();
 	crest_uts_init();	/* before exec_init: CREST_HOSTNAME is one of the CREST_* it keeps */
 	crest_exec_init();
 	crest_sig_wrappers_init();

@@ -187,6 +187,7 @@ int crest_vpid_load_restart(int fd);	/* the memfd of crest restart */
 int crest_vpid_load_file(void);		/* DIR/VPIDS, in an exec'ed program */
 
 /* restore.c */
+void crest_path_map_load_file(void);	/* DIR/PATHMAP, in an exec'ed program */
 void crest_after_restart(void);
 
 /* coord_link.c */

@@ -65,7 +65,7 @@ void crest_state_restore(void)
 		if (setrlimit(i, &crest.rlimits[i]) < 0)
 			pr_debug("rlimit %d not restored: %s", i, strerrordesc_np(errno));
 	umask(crest.umask);
-	if (chdir(crest.cwd) < 0)
+	if (chdir(crest.cwd) < 0)	/* through the path map (path_wrappers.c) */
 		pr_warn("cannot return to working directory %s: %s; staying in the restart directory",
 			crest.cwd, strerrordesc_np(errno));
 	if (sched_setaffinity(0, sizeof(crest.affinity), &crest.affinity) < 0)

@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <linux/sched.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -26,6 +28,7 @@
 #include "crest.h"
 #include "log.h"
 #include "rawsys.h"
+#include "path_map.h"
 #include "vpid.h"
 
 #define PTHREAD_TID_OFFSET	0x2d0	/* struct pthread.tid, glibc 2.36 x86_64 */
@@ -142,6 +145,86 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 	crest_ctx_jump(&main_thread->ctx, 1);
 }
 
+/* The path map of this incarnation: --path-map, and TMPDIR and the
+ * checkpoint directory when they changed; kept in DIR/PATHMAP for programs
+ * exec'ed later (preload/path_map.c translates). */
+static void path_map_setup(const struct crest_restart_info *ri, const char *old_dir)
+{
+	static char spec[sizeof(ri->path_map) + 2 * 4096 + 2 * sizeof(ri->tmpdir)];
+	size_t len = 0, given = 0;
+	/* TMPDIR and the checkpoint directory first: for the same OLD the first
+	 * entry wins, and these are what is true now */
+	const char *old_tmp = getenv("TMPDIR");	/* the application's environment: no malloc */
+	const char *pairs[2][2] = { { old_tmp, ri->tmpdir }, { old_dir, ri->dir } };
+	for (int k = 0; k < 2; k++) {
+		const char *o = pairs[k][0], *n = pairs[k][1];
+		if (!o || !n || o[0] != '/' || n[0] != '/' || !strcmp(o, n) ||
+		    len + strlen(o) + strlen(n) + 3 > sizeof(spec))
+			continue;
+		len += (size_t)sprintf(spec + len, "%s", o) + 1;
+		len += (size_t)sprintf(spec + len, "%s", n) + 1;
+	}
+	while (given < sizeof(ri->path_map) && ri->path_map[given]) {	/* pairs, up to the empty string */
+		size_t a = strnlen(ri->path_map + given, sizeof(ri->path_map) - given) + 1;
+		size_t b = strnlen(ri->path_map + given + a, sizeof(ri->path_map) - given - a) + 1;
+		given += a + b;
+	}
+	if (len + given + 1 <= sizeof(spec)) {
+		memcpy(spec + len, ri->path_map, given);
+		len += given;
+	}
+	spec[len++] = 0;
+	int rc = crest_path_map_set(spec, len);	/* empty: paths as they are (back home) */
+	if (rc) {
+		pr_err("restart: the path map is not usable (%s); paths are not translated", strerrordesc_np(-rc));
+		crest_path_map_set("", 1);
+		return;
+	}
+	if (len == 1)
+		return;
+	char path[sizeof(crest.dir) + 16];
+	snprintf(path, sizeof(path), "%s/PATHMAP", crest.dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, spec, len) != (ssize_t)len)
+		pr_warn("cannot write %s: programs exec'ed later will not translate paths", path);
+	if (fd >= 0)
+		close(fd);
+}
+
+void crest_path_map_load_file(void)
+{
+	static char spec[8192 + 2 * 4096 + 2048];
+	char path[sizeof(crest.dir) + 16];
+	snprintf(path, sizeof(path), "%s/PATHMAP", crest.dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;	/* no map: the common case */
+	ssize_t n = read(fd, spec, sizeof(spec) - 1);
+	close(fd);
+	if (n <= 0 || crest_path_map_set(spec, (size_t)n))
+		pr_warn("%s is damaged; this program does not translate paths", path);
+}
+
+/* Environment updates, once the application runs again (setenv may take
+ * locks a stopped thread held). */
+static void env_update(const struct crest_restart_info *ri)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%u", crest.restart_count);
+	setenv("CREST_RESTART_COUNT", n, 1);
+	for (size_t off = 0; off < sizeof(ri->env) && ri->env[off];) {
+		const char *e = ri->env + off;
+		const char *eq = strchr(e, '=');
+		size_t l = strnlen(e, sizeof(ri->env) - off);
+		if (eq && eq > e) {
+			char name[256];
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e);
+			setenv(name, eq + 1, 1);
+		}
+		off += l + 1;
+	}
+}
+
 /* The checkpoint thread of a restored process, threads still waiting. */
 void crest_after_restart(void)
 {
@@ -157,16 +240,20 @@ void crest_after_restart(void)
 		pr_perror("cannot install the suspend handler: this process cannot be checkpointed again");
 	if (ri->self_hi > ri->self_lo)
 		munmap((void *)ri->self_lo, ri->self_hi - ri->self_lo);
+	static char old_dir[sizeof(crest.dir)];
+	memcpy(old_dir, crest.dir, sizeof(old_dir));
 	if (ri->dir[0])
 		snprintf(crest.dir, sizeof(crest.dir), "%s", ri->dir);
 	crest_vpid_load_restart(ri->vpid_fd);
+	path_map_setup(ri, old_dir);
 	crest_state_restore();
 	crest_fds_restore(ri->image_fd, err, sizeof(err));	/* says what failed itself */
 	close(ri->image_fd);	/* moved by crest_fds_restore */
 	crest.generation = ri->generation;
-	crest.restart_count = ri->restart_count;
+	crest.restart_count++;
 	crest.coord_fd = -1;
 	crest.seq = 0;
 	pr_info("restarted from %s (generation %lu)", ri->image, (unsigned long)ri->generation);
 	crest_resume_all();
+	env_update(ri);
 }

@@ -116,6 +116,8 @@ int cmd_launch(int argc, char **argv)
 	char vp[PATH_MAX + 16], rootpid[16];
 	snprintf(vp, sizeof(vp), "%s/VPIDS", abs);
 	unlink(vp);
+	snprintf(vp, sizeof(vp), "%s/PATHMAP", abs);
+	unlink(vp);
 	snprintf(rootpid, sizeof(rootpid), "%d", (int)getpid());
 	setenv("CREST_ROOT_PID", rootpid, 1);
 	if (cli_start_coord("launch", &paths, abs, &ca))

@@ -26,13 +26,20 @@ static void usage(FILE *f)
 		"usage: crest restart [--dir DIR] [--generation N] [--interval SEC] [--keep N]\n"
 		"                     [--compress none|zstd] [--timeout SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
+		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]...\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
 		"checkpoint, or from generation N.  The program runs in the foreground.\n"
 		"Files the program had open must be as they were at the checkpoint: a file that\n"
 		"grew is cut back to its size then (except those matching --no-truncate GLOB, e.g.\n"
 		"append-only logs); a file that shrank, was replaced or is missing stops the\n"
 		"restart, unless named with --allow-changed FILE.  Small files and files under\n"
-		"/tmp, /dev/shm and $TMPDIR are saved in the checkpoint and put back as they were.\n");
+		"/tmp, /dev/shm and $TMPDIR are saved in the checkpoint and put back as they were.\n"
+		"--path-map /OLD=/NEW: the files under /OLD are under /NEW now (another node, a\n"
+		"copied directory): open files, mappings and the working directory are taken\n"
+		"from there, and paths the program uses later are translated; it keeps seeing\n"
+		"/OLD.  $TMPDIR and the checkpoint directory are mapped by themselves when they\n"
+		"changed.  --env NAME=VALUE sets a variable in every restored process\n"
+		"(CREST_RESTART_COUNT is always updated).\n");
 }
 
 /* " 3 4" : the complete generations, for messages */
@@ -68,6 +75,8 @@ int cmd_restart(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "allow-changed", required_argument, NULL, 'A' },
 		{ "no-truncate", required_argument, NULL, 'N' },
+		{ "path-map", required_argument, NULL, 'P' },
+		{ "env", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -102,12 +111,30 @@ int cmd_restart(int argc, char **argv)
 			}
 			continue;
 		}
-		if (ch == 'A' || ch == 'N') {
-			if (nextra >= 2 * 64) {
-				fprintf(stderr, "crest: restart: too many --allow-changed/--no-truncate options\n");
+		if (ch == 'P') {
+			const char *eq = strchr(optarg, '=');
+			struct stat st;
+			if (!eq || optarg[0] != '/' || eq[1] != '/') {
+				fprintf(stderr, "crest: restart: --path-map %s: expected /OLD=/NEW, both absolute\n", optarg);
 				return 2;
 			}
-			extra[nextra++] = ch == 'A' ? "--allow-changed" : "--no-truncate";
+			if (stat(eq + 1, &st) < 0) {
+				fprintf(stderr, "crest: restart: --path-map %s: %s: %s; create it or copy the files there first\n",
+					optarg, eq + 1, strerror(errno));
+				return 2;
+			}
+		}
+		if (ch == 'E' && (!strchr(optarg, '=') || optarg[0] == '=')) {
+			fprintf(stderr, "crest: restart: --env %s: expected NAME=VALUE\n", optarg);
+			return 2;
+		}
+		if (ch == 'A' || ch == 'N' || ch == 'P' || ch == 'E') {
+			if (nextra >= 2 * 64) {
+				fprintf(stderr, "crest: restart: too many --allow-changed/--no-truncate/--path-map/--env options\n");
+				return 2;
+			}
+			extra[nextra++] = ch == 'A' ? "--allow-changed" : ch == 'N' ? "--no-truncate" :
+					  ch == 'P' ? "--path-map" : "--env";
 			extra[nextra++] = optarg;
 			continue;
 		}
@@ -212,12 +239,36 @@ int cmd_restart(int argc, char **argv)
 		fprintf(mf, "%d\n", (int)getpid());
 		fclose(mf);
 	}
-	char *args[16 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
+	char marker2[PATH_MAX + 16];
+	/* the map of the last incarnation still holds: its processes recorded
+	 * their paths in the application's (old) terms */
+	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", abs);
+	static char oldmap[16384];
+	FILE *pm = fopen(marker2, "re");
+	size_t pml = pm ? fread(oldmap, 1, sizeof(oldmap) - 1, pm) : 0;
+	if (pm)
+		fclose(pm);
+	for (size_t off = 0; off < pml && oldmap[off] && nextra + 2 <= 2 * 64;) {
+		const char *o = oldmap + off;
+		size_t ol = strnlen(o, pml - off);
+		if (off + ol + 1 >= pml)
+			break;
+		const char *n = o + ol + 1;
+		size_t nl = strnlen(n, pml - off - ol - 1);
+		char *pair;
+		if (asprintf(&pair, "%s=%s", o, n) > 0) {
+			extra[nextra++] = "--path-map";
+			extra[nextra++] = pair;	/* lives until exec */
+		}
+		off += ol + 1 + nl + 1;
+	}
+	unlink(marker2);
+	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
 					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@",
-					 "--shm-fds", "@SHM@" };
+					 "--shm-fds", "@SHM@", "--tmpdir", getenv("TMPDIR") ? getenv("TMPDIR") : "" };
 	for (int i = 0; i < nextra; i++)
-		args[14 + i] = extra[i];
-	args[14 + nextra] = NULL;
+		args[16 + i] = extra[i];
+	args[16 + nextra] = NULL;
 	/* a stale table of an earlier incarnation must not reach new programs */
 	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
 	unlink(marker);

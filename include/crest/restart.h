@@ -29,6 +29,9 @@ struct crest_restart_info {
 	int32_t vpid_fd;		/* the pid table of the restarted tree, or -1 */
 	uint32_t inherit_fds;		/* bit n: fd n (0-2) is the restarting shell's, keep it */
 	uint32_t reserved[14];
+	char path_map[8192];		/* "OLD\0NEW\0...\0" from --path-map, empty-terminated */
+	char env[4096];			/* "NAME=VALUE\0...\0" from --env, empty-terminated */
+	char tmpdir[1024];		/* TMPDIR of `crest restart` ("" if unset) */
 };
 
 /* The pid table of a restarted process tree: `crest restart` creates it

@@ -136,8 +136,44 @@ static void rt_vfmt_1(char *buf, size_t size, int v)
 	buf[j] = 0;
 }
 
-static void check_file(const struct crest_img_fd *f)
+/* --path-map OLD=NEW: the files the process had are somewhere else now */
+#define MAX_PATH_MAP 32
+static struct { const char *old, *new_; size_t olen, nlen; } pmap[MAX_PATH_MAP];
+static unsigned npmap;
+
+/* `in` with the longest matching OLD prefix (whole components) replaced;
+ * 1 if it was mapped (out holds it), 0 if not (out untouched) */
+static int map_path(const char *in, char *out, size_t size)
 {
+	int best = -1;
+	for (unsigned i = 0; i < npmap; i++) {
+		size_t l = pmap[i].olen;
+		if (!strncmp(in, pmap[i].old, l) && (in[l] == '/' || in[l] == 0 || l == 1) &&
+		    (best < 0 || l > pmap[best].olen))
+			best = (int)i;
+	}
+	if (best < 0)
+		return 0;
+	const char *rest = in + pmap[best].olen;
+	if (pmap[best].nlen + strlen(rest) + 1 > size)
+		return 0;
+	strncpy_z(out, pmap[best].new_, size);
+	strncpy_z(out + pmap[best].nlen, rest, size - pmap[best].nlen);
+	return 1;
+}
+
+static void check_file(const struct crest_img_fd *fin)
+{
+	static struct crest_img_fd mapped;
+	const struct crest_img_fd *f = fin;
+	if (map_path(fin->path, mapped.path, sizeof(mapped.path))) {
+		char p[sizeof(mapped.path)];
+		strncpy_z(p, mapped.path, sizeof(p));
+		mapped = *fin;
+		strncpy_z(mapped.path, p, sizeof(mapped.path));
+		mapped.dev = mapped.ino = 0;	/* a copy somewhere else: only its size is checked */
+		f = &mapped;
+	}
 	char what[32];
 	if (f->fd >= 0) {
 		char n[16];
@@ -164,7 +200,7 @@ static void check_file(const struct crest_img_fd *f)
 	if (rc < 0)
 		rt_die("file %s (%s) is gone: %s; restore it, restart from an older --generation, or "
 		       "with --allow-changed %s", f->path, what, rt_strerror(rc), f->path);
-	if (st.ino != f->ino || st.dev != f->dev)
+	if (f->ino && (st.ino != f->ino || st.dev != f->dev))
 		rt_die("file %s (%s) was replaced since the checkpoint (different inode); restore it, "
 		       "restart with --allow-changed %s, or from an older --generation", f->path, what, f->path);
 	if ((uint64_t)st.size < f->size)
@@ -238,9 +274,14 @@ static uint64_t read_metadata(void)
 		case CREST_SEC_REGIONS:
 			read_payload(&sh, payload, regions, sizeof(regions), "regions");
 			nregions = sh.length / sizeof(struct crest_img_region);
-			for (uint64_t i = 0; i < nregions; i++)
-				if (regions[i].kind == CREST_REG_FILE_SHARED)
-					check_shared_file(&regions[i]);
+			for (uint64_t i = 0; i < nregions; i++) {
+				if (regions[i].kind != CREST_REG_FILE_SHARED)
+					continue;
+				check_shared_file(&regions[i]);
+				static char np[CREST_IMG_PATH_MAX];
+				if (map_path(regions[i].path, np, sizeof(np)))	/* mapped from there */
+					strncpy_z(regions[i].path, np, sizeof(regions[i].path));
+			}
 			break;
 		case CREST_SEC_FDS: {
 			uint64_t n = sh.length / sizeof(struct crest_img_fd);
@@ -664,6 +705,7 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	static char image[4096], dir[4096];
 	uint64_t generation = 0, restart_count = 0;
 	long vpid_fd = -1;
+	size_t env_len = 0, pm_len = 0;
 	int keep_fds = 0;
 
 	fake_tcb[0] = (uint64_t)fake_tcb;	/* fs:0 self pointer, canary at fs:0x28 */
@@ -690,6 +732,34 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 			inherit_fds = (uint32_t)rt_strtou(v, 0, 10), i++;
 		else if (!strcmp(a, "--shm-fds") && v)
 			parse_shm_fds(v), i++;
+		else if (!strcmp(a, "--path-map") && v) {
+			/* copied into rinfo at once: argv goes away with the old stack */
+			const char *eq = v;
+			while (*eq && *eq != '=')
+				eq++;
+			size_t ol = (size_t)(eq - v), nl = *eq ? strlen(eq + 1) : 0;
+			if (!*eq || npmap >= MAX_PATH_MAP || v[0] != '/' || eq[1] != '/' ||
+			    pm_len + ol + nl + 3 > sizeof(rinfo.path_map))
+				rt_die("--path-map %s: expected /OLD=/NEW (at most %d)", v, MAX_PATH_MAP);
+			char *o = rinfo.path_map + pm_len;
+			memcpy(o, v, ol);
+			o[ol] = 0;
+			char *n = o + ol + 1;
+			memcpy(n, eq + 1, nl);
+			n[nl] = 0;
+			pm_len += ol + nl + 2;
+			pmap[npmap].old = o;
+			pmap[npmap].olen = ol;
+			pmap[npmap].new_ = n;
+			pmap[npmap].nlen = nl;
+			npmap++;
+			i++;
+		} else if (!strcmp(a, "--env") && v && env_len + strlen(v) + 2 < sizeof(rinfo.env)) {
+			strncpy_z(rinfo.env + env_len, v, sizeof(rinfo.env) - env_len);
+			env_len += strlen(v) + 1;
+			i++;
+		} else if (!strcmp(a, "--tmpdir") && v)
+			strncpy_z(rinfo.tmpdir, v, sizeof(rinfo.tmpdir)), i++;
 		else if (!strcmp(a, "--keep-fds"))
 			keep_fds = 1;
 		else if (!strcmp(a, "--restart-count") && v)
@@ -747,6 +817,7 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	rinfo.image_fd = image_fd;
 	rinfo.vpid_fd = (int32_t)vpid_fd;
 	rinfo.inherit_fds = inherit_fds;
+
 	rinfo.generation = generation ? generation : hdr.generation;
 	rinfo.restart_count = (uint32_t)restart_count;
 	rinfo.self_lo = (uint64_t)__executable_start;
