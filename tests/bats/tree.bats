@@ -102,3 +102,65 @@ kill_app() {
 	# 100 ms, also after the restart
 	check_output "RESULT host-stable"
 }
+
+@test "restart after the files moved: --path-map, a new TMPDIR and cwd, --env" {
+	W=$D/w
+	mkdir -p "$W/old" "$W/t1" "$W/t2"
+	seq 1 300 >"$W/old/data.txt"
+	# launched in $W/old with TMPDIR=$W/t1
+	start_bg sh -c 'cd "$1" && TMPDIR="$2" exec "$3" launch --dir "$4" -- "$5" "$1/data.txt"' \
+		sh "$W/old" "$W/t1" "$CREST" "$CK" "$CR_BIN/pathmap"
+	app=$BG
+	wait_registered
+	sleep 2
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+
+	# the directory moves; the restart runs elsewhere with another TMPDIR
+	mv "$W/old" "$W/new"
+	echo "--- killed, files moved, restarting ---" >>"$OUT"
+	start_bg sh -c 'cd / && TMPDIR="$1" exec "$2" restart --dir "$3" --path-map "$4=$5" --env CREST_TEST_ENV=hello' \
+		sh "$W/t2" "$CREST" "$CK" "$W/old" "$W/new"
+	app=$BG
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "RESULT sum=45150 n=300"
+	# it still sees its old working directory, and the environment was updated
+	grep -aqx "cwd=$W/old" "$OUT"
+	grep -aqx "restart_count=1" "$OUT"
+	grep -aqx "env=hello" "$OUT"
+	# its log went on in the new TMPDIR (the old one was mapped there)
+	[ -s "$W/t2/pathmap.log" ]
+	tail -n 1 "$W/t2/pathmap.log" | grep -qx 300
+}
+
+@test "--path-map to a directory that does not exist is refused before anything starts" {
+	run_logged "$CREST" restart --dir "$CK" --path-map /nonexistent-old=/nonexistent-new
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"/nonexistent-new"* ]]
+	[[ "$output" == *"No such file"* ]]
+	run_logged "$CREST" restart --dir "$CK" --path-map relative=/tmp
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"absolute"* ]]
+}
+
+@test "a generation that lacks one process's image is refused before anything starts" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/forktree"
+	app=$BG
+	sleep 2
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	pkill -9 -P "$app" || true
+	kill_app "$app"
+	# remove a child's image (not the root's, p-*-$app)
+	victim=$(ls "$CK"/latest/n0/*.img | grep -v -- "-$app.img" | head -n 1)
+	[ -n "$victim" ]
+	rm -f "$victim"
+	run_logged "$CREST" restart --dir "$CK"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"$(basename "$victim")"* ]]
+	[[ "$output" == *"damaged"* ]]
+	# nothing was started
+	! pgrep -f "crest-restart.*$CK" || false
+}
