@@ -246,6 +246,9 @@ struct crest_img_socket {
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct crest_img_header) == 256, "image header size");
 _Static_assert(sizeof(struct crest_sec_hdr) == 64, "section header size");
+_Static_assert(sizeof(struct crest_img_process) == 4984, "process record size");
+_Static_assert(sizeof(struct crest_img_child) == 32, "child record size");
+_Static_assert(sizeof(struct crest_img_socket) == 368, "socket record size");
 #endif
 
 #endif /* CREST_IMAGE_H */
