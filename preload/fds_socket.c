@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -174,14 +175,37 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 
 /* ---- the receive queue ------------------------------------------------- */
 
+/* Datagrams are stepped through with SO_PEEK_OFF, which belongs to the
+ * socket, not to the process: two processes sharing a socket (inherited
+ * through fork) must not step through it at the same time.  A lock file of
+ * the computation serializes them (a flock on the socket itself would not:
+ * both hold the same open file description). */
+static int peek_lock(void)
+{
+	char path[sizeof(crest.dir) + 16];
+	snprintf(path, sizeof(path), "%s/.peek.lock", crest.dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		flock(fd, LOCK_EX);
+	return fd;
+}
+
 static int peek_queue(int fd, struct crest_img_socket *s, char *err, size_t errlen)
 {
 	bool msgs = s->type != SOCK_STREAM;
 	int zero = 0;
-	bool stepping = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
+	/* a stream is read in one peek; messages one by one */
+	bool stepping = msgs && setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
 	data_off[s - socks] = data_used;
 	for (;;) {
 		uint32_t room = SOCK_DATA_MAX - data_used - (msgs ? 4 : 0);
+		if (!msgs) {	/* everything waiting, at once */
+			int avail = 0;
+			if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
+				break;
+			if ((uint32_t)avail < room)
+				room = (uint32_t)avail;
+		}
 		if (data_used + (msgs ? 4 : 0) >= SOCK_DATA_MAX) {
 			snprintf(err, errlen, "more than %u MiB waiting in sockets", SOCK_DATA_MAX >> 20);
 			return -ENOBUFS;
@@ -206,7 +230,7 @@ static int peek_queue(int fd, struct crest_img_socket *s, char *err, size_t errl
 		data_used += (uint32_t)n;
 		s->queued += (uint32_t)n + (msgs ? 4 : 0);
 		if (!stepping)
-			break;	/* one peek is all we can do: the stream's first bytes */
+			break;	/* a stream: one peek; messages without SO_PEEK_OFF: the first only */
 		if (msgs && n == 0) {	/* an empty datagram: SO_PEEK_OFF does not move */
 			snprintf(err, errlen, "an empty datagram waits in socket fd %d: cannot be saved",
 				 crest.fds[s->fd_index].img.fd);
@@ -217,7 +241,7 @@ static int peek_queue(int fd, struct crest_img_socket *s, char *err, size_t errl
 		int off = s->opt_peek_off;	/* the application's own setting (-1: none) */
 		setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
 	}
-	if (!stepping && s->type == SOCK_STREAM) {
+	if (s->type == SOCK_STREAM) {
 		int avail = 0;
 		if (!ioctl(fd, FIONREAD, &avail) && (uint32_t)avail > s->queued) {
 			snprintf(err, errlen, "socket fd %d: cannot read all %d bytes waiting in it", 
@@ -252,7 +276,10 @@ int crest_sock_save(char *err, size_t errlen)
 				return -EAGAIN;
 			}
 		}
+		int lock = s->type != SOCK_STREAM ? peek_lock() : -1;
 		int rc = peek_queue(fd, s, err, errlen);
+		if (lock >= 0)
+			close(lock);
 		if (rc)
 			return rc;
 		crest.fds[s->fd_index].img.content_saved = s->queued > 0;

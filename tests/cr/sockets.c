@@ -163,9 +163,13 @@ int main(void)
 	}
 	pid_t pb = fork();
 	if (pb == 0) {
+		/* B keeps A's seqpacket end open (a socket shared by two
+		 * processes, which both save); the others it closes */
 		close(st[0]);
 		close(dg[0]);
 		close(sq[0]);
+		close(st[1]);
+		close(dg[1]);
 		close(l);
 		child_b(port);
 	}
