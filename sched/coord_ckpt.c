@@ -503,12 +503,16 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 	if (c->ck.step == CK_IDLE || p->kind != CONN_PROC || !p->member)
 		return;
 	p->member = false;
-	if ((c->ck.step == CK_PREPARE || c->ck.step == CK_SUSPEND) && p->done < CK_SUSPEND) {
-		/* not stopped yet: it exits or execs; an exec'ed program comes back */
-		pr_info("process %d left before it was suspended (exit or exec); waiting for it", (int)p->pid);
-		want(c, p->pid);
-		p->dead = true;
-		maybe_next(c);
+	if (p->done < CK_SUSPEND) {
+		/* never stopped, so not in this generation: it exits or execs (an
+		 * exec'ed program comes back); a zombie or gone pid is resolved.  The
+		 * loop may have noticed its end only after WRITE began. */
+		pr_info("process %d left before it was suspended (exit or exec)", (int)p->pid);
+		if (c->ck.step == CK_PREPARE || c->ck.step == CK_SUSPEND) {
+			want(c, p->pid);
+			p->dead = true;
+			maybe_next(c);
+		}
 		return;
 	}
 	coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: process %d disconnected during %s",
