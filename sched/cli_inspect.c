@@ -176,6 +176,25 @@ static void print_children(const struct crest_img_child *c, uint32_t n, int json
 		printf("]");
 }
 
+static void print_sockets(const struct crest_img_socket *k, uint32_t n, int json)
+{
+	static const char *const states[] = { "unconnected", "listening", "connected" };
+	printf(json ? ", \"sockets\": [" : "sockets\n");
+	for (uint32_t i = 0; i < n; i++) {
+		const char *st = k[i].state < 3 ? states[k[i].state] : "?";
+		if (json)
+			printf("%s{\"fd_index\": %u, \"domain\": %d, \"type\": %d, \"state\": \"%s\", \"ino\": %" PRIu64
+			       ", \"peer_ino\": %" PRIu64 ", \"queued\": %u, \"messages\": %u}", i ? ", " : "",
+			       k[i].fd_index, k[i].domain, k[i].type, st, k[i].ino, k[i].peer_ino, k[i].queued, k[i].nmsgs);
+		else
+			printf("  fd record %u: family %d type %d %s, inode %" PRIu64 ", peer %" PRIu64
+			       ", %u bytes waiting (%u messages)\n", k[i].fd_index, k[i].domain, k[i].type, st, k[i].ino,
+			       k[i].peer_ino, k[i].queued, k[i].nmsgs);
+	}
+	if (json)
+		printf("]");
+}
+
 static void print_process(const struct crest_img_process *p, int json)
 {
 	char exe[CREST_IMG_PATH_MAX + 1], cwd[CREST_FD_PATH_MAX + 1], cpu[512];
@@ -338,6 +357,8 @@ static int inspect_image(const char *path, const struct opts *o, int first)
 			print_fds(buf, sh.count, o->json);
 		else if (sh.type == CREST_SEC_CHILDREN)
 			print_children(buf, sh.count, o->json);
+		else if (sh.type == CREST_SEC_SOCKETS)
+			print_sockets(buf, sh.count, o->json);
 	}
 	if (o->json)
 		printf(", \"memory_chunks\": %" PRIu64 ", \"filedata\": %" PRIu64 ", \"modules\": %" PRIu64 "}",
