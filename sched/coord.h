@@ -87,6 +87,7 @@ struct coord {
 	struct coord_opts o;
 	int lfd;
 	char sock[CKDIR_PATH_MAX];
+	ino_t sock_ino;			/* of the socket file we bound: unlink only ours */
 	struct conn *conns;
 	uint32_t next_rank;
 	bool any_connected;
@@ -109,6 +110,7 @@ long long coord_now_ms(void);
 int coord_listen(struct coord *c);
 int coord_run(struct coord *c);
 void coord_close_all(struct coord *c);
+void coord_unlink_sock(struct coord *c);
 int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *payload, uint32_t len);
 unsigned coord_nprocs(const struct coord *c);
 

@@ -58,6 +58,8 @@ int coord_listen(struct coord *c)
 		pr_perror("cannot bind the coordinator socket %s", c->sock);
 		goto out_close;
 	}
+	struct stat sst;
+	c->sock_ino = stat(c->sock, &sst) == 0 ? sst.st_ino : 0;
 	if (listen(fd, 128) < 0) {
 		rc = -errno;
 		pr_perror("cannot listen on %s", c->sock);
@@ -307,6 +309,15 @@ static void reap(struct coord *c)
 		close(conn->fd);
 		free(conn);
 	}
+}
+
+/* The socket file, if it is still ours: a coordinator started after this
+ * one decided to exit may already listen at the same path. */
+void coord_unlink_sock(struct coord *c)
+{
+	struct stat st;
+	if (c->sock[0] && stat(c->sock, &st) == 0 && st.st_ino == c->sock_ino)
+		unlink(c->sock);
 }
 
 void coord_close_all(struct coord *c)

@@ -265,6 +265,9 @@ int main(int argc, char **argv)
 	if (coord_stop)
 		pr_info("stopping");
 	coord_close_all(&c);
+	/* the socket before COORD: once COORD is gone, a new coordinator may
+	 * start and bind the same path */
+	coord_unlink_sock(&c);
 out_coord:
 	{
 		pid_t owner = 0;
@@ -274,7 +277,7 @@ out_coord:
 out_unlink:
 	if (c.lfd >= 0)
 		close(c.lfd);
-	unlink(c.sock);
+	coord_unlink_sock(&c);
 out_fail:
 	tell_ready(&ready_fd, 1);
 	pr_info("exit");
