@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -260,6 +261,7 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 void *crest_ckpt_thread(void *arg)
 {
 	(void)arg;
+	prctl(PR_SET_NAME, "crest-ckpt");	/* itself: no /proc write by the forking thread */
 	for (;;) {
 		if (crest.coord_fd < 0) {
 			pthread_mutex_lock(&fd_lock);
@@ -310,7 +312,6 @@ static int start_ckpt_thread(void)
 		pr_err("cannot start the checkpoint thread: %s", strerrordesc_np(rc));
 		return -rc;
 	}
-	pthread_setname_np(th, "crest-ckpt");
 	return 0;
 }
 
