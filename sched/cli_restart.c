@@ -155,7 +155,13 @@ int cmd_restart(int argc, char **argv)
 	}
 	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs))
 		return 1;
+	/* the coordinator of a computation killed a moment ago is on its way
+	 * out (it leaves once its processes are gone): give it 5 s */
 	other = ckdir_coord_alive(abs);
+	for (int i = 0; other && i < 100; i++) {
+		usleep(50000);
+		other = ckdir_coord_alive(abs);
+	}
 	if (other) {
 		fprintf(stderr, "crest: restart: a computation is already running in %s (coordinator pid %d); stop it first or use another --dir\n",
 			dir, (int)other);
