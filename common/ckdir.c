@@ -755,26 +755,36 @@ int ckdir_coord_remove(const char *dir)
 	return 0;
 }
 
-bool ckdir_pid_alive(pid_t pid)
+char ckdir_proc_state(pid_t pid, char *comm, size_t commlen)
 {
 	char path[64], stat[512];
 	ssize_t n;
 	int fd;
 
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
-		return false;
-	/* a zombie (killed, not reaped yet) is dead for us */
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return true;
+		return 0;
 	n = read(fd, stat, sizeof(stat) - 1);
 	close(fd);
 	if (n <= 0)
-		return true;
+		return 0;
 	stat[n] = 0;
-	const char *paren = strrchr(stat, ')');
-	return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+	const char *l = strchr(stat, '('), *r = strrchr(stat, ')');
+	if (!l || !r || r < l || r[1] != ' ')
+		return 0;
+	if (comm && commlen)
+		snprintf(comm, commlen, "%.*s", (int)(r - l - 1), l + 1);
+	return r[2];
+}
+
+bool ckdir_pid_alive(pid_t pid)
+{
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	/* a zombie (killed, not reaped yet) is dead for us; unreadable: alive */
+	char st = ckdir_proc_state(pid, NULL, 0);
+	return st != 'Z' && st != 'X';
 }
 
 pid_t ckdir_coord_alive(const char *dir)

@@ -96,5 +96,8 @@ int ckdir_procs_read(const char *dir, pid_t **pids, size_t *n);
 int ckdir_procs_clear(const char *dir);
 
 bool ckdir_pid_alive(pid_t pid);
+/* the state letter of /proc/PID/stat ('R', 'S', 'Z', ...), and its comm if
+ * asked; 0 when the process is gone or its stat unreadable */
+char ckdir_proc_state(pid_t pid, char *comm, size_t commlen);
 
 #endif

@@ -54,6 +54,7 @@ static uint32_t data_used;
 
 static struct { uint32_t ino, peer; } upeers[4096];
 static uint32_t nupeers;
+static bool upeers_loaded;	/* this scan: dumped at the first AF_UNIX socket */
 
 static void unix_peers_load(void)
 {
@@ -119,7 +120,7 @@ void crest_sock_reset(void)
 {
 	nsocks = 0;
 	data_used = 0;
-	unix_peers_load();
+	upeers_loaded = false;	/* a process without AF_UNIX sockets never asks */
 }
 
 int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
@@ -162,6 +163,10 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 		s->backlog = 128;
 	}
 	if (domain == AF_UNIX) {
+		if (!upeers_loaded) {
+			unix_peers_load();
+			upeers_loaded = true;
+		}
 		s->peer_ino = unix_peer_of((uint32_t)st.st_ino);
 		if (s->peer_ino && s->state == CREST_SOCK_UNCONNECTED)
 			s->state = CREST_SOCK_CONNECTED;

@@ -16,25 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ckdir.h"
 #include "crest.h"
 #include "log.h"
 #include "vpid.h"
-
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *r = strrchr(buf, ')');
-	return r && r[1] == ' ' ? r[2] : 0;
-}
 
 static void add_children(const char *task, struct crest_child *out, uint32_t max, uint32_t *n)
 {
@@ -63,7 +48,7 @@ static void add_children(const char *task, struct crest_child *out, uint32_t max
 		struct crest_child *c = &out[(*n)++];
 		memset(c, 0, sizeof(*c));
 		c->pid = (pid_t)pid;
-		char st = proc_state(c->pid);
+		char st = ckdir_proc_state(c->pid, NULL, 0);
 		if (st == 'Z') {
 			siginfo_t si;
 			memset(&si, 0, sizeof(si));

@@ -219,25 +219,6 @@ static bool all_answered(const struct coord *c)
 	return true;
 }
 
-/* state letter from /proc/PID/stat; 0 when the process is gone */
-static char proc_state(pid_t pid, char *comm, size_t commlen)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-	if (!l || !r || r < l || r[1] != ' ')
-		return 0;
-	if (comm)
-		snprintf(comm, commlen, "%.*s", (int)(r - l - 1), l + 1);
-	return r[2];
-}
-
 static struct conn *member_of(struct coord *c, pid_t pid)
 {
 	for (struct conn *p = c->conns; p; p = p->next)
@@ -274,7 +255,7 @@ static int wanted_resolved(struct coord *c)
 		struct wanted *w = &c->ck.wanted[i];
 		struct conn *p = member_of(c, w->pid);
 		char comm[64] = "?";
-		char st = proc_state(w->pid, comm, sizeof(comm));
+		char st = ckdir_proc_state(w->pid, comm, sizeof(comm));
 		if ((p && p->member && p->done >= CK_SUSPEND) || st == 0 || st == 'Z' || st == 'X') {
 			*w = c->ck.wanted[--c->ck.nwanted];
 			continue;

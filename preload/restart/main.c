@@ -166,11 +166,8 @@ static void check_file(const struct crest_img_fd *fin)
 {
 	static struct crest_img_fd mapped;
 	const struct crest_img_fd *f = fin;
+	mapped = *fin;
 	if (map_path(fin->path, mapped.path, sizeof(mapped.path))) {
-		char p[sizeof(mapped.path)];
-		strncpy_z(p, mapped.path, sizeof(p));
-		mapped = *fin;
-		strncpy_z(mapped.path, p, sizeof(mapped.path));
 		mapped.dev = mapped.ino = 0;	/* a copy somewhere else: only its size is checked */
 		f = &mapped;
 	}
