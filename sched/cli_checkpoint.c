@@ -180,6 +180,12 @@ int cmd_checkpoint(int argc, char **argv)
 	fd = cli_connect(abs);
 	if (fd < 0 && !revive(abs))
 		fd = cli_connect(abs);
+	/* `crest restart` marks the directory before it starts its coordinator:
+	 * under load the coordinator may not be listening yet */
+	for (int i = 0; fd < 0 && i < 300 && restart_in_progress(abs); i++) {
+		usleep(100000);
+		fd = cli_connect(abs);
+	}
 	if (fd < 0) {
 		fprintf(stderr, "crest: checkpoint: no coordinator for %s (is the computation running? start it with crest launch, or crest restart)\n",
 			dir);

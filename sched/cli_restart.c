@@ -232,10 +232,6 @@ int cmd_restart(int argc, char **argv)
 		goto out_free;
 	}
 	ckdir_procs_clear(abs);
-	if (cli_start_coord("restart", &paths, abs, &ca))
-		goto out_free;
-	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
-	setenv("CREST_DIR", abs, 1);
 	/* this pid becomes the restored process: `crest checkpoint` waits for it
 	 * to connect while it reads its image */
 	char marker[PATH_MAX + 16];
@@ -245,6 +241,10 @@ int cmd_restart(int argc, char **argv)
 		fprintf(mf, "%d\n", (int)getpid());
 		fclose(mf);
 	}
+	if (cli_start_coord("restart", &paths, abs, &ca))
+		goto out_free;
+	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
+	setenv("CREST_DIR", abs, 1);
 	char marker2[PATH_MAX + 16];
 	/* the map of the last incarnation still holds: its processes recorded
 	 * their paths in the application's (old) terms */
