@@ -13,58 +13,16 @@ load helpers
 
 CHURN_RUNS=$TOP/build/test-runs/bats-churn
 
-# one run of this file at a time in this tree (fixed directories)
 setup_file() {
-	mkdir -p "$CHURN_RUNS"
-	exec {CHURN_LOCK_FD}>"$CHURN_RUNS/.lock"
-	flock -w 600 "$CHURN_LOCK_FD"
+	runs_lock "$CHURN_RUNS"
 }
 
 setup() {
-	require_core
-	D=$CHURN_RUNS/$BATS_TEST_NAME
-	rm -rf "$D"
-	mkdir -p "$D"
-	CK=$D/ck
-	OUT=$D/app.out
-	PIDS=()
-	COORDS=()
-}
-
-# SIGSTOP the tree under $1, listed again until no new process appears,
-# then SIGKILL all of it (a shell in a fork loop would otherwise leave an
-# orphan behind between the listing and the kill)
-kill_tree() {
-	local root=$1 pids prev='' i
-	kill -STOP "$root" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		pids=$(pgrep -P "$root" | tr '\n' ' ')
-		[ "$pids" = "$prev" ] && break
-		# shellcheck disable=SC2086
-		[ -n "$pids" ] && kill -STOP $pids 2>/dev/null
-		prev=$pids
-	done
-	# shellcheck disable=SC2086
-	kill -9 "$root" $pids 2>/dev/null
-	true
+	app_setup "$CHURN_RUNS"
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill_tree "$p"
-		{ wait "$p"; } 2>/dev/null || true
-	done
-	note_coord
-	for p in "${COORDS[@]}"; do
-		is_coord "$p" && kill -9 "$p" 2>/dev/null
-	done
-	if [ -s "$OUT" ]; then
-		echo "--- $OUT"
-		tail -n 20 "$OUT"
-	fi
-	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; tail -n 60 "$CK/coord.log"; echo; }
-	true
+	app_teardown
 }
 
 # a note shown in the TAP output (and kept in $D/times)

@@ -19,60 +19,15 @@ COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 # directories, and another `make check` may be running it (like
 # tests/cr/run-cycles.sh)
 setup_file() {
-	mkdir -p "$CORE_RUNS"
-	exec {CORE_LOCK_FD}>"$CORE_RUNS/.lock"
-	flock -w 600 "$CORE_LOCK_FD"
+	runs_lock "$CORE_RUNS"
 }
 
 setup() {
-	require_core
-	D=$CORE_RUNS/$BATS_TEST_NAME
-	rm -rf "$D"
-	mkdir -p "$D"
-	CK=$D/ck
-	OUT=$D/app.out
-	PIDS=()
-	COORDS=()
+	app_setup "$CORE_RUNS"
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		pkill -9 -P "$p" 2>/dev/null || true
-		kill -9 "$p" 2>/dev/null || true
-		{ wait "$p"; } 2>/dev/null || true
-	done
-	note_coord
-	for p in "${COORDS[@]}"; do
-		is_coord "$p" && kill -9 "$p" 2>/dev/null
-	done
-	# the output of the application, shown when the test failed
-	if [ -s "$OUT" ]; then
-		echo "--- $OUT"
-		tail -n 20 "$OUT"
-	fi
-	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
-	true
-}
-
-# complete generations of $CK (gen-* with a MANIFEST), oldest first
-complete_gens() {
-	local g
-	for g in "$CK"/gen-*; do
-		[ -e "$g/MANIFEST" ] && echo "${g##*/}"
-	done
-	true
-}
-
-# the output ends in PASS, has no FAIL, and its last RESULT line is $1
-# (any RESULT line when $1 is empty)
-check_output() {
-	run_logged cat "$OUT"
-	! grep -aq '^FAIL' "$OUT" || false
-	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
-	if [ -n "${1:-}" ]; then
-		[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
-	fi
+	app_teardown
 }
 
 # the generation number `crest checkpoint` printed: its last line (notes
@@ -81,13 +36,6 @@ gen_printed() {
 	local last=${lines[${#lines[@]}-1]:-}
 	[[ "$last" =~ ^[0-9]+$ ]] || { echo "no generation number in: $output"; return 1; }
 	GEN=$last
-}
-
-# kill -9 the application $1 and wait until its coordinator has left
-kill_app() {
-	kill -9 "$1"
-	wait_exit "$1" 10
-	wait_coord_gone "$CK" 15
 }
 
 @test "the application survives kill -9 of its coordinator" {

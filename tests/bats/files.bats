@@ -24,53 +24,23 @@ MIB=1048576
 REC=4096
 STEPS=300
 
-# one run of this file at a time in this tree (fixed directories)
 setup_file() {
-	mkdir -p "$FILES_RUNS"
-	exec {FILES_LOCK_FD}>"$FILES_RUNS/.lock"
-	flock -w 600 "$FILES_LOCK_FD"
+	runs_lock "$FILES_RUNS"
 }
 
 setup() {
-	require_core
 	[ -x "$CR_BIN/filewriter" ] || skip "$CR_BIN/filewriter is not built"
-	D=$FILES_RUNS/$BATS_TEST_NAME
-	rm -rf "$D"
-	mkdir -p "$D"
-	CK=$D/ck
-	OUT=$D/app.out
+	app_setup "$FILES_RUNS"
 	# the checkout may itself be under /tmp (CI clones anywhere): say which
 	# directories are node-local instead of relying on crest's default
 	export CREST_NODE_LOCAL=/dev/shm
-	PIDS=()
-	COORDS=()
 	TMPD=
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		pkill -9 -P "$p" 2>/dev/null || true
-		kill -9 "$p" 2>/dev/null || true
-		{ wait "$p"; } 2>/dev/null || true
-	done
-	note_coord
-	for p in "${COORDS[@]}"; do
-		is_coord "$p" && kill -9 "$p" 2>/dev/null
-	done
+	app_teardown
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
-	if [ -s "$OUT" ]; then
-		echo "--- $OUT"
-		tail -n 30 "$OUT"
-	fi
-	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
 	true
-}
-
-kill_app() {
-	kill -9 "$1"
-	wait_exit "$1" 10
-	wait_coord_gone "$CK" 15
 }
 
 fsize() {

@@ -219,3 +219,92 @@ wait_line() {
 	return 1
 }
 
+
+# ---- a test that starts an application in the background ----
+# Files of such tests: setup_file() { runs_lock DIR; }, setup() { app_setup
+# DIR; }, teardown() { app_teardown; }.  Each test gets D (its directory
+# under DIR), CK (the checkpoint directory), OUT (the application's
+# output), and the arrays PIDS and COORDS of what teardown kills.
+
+# one run of a test file at a time in this tree (fixed directories)
+runs_lock() {
+	mkdir -p "$1"
+	exec {RUNS_LOCK_FD}>"$1/.lock"
+	flock -w 600 "$RUNS_LOCK_FD"
+}
+
+app_setup() {
+	require_core
+	D=$1/$BATS_TEST_NAME
+	rm -rf "$D"
+	mkdir -p "$D"
+	CK=$D/ck
+	OUT=$D/app.out
+	PIDS=()
+	COORDS=()
+}
+
+# SIGSTOP the tree under $1, listed again until no new process appears,
+# then SIGKILL all of it (a shell in a fork loop would otherwise leave an
+# orphan behind between the listing and the kill)
+kill_tree() {
+	local root=$1 pids prev='' i
+	kill -STOP "$root" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		pids=$(pgrep -P "$root" | tr '\n' ' ')
+		[ "$pids" = "$prev" ] && break
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -STOP $pids 2>/dev/null
+		prev=$pids
+	done
+	# shellcheck disable=SC2086
+	kill -9 "$root" $pids 2>/dev/null
+	true
+}
+
+# kills what the test started, shows the application's output and the
+# coordinator's log (in the TAP output of a failed test)
+app_teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill_tree "$p"
+		{ wait "$p"; } 2>/dev/null || true
+	done
+	note_coord
+	for p in "${COORDS[@]}"; do
+		is_coord "$p" && kill -9 "$p" 2>/dev/null
+	done
+	if [ -s "$OUT" ]; then
+		echo "--- $OUT"
+		tail -n 20 "$OUT"
+	fi
+	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; tail -n 80 "$CK/coord.log"; echo; }
+	true
+}
+
+# complete generations of $CK (gen-* with a MANIFEST), oldest first
+complete_gens() {
+	local g
+	for g in "$CK"/gen-*; do
+		[ -e "$g/MANIFEST" ] && echo "${g##*/}"
+	done
+	true
+}
+
+# the output ends in PASS, has no FAIL, and its last RESULT line is $1
+# (any RESULT line when $1 is empty)
+check_output() {
+	run_logged cat "$OUT"
+	! grep -aq '^FAIL' "$OUT" || false
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+	if [ -n "${1:-}" ]; then
+		[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
+	fi
+}
+
+# kill -9 the application $1 and wait until its coordinator has left
+kill_app() {
+	kill -9 "$1"
+	wait_exit "$1" 10
+	wait_coord_gone "$CK" 15
+}

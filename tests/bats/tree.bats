@@ -10,56 +10,16 @@ load helpers
 
 TREE_RUNS=$TOP/build/test-runs/bats-tree
 
-# one run of this file at a time in this tree (fixed directories)
 setup_file() {
-	mkdir -p "$TREE_RUNS"
-	exec {TREE_LOCK_FD}>"$TREE_RUNS/.lock"
-	flock -w 600 "$TREE_LOCK_FD"
+	runs_lock "$TREE_RUNS"
 }
 
 setup() {
-	require_core
-	D=$TREE_RUNS/$BATS_TEST_NAME
-	rm -rf "$D"
-	mkdir -p "$D"
-	CK=$D/ck
-	OUT=$D/app.out
-	PIDS=()
-	COORDS=()
+	app_setup "$TREE_RUNS"
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		pkill -9 -P "$p" 2>/dev/null || true
-		kill -9 "$p" 2>/dev/null || true
-		{ wait "$p"; } 2>/dev/null || true
-	done
-	note_coord
-	for p in "${COORDS[@]}"; do
-		is_coord "$p" && kill -9 "$p" 2>/dev/null
-	done
-	if [ -s "$OUT" ]; then
-		echo "--- $OUT"
-		tail -n 20 "$OUT"
-	fi
-	[ -e "$CK/coord.log" ] && { echo "--- $CK/coord.log"; cat "$CK/coord.log"; echo; }
-	true
-}
-
-# the output ends in PASS, has no FAIL, and its last RESULT line is $1
-check_output() {
-	run_logged cat "$OUT"
-	! grep -aq '^FAIL' "$OUT" || false
-	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
-	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "$1" ]
-}
-
-# kill -9 the application $1 and wait until its coordinator has left
-kill_app() {
-	kill -9 "$1"
-	wait_exit "$1" 10
-	wait_coord_gone "$CK" 15
+	app_teardown
 }
 
 @test "restart in another UTS namespace keeps the old hostname" {
