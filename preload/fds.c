@@ -205,10 +205,13 @@ static int scan_fds(char *err, size_t errlen)
 				r->kind = CREST_FD_PIPE;
 			} else if (S_ISREG(st.st_mode)) {
 				r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
-				/* written files whose content comes back with the image */
-				if (r->kind == CREST_FD_DELETED ||
+				/* files whose content comes back with the image: small
+				 * written ones, and every node-local one, read-only too
+				 * (another process of the computation may delete it after
+				 * the checkpoint: gcc's /tmp/cc*.s read by as) */
+				if (r->kind == CREST_FD_DELETED || node_local(r->path) ||
 				    ((r->flags & O_ACCMODE) != O_RDONLY &&
-				     ((uint64_t)st.st_size <= SMALL_FILE_MAX || node_local(r->path))))
+				     (uint64_t)st.st_size <= SMALL_FILE_MAX))
 					r->content_saved = 1;
 			} else if (S_ISDIR(st.st_mode)) {
 				r->kind = CREST_FD_DIR;
