@@ -1,5 +1,5 @@
 # crest: plain Makefile.  `make` builds everything into build/.
-# make demo | make check | make bench | make install PREFIX=/usr/local DESTDIR=
+# make demo | make check | make bench | make fuzz | make install PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -87,8 +87,14 @@ $(CLI): $(CLI_OBJ) $(LIBCOMMON)
 -include tests/tests.mk
 tests-build::
 
+# fuzz targets (rules in tests/fuzz/fuzz.mk)
+include tests/fuzz/fuzz.mk
+
 deps:
 	scripts/install-deps.sh
+
+deps-fuzz:
+	scripts/install-deps.sh --fuzz
 
 demo: deps
 	$(MAKE) all
@@ -102,6 +108,10 @@ bench: deps
 	$(MAKE) all
 	tests/bench/run.sh
 
+# libFuzzer with clang: each target FUZZ_SECONDS (default 60); not in check
+fuzz: deps-fuzz
+	$(MAKE) fuzz-run
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/libexec/crest
 	install -m 0755 $(CLI) $(COORD) $(DESTDIR)$(PREFIX)/bin/
@@ -111,6 +121,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps demo check bench install clean tests-build
+.PHONY: all deps deps-fuzz demo check bench fuzz install clean tests-build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -30,6 +30,8 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_phase);
 	case CREST_MSG_CHILDREN:
 		return sizeof(struct crest_msg_children);
+	case CREST_MSG_TRIGGER:
+		return sizeof(struct crest_msg_trigger);
 	case CREST_MSG_WELCOME:
 		return sizeof(struct crest_msg_welcome);
 	case CREST_MSG_PREPARE:
@@ -47,6 +49,12 @@ static long msg_size(uint16_t type)
 		return 0;
 	case CREST_MSG_STATUS_REPLY:
 		return -1;
+	case CREST_MSG_CHALLENGE:
+		return sizeof(struct crest_msg_challenge);
+	case CREST_MSG_AUTH:
+		return sizeof(struct crest_msg_auth);
+	case CREST_MSG_AUTH_OK:
+		return sizeof(struct crest_msg_auth_ok);
 	}
 	return -2;
 }
@@ -64,6 +72,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_PHASE_FAIL: return "PHASE_FAIL";
 	case CREST_MSG_PROGRESS: return "PROGRESS";
 	case CREST_MSG_CHILDREN: return "CHILDREN";
+	case CREST_MSG_TRIGGER: return "TRIGGER";
 	case CREST_MSG_WELCOME: return "WELCOME";
 	case CREST_MSG_PREPARE: return "PREPARE";
 	case CREST_MSG_SUSPEND: return "SUSPEND";
@@ -75,6 +84,9 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_STATUS_REQUEST: return "STATUS_REQUEST";
 	case CREST_MSG_STATUS_REPLY: return "STATUS_REPLY";
 	case CREST_MSG_SHUTDOWN: return "SHUTDOWN";
+	case CREST_MSG_CHALLENGE: return "CHALLENGE";
+	case CREST_MSG_AUTH: return "AUTH";
+	case CREST_MSG_AUTH_OK: return "AUTH_OK";
 	}
 	return "?";
 }

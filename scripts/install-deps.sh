@@ -1,11 +1,25 @@
 #!/bin/bash
 # Install what building and testing crest needs, on Debian 12.
+# --fuzz: also what `make fuzz` needs (clang and its libFuzzer).
 # Idempotent: asks dpkg first and touches apt only when something is missing.
 # Works without a terminal (CI=true, no stdin).
 set -euo pipefail
 
 PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy
       procps util-linux iproute2 file busybox-static)
+
+# libFuzzer (libclang_rt.fuzzer-x86_64.a) is in libclang-rt-14-dev, which
+# clang only recommends: libclang-rt-dev pulls the one matching clang
+FUZZ_PKGS=(clang libclang-rt-dev)
+
+case "${1:-}" in
+"") ;;
+--fuzz) PKGS+=("${FUZZ_PKGS[@]}") ;;
+*)
+	echo "usage: $0 [--fuzz]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do

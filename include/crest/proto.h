@@ -35,6 +35,7 @@ enum crest_msg_type {
 	CREST_MSG_PHASE_FAIL = 3,	/* struct crest_msg_phase, text says why */
 	CREST_MSG_PROGRESS = 4,		/* struct crest_msg_phase: bytes written so far */
 	CREST_MSG_CHILDREN = 5,		/* struct crest_msg_children: before PHASE_OK of SUSPEND */
+	CREST_MSG_TRIGGER = 6,		/* struct crest_msg_trigger: a trigger signal arrived */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -50,6 +51,11 @@ enum crest_msg_type {
 	CREST_MSG_STATUS_REQUEST = 34,	/* no payload */
 	CREST_MSG_STATUS_REPLY = 35,	/* JSON text, see docs/protocol.md */
 	CREST_MSG_SHUTDOWN = 36,	/* no payload: coordinator exits, app keeps running */
+
+	/* authentication of a connection (common/auth.c), before anything else */
+	CREST_MSG_CHALLENGE = 48,	/* struct crest_msg_challenge: acceptor -> connector */
+	CREST_MSG_AUTH = 49,		/* struct crest_msg_auth: connector -> acceptor */
+	CREST_MSG_AUTH_OK = 50,		/* struct crest_msg_auth_ok: acceptor -> connector */
 };
 
 enum crest_phase {
@@ -118,6 +124,55 @@ struct crest_msg_phase {
 	uint32_t image_crc;		/* WRITE: crc of the image header */
 	uint32_t reserved;
 	char text[512];			/* PHASE_FAIL: what went wrong, for the user */
+};
+
+/* why a process asks for a checkpoint on its own (CREST_MSG_TRIGGER) */
+enum crest_trigger {
+	CREST_TRIGGER_SIGNAL = 1,	/* the checkpoint signal (SIGUSR2 by default) */
+	CREST_TRIGGER_TERM = 2,		/* a termination signal: checkpoint, then die of it */
+};
+
+struct crest_msg_trigger {
+	uint32_t reason;		/* enum crest_trigger */
+	uint32_t signo;			/* the signal that arrived */
+	uint32_t sender_pid;		/* si_pid of that signal (real), 0 if unknown */
+	uint32_t reserved;
+	uint64_t reserved2[2];
+};
+
+/* Authentication (docs/protocol.md, "Authentication").  Both sides prove
+ * they hold the computation's secret with HMAC-SHA256 over both nonces. */
+#define CREST_AUTH_NONCE	32
+#define CREST_AUTH_MAC		32
+
+/* who connects (struct crest_msg_auth.role): the acceptor decides what the
+ * connection may do from it */
+enum crest_auth_role {
+	CREST_ROLE_PROCESS = 1,		/* libcrest in an application process */
+	CREST_ROLE_SUBCOORD = 2,	/* a sub-coordinator, toward its parent */
+	CREST_ROLE_CLIENT = 3,		/* the crest command */
+};
+
+struct crest_msg_challenge {
+	uint16_t version_min;		/* protocol versions the acceptor speaks */
+	uint16_t version_max;
+	uint32_t reserved;
+	uint8_t nonce[CREST_AUTH_NONCE];
+	uint64_t reserved2[2];
+};
+
+struct crest_msg_auth {
+	uint16_t version;		/* chosen by the connector, in [min, max] */
+	uint16_t role;			/* enum crest_auth_role of the connector */
+	uint32_t reserved;
+	uint8_t nonce[CREST_AUTH_NONCE];
+	uint8_t mac[CREST_AUTH_MAC];	/* proves the secret, see docs/protocol.md */
+	uint64_t reserved2[2];
+};
+
+struct crest_msg_auth_ok {
+	uint8_t mac[CREST_AUTH_MAC];	/* the acceptor's proof */
+	uint64_t reserved2[2];
 };
 
 #define CREST_REQ_KILL		(1u << 0)	/* end the computation after commit */
