@@ -9,6 +9,7 @@
  */
 #define LOG_MODULE "libcrest"
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,26 +259,51 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	}
 }
 
+/* Waits until the coordinator link is readable (1), a trigger signal
+ * arrived or `timeout_ms` passed (0). */
+static int wait_link(int timeout_ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = crest.coord_fd, .events = POLLIN },
+		{ .fd = crest_trigger_wake_fd(), .events = POLLIN },
+	};
+	int r = poll(p, 2, timeout_ms);	/* a negative fd is skipped */
+	if (r <= 0)
+		return 0;
+	return p[0].revents ? 1 : 0;
+}
+
 void *crest_ckpt_thread(void *arg)
 {
 	(void)arg;
 	prctl(PR_SET_NAME, "crest-ckpt");	/* itself: no /proc write by the forking thread */
 	for (;;) {
+		pthread_mutex_lock(&fd_lock);	/* it may open DIR/PROCS */
+		int trigger_ms = crest_trigger_service();
+		pthread_mutex_unlock(&fd_lock);
 		if (crest.coord_fd < 0) {
 			pthread_mutex_lock(&fd_lock);
 			int lrc = link_connect();
 			pthread_mutex_unlock(&fd_lock);
 			if (lrc < 0) {
-				struct timespec ts = { 1, 0 };
-				nanosleep(&ts, NULL);
+				wait_link(1000);	/* a trigger signal wakes it */
 				continue;
 			}
 		}
-		struct crest_frame hdr;
 		/* a coordinator that hangs while the application is stopped must not
 		 * keep it stopped: give up after a generous time */
+		bool suspended = is_suspended();
+		if (!wait_link(suspended ? SUSPENDED_LINK_TIMEOUT_MS : trigger_ms)) {
+			if (suspended && is_suspended()) {
+				pr_warn("dropping the coordinator link: no message for %d s while stopped",
+					SUSPENDED_LINK_TIMEOUT_MS / 1000);
+				link_close();
+			}
+			continue;
+		}
+		struct crest_frame hdr;
 		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf),
-					 is_suspended() ? SUSPENDED_LINK_TIMEOUT_MS : -1);
+					 suspended ? SUSPENDED_LINK_TIMEOUT_MS : -1);
 		if (n < 0) {
 			if (n != -ECONNRESET)
 				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
@@ -290,8 +316,16 @@ void *crest_ckpt_thread(void *arg)
 		pthread_mutex_lock(&fd_lock);
 		int hrc = handle(hdr.type, &m);
 		pthread_mutex_unlock(&fd_lock);
-		if (hrc == 1)
-			crest.coord_fd = -1;	/* a restored process: connect to the new coordinator */
+		if (hrc == 1) {
+			/* a restored process: no checkpoint runs in the new run (an
+			 * exec would wait for its end), connect to the new coordinator */
+			crest.coord_fd = -1;
+			writing = false;
+			crest_ckpt_busy(false);
+			crest_trigger_after_restart();
+		} else if (hdr.type == CREST_MSG_RESUME || hdr.type == CREST_MSG_ABORT) {
+			crest_trigger_after_checkpoint();
+		}
 	}
 	return NULL;
 }
@@ -335,6 +369,7 @@ static void atfork_child(void)
 	crest.ckpt_busy = 0;
 	crest.exec_count = 0;
 	writing = false;
+	crest_trigger_atfork_child();
 	if (start_ckpt_thread())
 		crest.active = false;
 }
@@ -373,6 +408,7 @@ __attribute__((constructor)) static void crest_init(void)
 		pr_perror("cannot install the suspend handler; this process will not be checkpointed");
 		return;
 	}
+	crest_trigger_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (start_ckpt_thread())
 		return;

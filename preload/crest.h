@@ -123,6 +123,29 @@ extern unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
 
 /* sig_wrappers.c */
 void crest_sig_wrappers_init(void);
+/* crest takes `sig` as a trigger: its handler in the kernel, the
+ * application's sigaction recorded; disown puts the application's back */
+int crest_sig_own(int sig, void (*handler)(int, siginfo_t *, void *));
+void crest_sig_disown(int sig);
+bool crest_sig_owned(int sig);
+void crest_sig_exec(bool failed);	/* around execve: ignored stays ignored */
+void crest_sig_run_app(int sig, siginfo_t *si, void *uc);	/* the application's action */
+
+/* trigger.c: checkpoint triggers from signals */
+void crest_trigger_init(void);		/* constructor */
+void crest_trigger_atfork_child(void);
+void crest_trigger_after_restart(void);
+int crest_trigger_wake_fd(void);	/* readable when a trigger signal arrived */
+/* checkpoint thread: sends what the signals asked for; returns the poll
+ * timeout it needs (ms, -1 none) */
+int crest_trigger_service(void);
+/* checkpoint thread, after RESUME or ABORT was handled */
+void crest_trigger_after_checkpoint(void);
+/* checkpoint: this process's pid, to tell its own pending trigger signals
+ * from others at restart */
+void crest_trigger_note_checkpoint(void);
+/* restart: drop trigger signals from outside from the saved pending queues */
+uint32_t crest_trigger_filter(siginfo_t *q, uint32_t n);
 
 /* signals.c */
 uint32_t crest_sig_take(uint64_t mask, siginfo_t *q, uint32_t max);

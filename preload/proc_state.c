@@ -44,6 +44,7 @@ int crest_state_save(char *err, size_t errlen)
 	sched_getaffinity(0, sizeof(crest.affinity), &crest.affinity);
 	/* process-directed pending signals: this thread blocks everything, so
 	 * it only takes from the shared queue */
+	crest_trigger_note_checkpoint();
 	crest.shared_pending = crest_sig_pending_mask("/proc/self/status", "ShdPnd:");
 	crest.nshared_sigq = crest.shared_pending ?
 		crest_sig_take(crest.shared_pending, crest.shared_sigq, sizeof(crest.shared_sigq) / sizeof(siginfo_t)) : 0;
@@ -89,11 +90,17 @@ void crest_state_restore(void)
 		if (armed || periodic)
 			setitimer(i, &it, NULL);
 	}
-	/* pending signals, with their siginfo, in queue order */
+	/* pending signals, with their siginfo, in queue order; a trigger
+	 * signal (trigger.c) was for the run that took the checkpoint */
+	crest.nshared_sigq = crest_trigger_filter(crest.shared_sigq, crest.nshared_sigq);
 	crest_sig_requeue(0, crest.shared_sigq, crest.nshared_sigq);
-	for (uint32_t i = 0; i < crest.nthreads; i++)
-		if (!(crest.threads[i].flags & (CREST_THR_CKPT | CREST_THR_DEAD)))
-			crest_sig_requeue(crest.threads[i].tid, crest.threads[i].sigq, crest.threads[i].nsigq);
+	for (uint32_t i = 0; i < crest.nthreads; i++) {
+		struct crest_thread *t = &crest.threads[i];
+		if (t->flags & (CREST_THR_CKPT | CREST_THR_DEAD))
+			continue;
+		t->nsigq = crest_trigger_filter(t->sigq, t->nsigq);
+		crest_sig_requeue(t->tid, t->sigq, t->nsigq);
+	}
 }
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])

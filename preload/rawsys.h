@@ -50,8 +50,10 @@ static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, 
 #define NR_getppid 110
 #define NR_clone 56
 #define NR_exit 60
+#define NR_kill 62
 #define NR_uname 63
 #define NR_fcntl 72
+#define NR_rt_sigpending 127
 #define NR_prctl 157
 #define NR_arch_prctl 158
 #define NR_gettid 186

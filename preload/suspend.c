@@ -378,6 +378,7 @@ void crest_resume_all(void)
  * process, this thread with it: the coordinator sees the link close). */
 void crest_exec_begin(void)
 {
+	crest_sig_exec(false);	/* a trigger signal the program ignores stays ignored */
 	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
 		return;	/* a vfork child shares our memory: not our lock */
 	for (;;) {
@@ -394,6 +395,7 @@ void crest_exec_begin(void)
 
 void crest_exec_end(void)
 {
+	crest_sig_exec(true);
 	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
 		return;
 	__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);

@@ -40,7 +40,7 @@ struct cli_coord_args {
 	char buf[4][32];
 };
 void cli_coord_args_init(struct cli_coord_args *a);
-/* handles --interval/--keep/--compress/--timeout; 1 if `ch` was one, 0 if
+/* handles --interval/--keep/--compress/--timeout/--min-spacing; 1 if `ch` was one, 0 if
  * not, -1 on a bad value (message printed) */
 int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +17,25 @@
 #include "cli.h"
 #include "log.h"
 #include "proto.h"
+#include "signame.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crest launch [--dir DIR] [--interval SEC] [--keep N] [--compress none|zstd]\n"
-		"                    [--timeout SEC] -- PROG ARGS...\n"
+		"                    [--timeout SEC] [--min-spacing SEC] [--checkpoint-signal SIG]\n"
+		"                    [--on-term checkpoint|exit] -- PROG ARGS...\n"
 		"Runs PROG under checkpoint control; checkpoints go to DIR (default ./" CLI_DEFAULT_DIR ").\n"
 		"  --interval SEC   checkpoint every SEC seconds (default: only on demand)\n"
 		"  --keep N         keep the N newest complete checkpoints (default 2)\n"
 		"  --compress ALG   compress memory with none (default) or zstd\n"
 		"  --timeout SEC    give up a checkpoint if threads do not stop within SEC (default 10)\n"
+		"  --checkpoint-signal SIG  this signal sent to any process of the computation\n"
+		"                   takes a checkpoint (default USR2; none: the program keeps it)\n"
+		"  --min-spacing SEC  a signal or the interval starts no checkpoint within SEC\n"
+		"                   of the end of the last one (default 10)\n"
+		"  --on-term ACTION SIGTERM to a process: checkpoint (default: take a final\n"
+		"                   checkpoint, then let the signal act) or exit (no checkpoint)\n"
 		"Then: crest checkpoint --dir DIR; crest restart --dir DIR.\n");
 }
 
@@ -59,6 +68,9 @@ int cmd_launch(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "min-spacing", required_argument, NULL, 'm' },
+		{ "checkpoint-signal", required_argument, NULL, 'S' },
+		{ "on-term", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -80,6 +92,27 @@ int cmd_launch(int argc, char **argv)
 		if (ch == 'h') {
 			usage(stdout);
 			return 0;
+		}
+		if (ch == 'S') {
+			int sig = crest_signal_parse(optarg);
+			if (sig < 0 || sig == SIGTERM || (sig >= SIGRTMAX - 2 && sig <= SIGRTMAX)) {
+				fprintf(stderr, "crest: launch: --checkpoint-signal %s: expected a signal name or number "
+					"such as USR2, USR1 or RTMIN+1, or none (not TERM: see --on-term; not "
+					"KILL, STOP or RTMAX-2..RTMAX, which crest or the kernel keep)\n", optarg);
+				return 2;
+			}
+			char num[16];
+			snprintf(num, sizeof(num), "%d", sig);
+			setenv("CREST_CKPT_SIGNAL", num, 1);
+			continue;
+		}
+		if (ch == 'T') {
+			if (strcmp(optarg, "checkpoint") && strcmp(optarg, "exit")) {
+				fprintf(stderr, "crest: launch: --on-term %s: expected checkpoint or exit\n", optarg);
+				return 2;
+			}
+			setenv("CREST_ON_TERM", optarg, 1);
+			continue;
 		}
 		r = cli_coord_opt(&ca, "launch", ch, optarg);
 		if (r < 0)

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crest restart [--dir DIR] [--generation N] [--interval SEC] [--keep N]\n"
-		"                     [--compress none|zstd] [--timeout SEC]\n"
+		"                     [--compress none|zstd] [--timeout SEC] [--min-spacing SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
 		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]...\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
@@ -73,6 +73,7 @@ int cmd_restart(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "allow-changed", required_argument, NULL, 'A' },
 		{ "no-truncate", required_argument, NULL, 'N' },
 		{ "path-map", required_argument, NULL, 'P' },

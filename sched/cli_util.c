@@ -66,6 +66,7 @@ int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char
 	case 'i': name = "--interval"; break;
 	case 'k': name = "--keep"; break;
 	case 't': name = "--timeout"; break;
+	case 'm': name = "--min-spacing"; break;
 	case 'c':
 		if (strcmp(arg, "none") && strcmp(arg, "zstd")) {
 			fprintf(stderr, "crest: %s: --compress %s: expected none or zstd\n", verb, arg);
@@ -79,9 +80,10 @@ int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char
 	}
 	errno = 0;
 	unsigned long v = strtoul(arg, &e, 10);
-	if (errno || e == arg || *e || *arg == '-' || v > 1000000 || (ch != 'i' && v == 0)) {
+	bool zero_ok = ch == 'i' || ch == 'm';
+	if (errno || e == arg || *e || *arg == '-' || v > 1000000 || (!zero_ok && v == 0)) {
 		fprintf(stderr, "crest: %s: %s %s: expected a whole number%s\n", verb, name, arg,
-			ch == 'i' ? " of seconds (0 = none)" : " >= 1");
+			ch == 'i' ? " of seconds (0 = none)" : ch == 'm' ? " of seconds" : " >= 1");
 		return -1;
 	}
 	push(a, name);
@@ -141,19 +143,20 @@ static void options_save(const char *absdir, const struct cli_coord_args *a)
 
 static void options_load(const char *absdir, struct cli_coord_args *a)
 {
-	static char store[4][2][32];
+	static char store[5][2][32];
 	char path[PATH_MAX + 16], name[32], val[32];
 	int k = 0;
 	snprintf(path, sizeof(path), "%s/OPTIONS", absdir);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return;
-	while (k < 4 && fscanf(f, "%31s %31s", name, val) == 2) {
+	while (k < 5 && fscanf(f, "%31s %31s", name, val) == 2) {
 		bool given = false;
 		for (int i = 0; i < a->argc; i += 2)
 			given |= !strcmp(a->argv[i], name);
 		if (given || (strcmp(name, "--interval") && strcmp(name, "--keep") &&
-			      strcmp(name, "--compress") && strcmp(name, "--timeout")))
+			      strcmp(name, "--compress") && strcmp(name, "--timeout") &&
+			      strcmp(name, "--min-spacing")))
 			continue;
 		snprintf(store[k][0], sizeof(store[k][0]), "%s", name);
 		snprintf(store[k][1], sizeof(store[k][1]), "%s", val);

@@ -61,6 +61,8 @@ struct coord_opts {
 	unsigned interval;		/* s, 0 = none */
 	unsigned keep;
 	unsigned timeout;		/* s, SUSPEND */
+	unsigned min_spacing;		/* s between the end of one checkpoint and a
+					 * signal- or interval-triggered next one */
 	uint32_t compress;		/* enum crest_comp */
 	bool foreground;
 	pid_t watch;			/* --pid: the process that will connect; exit if it dies first */
@@ -75,6 +77,7 @@ struct ckpt {
 	uint32_t compress;
 	long long start_ms, step_ms, progress_ms;
 	uint64_t bytes;
+	char reason[96];		/* what started it, for the log and status */
 	/* processes that must be in this checkpoint but are not suspended yet:
 	 * children of suspended members, members that left before being
 	 * suspended (an exec).  Resolved when the pid is a suspended member,
@@ -93,12 +96,14 @@ struct coord {
 	bool any_connected;
 	long long start_ms;
 	long long next_interval_ms;
+	long long last_end_ms;		/* end (commit or abort) of the last checkpoint */
 	struct ckpt ck;
 	struct {
 		uint64_t gen;
 		int error;
 		char text[512];
 		long long stopped_ms;	/* longest time a process's threads were stopped */
+		char reason[96];
 	} last;
 };
 
@@ -120,6 +125,7 @@ void coord_ckpt_answer(struct coord *c, struct conn *proc, uint16_t type, const 
 void coord_ckpt_joined(struct coord *c, struct conn *proc);
 void coord_ckpt_gone(struct coord *c, struct conn *conn);
 void coord_ckpt_children(struct coord *c, struct conn *proc, const struct crest_msg_children *m);
+void coord_ckpt_trigger(struct coord *c, struct conn *proc, const struct crest_msg_trigger *t);
 void coord_ckpt_tick(struct coord *c);
 void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *coord_step_name(enum ckpt_step step);

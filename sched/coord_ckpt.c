@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "signame.h"
 #include "log.h"
 
 const char *coord_step_name(enum ckpt_step step)
@@ -108,6 +109,8 @@ static void enter(struct coord *c, enum ckpt_step step)
 static void finish(struct coord *c)
 {
 	c->ck.step = CK_IDLE;
+	c->last_end_ms = coord_now_ms();
+	memcpy(c->last.reason, c->ck.reason, sizeof(c->last.reason));
 	free(c->ck.wanted);
 	c->ck.wanted = NULL;
 	c->ck.nwanted = c->ck.wanted_cap = 0;
@@ -142,7 +145,7 @@ void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
 	finish(c);
 }
 
-static int start(struct coord *c, uint32_t compress, uint32_t flags)
+static int start(struct coord *c, uint32_t compress, uint32_t flags, const char *reason)
 {
 	struct crest_msg_ckpt m;
 	uint64_t gen;
@@ -159,6 +162,8 @@ static int start(struct coord *c, uint32_t compress, uint32_t flags)
 	c->ck.compress = compress;
 	c->ck.flags = flags & CREST_REQ_KILL ? CREST_CKPT_EXIT : 0;
 	c->ck.start_ms = coord_now_ms();
+	snprintf(c->ck.reason, sizeof(c->ck.reason), "%s", reason);
+	pr_info("generation %" PRIu64 ": started by %s", gen, reason);
 	for (struct conn *p = c->conns; p; p = p->next) {
 		p->member = p->kind == CONN_PROC && !p->dead;
 		p->answered = false;
@@ -198,7 +203,7 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 		settext(res.text, sizeof(res.text), "no process of the computation is connected");
 		goto out_reply;
 	}
-	rc = start(c, compress, req->flags);
+	rc = start(c, compress, req->flags, "a request (crest checkpoint)");
 	if (rc) {
 		client->waiting = false;
 		res.error = rc;
@@ -500,6 +505,38 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 			 (int)p->pid, coord_step_name(c->ck.step));
 }
 
+/* a signal or the interval may not start a checkpoint within
+ * --min-spacing of the end of the last one */
+static bool too_soon(const struct coord *c, long long now)
+{
+	return c->last_end_ms && now - c->last_end_ms < c->o.min_spacing * 1000LL;
+}
+
+void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_trigger *t)
+{
+	char reason[96], name[16];
+	bool term = t->reason == CREST_TRIGGER_TERM;
+	long long now = coord_now_ms();
+
+	snprintf(reason, sizeof(reason), "SIG%s to process %d (rank %u)%s",
+		 crest_signal_name((int)t->signo, name), (int)p->pid, p->rank,
+		 term ? ", a final checkpoint" : "");
+	if (c->ck.step != CK_IDLE) {
+		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
+		return;
+	}
+	/* a termination is never delayed: it is the last chance */
+	if (!term && too_soon(c, now)) {
+		pr_info("%s: ignored, the last checkpoint ended %lld ms ago (--min-spacing %u s)",
+			reason, now - c->last_end_ms, c->o.min_spacing);
+		return;
+	}
+	int rc = start(c, c->o.compress, 0, reason);
+	if (rc)
+		pr_err("%s: cannot create a generation directory in %s: %s", reason, c->o.dir,
+		       strerrordesc_np(-rc));
+}
+
 void coord_ckpt_tick(struct coord *c)
 {
 	long long now = coord_now_ms(), limit;
@@ -507,8 +544,11 @@ void coord_ckpt_tick(struct coord *c)
 
 	if (c->ck.step == CK_IDLE) {
 		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c)) {
-			pr_info("interval checkpoint");
-			if (start(c, c->o.compress, 0))
+			if (too_soon(c, now)) {
+				c->next_interval_ms = c->last_end_ms + c->o.min_spacing * 1000LL;
+				return;
+			}
+			if (start(c, c->o.compress, 0, "the interval"))
 				c->next_interval_ms = now + c->o.interval * 1000LL;
 		}
 		return;

@@ -220,6 +220,14 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		coord_ckpt_children(c, conn, &m);
 		return;
 	}
+	case CREST_MSG_TRIGGER: {
+		struct crest_msg_trigger t;
+		if (conn->kind != CONN_PROC)
+			break;
+		memcpy(&t, payload, sizeof(t));
+		coord_ckpt_trigger(c, conn, &t);
+		return;
+	}
 	case CREST_MSG_CKPT_REQUEST: {
 		struct crest_msg_request r;
 		if (conn->kind == CONN_PROC)

@@ -3,7 +3,7 @@
  * crest-coord: the coordinator of one computation.
  *
  *   crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]
- *               [--timeout SEC] [--foreground]
+ *               [--timeout SEC] [--min-spacing SEC] [--foreground]
  *
  * Without --foreground it becomes a daemon (setsid, double fork); the
  * command returns only once the socket listens and DIR/COORD is written,
@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]\n"
-		"                   [--timeout SEC] [--foreground]\n"
+		"                   [--timeout SEC] [--min-spacing SEC] [--foreground]\n"
 		"Coordinates the checkpoints of one computation; started by crest launch and\n"
 		"crest restart.  Logs to DIR/coord.log.\n");
 }
@@ -60,6 +60,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -70,6 +71,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 
 	o->keep = 2;
 	o->timeout = 10;
+	o->min_spacing = 10;
 	o->compress = CREST_COMP_NONE;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -78,6 +80,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'i': if (parse_uint("--interval", optarg, 0, &o->interval)) return -EINVAL; break;
 		case 'k': if (parse_uint("--keep", optarg, 1, &o->keep)) return -EINVAL; break;
 		case 't': if (parse_uint("--timeout", optarg, 1, &o->timeout)) return -EINVAL; break;
+		case 'm': if (parse_uint("--min-spacing", optarg, 0, &o->min_spacing)) return -EINVAL; break;
 		case 'f': o->foreground = true; break;
 		case 'p': {
 			unsigned v;

@@ -72,6 +72,10 @@ int coord_status_json(const struct coord *c, char *buf, size_t size)
 	if (c->ck.step != CK_IDLE)
 		put(&o, ",\"generation\":%" PRIu64 ",\"phase\":\"%s\",\"bytes\":%" PRIu64 ",\"elapsed_ms\":%lld",
 		    c->ck.gen, coord_step_name(c->ck.step), c->ck.bytes, coord_now_ms() - c->ck.start_ms);
+	if (c->ck.step != CK_IDLE) {
+		put(&o, ",\"reason\":");
+		put_str(&o, c->ck.reason);
+	}
 	put(&o, "},\"last\":");
 	if (c->last.gen) {
 		put(&o, "{\"generation\":%" PRIu64 ",\"error\":", c->last.gen);
@@ -79,11 +83,14 @@ int coord_status_json(const struct coord *c, char *buf, size_t size)
 			put_str(&o, c->last.text);
 		else
 			put(&o, "null");
-		put(&o, ",\"stopped_ms\":%lld}", c->last.stopped_ms);
+		put(&o, ",\"stopped_ms\":%lld,\"reason\":", c->last.stopped_ms);
+		put_str(&o, c->last.reason);
+		put(&o, "}");
 	} else {
 		put(&o, "null");
 	}
-	put(&o, ",\"interval\":%u,\"keep\":%u}", c->o.interval, c->o.keep);
+	put(&o, ",\"interval\":%u,\"keep\":%u,\"min_spacing\":%u}", c->o.interval, c->o.keep,
+	    c->o.min_spacing);
 	if (o.overflow)
 		return -ENOSPC;
 	return (int)(o.p - buf);
