@@ -18,6 +18,7 @@
 #include "ckdir.h"
 #include "cli.h"
 #include "cli_tree.h"
+#include "image_read.h"
 #include "proto.h"
 
 static void usage(FILE *f)
@@ -64,6 +65,120 @@ static void complete_list(const char *dir, char *buf, size_t size)
 		snprintf(buf, size, " none");
 }
 
+/*
+ * The verification before anything starts: generation `gen` of `abs` has a
+ * MANIFEST, every image it lists exists with its size and a header whose
+ * checksum is the one recorded, and the process tree loads from them.
+ * 0 with *man and *tree filled, or -1 with `why` ("is damaged: ...").
+ */
+static int load_gen(const char *abs, uint64_t gen, struct ckdir_manifest *man, struct tree **tree,
+		    char *why, size_t whylen)
+{
+	char gdir[PATH_MAX], image[PATH_MAX * 2], err[1024];
+	char **images = NULL;
+	int rc = -1;
+
+	*tree = NULL;
+	memset(man, 0, sizeof(*man));
+	int r = ckdir_manifest_read(abs, gen, man);
+	if (r) {
+		snprintf(why, whylen, "is incomplete (%s)", r == -ENOENT ? "no MANIFEST" : "damaged MANIFEST");
+		return -1;
+	}
+	if (man->nimages == 0) {
+		snprintf(why, whylen, "is damaged: its MANIFEST lists no image");
+		return -1;
+	}
+	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
+	images = calloc(man->nimages, sizeof(*images));
+	if (!images) {
+		snprintf(why, whylen, "cannot be read: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < man->nimages; i++) {
+		struct stat st;
+		struct crest_ir ir;
+		snprintf(image, sizeof(image), "%s/%s", gdir, man->images[i].path);
+		if (stat(image, &st) < 0) {
+			snprintf(why, whylen, "is damaged: image %s: %s", image, strerror(errno));
+			goto out;
+		}
+		if ((uint64_t)st.st_size != man->images[i].size) {
+			snprintf(why, whylen, "is damaged: image %s is %lld bytes, MANIFEST says %" PRIu64,
+				 image, (long long)st.st_size, man->images[i].size);
+			goto out;
+		}
+		if (crest_ir_open(&ir, image, err, sizeof(err))) {
+			snprintf(why, whylen, "is damaged: %s", err);
+			goto out;
+		}
+		uint32_t crc = ir.hdr.crc;
+		crest_ir_close(&ir);
+		if (crc != man->images[i].crc) {
+			snprintf(why, whylen, "is damaged: the header of image %s has checksum %08x, MANIFEST says %08x",
+				 image, crc, man->images[i].crc);
+			goto out;
+		}
+		if (asprintf(&images[i], "%s", image) < 0) {
+			images[i] = NULL;
+			snprintf(why, whylen, "cannot be read: out of memory");
+			goto out;
+		}
+	}
+	*tree = cli_tree_load(images, man->nimages, err, sizeof(err));
+	if (!*tree) {
+		snprintf(why, whylen, "is damaged: %s", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < man->nimages; i++)
+		free(images[i]);
+	free(images);
+	if (rc)
+		ckdir_manifest_free(man);
+	return rc;
+}
+
+/*
+ * No --generation: the newest complete generation that passes load_gen.  A
+ * damaged one is reported and the next older one tried (a checkpoint that
+ * cannot be restarted must not cost the computation its older ones).
+ */
+static int newest_loadable(const char *abs, const char *dir, uint64_t *gen, struct ckdir_manifest *man,
+			   struct tree **tree)
+{
+	uint64_t *gens = NULL;
+	size_t n = 0;
+	char why[3 * PATH_MAX];
+	int tried = 0;
+
+	if (ckdir_list_gens(abs, &gens, &n) < 0)
+		n = 0;
+	for (size_t i = n; i-- > 0;) {
+		if (!ckdir_gen_complete(abs, gens[i]))
+			continue;
+		if (!load_gen(abs, gens[i], man, tree, why, sizeof(why))) {
+			if (tried)
+				fprintf(stderr, "crest: restart: restarting from generation %" PRIu64 " instead\n", gens[i]);
+			*gen = gens[i];
+			free(gens);
+			return 0;
+		}
+		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s%s\n", gens[i], dir, why,
+			tried ? "" : "; trying older generations");
+		tried++;
+	}
+	free(gens);
+	if (tried)
+		fprintf(stderr, "crest: restart: no complete generation in %s can be restarted; "
+			"the checkpoint is damaged\n", dir);
+	else
+		fprintf(stderr, "crest: restart: no complete checkpoint in %s; take one with crest checkpoint while the computation runs\n",
+			dir);
+	return -1;
+}
+
 int cmd_restart(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -86,7 +201,7 @@ int cmd_restart(int argc, char **argv)
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
-	char abs[PATH_MAX], gdir[PATH_MAX], image[PATH_MAX * 2], list[256], genbuf[32];
+	char abs[PATH_MAX], gdir[PATH_MAX], list[256], genbuf[32], why[3 * PATH_MAX];
 	uint64_t gen = 0;
 	pid_t other;
 	/* passed through to crest-restart: at most 32 of each */
@@ -169,6 +284,7 @@ int cmd_restart(int argc, char **argv)
 		return 1;
 	}
 	if (gen) {
+		/* the generation asked for, or nothing */
 		struct stat st;
 		complete_list(abs, list, sizeof(list));
 		if (ckdir_gen_path(gdir, sizeof(gdir), abs, gen) || stat(gdir, &st) < 0) {
@@ -176,54 +292,12 @@ int cmd_restart(int argc, char **argv)
 				gen, dir, list);
 			return 1;
 		}
-		r = ckdir_manifest_read(abs, gen, &man);
-		if (r) {
-			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s is incomplete (%s); complete ones:%s\n",
-				gen, dir, r == -ENOENT ? "no MANIFEST" : "damaged MANIFEST", list);
-			return 1;
-		}
-	} else {
-		if (ckdir_latest_complete(abs, &gen)) {
-			fprintf(stderr, "crest: restart: no complete checkpoint in %s; take one with crest checkpoint while the computation runs\n",
-				dir);
-			return 1;
-		}
-		if (ckdir_manifest_read(abs, gen, &man))
-			return 1;
-	}
-	if (man.nimages == 0) {
-		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s lists no image\n", gen, dir);
-		goto out_free;
-	}
-	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
-	for (size_t i = 0; i < man.nimages; i++) {
-		struct stat st;
-		snprintf(image, sizeof(image), "%s/%s", gdir, man.images[i].path);
-		if (stat(image, &st) < 0) {
-			fprintf(stderr, "crest: restart: image %s of generation %" PRIu64 ": %s; the checkpoint is damaged, try an older --generation\n",
-				image, gen, strerror(errno));
+		if (load_gen(abs, gen, &man, &tree, why, sizeof(why))) {
+			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s; complete ones:%s\n",
+				gen, dir, why, list);
 			goto out_free;
 		}
-		if ((uint64_t)st.st_size != man.images[i].size) {
-			fprintf(stderr, "crest: restart: image %s is %lld bytes, MANIFEST says %" PRIu64 "; the checkpoint is damaged, try an older --generation\n",
-				image, (long long)st.st_size, man.images[i].size);
-			goto out_free;
-		}
-	}
-	char **images = calloc(man.nimages, sizeof(*images));
-	if (!images)
-		goto out_free;
-	for (size_t i = 0; i < man.nimages; i++)
-		if (asprintf(&images[i], "%s/%s", gdir, man.images[i].path) < 0)
-			goto out_free;
-	char terr[1024];
-	tree = cli_tree_load(images, man.nimages, terr, sizeof(terr));
-	for (size_t i = 0; i < man.nimages; i++)
-		free(images[i]);
-	free(images);
-	if (!tree) {
-		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s: %s; try an older --generation\n",
-			gen, dir, terr);
+	} else if (newest_loadable(abs, dir, &gen, &man, &tree)) {
 		goto out_free;
 	}
 	if (cli_find_paths(&paths))
@@ -279,8 +353,8 @@ int cmd_restart(int argc, char **argv)
 	/* a stale table of an earlier incarnation must not reach new programs */
 	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
 	unlink(marker);
-	if (cli_tree_start(tree, args, terr, sizeof(terr)))
-		fprintf(stderr, "crest: restart: %s\n", terr);
+	if (cli_tree_start(tree, args, why, sizeof(why)))
+		fprintf(stderr, "crest: restart: %s\n", why);
 	cli_shutdown_coord(abs);
 out_free:
 	if (tree)

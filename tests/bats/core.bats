@@ -147,6 +147,40 @@ gen_printed() {
 	check_output "$COUNTER_RESULT"
 }
 
+@test "a damaged newest generation: restart says why and continues from the one before" {
+	start_bg "$CREST" launch --dir "$CK" --keep 3 -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	gens=()
+	for n in 1 2; do
+		sleep 1
+		run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+		[ "$status" -eq 0 ]
+		gen_printed
+		gens+=("$GEN")
+	done
+	kill_app "$app"
+	# a header that no longer has the checksum its MANIFEST recorded
+	img=$(ls "$CK/gen-$(printf %06d "${gens[1]}")"/n0/*.img)
+	patch_header "$img" 240 12345
+
+	echo "--- killed, restarting with generation ${gens[1]} damaged ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
+	grep -q "generation ${gens[1]} in .* is damaged: the header of image .* has checksum" "$OUT"
+	grep -q "restarting from generation ${gens[0]} instead" "$OUT"
+	wait_coord_gone "$CK" 15
+
+	# both damaged: refused, nothing started
+	rm -f "$(ls "$CK/gen-$(printf %06d "${gens[0]}")"/n0/*.img)"
+	run_logged timeout 30 "$CREST" restart --dir "$CK"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no complete generation in"*"can be restarted"* ]]
+	! pgrep -f "crest-restart.*$CK" || false
+}
+
 @test "launch --interval 1 checkpoints periodically and keeps 2 generations" {
 	start_bg "$CREST" launch --dir "$CK" --interval 1 -- "$CR_BIN/counter"
 	app=$BG
