@@ -322,7 +322,6 @@ void *crest_ckpt_thread(void *arg)
 			crest.coord_fd = -1;
 			writing = false;
 			crest_ckpt_busy(false);
-			crest_trigger_after_restart();
 		} else if (hdr.type == CREST_MSG_RESUME || hdr.type == CREST_MSG_ABORT) {
 			crest_trigger_after_checkpoint();
 		}

@@ -254,6 +254,8 @@ void crest_after_restart(void)
 	crest.coord_fd = -1;
 	crest.seq = 0;
 	pr_info("restarted from %s (generation %lu)", ri->image, (unsigned long)ri->generation);
+	/* before any thread runs: a TERM that arrives from now on counts */
+	crest_trigger_after_restart();
 	crest_resume_all();
 	env_update(ri);
 }

@@ -708,12 +708,20 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	fake_tcb[0] = (uint64_t)fake_tcb;	/* fs:0 self pointer, canary at fs:0x28 */
 	fake_tcb[2] = (uint64_t)fake_tcb;
 	raw_syscall2(NR_arch_prctl, RAW_ARCH_SET_FS, fake_tcb);
-	/* every restored thread starts with all signals blocked; each gets its
-	 * own mask back when it returns from the suspend handler (rt_sigreturn) */
-	uint64_t all = ~0ull;
-	raw_syscall4(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &all, 0, 8);
+	/* Until the jump into the image, a termination signal (the job is
+	 * cancelled, the user presses ^C) ends the restart with its default
+	 * action: nothing has been written, the checkpoint is as it was.
+	 * Everything else waits. */
+	uint64_t loading = ~0ull & ~(1ull << (1 - 1)) & ~(1ull << (2 - 1)) & ~(1ull << (3 - 1)) &
+			   ~(1ull << (15 - 1));	/* HUP INT QUIT TERM */
+	raw_syscall4(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &loading, 0, 8);
 	uint64_t t0 = now_ns();
 
+	/* the fault injection of the tests (docs/testing.md) */
+	int fault_stall = 0;
+	for (char **e = argv + argc + 1; *e; e++)
+		if (!strcmp(*e, "CREST_FAULT=restart:load:stall"))
+			fault_stall = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : 0;
@@ -823,6 +831,20 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	strncpy_z(rinfo.image, image, sizeof(rinfo.image));
 	strncpy_z(rinfo.dir, dir, sizeof(rinfo.dir));
 	memcpy(rinfo.no_truncate, no_truncate, sizeof(rinfo.no_truncate));
+	if (fault_stall) {
+		/* CREST_FAULT=restart:load:stall (tests): everything is loaded,
+		 * nothing is running yet; a termination signal must end it here */
+		rt_print("CREST_FAULT restart:load:stall: stalling before the jump into the image");
+		for (int k = 0; k < 600; k++) {
+			struct { long s, ns; } ts = { 0, 100000000 };
+			raw_syscall2(35 /* nanosleep */, &ts, 0);
+		}
+	}
+	/* every restored thread starts with all signals blocked; each gets its
+	 * own mask back when it returns from the suspend handler (rt_sigreturn);
+	 * a TERM from now on is the restored application's (a final checkpoint) */
+	uint64_t all = ~0ull;
+	raw_syscall4(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &all, 0, 8);
 	jump(proc.restart_entry, proc.restart_stack, &rinfo);
 }
 

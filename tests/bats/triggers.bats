@@ -195,6 +195,32 @@ python_pid() {
 	! grep -q "started by" "$CK/coord.log"
 }
 
+@test "a SIGTERM during a restart ends it without writing anything" {
+	start_bg "$CREST" launch --dir "$CK" -- "$PY" "$APP" 400 big
+	app=$BG
+	wait_line "^step 5$" 60
+	run_logged timeout 120 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+
+	: >"$OUT"
+	# the image is loaded, the jump into it not taken yet
+	start_bg env CREST_FAULT=restart:load:stall "$CREST" restart --dir "$CK"
+	r=$BG
+	wait_line "CREST_FAULT restart:load:stall" 60
+	kill -TERM "$r"
+	wait_exit "$r" 30
+	[ "$rc" -eq 143 ]
+	! grep -q '^step' "$OUT"
+	wait_coord_gone "$CK" 15
+	[ "$(complete_gens)" = gen-000001 ]
+	[ "$(ls "$CK" | grep -c '^gen-')" -eq 1 ]
+	# still restartable
+	: >"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_line "^step 7$" 60
+}
+
 @test "--on-term exit: SIGTERM ends the process at once, with no checkpoint" {
 	start_bg "$CREST" launch --dir "$CK" --on-term exit -- "$PY" "$APP" 150
 	app=$BG
