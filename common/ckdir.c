@@ -438,6 +438,28 @@ int ckdir_prune(const char *dir, unsigned keep)
 	return rc;
 }
 
+int ckdir_remove_incomplete(const char *dir)
+{
+	uint64_t *gens, latest = 0;
+	size_t n;
+	int rc = ckdir_list_gens(dir, &gens, &n);
+
+	if (rc)
+		return rc;
+	ckdir_latest_link(dir, &latest);
+	for (size_t i = 0; i < n; i++) {
+		if (gens[i] == latest || ckdir_gen_complete(dir, gens[i]))
+			continue;
+		pr_info("removing generation %" PRIu64 " of %s: incomplete (a checkpoint whose coordinator died)",
+			gens[i], dir);
+		int r = ckdir_remove_gen(dir, gens[i]);
+		if (r)
+			rc = r;
+	}
+	free(gens);
+	return rc;
+}
+
 /* MANIFEST ------------------------------------------------------------- */
 
 static int manifest_path(char *buf, size_t size, const char *dir, uint64_t gen)

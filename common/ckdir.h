@@ -51,6 +51,9 @@ int ckdir_rmtree(const char *path);
 /* remove all but the `keep` newest complete generations, and incomplete
  * ones older than the newest complete one; never the target of latest */
 int ckdir_prune(const char *dir, unsigned keep);
+/* remove every incomplete generation: only when no checkpoint can be
+ * running (a coordinator starting up, which owns DIR) */
+int ckdir_remove_incomplete(const char *dir);
 
 struct ckdir_image {
 	char path[512];		/* relative to the generation dir: n0/p-0-123.img */

@@ -25,6 +25,7 @@
  */
 #define LOG_MODULE "ckpt"
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "fault.h"
 #include "signame.h"
 #include "log.h"
 
@@ -104,6 +106,10 @@ static void enter(struct coord *c, enum ckpt_step step)
 	c->ck.step = step;
 	c->ck.step_ms = c->ck.progress_ms = coord_now_ms();
 	pr_info("generation %" PRIu64 ": %s", c->ck.gen, coord_step_name(step));
+	if (crest_fault("coord", coord_step_name(step))) {
+		pr_warn("CREST_FAULT=coord:%s: dying", coord_step_name(step));
+		kill(getpid(), SIGKILL);
+	}
 }
 
 static void finish(struct coord *c)

@@ -257,6 +257,9 @@ int main(int argc, char **argv)
 	crest_log_set_fd(logfd);
 	pr_info("coordinator pid %d for %s listening on %s (interval %u s, keep %u, timeout %u s)",
 		(int)getpid(), c.o.dir, c.sock, c.o.interval, c.o.keep, c.o.timeout);
+	/* this coordinator owns DIR now: a generation without MANIFEST is
+	 * what a coordinator that died during a checkpoint left behind */
+	ckdir_remove_incomplete(c.o.dir);
 	if (!c.o.foreground) {
 		detach_stdio(logfd);
 		if (chdir("/"))
