@@ -3,7 +3,9 @@
 # <PHASE>, docs/testing.md "Fault injection"): the application keeps
 # running with its threads resumed, the generation being written
 # disappears, `latest` stays where it was and restarts, and the next
-# checkpoint succeeds.  One node, one coordinator: the tree's matrix
+# checkpoint succeeds.  And an application stopped with SIGSTOP (a
+# suspended job) fails a checkpoint in --timeout without harm.  One node,
+# one coordinator: the tree's matrix
 # (sub-coordinators, links) comes with issue 4's tree.
 
 load helpers
@@ -92,4 +94,24 @@ coordinator_dies_at() {
 
 @test "the coordinator dies at COMMIT (images written): the application goes on, latest stays, the next checkpoint works" {
 	coordinator_dies_at COMMIT
+}
+
+@test "a stopped application (SIGSTOP, a suspended job) fails the checkpoint within --timeout; after SIGCONT it goes on and checkpoints" {
+	start_bg "$CREST" launch --dir "$CK" --timeout 2 -- "$CR_BIN/counter"
+	app=$BG
+	wait_registered
+	kill -STOP "$app"
+	SECONDS=0
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"process $app did not answer PREPARE within 2 s"* ]]
+	[ "$SECONDS" -le 10 ]
+	[ -z "$(complete_gens)" ]
+	[ "$(ls -d "$CK"/gen-* 2>/dev/null | wc -l)" -eq 0 ]
+	kill -CONT "$app"
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$COUNTER_RESULT"
 }
