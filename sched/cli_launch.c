@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"  --timeout SEC    give up a checkpoint if threads do not stop within SEC (default 10)\n"
 		"  --checkpoint-signal SIG  this signal sent to any process of the computation\n"
 		"                   takes a checkpoint (default USR2; none: the program keeps it)\n"
-		"  --min-spacing SEC  a signal or the interval starts no checkpoint within SEC\n"
+		"  --min-spacing SEC  the checkpoint signal starts no checkpoint within SEC\n"
 		"                   of the end of the last one (default 10)\n"
 		"  --on-term ACTION SIGTERM to a process: checkpoint (default: take a final\n"
 		"                   checkpoint, then let the signal act) or exit (no checkpoint)\n"

@@ -62,7 +62,7 @@ struct coord_opts {
 	unsigned keep;
 	unsigned timeout;		/* s, SUSPEND */
 	unsigned min_spacing;		/* s between the end of one checkpoint and a
-					 * signal- or interval-triggered next one */
+					 * signal-triggered next one */
 	uint32_t compress;		/* enum crest_comp */
 	bool foreground;
 	pid_t watch;			/* --pid: the process that will connect; exit if it dies first */

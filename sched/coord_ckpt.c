@@ -511,8 +511,8 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 			 (int)p->pid, coord_step_name(c->ck.step));
 }
 
-/* a signal or the interval may not start a checkpoint within
- * --min-spacing of the end of the last one */
+/* a signal may not start a checkpoint within --min-spacing of the end of
+ * the last one (the interval counts from that end itself) */
 static bool too_soon(const struct coord *c, long long now)
 {
 	return c->last_end_ms && now - c->last_end_ms < c->o.min_spacing * 1000LL;
@@ -550,10 +550,6 @@ void coord_ckpt_tick(struct coord *c)
 
 	if (c->ck.step == CK_IDLE) {
 		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c)) {
-			if (too_soon(c, now)) {
-				c->next_interval_ms = c->last_end_ms + c->o.min_spacing * 1000LL;
-				return;
-			}
 			if (start(c, c->o.compress, 0, "the interval"))
 				c->next_interval_ms = now + c->o.interval * 1000LL;
 		}
