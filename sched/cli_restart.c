@@ -4,7 +4,9 @@
  *
  * Checks the chosen generation (MANIFEST, every image with its size),
  * starts a coordinator for DIR, then becomes crest-restart, which becomes
- * the restored application: same pid, stdio and exit status.
+ * the restored application: same pid, stdio and exit status.  With --node N
+ * --coord ADDR:PORT it restores only the images of one node (gen-N/nM/,
+ * M = --from-node, default N) under node N's sub-coordinator.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +29,7 @@ static void usage(FILE *f)
 		"                     [--compress none|zstd] [--timeout SEC] [--min-spacing SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
 		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]...\n"
+		"                     [--node N --coord ADDR:PORT [--from-node M]]\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
 		"checkpoint, or from generation N.  The program runs in the foreground.\n"
 		"Files the program had open must be as they were at the checkpoint: a file that\n"
@@ -39,7 +42,10 @@ static void usage(FILE *f)
 		"from there, and paths the program uses later are translated; it keeps seeing\n"
 		"/OLD.  $TMPDIR and the checkpoint directory are mapped by themselves when they\n"
 		"changed.  --env NAME=VALUE sets a variable in every restored process\n"
-		"(CREST_RESTART_COUNT is always updated).\n");
+		"(CREST_RESTART_COUNT is always updated).\n"
+		"--node N --coord ADDR:PORT: restore only the processes of one node (those of\n"
+		"node M with --from-node M, default N) as node N of the computation whose root\n"
+		"coordinator listens on ADDR:PORT.\n");
 }
 
 /* " 3 4" : the complete generations, for messages */
@@ -78,6 +84,9 @@ int cmd_restart(int argc, char **argv)
 		{ "no-truncate", required_argument, NULL, 'N' },
 		{ "path-map", required_argument, NULL, 'P' },
 		{ "env", required_argument, NULL, 'E' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "coord", required_argument, NULL, 'C' },
+		{ "from-node", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -86,7 +95,8 @@ int cmd_restart(int argc, char **argv)
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
-	char abs[PATH_MAX], gdir[PATH_MAX], image[PATH_MAX * 2], list[256], genbuf[32];
+	char abs[PATH_MAX], run[PATH_MAX], gdir[PATH_MAX], image[PATH_MAX * 2], list[256], genbuf[32];
+	const char *from = NULL;
 	uint64_t gen = 0;
 	pid_t other;
 	/* passed through to crest-restart: at most 32 of each */
@@ -143,7 +153,17 @@ int cmd_restart(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		r = cli_coord_opt(&ca, "restart", ch, optarg);
+		if (ch == 'F') {
+			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) || strlen(optarg) > 9) {
+				fprintf(stderr, "crest: restart: --from-node %s: expected a node number\n", optarg);
+				return 2;
+			}
+			from = optarg;
+			continue;
+		}
+		r = cli_node_opt(&ca, "restart", ch, optarg);
+		if (!r)
+			r = cli_coord_opt(&ca, "restart", ch, optarg);
 		if (r < 0)
 			return 2;
 		if (r == 0)
@@ -154,14 +174,19 @@ int cmd_restart(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
-	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs))
+	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs) ||
+	    cli_node_dir("restart", &ca, abs, run, sizeof(run)))
 		return 1;
+	if (from && !ca.node) {
+		fprintf(stderr, "crest: restart: --from-node goes with --node N --coord ADDR:PORT\n");
+		return 2;
+	}
 	/* the coordinator of a computation killed a moment ago is on its way
 	 * out (it leaves once its processes are gone): give it 5 s */
-	other = ckdir_coord_alive(abs);
+	other = ckdir_coord_alive(run);
 	for (int i = 0; other && i < 100; i++) {
 		usleep(50000);
-		other = ckdir_coord_alive(abs);
+		other = ckdir_coord_alive(run);
 	}
 	if (other) {
 		fprintf(stderr, "crest: restart: a computation is already running in %s (coordinator pid %d); stop it first or use another --dir\n",
@@ -191,8 +216,18 @@ int cmd_restart(int argc, char **argv)
 		if (ckdir_manifest_read(abs, gen, &man))
 			return 1;
 	}
+	if (ca.node) {
+		/* only this node's images: n<from>/... */
+		char prefix[32];
+		size_t k = 0, pl = (size_t)snprintf(prefix, sizeof(prefix), "n%s/", from ? from : ca.node_arg);
+		for (size_t i = 0; i < man.nimages; i++)
+			if (!strncmp(man.images[i].path, prefix, pl))
+				man.images[k++] = man.images[i];
+		man.nimages = k;
+	}
 	if (man.nimages == 0) {
-		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s lists no image\n", gen, dir);
+		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s lists no image%s%s\n", gen, dir,
+			ca.node ? " of node " : "", ca.node ? (from ? from : ca.node_arg) : "");
 		goto out_free;
 	}
 	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
@@ -232,11 +267,11 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "crest: restart: %s: %s; build it (make) or reinstall crest\n", paths.restart, strerror(errno));
 		goto out_free;
 	}
-	ckdir_procs_clear(abs);
+	ckdir_procs_clear(run);
 	/* this pid becomes the restored process: `crest checkpoint` waits for it
 	 * to connect while it reads its image */
 	char marker[PATH_MAX + 16];
-	snprintf(marker, sizeof(marker), "%s/RESTARTING", abs);
+	snprintf(marker, sizeof(marker), "%s/RESTARTING", run);
 	FILE *mf = fopen(marker, "w");
 	if (mf) {
 		fprintf(mf, "%d\n", (int)getpid());
@@ -245,11 +280,13 @@ int cmd_restart(int argc, char **argv)
 	if (cli_start_coord("restart", &paths, abs, &ca))
 		goto out_free;
 	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
-	setenv("CREST_DIR", abs, 1);
+	setenv("CREST_DIR", run, 1);
+	if (ca.node)
+		setenv("CREST_NODE", ca.node_arg, 1);
 	char marker2[PATH_MAX + 16];
 	/* the map of the last incarnation still holds: its processes recorded
 	 * their paths in the application's (old) terms */
-	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", abs);
+	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", run);
 	static char oldmap[16384];
 	FILE *pm = fopen(marker2, "re");
 	size_t pml = pm ? fread(oldmap, 1, sizeof(oldmap) - 1, pm) : 0;
@@ -270,18 +307,18 @@ int cmd_restart(int argc, char **argv)
 		off += ol + 1 + nl + 1;
 	}
 	unlink(marker2);
-	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
+	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", run, "--generation", genbuf,
 					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@",
 					 "--shm-fds", "@SHM@", "--tmpdir", getenv("TMPDIR") ? getenv("TMPDIR") : "" };
 	for (int i = 0; i < nextra; i++)
 		args[16 + i] = extra[i];
 	args[16 + nextra] = NULL;
 	/* a stale table of an earlier incarnation must not reach new programs */
-	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
+	snprintf(marker, sizeof(marker), "%s/VPIDS", run);
 	unlink(marker);
 	if (cli_tree_start(tree, args, terr, sizeof(terr)))
 		fprintf(stderr, "crest: restart: %s\n", terr);
-	cli_shutdown_coord(abs);
+	cli_shutdown_coord(run);
 out_free:
 	if (tree)
 		cli_tree_free(tree);
