@@ -129,13 +129,14 @@ sys.exit(0 if len(c.get("processes", [])) == int(sys.argv[2]) else 1)' "$st" "$2
 	return 1
 }
 
-# 4 counters under one bash on each node, through `crest launch --node`
+# 4 processes (counters, or $1) under one bash on each node, through
+# `crest launch --node`
 launch_nodes() {
-	local n
+	local n prog=${1:-$CR_BIN/counter}
 	for n in 1 2 3; do
 		OUT=$D/launch$n.out
 		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
-			--coord "$ADDR:$PORT" -- bash -c "for i in 1 2 3 4; do '$CR_BIN/counter' & done; wait"
+			--coord "$ADDR:$PORT" -- bash -c "for i in 1 2 3 4; do $prog & done; wait"
 		APPS[n]=$BG
 	done
 	wait_tree 3 5
@@ -223,4 +224,50 @@ launch_nodes() {
 		wait_exit "${APPS[n]}" 30
 		[ "$rc" -eq 0 ]
 	done
+}
+
+@test "kill -9 of a sub-coordinator during a checkpoint aborts it; nothing dies; the next one succeeds" {
+	local n p s1 ck i
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 120"
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+
+	# node 1's sub-coordinator stops answering; a checkpoint starts and
+	# waits for it; then it dies
+	s1=$(sub_pid 1)
+	kill -STOP "$s1"
+	OUT=$D/checkpoint.out
+	start_bg "$CREST" checkpoint --dir "$CK"
+	ck=$BG
+	for ((i = 0; i < 100; i++)); do
+		"$CREST" status --dir "$CK" --json 2>/dev/null | grep -q '"running":true' && break
+		sleep 0.1
+	done
+	kill -9 "$s1"
+	wait_exit "$ck" 20
+	[ "$rc" -ne 0 ]
+	run_logged cat "$OUT"
+	grep -q 'node 1' "$OUT"
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+	[ ! -e "$CK/gen-000002" ]
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p"
+		done
+	done
+
+	# a new sub-coordinator for node 1: its processes come back to it
+	run_logged in_node 1 "$COORD_BIN" --dir "$CK" --node 1 --parent "$ADDR:$PORT"
+	[ "$status" -eq 0 ]
+	sub_pid 1 >/dev/null
+	wait_tree 3 5
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/$(readlink "$CK/latest")
+	[ "$g" != "$CK/gen-000001" ]
+	grep -q '^images 15$' "$g/MANIFEST"
 }
