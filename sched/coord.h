@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crest-coord internals: one coordinator per computation (single node for
- * now).  coord_main.c: arguments, daemon, signals; coord_loop.c: the poll
- * event loop over the listener and connections; coord_ckpt.c: the checkpoint
- * state machine; coord_status.c: the JSON status.
+ * crest-coord internals: one coordinator per computation, or a root and one
+ * sub-coordinator per node.  coord_main.c: arguments, daemon, signals;
+ * coord_loop.c: the poll event loop over the listeners and connections;
+ * coord_ckpt.c: the checkpoint state machine; coord_tree.c: the TCP links
+ * between coordinators; coord_status.c: the JSON status.
  *
- * A "member" is a connection that answers each phase once.  Today every
- * member is one process (libcrest's checkpoint thread); a sub-coordinator
- * answering for a whole node will be a member too (docs/protocol.md).
+ * A "member" is a connection that answers each phase once: a process
+ * (libcrest's checkpoint thread), or, for the root, a sub-coordinator
+ * answering for a whole node (docs/protocol.md, "The coordinator tree").
  */
 #ifndef CREST_COORD_H
 #define CREST_COORD_H
