@@ -148,7 +148,7 @@ gen_printed() {
 }
 
 @test "launch --interval 1 checkpoints periodically and keeps 2 generations" {
-	start_bg "$CREST" launch --dir "$CK" --interval 1 -- "$CR_BIN/counter"
+	start_bg "$CREST" launch --dir "$CK" --interval 1 --min-spacing 0 -- "$CR_BIN/counter"
 	app=$BG
 	wait_registered
 	for ((i = 0; i < 60; i++)); do
