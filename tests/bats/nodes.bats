@@ -271,3 +271,46 @@ launch_nodes() {
 	[ "$g" != "$CK/gen-000001" ]
 	grep -q '^images 15$' "$g/MANIFEST"
 }
+
+@test "a sub-coordinator that loses the root during a checkpoint aborts it locally and reconnects to a new root" {
+	local n p s2 ck i
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 120"
+	# node 2's sub-coordinator holds the checkpoint in PREPARE; node 1's
+	# has started it when the root dies
+	s2=$(sub_pid 2)
+	kill -STOP "$s2"
+	OUT=$D/checkpoint.out
+	start_bg "$CREST" checkpoint --dir "$CK"
+	ck=$BG
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'generation 1: PREPARE' "$CK/nodes/n1/coord.log" && break
+		sleep 0.1
+	done
+	kill -9 "$ROOT"
+	kill -CONT "$s2"
+	wait_exit "$ck" 20
+	[ "$rc" -ne 0 ]
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'link to the parent coordinator dropped' "$CK/nodes/n1/coord.log" && break
+		sleep 0.1
+	done
+	run_logged grep -e 'lost the parent' -e 'aborted' "$CK/nodes/n1/coord.log"
+	grep -q 'checkpoint aborted: the link to the parent coordinator dropped' "$CK/nodes/n1/coord.log"
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p"
+		done
+	done
+	[ ! -e "$CK/latest" ]
+
+	# a new root (a new secret): every sub-coordinator comes back to it
+	start_root
+	wait_tree 3 5
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/$(readlink "$CK/latest")
+	grep -q '^images 15$' "$g/MANIFEST"
+}
