@@ -281,7 +281,7 @@ static bool all_answered(const struct coord *c)
 static struct conn *member_of(struct coord *c, pid_t pid)
 {
 	for (struct conn *p = c->conns; p; p = p->next)
-		if (p->kind == CONN_PROC && !p->dead && p->pid == pid)
+		if (p->kind == CONN_PROC && !p->sub && !p->dead && p->pid == pid)	/* a sub's pid is another node's */
 			return p;
 	return NULL;
 }
