@@ -64,6 +64,26 @@ int ckdir_make(const char *dir)
 	return ckdir_check(dir);
 }
 
+int ckdir_node_dir(const char *dir, uint32_t node, char *buf, size_t size)
+{
+	int n, rc;
+
+	if (!node) {
+		n = snprintf(buf, size, "%s", dir);
+		return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	}
+	n = snprintf(buf, size, "%s/nodes", dir);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	rc = ckdir_make(buf);
+	if (rc)
+		return rc;
+	n = snprintf(buf, size, "%s/nodes/n%u", dir, node);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return ckdir_make(buf);
+}
+
 int ckdir_gen_path(char *buf, size_t size, const char *dir, uint64_t gen)
 {
 	int n = snprintf(buf, size, "%s/" GEN_PREFIX "%06" PRIu64, dir, gen);

@@ -86,6 +86,11 @@ int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mo
  * /tmp/crest-<uid>/coord-<dev>-<ino>.sock (creating /tmp/crest-<uid> 0700) */
 int ckdir_socket_path(const char *dir, char *buf, size_t size);
 
+/* The folder of node `node`'s runtime files (COORD, socket, log, PROCS,
+ * VPIDS, PATHMAP, RESTARTING) in buf: DIR itself for node 0, else
+ * DIR/nodes/n<node>, created 0700.  0 or -errno. */
+int ckdir_node_dir(const char *dir, uint32_t node, char *buf, size_t size);
+
 /* DIR/COORD */
 int ckdir_coord_write(const char *dir, pid_t pid, const char *sock);
 int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size);

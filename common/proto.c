@@ -32,6 +32,8 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_children);
 	case CREST_MSG_TRIGGER:
 		return sizeof(struct crest_msg_trigger);
+	case CREST_MSG_IMAGES:
+		return sizeof(struct crest_msg_images);
 	case CREST_MSG_WELCOME:
 		return sizeof(struct crest_msg_welcome);
 	case CREST_MSG_PREPARE:
@@ -73,6 +75,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_PROGRESS: return "PROGRESS";
 	case CREST_MSG_CHILDREN: return "CHILDREN";
 	case CREST_MSG_TRIGGER: return "TRIGGER";
+	case CREST_MSG_IMAGES: return "IMAGES";
 	case CREST_MSG_WELCOME: return "WELCOME";
 	case CREST_MSG_PREPARE: return "PREPARE";
 	case CREST_MSG_SUSPEND: return "SUSPEND";

@@ -38,11 +38,21 @@ struct cli_coord_args {
 	char *argv[24];
 	int argc;
 	char buf[4][32];
+	/* --node N --coord ADDR:PORT (launch, restart): a sub-coordinator */
+	unsigned node;
+	const char *node_arg, *parent;
 };
 void cli_coord_args_init(struct cli_coord_args *a);
 /* handles --interval/--keep/--compress/--timeout/--min-spacing; 1 if `ch` was one, 0 if
  * not, -1 on a bad value (message printed) */
 int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
+
+/* --node N and --coord ADDR:PORT of launch and restart, as getopt
+ * characters 'n' and 'C'; 1 if `ch` was one, -1 on a bad value */
+int cli_node_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
+/* the runtime folder of the node given (absdir itself without --node),
+ * created; both --node and --coord or neither.  0, or an error printed */
+int cli_node_dir(const char *verb, const struct cli_coord_args *a, const char *absdir, char *buf, size_t size);
 
 /* getopt_long error for verb: prints the message, returns 2 */
 int cli_opt_error(const char *verb, int ch, char **argv);
@@ -50,7 +60,8 @@ int cli_opt_error(const char *verb, int ch, char **argv);
 /* DIR made absolute (it must exist) */
 int cli_abs_dir(const char *verb, const char *dir, char *abs, size_t size);
 
-/* start crest-coord --dir absdir <args>; returns when it is ready */
+/* start crest-coord --dir absdir <args> (with --node/--parent: the
+ * sub-coordinator of that node); returns when it is ready */
 int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
 		    const struct cli_coord_args *a);
 

@@ -3,7 +3,9 @@
  * crest launch [--dir DIR] [coordinator options] -- PROG ARGS...
  *
  * Starts a coordinator for DIR, then becomes PROG (execvp) with libcrest
- * preloaded: same pid, same stdio, PROG's exit status.
+ * preloaded: same pid, same stdio, PROG's exit status.  With --node N
+ * --coord ADDR:PORT, the coordinator is node N's sub-coordinator (started
+ * unless one is alive) and PROG's processes use DIR/nodes/nN.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +26,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: crest launch [--dir DIR] [--interval SEC] [--keep N] [--compress none|zstd]\n"
 		"                    [--timeout SEC] [--min-spacing SEC] [--checkpoint-signal SIG]\n"
-		"                    [--on-term checkpoint|exit] -- PROG ARGS...\n"
+		"                    [--on-term checkpoint|exit] [--node N --coord ADDR:PORT]\n"
+		"                    -- PROG ARGS...\n"
 		"Runs PROG under checkpoint control; checkpoints go to DIR (default ./" CLI_DEFAULT_DIR ").\n"
 		"  --interval SEC   checkpoint every SEC seconds (default: only on demand)\n"
 		"  --keep N         keep the N newest complete checkpoints (default 2)\n"
@@ -36,6 +39,9 @@ static void usage(FILE *f)
 		"                   of the end of the last one (default 10)\n"
 		"  --on-term ACTION SIGTERM to a process: checkpoint (default: take a final\n"
 		"                   checkpoint, then let the signal act) or exit (no checkpoint)\n"
+		"  --node N --coord ADDR:PORT  run on node N (>= 1) of a computation whose root\n"
+		"                   coordinator (crest-coord --root) listens on ADDR:PORT; the node's\n"
+		"                   sub-coordinator is started unless it runs already\n"
 		"Then: crest checkpoint --dir DIR; crest restart --dir DIR.\n");
 }
 
@@ -71,13 +77,15 @@ int cmd_launch(int argc, char **argv)
 		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "checkpoint-signal", required_argument, NULL, 'S' },
 		{ "on-term", required_argument, NULL, 'T' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "coord", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
-	char abs[PATH_MAX];
+	char abs[PATH_MAX], run[PATH_MAX];
 	pid_t other;
 	int ch, r;
 
@@ -114,7 +122,9 @@ int cmd_launch(int argc, char **argv)
 			setenv("CREST_ON_TERM", optarg, 1);
 			continue;
 		}
-		r = cli_coord_opt(&ca, "launch", ch, optarg);
+		r = cli_node_opt(&ca, "launch", ch, optarg);
+		if (!r)
+			r = cli_coord_opt(&ca, "launch", ch, optarg);
 		if (r < 0)
 			return 2;
 		if (r == 0)
@@ -136,39 +146,47 @@ int cmd_launch(int argc, char **argv)
 			paths.libcrest, strerror(errno));
 		return 1;
 	}
-	if (ckdir_make(dir) || cli_abs_dir("launch", dir, abs, sizeof(abs)))
+	if (ckdir_make(dir) || cli_abs_dir("launch", dir, abs, sizeof(abs)) ||
+	    cli_node_dir("launch", &ca, abs, run, sizeof(run)))
 		return 1;
-	other = ckdir_coord_alive(abs);
-	if (other) {
+	/* a node's sub-coordinator serves every program launched on the node */
+	other = ckdir_coord_alive(run);
+	if (other && !ca.node) {
 		fprintf(stderr, "crest: launch: a computation is already running in %s (coordinator pid %d); use another --dir\n",
 			dir, (int)other);
 		return 1;
 	}
-	ckdir_procs_clear(abs);
-	/* a new computation: pids are real again, this process is its root */
 	char vp[PATH_MAX + 16], rootpid[16];
-	snprintf(vp, sizeof(vp), "%s/VPIDS", abs);
-	unlink(vp);
-	snprintf(vp, sizeof(vp), "%s/PATHMAP", abs);
-	unlink(vp);
+	if (!other) {
+		ckdir_procs_clear(run);
+		/* a new computation: pids are real again, this process is its root */
+		snprintf(vp, sizeof(vp), "%s/VPIDS", run);
+		unlink(vp);
+		snprintf(vp, sizeof(vp), "%s/PATHMAP", run);
+		unlink(vp);
+	}
 	snprintf(rootpid, sizeof(rootpid), "%d", (int)getpid());
 	setenv("CREST_ROOT_PID", rootpid, 1);
-	if (cli_start_coord("launch", &paths, abs, &ca))
+	if (!other && cli_start_coord("launch", &paths, abs, &ca))
 		return 1;
+	if (ca.node)
+		setenv("CREST_NODE", ca.node_arg, 1);
 
 	/* become PROG, with libcrest preloaded */
 	const char *old = getenv("LD_PRELOAD");
 	char *pre = NULL;
 	if (asprintf(&pre, "%s%s%s", paths.libcrest, old && *old ? ":" : "", old ? old : "") < 0 ||
-	    setenv("LD_PRELOAD", pre, 1) || setenv("CREST_DIR", abs, 1)) {
+	    setenv("LD_PRELOAD", pre, 1) || setenv("CREST_DIR", run, 1)) {
 		fprintf(stderr, "crest: launch: out of memory\n");
-		cli_shutdown_coord(abs);
+		if (!other)
+			cli_shutdown_coord(run);
 		return 1;
 	}
 	free(pre);
 	execvp(prog[0], prog);
 	int err = errno;
-	cli_shutdown_coord(abs);
+	if (!other)
+		cli_shutdown_coord(run);
 	if (err == ENOENT) {
 		fprintf(stderr, "crest: launch: %s: command not found\n", prog[0]);
 		return 127;

@@ -4,7 +4,9 @@
  *
  * Checks the chosen generation (MANIFEST, every image with its size),
  * starts a coordinator for DIR, then becomes crest-restart, which becomes
- * the restored application: same pid, stdio and exit status.
+ * the restored application: same pid, stdio and exit status.  With --node N
+ * --coord ADDR:PORT it restores only the images of one node (gen-N/nM/,
+ * M = --from-node, default N) under node N's sub-coordinator.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 		"                     [--compress none|zstd] [--timeout SEC] [--min-spacing SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
 		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]...\n"
+		"                     [--node N --coord ADDR:PORT [--from-node M]]\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
 		"checkpoint, or from generation N.  The program runs in the foreground.\n"
 		"Files the program had open must be as they were at the checkpoint: a file that\n"
@@ -40,7 +43,10 @@ static void usage(FILE *f)
 		"from there, and paths the program uses later are translated; it keeps seeing\n"
 		"/OLD.  $TMPDIR and the checkpoint directory are mapped by themselves when they\n"
 		"changed.  --env NAME=VALUE sets a variable in every restored process\n"
-		"(CREST_RESTART_COUNT is always updated).\n");
+		"(CREST_RESTART_COUNT is always updated).\n"
+		"--node N --coord ADDR:PORT: restore only the processes of one node (those of\n"
+		"node M with --from-node M, default N) as node N of the computation whose root\n"
+		"coordinator listens on ADDR:PORT.\n");
 }
 
 /* " 3 4" : the complete generations, for messages */
@@ -71,8 +77,8 @@ static void complete_list(const char *dir, char *buf, size_t size)
  * checksum is the one recorded, and the process tree loads from them.
  * 0 with *man and *tree filled, or -1 with `why` ("is damaged: ...").
  */
-static int load_gen(const char *abs, uint64_t gen, struct ckdir_manifest *man, struct tree **tree,
-		    char *why, size_t whylen)
+static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, struct ckdir_manifest *man,
+		    struct tree **tree, char *why, size_t whylen)
 {
 	char gdir[PATH_MAX], image[PATH_MAX * 2], err[1024];
 	char **images = NULL;
@@ -85,8 +91,22 @@ static int load_gen(const char *abs, uint64_t gen, struct ckdir_manifest *man, s
 		snprintf(why, whylen, "is incomplete (%s)", r == -ENOENT ? "no MANIFEST" : "damaged MANIFEST");
 		return -1;
 	}
+	if (*node_prefix) {
+		/* one node of the tree: only its images, n<node>/... */
+		size_t k = 0, pl = strlen(node_prefix);
+		for (size_t i = 0; i < man->nimages; i++)
+			if (!strncmp(man->images[i].path, node_prefix, pl))
+				man->images[k++] = man->images[i];
+		man->nimages = k;
+		if (k == 0) {
+			snprintf(why, whylen, "has no image of node %.*s", (int)pl - 2, node_prefix + 1);
+			ckdir_manifest_free(man);
+			return -1;
+		}
+	}
 	if (man->nimages == 0) {
 		snprintf(why, whylen, "is damaged: its MANIFEST lists no image");
+		ckdir_manifest_free(man);
 		return -1;
 	}
 	ckdir_gen_path(gdir, sizeof(gdir), abs, gen);
@@ -145,8 +165,8 @@ out:
  * damaged one is reported and the next older one tried (a checkpoint that
  * cannot be restarted must not cost the computation its older ones).
  */
-static int newest_loadable(const char *abs, const char *dir, uint64_t *gen, struct ckdir_manifest *man,
-			   struct tree **tree)
+static int newest_loadable(const char *abs, const char *dir, const char *node_prefix, uint64_t *gen,
+			   struct ckdir_manifest *man, struct tree **tree)
 {
 	uint64_t *gens = NULL;
 	size_t n = 0;
@@ -158,7 +178,7 @@ static int newest_loadable(const char *abs, const char *dir, uint64_t *gen, stru
 	for (size_t i = n; i-- > 0;) {
 		if (!ckdir_gen_complete(abs, gens[i]))
 			continue;
-		if (!load_gen(abs, gens[i], man, tree, why, sizeof(why))) {
+		if (!load_gen(abs, gens[i], node_prefix, man, tree, why, sizeof(why))) {
 			if (tried)
 				fprintf(stderr, "crest: restart: restarting from generation %" PRIu64 " instead\n", gens[i]);
 			*gen = gens[i];
@@ -193,6 +213,9 @@ int cmd_restart(int argc, char **argv)
 		{ "no-truncate", required_argument, NULL, 'N' },
 		{ "path-map", required_argument, NULL, 'P' },
 		{ "env", required_argument, NULL, 'E' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "coord", required_argument, NULL, 'C' },
+		{ "from-node", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -201,7 +224,8 @@ int cmd_restart(int argc, char **argv)
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
-	char abs[PATH_MAX], gdir[PATH_MAX], list[256], genbuf[32], why[3 * PATH_MAX];
+	char abs[PATH_MAX], run[PATH_MAX], gdir[PATH_MAX], list[256], genbuf[32], why[3 * PATH_MAX];
+	const char *from = NULL;
 	uint64_t gen = 0;
 	pid_t other;
 	/* passed through to crest-restart: at most 32 of each */
@@ -258,7 +282,17 @@ int cmd_restart(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		r = cli_coord_opt(&ca, "restart", ch, optarg);
+		if (ch == 'F') {
+			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) || strlen(optarg) > 9) {
+				fprintf(stderr, "crest: restart: --from-node %s: expected a node number\n", optarg);
+				return 2;
+			}
+			from = optarg;
+			continue;
+		}
+		r = cli_node_opt(&ca, "restart", ch, optarg);
+		if (!r)
+			r = cli_coord_opt(&ca, "restart", ch, optarg);
 		if (r < 0)
 			return 2;
 		if (r == 0)
@@ -269,20 +303,28 @@ int cmd_restart(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
-	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs))
+	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs) ||
+	    cli_node_dir("restart", &ca, abs, run, sizeof(run)))
 		return 1;
+	if (from && !ca.node) {
+		fprintf(stderr, "crest: restart: --from-node goes with --node N --coord ADDR:PORT\n");
+		return 2;
+	}
 	/* the coordinator of a computation killed a moment ago is on its way
 	 * out (it leaves once its processes are gone): give it 5 s */
-	other = ckdir_coord_alive(abs);
+	other = ckdir_coord_alive(run);
 	for (int i = 0; other && i < 100; i++) {
 		usleep(50000);
-		other = ckdir_coord_alive(abs);
+		other = ckdir_coord_alive(run);
 	}
 	if (other) {
 		fprintf(stderr, "crest: restart: a computation is already running in %s (coordinator pid %d); stop it first or use another --dir\n",
 			dir, (int)other);
 		return 1;
 	}
+	char node_prefix[32] = "";
+	if (ca.node)
+		snprintf(node_prefix, sizeof(node_prefix), "n%s/", from ? from : ca.node_arg);
 	if (gen) {
 		/* the generation asked for, or nothing */
 		struct stat st;
@@ -292,12 +334,12 @@ int cmd_restart(int argc, char **argv)
 				gen, dir, list);
 			return 1;
 		}
-		if (load_gen(abs, gen, &man, &tree, why, sizeof(why))) {
+		if (load_gen(abs, gen, node_prefix, &man, &tree, why, sizeof(why))) {
 			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s; complete ones:%s\n",
 				gen, dir, why, list);
 			goto out_free;
 		}
-	} else if (newest_loadable(abs, dir, &gen, &man, &tree)) {
+	} else if (newest_loadable(abs, dir, node_prefix, &gen, &man, &tree)) {
 		goto out_free;
 	}
 	if (cli_find_paths(&paths))
@@ -306,11 +348,11 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "crest: restart: %s: %s; build it (make) or reinstall crest\n", paths.restart, strerror(errno));
 		goto out_free;
 	}
-	ckdir_procs_clear(abs);
+	ckdir_procs_clear(run);
 	/* this pid becomes the restored process: `crest checkpoint` waits for it
 	 * to connect while it reads its image */
 	char marker[PATH_MAX + 16];
-	snprintf(marker, sizeof(marker), "%s/RESTARTING", abs);
+	snprintf(marker, sizeof(marker), "%s/RESTARTING", run);
 	FILE *mf = fopen(marker, "w");
 	if (mf) {
 		fprintf(mf, "%d\n", (int)getpid());
@@ -319,11 +361,13 @@ int cmd_restart(int argc, char **argv)
 	if (cli_start_coord("restart", &paths, abs, &ca))
 		goto out_free;
 	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
-	setenv("CREST_DIR", abs, 1);
+	setenv("CREST_DIR", run, 1);
+	if (ca.node)
+		setenv("CREST_NODE", ca.node_arg, 1);
 	char marker2[PATH_MAX + 16];
 	/* the map of the last incarnation still holds: its processes recorded
 	 * their paths in the application's (old) terms */
-	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", abs);
+	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", run);
 	static char oldmap[16384];
 	FILE *pm = fopen(marker2, "re");
 	size_t pml = pm ? fread(oldmap, 1, sizeof(oldmap) - 1, pm) : 0;
@@ -344,18 +388,18 @@ int cmd_restart(int argc, char **argv)
 		off += ol + 1 + nl + 1;
 	}
 	unlink(marker2);
-	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", abs, "--generation", genbuf,
+	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", run, "--generation", genbuf,
 					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@",
 					 "--shm-fds", "@SHM@", "--tmpdir", getenv("TMPDIR") ? getenv("TMPDIR") : "" };
 	for (int i = 0; i < nextra; i++)
 		args[16 + i] = extra[i];
 	args[16 + nextra] = NULL;
 	/* a stale table of an earlier incarnation must not reach new programs */
-	snprintf(marker, sizeof(marker), "%s/VPIDS", abs);
+	snprintf(marker, sizeof(marker), "%s/VPIDS", run);
 	unlink(marker);
 	if (cli_tree_start(tree, args, why, sizeof(why)))
 		fprintf(stderr, "crest: restart: %s\n", why);
-	cli_shutdown_coord(abs);
+	cli_shutdown_coord(run);
 out_free:
 	if (tree)
 		cli_tree_free(tree);

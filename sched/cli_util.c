@@ -57,6 +57,43 @@ static void push(struct cli_coord_args *a, const char *s)
 		a->argv[a->argc++] = (char *)s;
 }
 
+int cli_node_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg)
+{
+	char *e;
+
+	if (ch == 'C') {
+		a->parent = arg;
+		return 1;
+	}
+	if (ch != 'n')
+		return 0;
+	errno = 0;
+	unsigned long v = strtoul(arg, &e, 10);
+	if (errno || e == arg || *e || *arg == '-' || v < 1 || v > 1000000) {
+		fprintf(stderr, "crest: %s: --node %s: expected a node number >= 1 (node 0 is the root's: no --node)\n",
+			verb, arg);
+		return -1;
+	}
+	a->node = (unsigned)v;
+	a->node_arg = arg;
+	return 1;
+}
+
+int cli_node_dir(const char *verb, const struct cli_coord_args *a, const char *absdir, char *buf, size_t size)
+{
+	int rc;
+
+	if (!a->node != !a->parent) {
+		fprintf(stderr, "crest: %s: --node N and --coord ADDR:PORT (the root coordinator) go together\n", verb);
+		return -EINVAL;
+	}
+	rc = ckdir_node_dir(absdir, a->node, buf, size);
+	if (rc)
+		fprintf(stderr, "crest: %s: cannot create the folder of node %u in %s: %s\n", verb, a->node, absdir,
+			strerror(-rc));
+	return rc;
+}
+
 int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg)
 {
 	const char *name;
@@ -170,14 +207,15 @@ static void options_load(const char *absdir, struct cli_coord_args *a)
 int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
 		    const struct cli_coord_args *given)
 {
-	char *argv[32];
+	char *argv[40];
 	int n = 0, st;
 	pid_t pid;
 	struct cli_coord_args opts = *given, *a = &opts;
 
-	if (strcmp(verb, "launch"))
+	/* a sub-coordinator takes its options from the root */
+	if (strcmp(verb, "launch") && !a->node)
 		options_load(absdir, a);
-	if (strcmp(verb, "checkpoint"))
+	if (strcmp(verb, "checkpoint") && !a->node)
 		options_save(absdir, a);	/* launch, and restart with what it was given */
 
 	if (access(p->coord, X_OK)) {
@@ -189,6 +227,12 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 	argv[n++] = (char *)absdir;
 	for (int i = 0; i < a->argc; i++)
 		argv[n++] = a->argv[i];
+	if (a->node) {
+		argv[n++] = "--node";
+		argv[n++] = (char *)a->node_arg;
+		argv[n++] = "--parent";
+		argv[n++] = (char *)a->parent;
+	}
 	/* launch and restart become the program: the coordinator watches that pid */
 	char pidbuf[16];
 	if (strcmp(verb, "checkpoint")) {
@@ -213,8 +257,8 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 			return -errno;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "crest: %s: the coordinator did not start (see above and %s/coord.log)\n",
-			verb, absdir);
+		fprintf(stderr, "crest: %s: the coordinator did not start (see above and %s%s/coord.log)\n",
+			verb, absdir, a->node ? "/nodes/n*" : "");
 		return -EIO;
 	}
 	return 0;

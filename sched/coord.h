@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crest-coord internals: one coordinator per computation (single node for
- * now).  coord_main.c: arguments, daemon, signals; coord_loop.c: the poll
- * event loop over the listener and connections; coord_ckpt.c: the checkpoint
- * state machine; coord_status.c: the JSON status.
+ * crest-coord internals: one coordinator per computation, or a root and one
+ * sub-coordinator per node.  coord_main.c: arguments, daemon, signals;
+ * coord_loop.c: the poll event loop over the listeners and connections;
+ * coord_ckpt.c: the checkpoint state machine; coord_tree.c: the TCP links
+ * between coordinators; coord_status.c: the JSON status.
  *
- * A "member" is a connection that answers each phase once.  Today every
- * member is one process (libcrest's checkpoint thread); a sub-coordinator
- * answering for a whole node will be a member too (docs/protocol.md).
+ * A "member" is a connection that answers each phase once: a process
+ * (libcrest's checkpoint thread), or, for the root, a sub-coordinator
+ * answering for a whole node (docs/protocol.md, "The coordinator tree").
  */
 #ifndef CREST_COORD_H
 #define CREST_COORD_H
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "auth.h"
 #include "ckdir.h"
 #include "crest/image.h"
 #include "proto.h"
@@ -25,7 +27,9 @@
 #define COORD_IDLE_EXIT_MS	120000	/* nobody connected: give up */
 #define COORD_WRITE_STALL_MS	60000	/* WRITE without PROGRESS */
 
-enum conn_kind { CONN_NEW, CONN_PROC, CONN_CLIENT };
+/* CONN_AUTH: a TCP connection that has not proved the secret yet (root);
+ * CONN_PARENT: a sub-coordinator's link to its parent */
+enum conn_kind { CONN_NEW, CONN_PROC, CONN_CLIENT, CONN_AUTH, CONN_PARENT };
 
 struct conn {
 	struct conn *next;
@@ -54,6 +58,15 @@ struct conn {
 
 	/* CONN_CLIENT */
 	bool waiting;			/* waits for CKPT_RESULT */
+
+	/* TCP (root): a sub-coordinator, a member that answers for its node */
+	bool tcp;
+	bool sub;			/* CONN_PROC that is the sub-coordinator of `node` */
+	uint32_t node;
+	char peer[64];			/* address:port, for the log */
+	struct crest_auth_hs hs;	/* CONN_AUTH */
+	struct ckdir_image *imgs;	/* its node's images of the running checkpoint */
+	size_t nimgs, imgs_cap;
 };
 
 struct coord_opts {
@@ -66,6 +79,12 @@ struct coord_opts {
 	uint32_t compress;		/* enum crest_comp */
 	bool foreground;
 	pid_t watch;			/* --pid: the process that will connect; exit if it dies first */
+	/* the tree (docs/protocol.md, "The coordinator tree") */
+	char rundir[CKDIR_PATH_MAX];	/* COORD, socket, log, PROCS: dir, or dir/nodes/n<node> */
+	uint32_t node;			/* 0: the root (or standalone) */
+	char listen[64];		/* --listen ADDR:PORT (root) */
+	char parent[64];		/* --parent ADDR:PORT (sub-coordinator) */
+	char secret_file[CKDIR_PATH_MAX];
 };
 
 enum ckpt_step { CK_IDLE = 0, CK_PREPARE, CK_SUSPEND, CK_WRITE, CK_COMMIT };
@@ -84,6 +103,7 @@ struct ckpt {
 	 * a zombie or gone. */
 	struct wanted { pid_t pid; long long since_ms; } *wanted;
 	size_t nwanted, wanted_cap;
+	int reported;			/* sub-coordinator: last step answered to the parent */
 };
 
 struct coord {
@@ -92,6 +112,12 @@ struct coord {
 	char sock[CKDIR_PATH_MAX];
 	ino_t sock_ino;			/* of the socket file we bound: unlink only ours */
 	struct conn *conns;
+	int tfd;			/* root: TCP listener, -1 */
+	uint8_t secret[CREST_SECRET_LEN];
+	struct conn *parent;		/* sub-coordinator: the link up, or NULL */
+	long long parent_retry_ms;	/* when to try connecting again */
+	unsigned parent_backoff_ms;
+	long long last_member_ms;	/* root: a process or sub was connected */
 	uint32_t next_rank;
 	bool any_connected;
 	long long start_ms;
@@ -129,6 +155,20 @@ void coord_ckpt_trigger(struct coord *c, struct conn *proc, const struct crest_m
 void coord_ckpt_tick(struct coord *c);
 void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *coord_step_name(enum ckpt_step step);
+
+/* coord_tree.c: the links between coordinators */
+static inline bool coord_is_sub(const struct coord *c) { return c->o.node > 0; }
+int coord_tree_setup(struct coord *c);
+void coord_tree_accept(struct coord *c);
+void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);
+void coord_tree_tick(struct coord *c);
+void coord_tree_parent_gone(struct coord *c);
+void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);
+int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n);
+void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m);
+
+/* coord_ckpt.c, sub-coordinator side: a phase from the parent */
+void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m);
 
 /* coord_status.c */
 int coord_status_json(const struct coord *c, char *buf, size_t size);

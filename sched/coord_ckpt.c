@@ -22,6 +22,12 @@
  * same pid.  A pid that stays alive without joining for --timeout fails the
  * checkpoint, naming it (a static binary, a setuid program, a cleared
  * environment: libcrest is not in it).
+ *
+ * A sub-coordinator (docs/protocol.md, "The coordinator tree") runs the
+ * same machine for its node's processes, but each step is started by its
+ * parent's message (coord_ckpt_from_parent) and, once every local member
+ * answered, it answers its parent once (report_up) instead of moving on.
+ * The root sees it as one member; its images come in IMAGES messages.
  */
 #define LOG_MODULE "ckpt"
 #include <errno.h>
@@ -123,14 +129,56 @@ static void finish(struct coord *c)
 	for (struct conn *p = c->conns; p; p = p->next) {
 		p->member = p->answered = false;
 		p->done = CK_IDLE;
+		p->nimgs = 0;
 	}
 	if (c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 }
 
-void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
+static uint32_t step_phase(enum ckpt_step step)
+{
+	switch (step) {
+	case CK_PREPARE: return CREST_PHASE_PREPARE;
+	case CK_SUSPEND: return CREST_PHASE_SUSPEND;
+	default: return CREST_PHASE_WRITE;
+	}
+}
+
+/* ABORT to every member; the root also removes gen-N and answers its
+ * clients, a sub-coordinator tells its parent (unless the parent asked) */
+static void abort_text(struct coord *c, int error, const char *text, bool tell_parent)
 {
 	struct crest_msg_ckpt m;
+
+	if (c->ck.step == CK_IDLE)
+		return;
+	pr_err("generation %" PRIu64 ": %s", c->ck.gen, text);
+	ckpt_msg(c, &m);
+	send_all(c, CREST_MSG_ABORT, &m);
+	if (coord_is_sub(c)) {
+		if (tell_parent) {
+			struct crest_msg_phase f = { .generation = c->ck.gen, .phase = step_phase(c->ck.step),
+						     .error = error ? error : -EIO };
+			const char *why = text;
+			if (!strncmp(why, "checkpoint aborted: ", 20))
+				why += 20;
+			settext(f.text, sizeof(f.text), "%s", why);
+			coord_up(c, CREST_MSG_PHASE_FAIL, &f);
+		}
+		finish(c);
+		return;
+	}
+	ckdir_remove_gen(c->o.dir, c->ck.gen);
+	c->last.gen = c->ck.gen;
+	c->last.stopped_ms = 0;
+	c->last.error = error ? error : -EIO;
+	settext(c->last.text, sizeof(c->last.text), "%s", text);
+	reply_waiters(c, c->last.error, text);
+	finish(c);
+}
+
+void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
+{
 	char text[512];
 	va_list ap;
 
@@ -139,16 +187,22 @@ void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	pr_err("generation %" PRIu64 ": %s", c->ck.gen, text);
-	ckpt_msg(c, &m);
-	send_all(c, CREST_MSG_ABORT, &m);
-	ckdir_remove_gen(c->o.dir, c->ck.gen);
-	c->last.gen = c->ck.gen;
-	c->last.stopped_ms = 0;
-	c->last.error = error ? error : -EIO;
-	settext(c->last.text, sizeof(c->last.text), "%s", text);
-	reply_waiters(c, c->last.error, text);
-	finish(c);
+	abort_text(c, error, text, true);
+}
+
+/* the members of a new checkpoint: every process (and sub-coordinator)
+ * connected now */
+static void members_init(struct coord *c)
+{
+	for (struct conn *p = c->conns; p; p = p->next) {
+		p->member = p->kind == CONN_PROC && !p->dead;
+		p->answered = false;
+		p->done = CK_IDLE;
+		p->bytes = 0;
+		p->image_crc = 0;
+		p->image[0] = 0;
+		p->nimgs = 0;
+	}
 }
 
 static int start(struct coord *c, uint32_t compress, uint32_t flags, const char *reason)
@@ -170,14 +224,7 @@ static int start(struct coord *c, uint32_t compress, uint32_t flags, const char 
 	c->ck.start_ms = coord_now_ms();
 	snprintf(c->ck.reason, sizeof(c->ck.reason), "%s", reason);
 	pr_info("generation %" PRIu64 ": started by %s", gen, reason);
-	for (struct conn *p = c->conns; p; p = p->next) {
-		p->member = p->kind == CONN_PROC && !p->dead;
-		p->answered = false;
-		p->done = CK_IDLE;
-		p->bytes = 0;
-		p->image_crc = 0;
-		p->image[0] = 0;
-	}
+	members_init(c);
 	enter(c, CK_PREPARE);
 	ckpt_msg(c, &m);
 	send_all(c, CREST_MSG_PREPARE, &m);
@@ -190,6 +237,13 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 	uint32_t compress = req->compress == ~0u ? c->o.compress : req->compress;
 	int rc;
 
+	if (coord_is_sub(c)) {
+		res.error = -EOPNOTSUPP;
+		settext(res.text, sizeof(res.text),
+			"this is the sub-coordinator of node %u: ask the root coordinator (crest checkpoint --dir DIR)",
+			c->o.node);
+		goto out_reply;
+	}
 	if (compress != CREST_COMP_NONE && compress != CREST_COMP_ZSTD) {
 		res.error = -EINVAL;
 		settext(res.text, sizeof(res.text), "unknown compression %u", compress);
@@ -233,7 +287,7 @@ static bool all_answered(const struct coord *c)
 static struct conn *member_of(struct coord *c, pid_t pid)
 {
 	for (struct conn *p = c->conns; p; p = p->next)
-		if (p->kind == CONN_PROC && !p->dead && p->pid == pid)
+		if (p->kind == CONN_PROC && !p->sub && !p->dead && p->pid == pid)	/* a sub's pid is another node's */
 			return p;
 	return NULL;
 }
@@ -283,36 +337,31 @@ static int wanted_resolved(struct coord *c)
 	return waiting ? 0 : 1;
 }
 
-static int commit(struct coord *c)
+/* The images this node's processes wrote, appended to man->images (room
+ * for them allocated by the caller), each fsynced, then n<node>/.  0, or
+ * an error after aborting the checkpoint. */
+static int local_images(struct coord *c, struct ckdir_manifest *man)
 {
-	struct ckdir_manifest man = { .generation = c->ck.gen, .created = time(NULL) };
 	char gdir[CKDIR_PATH_MAX], path[CKDIR_PATH_MAX * 2];
-	size_t n = 0;
-	int rc = -ENOMEM;
+	int rc;
 
-	for (struct conn *p = c->conns; p; p = p->next)
-		n += p->member;
-	man.images = calloc(n ? n : 1, sizeof(*man.images));
-	if (!man.images)
-		return rc;
-	gethostname(man.hostname, sizeof(man.hostname) - 1);
 	rc = ckdir_gen_path(gdir, sizeof(gdir), c->o.dir, c->ck.gen);
 	if (rc)
-		goto out_free;
+		goto out_abort;
 	for (struct conn *p = c->conns; p; p = p->next) {
 		struct ckdir_image *im;
 		struct stat st;
 
-		if (!p->member)
+		if (!p->member || p->sub)
 			continue;
-		im = &man.images[man.nimages++];
+		im = &man->images[man->nimages++];
 		settext(im->path, sizeof(im->path), "%s", p->image);
 		settext(path, sizeof(path), "%s/%s", gdir, p->image);
 		if (stat(path, &st) < 0) {
 			rc = -errno;
 			coord_ckpt_abort(c, rc, "checkpoint aborted: process %d reported its image written, but %s: %s",
-					 (int)p->pid, path, strerrordesc_np(errno));
-			goto out_free;
+					 (int)p->pid, path, strerrordesc_np(-rc));
+			return rc;
 		}
 		im->size = st.st_size;
 		im->crc = p->image_crc;
@@ -320,10 +369,45 @@ static int commit(struct coord *c)
 		if (rc)
 			goto out_abort;
 	}
-	settext(path, sizeof(path), "%s/n0", gdir);
+	settext(path, sizeof(path), "%s/n%u", gdir, c->o.node);
 	rc = ckdir_fsync_dir(path);
 	if (rc)
 		goto out_abort;
+	return 0;
+out_abort:
+	coord_ckpt_abort(c, rc, "checkpoint aborted: cannot write the images of generation %" PRIu64 " in %s: %s",
+			 c->ck.gen, c->o.dir, strerrordesc_np(-rc));
+	return rc;
+}
+
+static size_t count_images(const struct coord *c)
+{
+	size_t n = 0;
+
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->member)
+			n += p->sub ? p->nimgs : 1;
+	return n;
+}
+
+static int commit(struct coord *c)
+{
+	struct ckdir_manifest man = { .generation = c->ck.gen, .created = time(NULL) };
+	size_t n = count_images(c);
+	int rc = -ENOMEM;
+
+	man.images = calloc(n ? n : 1, sizeof(*man.images));
+	if (!man.images)
+		goto out_abort;
+	gethostname(man.hostname, sizeof(man.hostname) - 1);
+	rc = local_images(c, &man);
+	if (rc)
+		goto out_free;
+	/* the other nodes' images as their sub-coordinators reported them */
+	for (struct conn *p = c->conns; p; p = p->next)
+		if (p->member && p->sub)
+			for (size_t i = 0; i < p->nimgs; i++)
+				man.images[man.nimages++] = p->imgs[i];
 	rc = ckdir_manifest_write(c->o.dir, &man);
 	if (rc)
 		goto out_abort;
@@ -340,6 +424,32 @@ out_free:
 	return rc;
 }
 
+/* WRITE to every member: a process gets the absolute path of its image in
+ * gen-N/n<node>/, a sub-coordinator none (it names its node's images) */
+static void send_write(struct coord *c)
+{
+	struct crest_msg_ckpt m;
+
+	ckpt_msg(c, &m);
+	for (struct conn *p = c->conns; p; p = p->next) {
+		if (!p->member || p->dead)
+			continue;
+		p->image[0] = m.image[0] = 0;
+		if (!p->sub) {
+			snprintf(p->image, sizeof(p->image), "n%u/p-%u-%u.img", c->o.node, p->rank, p->vpid);
+			int len = snprintf(m.image, sizeof(m.image), "%s/gen-%06" PRIu64 "/%s",
+					   c->o.dir, c->ck.gen, p->image);
+			if (len >= (int)sizeof(m.image)) {
+				coord_ckpt_abort(c, -ENAMETOOLONG,
+						 "checkpoint aborted: image path in %s longer than %zu bytes; use a shorter --dir",
+						 c->o.dir, sizeof(m.image) - 1);
+				return;
+			}
+		}
+		send_one(c, p, CREST_MSG_WRITE, &m);
+	}
+}
+
 static void next_step(struct coord *c)
 {
 	struct crest_msg_ckpt m;
@@ -352,20 +462,7 @@ static void next_step(struct coord *c)
 		break;
 	case CK_SUSPEND:
 		enter(c, CK_WRITE);
-		for (struct conn *p = c->conns; p; p = p->next) {
-			if (!p->member || p->dead)
-				continue;
-			snprintf(p->image, sizeof(p->image), "n0/p-%u-%u.img", p->rank, p->vpid);
-			int len = snprintf(m.image, sizeof(m.image), "%s/gen-%06" PRIu64 "/%s",
-					   c->o.dir, c->ck.gen, p->image);
-			if (len >= (int)sizeof(m.image)) {
-				coord_ckpt_abort(c, -ENAMETOOLONG,
-						 "checkpoint aborted: image path in %s longer than %zu bytes; use a shorter --dir",
-						 c->o.dir, sizeof(m.image) - 1);
-				return;
-			}
-			send_one(c, p, CREST_MSG_WRITE, &m);
-		}
+		send_write(c);
 		break;
 	case CK_WRITE: {
 		enter(c, CK_COMMIT);
@@ -400,6 +497,33 @@ static enum ckpt_step phase_step(uint32_t phase)
 	}
 }
 
+/* sub-coordinator: every local member answered the current step; answer
+ * the parent once (after WRITE: the images, fsynced, then the byte sum) */
+static void report_up(struct coord *c)
+{
+	struct crest_msg_phase r = { .generation = c->ck.gen, .phase = step_phase(c->ck.step) };
+
+	if (c->ck.reported >= (int)c->ck.step)
+		return;
+	if (c->ck.step == CK_WRITE) {
+		struct ckdir_manifest man = { 0 };
+		man.images = calloc(count_images(c) + 1, sizeof(*man.images));
+		if (!man.images) {
+			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory on node %u", c->o.node);
+			return;
+		}
+		int rc = local_images(c, &man);
+		if (!rc)
+			rc = coord_tree_send_images(c, man.images, man.nimages);
+		free(man.images);
+		if (rc)
+			return;
+		r.bytes = c->ck.bytes;
+	}
+	c->ck.reported = c->ck.step;
+	coord_up(c, CREST_MSG_PHASE_OK, &r);
+}
+
 /* moves on when every member answered the current step (and, before
  * WRITE, every wanted process is in) */
 static void maybe_next(struct coord *c)
@@ -408,7 +532,84 @@ static void maybe_next(struct coord *c)
 		return;
 	if (c->ck.step == CK_SUSPEND && wanted_resolved(c) != 1)
 		return;
-	next_step(c);
+	if (coord_is_sub(c))
+		report_up(c);
+	else
+		next_step(c);
+}
+
+/* sub-coordinator: the parent starts each step; a message out of place
+ * (a late one, or one for a checkpoint this node already aborted) is
+ * ignored */
+void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m)
+{
+	bool ours = c->ck.step != CK_IDLE && m->generation == c->ck.gen;
+	char path[CKDIR_PATH_MAX + 32];
+	struct crest_msg_ckpt d;
+
+	switch (type) {
+	case CREST_MSG_PREPARE:
+		if (c->ck.step != CK_IDLE)
+			abort_text(c, -EBUSY, "checkpoint aborted: the root started another one", false);
+		memset(&c->ck, 0, sizeof(c->ck));
+		c->ck.gen = m->generation;
+		c->ck.compress = m->compress;
+		c->ck.start_ms = coord_now_ms();
+		if (m->timeout_ms >= 1000)
+			c->o.timeout = m->timeout_ms / 1000;
+		snprintf(c->ck.reason, sizeof(c->ck.reason), "the root coordinator");
+		members_init(c);
+		enter(c, CK_PREPARE);
+		ckpt_msg(c, &d);
+		send_all(c, CREST_MSG_PREPARE, &d);
+		maybe_next(c);
+		return;
+	case CREST_MSG_SUSPEND:
+		if (!ours || c->ck.reported != CK_PREPARE)
+			break;
+		enter(c, CK_SUSPEND);
+		ckpt_msg(c, &d);
+		send_all(c, CREST_MSG_SUSPEND, &d);
+		maybe_next(c);
+		return;
+	case CREST_MSG_WRITE:
+		if (!ours || c->ck.reported != CK_SUSPEND)
+			break;
+		snprintf(path, sizeof(path), "%s/gen-%06" PRIu64 "/n%u", c->o.dir, c->ck.gen, c->o.node);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+			enter(c, CK_WRITE);
+			coord_ckpt_abort(c, -e, "checkpoint aborted: cannot create %s on node %u: %s", path,
+					 c->o.node, strerrordesc_np(e));
+			return;
+		}
+		enter(c, CK_WRITE);
+		send_write(c);
+		maybe_next(c);
+		return;
+	case CREST_MSG_RESUME:
+		if (!ours || c->ck.reported != CK_WRITE)
+			break;
+		ckpt_msg(c, &d);
+		d.flags = m->flags;
+		send_all(c, CREST_MSG_RESUME, &d);
+		pr_info("generation %" PRIu64 " committed by the root (%" PRIu64 " bytes on node %u)",
+			c->ck.gen, c->ck.bytes, c->o.node);
+		c->last.gen = c->ck.gen;
+		c->last.error = 0;
+		c->last.text[0] = 0;
+		finish(c);
+		return;
+	case CREST_MSG_ABORT:
+		if (!ours)
+			break;
+		abort_text(c, -ECANCELED, "checkpoint aborted by the root coordinator", false);
+		return;
+	default:
+		break;
+	}
+	pr_debug("%s from the parent for generation %" PRIu64 " ignored", crest_msg_type_name(type),
+		 m->generation);
 }
 
 void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const struct crest_msg_phase *m)
@@ -425,6 +626,17 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 		return;
 	}
 	enum ckpt_step ps = phase_step(m->phase);
+	/* a failure of this generation counts whenever it comes (a sub-coordinator
+	 * may fail after it answered its step) */
+	if (type == CREST_MSG_PHASE_FAIL && c->ck.step != CK_IDLE && p->member && m->generation == c->ck.gen) {
+		if (p->sub)
+			coord_ckpt_abort(c, m->error ? m->error : -EIO, "checkpoint aborted: node %u: %s",
+					 p->node, m->text[0] ? m->text : "failed without saying why");
+		else
+			coord_ckpt_abort(c, m->error ? m->error : -EIO, "checkpoint aborted: process %d: %s",
+					 (int)p->pid, m->text[0] ? m->text : "failed without saying why");
+		return;
+	}
 	/* a member that joined late answers PREPARE while the others are in SUSPEND */
 	if (c->ck.step == CK_IDLE || !p->member || m->generation != c->ck.gen || ps == CK_IDLE ||
 	    ps > c->ck.step || (int)ps != p->done + 1) {
@@ -437,10 +649,11 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 		c->ck.progress_ms = coord_now_ms();
 		c->ck.bytes += m->bytes > p->bytes ? m->bytes - p->bytes : 0;
 		p->bytes = m->bytes;
-		return;
-	case CREST_MSG_PHASE_FAIL:
-		coord_ckpt_abort(c, m->error ? m->error : -EIO, "checkpoint aborted: process %d: %s",
-				 (int)p->pid, m->text[0] ? m->text : "failed without saying why");
+		if (coord_is_sub(c)) {
+			struct crest_msg_phase up = { .generation = c->ck.gen, .phase = CREST_PHASE_WRITE,
+						      .bytes = c->ck.bytes };
+			coord_up(c, CREST_MSG_PROGRESS, &up);
+		}
 		return;
 	case CREST_MSG_PHASE_OK:
 		p->answered = true;
@@ -475,7 +688,8 @@ void coord_ckpt_joined(struct coord *c, struct conn *p)
 
 	if (c->ck.step == CK_IDLE)
 		return;
-	if (c->ck.step != CK_PREPARE && c->ck.step != CK_SUSPEND) {
+	/* on a sub-coordinator that answered SUSPEND, every member is stopped */
+	if ((c->ck.step != CK_PREPARE && c->ck.step != CK_SUSPEND) || c->ck.reported >= CK_SUSPEND) {
 		pr_info("process %d (%s) registered during %s of generation %" PRIu64 "; it is not in it",
 			(int)p->pid, p->exe, coord_step_name(c->ck.step), c->ck.gen);
 		return;
@@ -486,6 +700,7 @@ void coord_ckpt_joined(struct coord *c, struct conn *p)
 	p->bytes = 0;
 	p->image_crc = 0;
 	p->image[0] = 0;
+	p->nimgs = 0;
 	ckpt_msg(c, &m);
 	send_one(c, p, CREST_MSG_PREPARE, &m);
 }
@@ -495,6 +710,11 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 	if (c->ck.step == CK_IDLE || p->kind != CONN_PROC || !p->member)
 		return;
 	p->member = false;
+	if (p->sub) {
+		coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: the sub-coordinator of node %u disconnected during %s",
+				 p->node, coord_step_name(c->ck.step));
+		return;
+	}
 	if (p->done < CK_SUSPEND) {
 		/* never stopped, so not in this generation: it exits or execs (an
 		 * exec'ed program comes back); a zombie or gone pid is resolved.  The
@@ -524,9 +744,19 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 	bool term = t->reason == CREST_TRIGGER_TERM;
 	long long now = coord_now_ms();
 
-	snprintf(reason, sizeof(reason), "SIG%s to process %d (rank %u)%s",
-		 crest_signal_name((int)t->signo, name), (int)p->pid, p->rank,
-		 term ? ", a final checkpoint" : "");
+	if (coord_is_sub(c)) {
+		/* the root decides; it sees the trigger as coming from this node */
+		if (c->parent)
+			coord_send(c, c->parent, CREST_MSG_TRIGGER, t, sizeof(*t));
+		return;
+	}
+	if (p->sub)
+		snprintf(reason, sizeof(reason), "SIG%s to a process of node %u%s",
+			 crest_signal_name((int)t->signo, name), p->node, term ? ", a final checkpoint" : "");
+	else
+		snprintf(reason, sizeof(reason), "SIG%s to process %d (rank %u)%s",
+			 crest_signal_name((int)t->signo, name), (int)p->pid, p->rank,
+			 term ? ", a final checkpoint" : "");
 	if (c->ck.step != CK_IDLE) {
 		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
 		return;

@@ -36,7 +36,7 @@ int coord_listen(struct coord *c)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int rc, fd;
 
-	rc = ckdir_socket_path(c->o.dir, c->sock, sizeof(c->sock));
+	rc = ckdir_socket_path(c->o.rundir, c->sock, sizeof(c->sock));
 	if (rc)
 		return rc;
 	if (strlen(c->sock) >= sizeof(sa.sun_path))
@@ -149,6 +149,36 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		conn->dead = true;
 		return;
 	}
+	/* over TCP only sub-coordinators, and they come only over TCP */
+	if (conn->tcp != !!(h->flags & CREST_HELLO_SUBCOORD) || (conn->tcp && (!h->node || coord_is_sub(c)))) {
+		pr_err("%s sent a HELLO it may not send (%s); dropping it", conn->tcp ? conn->peer : "a local process",
+		       conn->tcp ? "a sub-coordinator of node >= 1 to the root" : "sub-coordinators connect over TCP");
+		conn->dead = true;
+		return;
+	}
+	if (conn->tcp) {
+		for (struct conn *o = c->conns; o; o = o->next)
+			if (o != conn && o->sub && !o->dead && o->node == h->node) {
+				pr_err("%s says it is node %u, which %s serves already; dropping it", conn->peer,
+				       h->node, o->peer);
+				conn->dead = true;
+				return;
+			}
+		conn->kind = CONN_PROC;
+		conn->sub = true;
+		conn->node = h->node;
+		conn->pid = (pid_t)h->pid;
+		conn->vpid = h->pid;
+		memcpy(conn->exe, h->exe, sizeof(conn->exe));
+		conn->exe[sizeof(conn->exe) - 1] = 0;
+		c->any_connected = true;
+		pr_info("the sub-coordinator of node %u (pid %d) connected from %s", conn->node, (int)conn->pid,
+			conn->peer);
+		w.node = conn->node;
+		coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
+		coord_ckpt_joined(c, conn);
+		return;
+	}
 	if ((pid_t)h->pid != conn->pid)
 		pr_info("process says pid %u, kernel says %d: using %u", h->pid, (int)conn->pid, h->pid);
 	conn->kind = CONN_PROC;
@@ -163,8 +193,9 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	if (!c->any_connected && c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 	c->any_connected = true;
-	ckdir_procs_add(c->o.dir, conn->pid);
+	ckdir_procs_add(c->o.rundir, conn->pid);
 	w.rank = conn->rank;
+	w.node = c->o.node;
 	pr_info("process %d (%s) registered as rank %u%s", (int)conn->pid, conn->exe, conn->rank,
 		conn->restarted ? ", restarted" : "");
 	coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
@@ -194,6 +225,23 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		return;
 	}
 	conn->rx_seq = hdr->seq;
+	if (conn->kind == CONN_AUTH) {
+		coord_tree_auth(c, conn, hdr, payload);
+		return;
+	}
+	if (conn->kind == CONN_PARENT) {
+		struct crest_msg_ckpt m;
+		if (type == CREST_MSG_WELCOME)
+			return;
+		if (type >= CREST_MSG_PREPARE && type <= CREST_MSG_ABORT) {
+			memcpy(&m, payload, sizeof(m));
+			coord_ckpt_from_parent(c, type, &m);
+			return;
+		}
+		pr_err("the parent sent %s, which it may not send; dropping the link", crest_msg_type_name(type));
+		conn->dead = true;
+		return;
+	}
 	switch (type) {
 	case CREST_MSG_HELLO: {
 		struct crest_msg_hello h;
@@ -228,9 +276,17 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		coord_ckpt_trigger(c, conn, &t);
 		return;
 	}
+	case CREST_MSG_IMAGES: {
+		static struct crest_msg_images m;
+		if (!conn->sub)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_tree_images(c, conn, &m);
+		return;
+	}
 	case CREST_MSG_CKPT_REQUEST: {
 		struct crest_msg_request r;
-		if (conn->kind == CONN_PROC)
+		if (conn->kind == CONN_PROC || conn->tcp)
 			break;
 		memcpy(&r, payload, sizeof(r));
 		conn->kind = CONN_CLIENT;
@@ -238,12 +294,14 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		return;
 	}
 	case CREST_MSG_STATUS_REQUEST:
+		if (conn->tcp)
+			break;
 		if (conn->kind == CONN_NEW)
 			conn->kind = CONN_CLIENT;
 		on_status(c, conn);
 		return;
 	case CREST_MSG_SHUTDOWN:
-		if (conn->kind == CONN_PROC)
+		if (conn->kind == CONN_PROC || conn->tcp)
 			break;
 		pr_info("SHUTDOWN requested by pid %d: exiting, the application keeps running", (int)conn->pid);
 		coord_stop = 1;
@@ -311,10 +369,15 @@ static void reap(struct coord *c)
 			continue;
 		}
 		*pp = conn->next;
-		if (conn->kind == CONN_PROC)
+		if (conn->sub)
+			pr_info("the sub-coordinator of node %u (%s) disconnected", conn->node, conn->peer);
+		else if (conn->kind == CONN_PROC)
 			pr_info("process %d (rank %u) disconnected", (int)conn->pid, conn->rank);
+		if (conn == c->parent)
+			coord_tree_parent_gone(c);
 		coord_ckpt_gone(c, conn);
 		close(conn->fd);
+		free(conn->imgs);
 		free(conn);
 	}
 }
@@ -330,6 +393,7 @@ void coord_unlink_sock(struct coord *c)
 
 void coord_close_all(struct coord *c)
 {
+	c->parent = NULL;	/* leaving, not lost */
 	for (struct conn *p = c->conns; p; p = p->next)
 		p->dead = true;
 	reap(c);
@@ -337,12 +401,23 @@ void coord_close_all(struct coord *c)
 		close(c->lfd);
 		c->lfd = -1;
 	}
+	if (c->tfd >= 0) {
+		close(c->tfd);
+		c->tfd = -1;
+	}
 }
 
 static bool should_exit(struct coord *c)
 {
 	if (c->ck.step != CK_IDLE)
 		return false;
+	/* a root serving other nodes outlives its members (they come back at a
+	 * restart) until nobody was connected for a while */
+	if (c->o.listen[0]) {
+		if (coord_nprocs(c))
+			c->last_member_ms = coord_now_ms();
+		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;
+	}
 	/* the process it was started for may not have registered yet while its
 	 * first children came and went (a shell's $(...) before anything else) */
 	if (c->any_connected)
@@ -361,7 +436,7 @@ int coord_run(struct coord *c)
 	int rc = 0;
 
 	while (!coord_stop) {
-		size_t n = 1;
+		size_t n = 2;
 		for (struct conn *p = c->conns; p; p = p->next)
 			n++;
 		if (n > cap) {
@@ -377,7 +452,8 @@ int coord_run(struct coord *c)
 			}
 		}
 		pfd[0] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
-		n = 1;
+		pfd[1] = (struct pollfd){ .fd = c->tfd, .events = POLLIN };	/* -1: ignored */
+		n = 2;
 		for (struct conn *p = c->conns; p; p = p->next) {
 			map[n] = p;
 			pfd[n++] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
@@ -389,13 +465,16 @@ int coord_run(struct coord *c)
 			goto out_free;
 		}
 		if (r > 0) {
-			for (size_t i = 1; i < n; i++)
+			for (size_t i = 2; i < n; i++)
 				if (pfd[i].revents)
 					read_conn(c, map[i]);
 			if (pfd[0].revents & POLLIN)
 				accept_one(c);
+			if (pfd[1].revents & POLLIN)
+				coord_tree_accept(c);
 		}
 		reap(c);
+		coord_tree_tick(c);
 		coord_ckpt_tick(c);
 		reap(c);
 		if (should_exit(c)) {

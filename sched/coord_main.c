@@ -4,6 +4,8 @@
  *
  *   crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]
  *               [--timeout SEC] [--min-spacing SEC] [--foreground]
+ *               [--root --listen ADDR:PORT | --node N --parent ADDR:PORT]
+ *               [--secret-file FILE]
  *
  * Without --foreground it becomes a daemon (setsid, double fork); the
  * command returns only once the socket listens and DIR/COORD is written,
@@ -33,8 +35,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]\n"
 		"                   [--timeout SEC] [--min-spacing SEC] [--foreground]\n"
+		"                   [--root --listen ADDR:PORT | --node N --parent ADDR:PORT]\n"
+		"                   [--secret-file FILE]\n"
 		"Coordinates the checkpoints of one computation; started by crest launch and\n"
-		"crest restart.  Logs to DIR/coord.log.\n");
+		"crest restart.  Logs to DIR/coord.log.\n"
+		"  --root --listen ADDR:PORT  also serve the sub-coordinators of other nodes over\n"
+		"                   TCP; writes a new secret to DIR/SECRET unless --secret-file\n"
+		"  --node N --parent ADDR:PORT  the sub-coordinator of node N (>= 1): serves the\n"
+		"                   node's processes (files in DIR/nodes/nN) and answers its parent\n"
+		"  --secret-file FILE  the computation's secret (64 hex digits; default DIR/SECRET)\n");
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -63,10 +72,16 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "root", no_argument, NULL, 'R' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "parent", required_argument, NULL, 'P' },
+		{ "secret-file", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL;
+	bool root = false;
 	int ch;
 
 	o->keep = 2;
@@ -82,6 +97,20 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 't': if (parse_uint("--timeout", optarg, 1, &o->timeout)) return -EINVAL; break;
 		case 'm': if (parse_uint("--min-spacing", optarg, 0, &o->min_spacing)) return -EINVAL; break;
 		case 'f': o->foreground = true; break;
+		case 'R': root = true; break;
+		case 'n': if (parse_uint("--node", optarg, 1, &o->node)) return -EINVAL; break;
+		case 'L':
+		case 'P':
+		case 's': {
+			char *to = ch == 'L' ? o->listen : ch == 'P' ? o->parent : o->secret_file;
+			size_t size = ch == 's' ? sizeof(o->secret_file) : sizeof(o->listen);
+			if (strlen(optarg) >= size) {
+				fprintf(stderr, "crest-coord: %s: too long\n", optarg);
+				return -EINVAL;
+			}
+			strcpy(to, optarg);
+			break;
+		}
 		case 'p': {
 			unsigned v;
 			if (parse_uint("--pid", optarg, 1, &v))
@@ -116,10 +145,20 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		fprintf(stderr, "crest-coord: --dir DIR is required\n");
 		return -EINVAL;
 	}
+	if (root != !!o->listen[0] || (o->node && (root || !o->parent[0])) || (!o->node && o->parent[0])) {
+		fprintf(stderr, "crest-coord: use --root with --listen ADDR:PORT, or --node N (>= 1) with --parent ADDR:PORT\n");
+		return -EINVAL;
+	}
+	if (o->node)
+		o->interval = 0;	/* the root decides when */
 	if (ckdir_make(dir))
 		return -EINVAL;
 	if (!realpath(dir, o->dir)) {
 		fprintf(stderr, "crest-coord: %s: %s\n", dir, strerror(errno));
+		return -EINVAL;
+	}
+	if (ckdir_node_dir(o->dir, o->node, o->rundir, sizeof(o->rundir))) {
+		fprintf(stderr, "crest-coord: cannot create the folder of node %u in %s\n", o->node, o->dir);
 		return -EINVAL;
 	}
 	return 0;
@@ -227,7 +266,7 @@ static void detach_stdio(int logfd)
 
 int main(int argc, char **argv)
 {
-	struct coord c = { .lfd = -1 };
+	struct coord c = { .lfd = -1, .tfd = -1 };
 	int ready_fd = -1, logfd, rc = 1;
 	pid_t other;
 
@@ -236,9 +275,9 @@ int main(int argc, char **argv)
 	crest_log_init();
 	if (parse_args(argc, argv, &c.o))
 		return 2;
-	other = ckdir_coord_alive(c.o.dir);
+	other = ckdir_coord_alive(c.o.rundir);
 	if (other) {
-		fprintf(stderr, "crest-coord: a coordinator (pid %d) already serves %s\n", (int)other, c.o.dir);
+		fprintf(stderr, "crest-coord: a coordinator (pid %d) already serves %s\n", (int)other, c.o.rundir);
 		return 1;
 	}
 	if (!c.o.foreground && daemonize(&ready_fd))
@@ -247,19 +286,25 @@ int main(int argc, char **argv)
 	c.start_ms = coord_now_ms();
 	if (coord_listen(&c))
 		goto out_fail;
-	if (ckdir_coord_write(c.o.dir, getpid(), c.sock)) {
-		fprintf(stderr, "crest-coord: cannot write %s/COORD; is the directory writable?\n", c.o.dir);
+	if (ckdir_coord_write(c.o.rundir, getpid(), c.sock)) {
+		fprintf(stderr, "crest-coord: cannot write %s/COORD; is the directory writable?\n", c.o.rundir);
 		goto out_unlink;
 	}
-	logfd = open_log(c.o.dir);
+	logfd = open_log(c.o.rundir);
 	if (logfd < 0)
 		goto out_coord;
 	crest_log_set_fd(logfd);
 	pr_info("coordinator pid %d for %s listening on %s (interval %u s, keep %u, timeout %u s)",
 		(int)getpid(), c.o.dir, c.sock, c.o.interval, c.o.keep, c.o.timeout);
-	/* this coordinator owns DIR now: a generation without MANIFEST is
-	 * what a coordinator that died during a checkpoint left behind */
-	ckdir_remove_incomplete(c.o.dir);
+	/* a root or standalone coordinator owns DIR now: a generation without
+	 * MANIFEST is what a coordinator that died during a checkpoint left
+	 * behind (a sub-coordinator may start while its root writes one) */
+	if (!coord_is_sub(&c))
+		ckdir_remove_incomplete(c.o.dir);
+	if (coord_tree_setup(&c)) {
+		fprintf(stderr, "crest-coord: cannot set up the coordinator tree (see %s/coord.log)\n", c.o.rundir);
+		goto out_coord;
+	}
 	if (!c.o.foreground) {
 		detach_stdio(logfd);
 		if (chdir("/"))
@@ -277,8 +322,8 @@ int main(int argc, char **argv)
 out_coord:
 	{
 		pid_t owner = 0;
-		if (!ckdir_coord_read(c.o.dir, &owner, NULL, 0) && owner == getpid())
-			ckdir_coord_remove(c.o.dir);
+		if (!ckdir_coord_read(c.o.rundir, &owner, NULL, 0) && owner == getpid())
+			ckdir_coord_remove(c.o.rundir);
 	}
 out_unlink:
 	if (c.lfd >= 0)

@@ -36,6 +36,7 @@ enum crest_msg_type {
 	CREST_MSG_PROGRESS = 4,		/* struct crest_msg_phase: bytes written so far */
 	CREST_MSG_CHILDREN = 5,		/* struct crest_msg_children: before PHASE_OK of SUSPEND */
 	CREST_MSG_TRIGGER = 6,		/* struct crest_msg_trigger: a trigger signal arrived */
+	CREST_MSG_IMAGES = 7,		/* struct crest_msg_images: a sub-coordinator's images, before PHASE_OK of WRITE */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -67,6 +68,7 @@ enum crest_phase {
 };
 
 #define CREST_HELLO_RESTARTED	(1u << 0)	/* process came back from an image */
+#define CREST_HELLO_SUBCOORD	(1u << 1)	/* a sub-coordinator answering for node `node` */
 
 struct crest_msg_hello {
 	uint32_t pid;
@@ -77,7 +79,9 @@ struct crest_msg_hello {
 	char exe[256];			/* program name, for status */
 	uint32_t vpid;			/* the pid the application sees (== pid until a restart) */
 	uint32_t ppid;			/* real parent pid */
-	uint64_t reserved[3];
+	uint32_t node;			/* CREST_HELLO_SUBCOORD: its node (>= 1) */
+	uint32_t reserved0;
+	uint64_t reserved[2];
 };
 
 /* The children of a suspended process (real pids), so that the coordinator
@@ -95,6 +99,24 @@ struct crest_msg_children {
 		uint32_t pid;
 		uint32_t state;		/* 0 alive, CREST_CHILD_ZOMBIE */
 	} c[CREST_CHILDREN_MAX];
+};
+
+/* The images a sub-coordinator's processes wrote (paths relative to the
+ * generation directory), fsynced with their folder, so that the root can
+ * list them in MANIFEST without seeing the node's disk.  Several messages,
+ * `more` set on all but the last. */
+#define CREST_IMAGES_MAX	32
+
+struct crest_msg_images {
+	uint64_t generation;
+	uint32_t n;
+	uint32_t more;
+	struct {
+		char path[64];		/* n<node>/p-<rank>-<vpid>.img */
+		uint64_t size;
+		uint32_t crc;		/* crc32c of the image header */
+		uint32_t reserved;
+	} im[CREST_IMAGES_MAX];
 };
 
 struct crest_msg_welcome {

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The links of the coordinator tree (docs/protocol.md, "The coordinator
+ * tree"): the root listens on TCP and authenticates every connection with
+ * the computation's secret before anything else (common/auth.c, one step
+ * per frame so that the event loop never blocks on a peer); a
+ * sub-coordinator connects to its parent, authenticates as
+ * CREST_ROLE_SUBCOORD, says HELLO for its node, and reconnects with
+ * backoff when the link drops.
+ */
+#define LOG_MODULE "tree"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "log.h"
+
+#define AUTH_TIMEOUT_MS		10000	/* a TCP peer has this long to authenticate */
+#define CONNECT_TIMEOUT_MS	3000
+#define BACKOFF_MIN_MS		500
+#define BACKOFF_MAX_MS		8000
+
+/* "10.0.0.1:7000" -> sockaddr; -EINVAL if it is not IPv4 address:port */
+static int parse_addr(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	char *e;
+	unsigned long port;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, colon - s);
+	host[colon - s] = 0;
+	errno = 0;
+	port = strtoul(colon + 1, &e, 10);
+	if (errno || e == colon + 1 || *e || port > 65535)
+		return -EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* 64 hex digits, optionally followed by one newline */
+static int secret_read(const char *path, uint8_t secret[CREST_SECRET_LEN])
+{
+	char buf[CREST_SECRET_HEX_LEN + 8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = 0;
+	n = crest_secret_from_hex(buf, secret);
+	crest_secret_wipe(buf, sizeof(buf));
+	return (int)n;
+}
+
+static int secret_create(const char *path, uint8_t secret[CREST_SECRET_LEN])
+{
+	char hex[CREST_SECRET_HEX_LEN + 1];
+	int rc = crest_secret_generate(secret);
+
+	if (rc)
+		return rc;
+	crest_secret_to_hex(secret, hex);
+	rc = ckdir_write_atomic(path, hex, CREST_SECRET_HEX_LEN, 0600);
+	crest_secret_wipe(hex, sizeof(hex));
+	return rc;
+}
+
+static const char *secret_path(const struct coord *c, char *buf, size_t size)
+{
+	if (c->o.secret_file[0])
+		return c->o.secret_file;
+	snprintf(buf, size, "%s/SECRET", c->o.dir);
+	return buf;
+}
+
+static int listen_tcp(struct coord *c)
+{
+	struct sockaddr_in sa;
+	int one = 1, fd, rc;
+
+	if (parse_addr(c->o.listen, &sa)) {
+		pr_err("--listen %s: expected an IPv4 ADDRESS:PORT", c->o.listen);
+		return -EINVAL;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		pr_perror("cannot listen on %s", c->o.listen);
+		close(fd);
+		return rc;
+	}
+	c->tfd = fd;
+	return 0;
+}
+
+/* the secret, the TCP listener of the root; a sub-coordinator tries its
+ * parent once now and keeps trying from coord_tree_tick */
+int coord_tree_setup(struct coord *c)
+{
+	char buf[CKDIR_PATH_MAX + 16];
+	const char *path = secret_path(c, buf, sizeof(buf));
+	int rc;
+
+	if (c->o.listen[0]) {
+		rc = c->o.secret_file[0] ? secret_read(path, c->secret) : secret_create(path, c->secret);
+		if (rc) {
+			pr_err("secret %s: %s", path, strerrordesc_np(-rc));
+			return rc;
+		}
+		rc = listen_tcp(c);
+		if (rc)
+			return rc;
+		pr_info("root coordinator: sub-coordinators connect to %s (secret in %s)", c->o.listen, path);
+	}
+	if (coord_is_sub(c)) {
+		struct sockaddr_in sa;
+		if (parse_addr(c->o.parent, &sa)) {
+			pr_err("--parent %s: expected an IPv4 ADDRESS:PORT", c->o.parent);
+			return -EINVAL;
+		}
+		c->parent_backoff_ms = BACKOFF_MIN_MS;
+		c->parent_retry_ms = 0;
+		coord_tree_tick(c);
+	}
+	return 0;
+}
+
+static void addr_text(const struct sockaddr_in *sa, char *buf, size_t size)
+{
+	char ip[INET_ADDRSTRLEN] = "?";
+
+	inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
+	snprintf(buf, size, "%s:%u", ip, ntohs(sa->sin_port));
+}
+
+/* root: a TCP connection; it gets CHALLENGE at once and must answer AUTH */
+void coord_tree_accept(struct coord *c)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	uint8_t nonce[CREST_AUTH_NONCE];
+	struct conn *conn;
+	int fd, one = 1;
+
+	fd = accept4(c->tfd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			pr_perror("accept on %s", c->o.listen);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn = calloc(1, sizeof(*conn));
+	if (!conn || getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+		pr_err("cannot serve a TCP connection: %s", conn ? "no random bytes" : "out of memory");
+		free(conn);
+		close(fd);
+		return;
+	}
+	conn->fd = fd;
+	conn->kind = CONN_AUTH;
+	conn->tcp = true;
+	conn->asked_ms = coord_now_ms();
+	addr_text(&sa, conn->peer, sizeof(conn->peer));
+	crest_auth_challenge_init(&conn->hs, nonce);
+	conn->next = c->conns;
+	c->conns = conn;
+	coord_send(c, conn, CREST_MSG_CHALLENGE, &conn->hs.ch, sizeof(conn->hs.ch));
+}
+
+/* root: the first frame of a TCP connection */
+void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload)
+{
+	struct crest_msg_auth_ok ok;
+	int rc = crest_auth_verify(&conn->hs, c->secret, hdr, payload, &ok);
+
+	if (!rc && conn->hs.auth.role != CREST_ROLE_SUBCOORD)
+		rc = -EPERM;
+	if (rc) {
+		pr_warn("authentication failed from %s: %s; connection dropped", conn->peer,
+			rc == -EPERM ? "only sub-coordinators may connect over TCP" : crest_auth_strerror(rc));
+		conn->dead = true;
+		return;
+	}
+	pr_debug("%s authenticated as a sub-coordinator", conn->peer);
+	conn->kind = CONN_NEW;
+	coord_send(c, conn, CREST_MSG_AUTH_OK, &ok, sizeof(ok));
+}
+
+/* root: IMAGES from a sub-coordinator during WRITE */
+void coord_tree_images(struct coord *c, struct conn *p, const struct crest_msg_images *m)
+{
+	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen || m->n > CREST_IMAGES_MAX) {
+		pr_debug("node %u: IMAGES for generation %" PRIu64 " ignored", p->node, m->generation);
+		return;
+	}
+	if (p->nimgs + m->n > p->imgs_cap) {
+		size_t cap = (p->nimgs + m->n) * 2;
+		struct ckdir_image *im = realloc(p->imgs, cap * sizeof(*im));
+		if (!im) {
+			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
+			return;
+		}
+		p->imgs = im;
+		p->imgs_cap = cap;
+	}
+	for (uint32_t i = 0; i < m->n; i++) {
+		struct ckdir_image *im = &p->imgs[p->nimgs];
+		char path[sizeof(m->im[i].path) + 1], prefix[16];
+		memcpy(path, m->im[i].path, sizeof(m->im[i].path));
+		path[sizeof(m->im[i].path)] = 0;
+		/* only its own folder, nothing that leaves the generation */
+		int pl = snprintf(prefix, sizeof(prefix), "n%u/", p->node);
+		if (strncmp(path, prefix, pl) || strstr(path, "..") || strchr(path + pl, '/') || strchr(path, ' ')) {
+			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported an image outside n%u/: %s",
+					 p->node, p->node, path);
+			return;
+		}
+		snprintf(im->path, sizeof(im->path), "%s", path);
+		im->size = m->im[i].size;
+		im->crc = m->im[i].crc;
+		p->nimgs++;
+	}
+}
+
+/* sub-coordinator: the images of this node, to the parent */
+int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n)
+{
+	static struct crest_msg_images m;
+	size_t i = 0;
+
+	if (!c->parent)
+		return -ENOTCONN;
+	do {
+		memset(&m, 0, sizeof(m));
+		m.generation = c->ck.gen;
+		for (; i < n && m.n < CREST_IMAGES_MAX; i++, m.n++) {
+			if (strlen(im[i].path) >= sizeof(m.im[0].path)) {
+				coord_ckpt_abort(c, -ENAMETOOLONG, "checkpoint aborted: image name %s too long", im[i].path);
+				return -ENAMETOOLONG;
+			}
+			strcpy(m.im[m.n].path, im[i].path);
+			m.im[m.n].size = im[i].size;
+			m.im[m.n].crc = im[i].crc;
+		}
+		m.more = i < n;
+		int rc = coord_send(c, c->parent, CREST_MSG_IMAGES, &m, sizeof(m));
+		if (rc)
+			return rc;
+	} while (i < n);
+	return 0;
+}
+
+void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m)
+{
+	if (c->parent)
+		coord_send(c, c->parent, type, m, sizeof(*m));
+}
+
+static int connect_timeout(const struct sockaddr_in *sa, int timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc, err = 0;
+	socklen_t len = sizeof(err);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			goto out_close;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc <= 0) {
+			rc = rc ? -errno : -ETIMEDOUT;
+			goto out_close;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			rc = err ? -err : -errno;
+			goto out_close;
+		}
+	}
+	/* the handshake is blocking (bounded by its timeout) */
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	return fd;
+out_close:
+	close(fd);
+	return rc;
+}
+
+static int parent_connect(struct coord *c)
+{
+	struct crest_msg_hello h = { 0 };
+	struct sockaddr_in sa;
+	char buf[CKDIR_PATH_MAX + 16];
+	const char *path = secret_path(c, buf, sizeof(buf));
+	struct conn *conn;
+	int fd, rc, one = 1;
+
+	/* read again each time: a restarted root makes a new secret */
+	rc = secret_read(path, c->secret);
+	if (rc) {
+		pr_warn("cannot read the secret %s: %s", path, strerrordesc_np(-rc));
+		return rc;
+	}
+	parse_addr(c->o.parent, &sa);
+	fd = connect_timeout(&sa, CONNECT_TIMEOUT_MS);
+	if (fd < 0)
+		return fd;
+	rc = crest_auth_connect(fd, c->secret, CREST_ROLE_SUBCOORD, AUTH_TIMEOUT_MS, NULL);
+	if (rc) {
+		pr_warn("authentication with the parent %s failed: %s", c->o.parent, crest_auth_strerror(rc));
+		close(fd);
+		return rc;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	conn = calloc(1, sizeof(*conn));
+	if (!conn) {
+		close(fd);
+		return -ENOMEM;
+	}
+	conn->fd = fd;
+	conn->kind = CONN_PARENT;
+	conn->tcp = true;
+	conn->tx_seq = CREST_AUTH_CONNECTOR_FRAMES;
+	conn->rx_seq = CREST_AUTH_ACCEPTOR_FRAMES;
+	snprintf(conn->peer, sizeof(conn->peer), "%s", c->o.parent);
+	conn->next = c->conns;
+	c->conns = conn;
+	c->parent = conn;
+	h.pid = (uint32_t)getpid();
+	h.vpid = h.pid;
+	h.flags = CREST_HELLO_SUBCOORD;
+	h.node = c->o.node;
+	snprintf(h.exe, sizeof(h.exe), "crest-coord (node %u)", c->o.node);
+	return coord_send(c, conn, CREST_MSG_HELLO, &h, sizeof(h));
+}
+
+/* sub-coordinator: the link up dropped (called before the conn is freed) */
+void coord_tree_parent_gone(struct coord *c)
+{
+	c->parent = NULL;
+	pr_warn("lost the parent coordinator %s%s", c->o.parent,
+		c->ck.step != CK_IDLE ? " during a checkpoint: aborting it here" : "");
+	if (c->ck.step != CK_IDLE)
+		coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: the link to the parent coordinator dropped");
+	c->parent_backoff_ms = BACKOFF_MIN_MS;
+	c->parent_retry_ms = coord_now_ms() + c->parent_backoff_ms;
+}
+
+void coord_tree_tick(struct coord *c)
+{
+	long long now = coord_now_ms();
+
+	for (struct conn *p = c->conns; p; p = p->next)
+		if (p->kind == CONN_AUTH && !p->dead && now - p->asked_ms > AUTH_TIMEOUT_MS) {
+			pr_warn("authentication failed from %s: %s; connection dropped", p->peer,
+				crest_auth_strerror(-ETIMEDOUT));
+			p->dead = true;
+		}
+	if (!coord_is_sub(c) || c->parent || now < c->parent_retry_ms)
+		return;
+	int rc = parent_connect(c);
+	if (!rc) {
+		pr_info("connected to the parent coordinator %s as node %u", c->o.parent, c->o.node);
+		c->parent_backoff_ms = BACKOFF_MIN_MS;
+		return;
+	}
+	pr_debug("cannot reach the parent %s: %s; again in %u ms", c->o.parent, strerrordesc_np(-rc),
+		 c->parent_backoff_ms);
+	c->parent_retry_ms = coord_now_ms() + c->parent_backoff_ms;
+	if (c->parent_backoff_ms < BACKOFF_MAX_MS)
+		c->parent_backoff_ms *= 2;
+}

@@ -1,0 +1,316 @@
+#!/usr/bin/env bats
+# The coordinator tree on one machine: three "nodes" are network namespaces
+# made by the test (names crest-t-<pid>-<n>), each with a veth into a
+# bridge in the host namespace on a private subnet that exists only there.
+# The root coordinator runs in the host namespace and listens on the
+# bridge's address; each node has its sub-coordinator and its processes
+# (a bash running 4 counters).  Needs root and `ip netns`; skipped without.
+#
+# Teardown kills by pid what the test started and removes the namespaces,
+# the veths and the bridge by name.
+
+load helpers
+
+NODES_RUNS=$TOP/build/test-runs/bats-nodes
+COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
+COORD_BIN=$TOP/build/bin/crest-coord
+
+setup_file() {
+	runs_lock "$NODES_RUNS"
+}
+
+net_setup() {
+	local n ns
+	NET_ID=$$
+	BR=crb$NET_ID
+	# a /24 that is on no interface of this machine: 10.213.x or the next free one
+	local o
+	for o in 213 214 215 216 217; do
+		ip -4 addr | grep -q "inet 10\.$o\." || break
+	done
+	NET=10.$o.0
+	ADDR=$NET.1
+	PORT=$((20000 + NET_ID % 20000))
+	ip link add "$BR" type bridge || return 1
+	ip addr add "$ADDR/24" dev "$BR"
+	ip link set "$BR" up
+	for n in 1 2 3; do
+		ns=crest-t-$NET_ID-$n
+		ip netns add "$ns" || return 1
+		ip link add "ct${NET_ID}h$n" type veth peer name "ct${NET_ID}n$n" || return 1
+		ip link set "ct${NET_ID}n$n" netns "$ns"
+		ip link set "ct${NET_ID}h$n" master "$BR" up
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set "ct${NET_ID}n$n" name eth0
+		ip -n "$ns" addr add "$NET.$((10 + n))/24" dev eth0
+		ip -n "$ns" link set eth0 up
+	done
+}
+
+net_teardown() {
+	local n
+	[ -n "${NET_ID:-}" ] || return 0
+	for n in 1 2 3; do
+		ip netns del "crest-t-$NET_ID-$n" 2>/dev/null
+		ip link del "ct${NET_ID}h$n" 2>/dev/null
+	done
+	ip link del "crb$NET_ID" 2>/dev/null
+	true
+}
+
+setup() {
+	app_setup "$NODES_RUNS"
+	[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
+	command -v nsenter >/dev/null || skip "needs nsenter"
+	if ! ip netns add "crest-t-$$-probe" 2>/dev/null; then
+		skip "ip netns cannot be used here"
+	fi
+	ip netns del "crest-t-$$-probe"
+	net_setup
+}
+
+teardown() {
+	local f
+	app_teardown
+	for f in "$CK"/nodes/n*/coord.log; do
+		[ -e "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
+	done
+	net_teardown
+}
+
+# in_node N CMD...: CMD in node N's network namespace
+in_node() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$@"
+}
+
+# the root coordinator, in the host namespace; its pid in ROOT
+start_root() {
+	mkdir -p "$CK"
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:$PORT"
+	[ "$status" -eq 0 ]
+	ROOT=$(awk '$1 == "pid" { print $2 }' "$CK/COORD")
+	[ -n "$ROOT" ]
+	COORDS+=("$ROOT")
+}
+
+# the pid of node N's sub-coordinator (remembered for teardown)
+sub_pid() {
+	local p
+	p=$(awk '$1 == "pid" { print $2 }' "$CK/nodes/n$1/COORD" 2>/dev/null)
+	[ -n "$p" ] && COORDS+=("$p")
+	echo "$p"
+}
+
+# wait until the root lists $1 sub-coordinators and each node's
+# sub-coordinator $2 processes (20 s)
+wait_tree() {
+	local i n st ok
+	for ((i = 0; i < 200; i++)); do
+		ok=1
+		st=$("$CREST" status --dir "$CK" --json 2>/dev/null) || st='{}'
+		python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator") or {}
+sys.exit(0 if sum(1 for p in c.get("processes", []) if p.get("node")) == int(sys.argv[2]) else 1)' "$st" "$1" || ok=0
+		for n in 1 2 3; do
+			[ "$ok" = 1 ] || break
+			st=$("$CREST" status --dir "$CK/nodes/n$n" --json 2>/dev/null) || st='{}'
+			python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator") or {}
+sys.exit(0 if len(c.get("processes", [])) == int(sys.argv[2]) else 1)' "$st" "$2" || ok=0
+		done
+		[ "$ok" = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "the tree did not come up: root and $1 nodes with $2 processes each; last status: $st"
+	return 1
+}
+
+# 4 processes (counters, or $1) under one bash on each node, through
+# `crest launch --node`
+launch_nodes() {
+	local n prog=${1:-$CR_BIN/counter}
+	for n in 1 2 3; do
+		OUT=$D/launch$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
+			--coord "$ADDR:$PORT" -- bash -c "for i in 1 2 3 4; do $prog & done; wait"
+		APPS[n]=$BG
+	done
+	wait_tree 3 5
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+}
+
+@test "a checkpoint through the tree covers every node; each node restarts, in another namespace" {
+	local n g from img
+	declare -a APPS
+	start_root
+	launch_nodes
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/gen-000001
+	[ -e "$g/MANIFEST" ]
+	run_logged cat "$g/MANIFEST"
+	grep -q '^images 15$' "$g/MANIFEST"
+	for n in 1 2 3; do
+		[ "$(find "$g/n$n" -name 'p-*.img' | wc -l)" -eq 5 ]
+		for img in "$g/n$n"/p-*.img; do
+			grep -q "^n$n/${img##*/} $(stat -c %s "$img") " "$g/MANIFEST"
+		done
+	done
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+
+	# every application process dies; the sub-coordinators follow
+	for n in 1 2 3; do
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			kill -9 "$p" 2>/dev/null || true
+		done
+	done
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 10
+		wait_coord_gone "$CK/nodes/n$n" 15
+	done
+	is_coord "$ROOT"
+
+	# node n's processes come back in namespace n+1 (mod 3), under that
+	# node's new sub-coordinator
+	for n in 1 2 3; do
+		from=$(( n % 3 + 1 ))
+		OUT=$D/restart$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
+			--from-node "$from" --coord "$ADDR:$PORT"
+		APPS[n]=$BG
+	done
+	wait_tree 3 5 || true
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 60
+		[ "$rc" -eq 0 ]
+		OUT=$D/restart$n.out
+		run_logged cat "$OUT"
+		! grep -aq '^FAIL' "$OUT"
+		[ "$(grep -ac "^$COUNTER_RESULT\$" "$OUT")" -eq 4 ]
+	done
+}
+
+@test "a sub-coordinator with a wrong secret is refused and logged; the root keeps serving" {
+	declare -a APPS
+	start_root
+	# node 9 holds another secret
+	printf '%064d' 7 >"$D/wrong"
+	chmod 600 "$D/wrong"
+	run_logged in_node 1 "$COORD_BIN" --dir "$CK" --node 9 --parent "$ADDR:$PORT" --secret-file "$D/wrong"
+	[ "$status" -eq 0 ]
+	sub_pid 9 >/dev/null
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'authentication failed from .*wrong secret' "$CK/coord.log" && break
+		sleep 0.1
+	done
+	run_logged grep 'authentication failed' "$CK/coord.log"
+	[ "$status" -eq 0 ]
+	grep -q 'authentication with the parent .* failed' "$CK/nodes/n9/coord.log"
+	is_coord "$ROOT"
+	launch_nodes
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	grep -q '^images 15$' "$CK/gen-000001/MANIFEST"
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 30
+		[ "$rc" -eq 0 ]
+	done
+}
+
+@test "kill -9 of a sub-coordinator during a checkpoint aborts it; nothing dies; the next one succeeds" {
+	local n p s1 ck i
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 120"
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+
+	# node 1's sub-coordinator stops answering; a checkpoint starts and
+	# waits for it; then it dies
+	s1=$(sub_pid 1)
+	kill -STOP "$s1"
+	OUT=$D/checkpoint.out
+	start_bg "$CREST" checkpoint --dir "$CK"
+	ck=$BG
+	for ((i = 0; i < 100; i++)); do
+		"$CREST" status --dir "$CK" --json 2>/dev/null | grep -q '"running":true' && break
+		sleep 0.1
+	done
+	kill -9 "$s1"
+	wait_exit "$ck" 20
+	[ "$rc" -ne 0 ]
+	run_logged cat "$OUT"
+	grep -q 'node 1' "$OUT"
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+	[ ! -e "$CK/gen-000002" ]
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p"
+		done
+	done
+
+	# a new sub-coordinator for node 1: its processes come back to it
+	run_logged in_node 1 "$COORD_BIN" --dir "$CK" --node 1 --parent "$ADDR:$PORT"
+	[ "$status" -eq 0 ]
+	sub_pid 1 >/dev/null
+	wait_tree 3 5
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/$(readlink "$CK/latest")
+	[ "$g" != "$CK/gen-000001" ]
+	grep -q '^images 15$' "$g/MANIFEST"
+}
+
+@test "a sub-coordinator that loses the root during a checkpoint aborts it locally and reconnects to a new root" {
+	local n p s2 ck i
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 120"
+	# node 2's sub-coordinator holds the checkpoint in PREPARE; node 1's
+	# has started it when the root dies
+	s2=$(sub_pid 2)
+	kill -STOP "$s2"
+	OUT=$D/checkpoint.out
+	start_bg "$CREST" checkpoint --dir "$CK"
+	ck=$BG
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'generation 1: PREPARE' "$CK/nodes/n1/coord.log" && break
+		sleep 0.1
+	done
+	kill -9 "$ROOT"
+	kill -CONT "$s2"
+	wait_exit "$ck" 20
+	[ "$rc" -ne 0 ]
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'link to the parent coordinator dropped' "$CK/nodes/n1/coord.log" && break
+		sleep 0.1
+	done
+	run_logged grep -e 'lost the parent' -e 'aborted' "$CK/nodes/n1/coord.log"
+	grep -q 'checkpoint aborted: the link to the parent coordinator dropped' "$CK/nodes/n1/coord.log"
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p"
+		done
+	done
+	[ ! -e "$CK/latest" ]
+
+	# a new root (a new secret): every sub-coordinator comes back to it
+	start_root
+	wait_tree 3 5
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/$(readlink "$CK/latest")
+	grep -q '^images 15$' "$g/MANIFEST"
+}
