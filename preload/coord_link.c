@@ -259,41 +259,43 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	}
 }
 
-/* Waits until the coordinator link is readable (1), a trigger signal
- * arrived or `timeout_ms` passed (0). */
-static int wait_link(int timeout_ms)
+/* Waits until the coordinator link is readable, a trigger signal arrived
+ * or `timeout_ms` passed.  *woken: a trigger signal or the timeout, the
+ * trigger state needs a look. */
+static bool wait_link(int timeout_ms, bool *woken)
 {
 	struct pollfd p[2] = {
 		{ .fd = crest.coord_fd, .events = POLLIN },
 		{ .fd = crest_trigger_wake_fd(), .events = POLLIN },
 	};
 	int r = poll(p, 2, timeout_ms);	/* a negative fd is skipped */
-	if (r <= 0)
-		return 0;
-	return p[0].revents ? 1 : 0;
+	*woken = r <= 0 || p[1].revents;
+	return r > 0 && p[0].revents;
 }
 
 void *crest_ckpt_thread(void *arg)
 {
 	(void)arg;
 	prctl(PR_SET_NAME, "crest-ckpt");	/* itself: no /proc write by the forking thread */
+	int trigger_ms = -1;
+	bool woken = true;
 	for (;;) {
-		pthread_mutex_lock(&fd_lock);	/* it may open DIR/PROCS */
-		int trigger_ms = crest_trigger_service();
-		pthread_mutex_unlock(&fd_lock);
+		/* only when woken: not between the messages of a checkpoint */
+		if (woken)
+			trigger_ms = crest_trigger_service();
 		if (crest.coord_fd < 0) {
 			pthread_mutex_lock(&fd_lock);
 			int lrc = link_connect();
 			pthread_mutex_unlock(&fd_lock);
 			if (lrc < 0) {
-				wait_link(1000);	/* a trigger signal wakes it */
+				wait_link(1000, &woken);	/* a trigger signal wakes it */
 				continue;
 			}
 		}
 		/* a coordinator that hangs while the application is stopped must not
 		 * keep it stopped: give up after a generous time */
 		bool suspended = is_suspended();
-		if (!wait_link(suspended ? SUSPENDED_LINK_TIMEOUT_MS : trigger_ms)) {
+		if (!wait_link(suspended ? SUSPENDED_LINK_TIMEOUT_MS : trigger_ms, &woken)) {
 			if (suspended && is_suspended()) {
 				pr_warn("dropping the coordinator link: no message for %d s while stopped",
 					SUSPENDED_LINK_TIMEOUT_MS / 1000);

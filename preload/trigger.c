@@ -198,7 +198,6 @@ void crest_trigger_after_restart(void)
 {
 	wake_fd = open_wake_fd();
 	reset_state();
-	crest.shared_pending &= ~(1ull << (SIGTERM - 1));
 }
 
 int crest_trigger_wake_fd(void)
@@ -298,10 +297,11 @@ void crest_trigger_after_checkpoint(void)
 	if (!on_term || !crest_sig_owned(SIGTERM))
 		return;
 	/* a TERM that came while the threads were stopped is still pending
-	 * (the handler could not run): it makes this checkpoint final too */
+	 * (the handler could not run; the dump queued it again): it makes
+	 * this checkpoint final too */
 	uint64_t pend = 0;
 	raw_syscall2(NR_rt_sigpending, &pend, 8);
-	bool pending = (pend >> (SIGTERM - 1) & 1) || (crest.shared_pending >> (SIGTERM - 1) & 1);
+	bool pending = pend >> (SIGTERM - 1) & 1;
 	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) != TERM_NONE || pending) {
 		__atomic_store_n(&term_state, TERM_ASKED, __ATOMIC_SEQ_CST);
 		term_deadline_ns = 0;

@@ -12,8 +12,6 @@
 load helpers
 
 CORE_RUNS=$TOP/build/test-runs/bats-core
-# the uninterrupted result of build/tests/cr/counter (400 steps)
-COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 
 # one run of this file at a time in this tree: the tests use fixed
 # directories, and another `make check` may be running it (like
@@ -36,6 +34,20 @@ gen_printed() {
 	local last=${lines[${#lines[@]}-1]:-}
 	[[ "$last" =~ ^[0-9]+$ ]] || { echo "no generation number in: $output"; return 1; }
 	GEN=$last
+}
+
+# take_gens N: N checkpoints 1 s apart, each must succeed; their numbers in
+# the array gens
+take_gens() {
+	local n
+	gens=()
+	for ((n = 0; n < $1; n++)); do
+		sleep 1
+		run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+		[ "$status" -eq 0 ]
+		gen_printed
+		gens+=("$GEN")
+	done
 }
 
 @test "the application survives kill -9 of its coordinator" {
@@ -122,14 +134,7 @@ gen_printed() {
 	start_bg "$CREST" launch --dir "$CK" --keep 3 -- "$CR_BIN/counter"
 	app=$BG
 	wait_registered
-	gens=()
-	for n in 1 2 3; do
-		sleep 1
-		run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
-		[ "$status" -eq 0 ]
-		gen_printed
-		gens+=("$GEN")
-	done
+	take_gens 3
 	run_logged complete_gens
 	[ "${#lines[@]}" -eq 3 ]
 	kill_app "$app"
@@ -151,14 +156,7 @@ gen_printed() {
 	start_bg "$CREST" launch --dir "$CK" --keep 3 -- "$CR_BIN/counter"
 	app=$BG
 	wait_registered
-	gens=()
-	for n in 1 2; do
-		sleep 1
-		run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
-		[ "$status" -eq 0 ]
-		gen_printed
-		gens+=("$GEN")
-	done
+	take_gens 2
 	kill_app "$app"
 	# a header that no longer has the checksum its MANIFEST recorded
 	img=$(ls "$CK/gen-$(printf %06d "${gens[1]}")"/n0/*.img)

@@ -11,8 +11,6 @@
 load helpers
 
 FAULT_RUNS=$TOP/build/test-runs/bats-faults
-# the uninterrupted result of build/tests/cr/counter (400 steps)
-COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 
 setup_file() {
 	runs_lock "$FAULT_RUNS"

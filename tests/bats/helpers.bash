@@ -5,6 +5,8 @@ bats_require_minimum_version 1.5.0
 TOP=$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)
 CREST=$TOP/build/bin/crest
 CR_BIN=$TOP/build/tests/cr
+# the uninterrupted result of build/tests/cr/counter (400 steps)
+COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 BATS_RUNS=$TOP/build/test-runs/bats
 BATS_CMDLOG=$TOP/build/test-logs/bats-commands.log
 mkdir -p "$BATS_RUNS" "$(dirname "$BATS_CMDLOG")"

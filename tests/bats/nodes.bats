@@ -12,7 +12,6 @@
 load helpers
 
 NODES_RUNS=$TOP/build/test-runs/bats-nodes
-COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 COORD_BIN=$TOP/build/bin/crest-coord
 
 setup_file() {
