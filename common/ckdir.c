@@ -927,3 +927,10 @@ int ckdir_procs_clear(const char *dir)
 		return -errno;
 	return 0;
 }
+
+int ckdir_tree_file(char *buf, size_t size, const char *rundir, const char *name, uint32_t task)
+{
+	int n = task ? snprintf(buf, size, "%s/%s.t%u", rundir, name, task - 1) :
+		       snprintf(buf, size, "%s/%s", rundir, name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}

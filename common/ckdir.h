@@ -91,6 +91,12 @@ int ckdir_socket_path(const char *dir, char *buf, size_t size);
  * DIR/nodes/n<node>, created 0700.  0 or -errno. */
 int ckdir_node_dir(const char *dir, uint32_t node, char *buf, size_t size);
 
+/* A runtime file of one process tree in rundir (VPIDS, PATHMAP): NAME, or
+ * NAME.t<rank> for the tree of Slurm task <rank> (task = rank + 1; 0
+ * outside Slurm), since each task of a node is restored on its own.
+ * 0 or -ENAMETOOLONG. */
+int ckdir_tree_file(char *buf, size_t size, const char *rundir, const char *name, uint32_t task);
+
 /* DIR/COORD */
 int ckdir_coord_write(const char *dir, pid_t pid, const char *sock);
 int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size);

@@ -97,6 +97,9 @@ static int link_connect(void)
 	h.vpid = (uint32_t)crest_real_to_vpid(crest.pid);
 	h.ppid = (uint32_t)raw_syscall0(NR_getppid);
 	h.flags = crest.restarted ? CREST_HELLO_RESTARTED : 0;
+	h.task = crest.task;
+	if (crest.task && h.vpid == (uint32_t)crest.root_vpid)
+		h.flags |= CREST_HELLO_TASK;
 	h.restart_count = crest.restart_count;
 	h.generation = crest.generation;
 	ssize_t l = readlink("/proc/self/exe", h.exe, sizeof(h.exe) - 1);
@@ -380,6 +383,7 @@ __attribute__((constructor)) static void crest_init(void)
 	const char *dir = getenv("CREST_DIR");
 	if (!dir || !*dir)
 		return;
+	crest_task_restart();	/* a Slurm task that restarts does not come back */
 	crest_log_init();
 	crest.pid = (pid_t)raw_syscall0(NR_getpid);
 	const char *root = getenv("CREST_ROOT_PID");
@@ -392,6 +396,9 @@ __attribute__((constructor)) static void crest_init(void)
 		setenv("CREST_ROOT_PID", pidbuf, 1);
 	}
 	snprintf(crest.dir, sizeof(crest.dir), "%s", dir);
+	const char *task = getenv("CREST_TASK");
+	if (task && *task)
+		crest.task = (uint32_t)strtoul(task, NULL, 10) + 1;
 	const char *sig = getenv("CREST_SIGNAL");
 	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
 	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {

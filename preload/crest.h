@@ -72,6 +72,7 @@ struct crest_state {
 	int sig;			/* signal that stops threads */
 	pid_t pid;			/* real */
 	pid_t root_vpid;		/* the process `crest launch` started (CREST_ROOT_PID) */
+	uint32_t task;			/* 1 + the Slurm task rank (CREST_TASK), 0 without Slurm */
 	char dir[4096];
 
 	/* suspension */
@@ -219,5 +220,8 @@ void crest_link_progress(uint64_t bytes);	/* PROGRESS to the coordinator, at mos
 
 /* uts_wrappers.c */
 void crest_uts_init(void);		/* constructor: the hostname the computation keeps */
+
+/* task_restart.c: a Slurm task started to restart becomes crest restart */
+void crest_task_restart(void);
 
 #endif

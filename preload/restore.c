@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "ckdir.h"
 #include "crest.h"
 #include "log.h"
 #include "rawsys.h"
@@ -182,8 +183,8 @@ static void path_map_setup(const struct crest_restart_info *ri, const char *old_
 	}
 	if (len == 1)
 		return;
-	char path[sizeof(crest.dir) + 16];
-	snprintf(path, sizeof(path), "%s/PATHMAP", crest.dir);
+	char path[sizeof(crest.dir) + 32];
+	ckdir_tree_file(path, sizeof(path), crest.dir, "PATHMAP", crest.task);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, spec, len) != (ssize_t)len)
 		pr_warn("cannot write %s: programs exec'ed later will not translate paths", path);
@@ -194,8 +195,8 @@ static void path_map_setup(const struct crest_restart_info *ri, const char *old_
 void crest_path_map_load_file(void)
 {
 	static char spec[8192 + 2 * 4096 + 2048];
-	char path[sizeof(crest.dir) + 16];
-	snprintf(path, sizeof(path), "%s/PATHMAP", crest.dir);
+	char path[sizeof(crest.dir) + 32];
+	ckdir_tree_file(path, sizeof(path), crest.dir, "PATHMAP", crest.task);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;	/* no map: the common case */

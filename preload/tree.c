@@ -93,4 +93,5 @@ void crest_tree_fill(struct crest_img_process *p)
 	p->pgid = (uint32_t)crest_real_to_vpid((pid_t)syscall(SYS_getpgid, 0));
 	p->sid = (uint32_t)crest_real_to_vpid((pid_t)syscall(SYS_getsid, 0));
 	p->root_pid = (uint32_t)crest.root_vpid;
+	p->task = crest.task;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckdir.h"
 #include "crest.h"
 #include "crest/restart.h"
 #include "log.h"
@@ -53,7 +54,7 @@ static void add_threads(void)
 static void save_file(const struct crest_vpids_hdr *h, size_t len)
 {
 	char path[sizeof(crest.dir) + 32], tmp[sizeof(crest.dir) + 64];
-	snprintf(path, sizeof(path), "%s/VPIDS", crest.dir);
+	ckdir_tree_file(path, sizeof(path), crest.dir, "VPIDS", crest.task);
 	snprintf(tmp, sizeof(tmp), "%s/.VPIDS.%d", crest.dir, (int)crest.pid);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -120,7 +121,7 @@ int crest_vpid_load_file(void)
 		struct crest_vpid_pair e[CREST_VPID_MAX];
 	} buf;
 	char path[sizeof(crest.dir) + 32];
-	snprintf(path, sizeof(path), "%s/VPIDS", crest.dir);
+	ckdir_tree_file(path, sizeof(path), crest.dir, "VPIDS", crest.task);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* never restarted */

@@ -129,7 +129,7 @@ struct crest_img_process {
 	uint32_t pgid, sid;
 	uint32_t root_pid;
 	uint32_t nchildren;		/* records in CREST_SEC_CHILDREN */
-	uint32_t reserved0;
+	uint32_t task;			/* 1 + the Slurm task rank it belongs to; 0 outside Slurm */
 	uint64_t reserved[12];
 };
 

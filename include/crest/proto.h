@@ -69,6 +69,7 @@ enum crest_phase {
 
 #define CREST_HELLO_RESTARTED	(1u << 0)	/* process came back from an image */
 #define CREST_HELLO_SUBCOORD	(1u << 1)	/* a sub-coordinator answering for node `node` */
+#define CREST_HELLO_TASK	(1u << 2)	/* the first process of a Slurm task (see `task`) */
 
 struct crest_msg_hello {
 	uint32_t pid;
@@ -80,7 +81,7 @@ struct crest_msg_hello {
 	uint32_t vpid;			/* the pid the application sees (== pid until a restart) */
 	uint32_t ppid;			/* real parent pid */
 	uint32_t node;			/* CREST_HELLO_SUBCOORD: its node (>= 1) */
-	uint32_t reserved0;
+	uint32_t task;			/* 1 + its Slurm task rank (CREST_TASK); 0 outside Slurm */
 	uint64_t reserved[2];
 };
 
