@@ -62,6 +62,7 @@ struct conn {
 	/* TCP (root): a sub-coordinator, a member that answers for its node */
 	bool tcp;
 	bool sub;			/* CONN_PROC that is the sub-coordinator of `node` */
+	bool task;			/* CONN_PROC that is the first process of a Slurm task */
 	uint32_t node;
 	char peer[64];			/* address:port, for the log */
 	struct crest_auth_hs hs;	/* CONN_AUTH */
@@ -85,6 +86,11 @@ struct coord_opts {
 	char listen[64];		/* --listen ADDR:PORT (root) */
 	char parent[64];		/* --parent ADDR:PORT (sub-coordinator) */
 	char secret_file[CKDIR_PATH_MAX];
+	char addr_file[CKDIR_PATH_MAX];	/* root: --addr-file, where it writes ADDR:PORT */
+	char parent_file[CKDIR_PATH_MAX];	/* sub: --parent-file, read at each connect */
+	/* a Slurm step (spank/): no checkpoint before `tasks` task processes
+	 * are connected here and, at the root, `nodes` - 1 sub-coordinators */
+	unsigned tasks, nodes;
 };
 
 enum ckpt_step { CK_IDLE = 0, CK_PREPARE, CK_SUSPEND, CK_WRITE, CK_COMMIT };
@@ -120,6 +126,7 @@ struct coord {
 	long long last_member_ms;	/* root: a process or sub was connected */
 	uint32_t next_rank;
 	bool any_connected;
+	bool started;			/* every expected task and node was there once */
 	long long start_ms;
 	long long next_interval_ms;
 	long long last_end_ms;		/* end (commit or abort) of the last checkpoint */
@@ -158,6 +165,9 @@ const char *coord_step_name(enum ckpt_step step);
 
 /* coord_tree.c: the links between coordinators */
 static inline bool coord_is_sub(const struct coord *c) { return c->o.node > 0; }
+/* --tasks/--nodes: true once every task and node has been connected; else
+ * false with what is missing in why */
+bool coord_step_started(struct coord *c, char *why, size_t size);
 int coord_tree_setup(struct coord *c);
 void coord_tree_accept(struct coord *c);
 void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);

@@ -263,6 +263,11 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 		settext(res.text, sizeof(res.text), "no process of the computation is connected");
 		goto out_reply;
 	}
+	if (!coord_step_started(c, res.text, sizeof(res.text))) {
+		client->waiting = false;
+		res.error = -EAGAIN;
+		goto out_reply;
+	}
 	rc = start(c, compress, req->flags, "a request (crest checkpoint)");
 	if (rc) {
 		client->waiting = false;
@@ -761,6 +766,11 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
 		return;
 	}
+	char why[128];
+	if (!coord_step_started(c, why, sizeof(why))) {
+		pr_warn("%s: ignored, %s", reason, why);
+		return;
+	}
 	/* a termination is never delayed: it is the last chance */
 	if (!term && too_soon(c, now)) {
 		pr_info("%s: ignored, the last checkpoint ended %lld ms ago (--min-spacing %u s)",
@@ -779,8 +789,12 @@ void coord_ckpt_tick(struct coord *c)
 	const char *what;
 
 	if (c->ck.step == CK_IDLE) {
+		char why[128];
 		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c)) {
-			if (start(c, c->o.compress, 0, "the interval"))
+			if (!coord_step_started(c, why, sizeof(why))) {
+				pr_info("interval checkpoint put off: %s", why);
+				c->next_interval_ms = now + 1000;
+			} else if (start(c, c->o.compress, 0, "the interval"))
 				c->next_interval_ms = now + c->o.interval * 1000LL;
 		}
 		return;

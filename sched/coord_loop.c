@@ -74,6 +74,32 @@ out_close:
 	return rc;
 }
 
+bool coord_step_started(struct coord *c, char *why, size_t size)
+{
+	unsigned tasks = 0, nodes = 1;
+
+	if (c->started || (!c->o.tasks && !c->o.nodes))
+		return true;
+	for (const struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_PROC || p->dead)
+			continue;
+		tasks += p->task;
+		nodes += p->sub;
+	}
+	if (tasks < c->o.tasks || (c->o.nodes && nodes < c->o.nodes)) {
+		snprintf(why, size, "the step is still starting: %u of %u tasks on node %u%s", tasks, c->o.tasks,
+			 c->o.node, c->o.nodes ? "" : " connected");
+		if (c->o.nodes) {
+			size_t l = strlen(why);
+			snprintf(why + l, size - l, ", %u of %u nodes connected", nodes, c->o.nodes);
+		}
+		return false;
+	}
+	pr_info("the step has started: %u tasks here%s", tasks, c->o.nodes ? ", every node connected" : "");
+	c->started = true;
+	return true;
+}
+
 unsigned coord_nprocs(const struct coord *c)
 {
 	unsigned n = 0;
@@ -190,6 +216,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	memcpy(conn->exe, h->exe, sizeof(conn->exe));
 	conn->exe[sizeof(conn->exe) - 1] = 0;
 	conn->rank = c->next_rank++;
+	conn->task = h->flags & CREST_HELLO_TASK;
 	if (!c->any_connected && c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 	c->any_connected = true;
@@ -412,8 +439,10 @@ static bool should_exit(struct coord *c)
 	if (c->ck.step != CK_IDLE)
 		return false;
 	/* a root serving other nodes outlives its members (they come back at a
-	 * restart) until nobody was connected for a while */
-	if (c->o.listen[0]) {
+	 * restart) until nobody was connected for a while; so does the
+	 * coordinator of a Slurm step, which the plugin stops at the step's end
+	 * (its tasks exec, or restart, and connect again) */
+	if (c->o.listen[0] || c->o.tasks) {
 		if (coord_nprocs(c))
 			c->last_member_ms = coord_now_ms();
 		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;

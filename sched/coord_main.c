@@ -36,14 +36,22 @@ static void usage(FILE *f)
 		"usage: crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]\n"
 		"                   [--timeout SEC] [--min-spacing SEC] [--foreground]\n"
 		"                   [--root --listen ADDR:PORT | --node N --parent ADDR:PORT]\n"
-		"                   [--secret-file FILE]\n"
+		"                   [--secret-file FILE] [--addr-file FILE | --parent-file FILE]\n"
+		"                   [--tasks N] [--nodes N]\n"
 		"Coordinates the checkpoints of one computation; started by crest launch and\n"
 		"crest restart.  Logs to DIR/coord.log.\n"
 		"  --root --listen ADDR:PORT  also serve the sub-coordinators of other nodes over\n"
 		"                   TCP; writes a new secret to DIR/SECRET unless --secret-file\n"
 		"  --node N --parent ADDR:PORT  the sub-coordinator of node N (>= 1): serves the\n"
 		"                   node's processes (files in DIR/nodes/nN) and answers its parent\n"
-		"  --secret-file FILE  the computation's secret (64 hex digits; default DIR/SECRET)\n");
+		"  --secret-file FILE  the computation's secret (64 hex digits; default DIR/SECRET)\n"
+		"  --addr-file FILE  root: write the address it listens on (ADDR:PORT, port 0 =\n"
+		"                   any free port) to FILE\n"
+		"  --parent-file FILE  sub-coordinator: read the parent's ADDR:PORT from FILE at\n"
+		"                   each connection attempt (a restarted root is found again)\n"
+		"  --tasks N        a Slurm step: no checkpoint until N tasks run on this node\n"
+		"                   (a sub-coordinator connects to its parent only then)\n"
+		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n");
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -77,6 +85,10 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "node", required_argument, NULL, 'n' },
 		{ "parent", required_argument, NULL, 'P' },
 		{ "secret-file", required_argument, NULL, 's' },
+		{ "addr-file", required_argument, NULL, 'A' },
+		{ "parent-file", required_argument, NULL, 'F' },
+		{ "tasks", required_argument, NULL, 'T' },
+		{ "nodes", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -99,11 +111,16 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'f': o->foreground = true; break;
 		case 'R': root = true; break;
 		case 'n': if (parse_uint("--node", optarg, 1, &o->node)) return -EINVAL; break;
+		case 'T': if (parse_uint("--tasks", optarg, 1, &o->tasks)) return -EINVAL; break;
+		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
 		case 'L':
 		case 'P':
+		case 'A':
+		case 'F':
 		case 's': {
-			char *to = ch == 'L' ? o->listen : ch == 'P' ? o->parent : o->secret_file;
-			size_t size = ch == 's' ? sizeof(o->secret_file) : sizeof(o->listen);
+			char *to = ch == 'L' ? o->listen : ch == 'P' ? o->parent : ch == 'A' ? o->addr_file :
+				   ch == 'F' ? o->parent_file : o->secret_file;
+			size_t size = ch == 'L' || ch == 'P' ? sizeof(o->listen) : sizeof(o->secret_file);
 			if (strlen(optarg) >= size) {
 				fprintf(stderr, "crest-coord: %s: too long\n", optarg);
 				return -EINVAL;
@@ -145,8 +162,11 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		fprintf(stderr, "crest-coord: --dir DIR is required\n");
 		return -EINVAL;
 	}
-	if (root != !!o->listen[0] || (o->node && (root || !o->parent[0])) || (!o->node && o->parent[0])) {
-		fprintf(stderr, "crest-coord: use --root with --listen ADDR:PORT, or --node N (>= 1) with --parent ADDR:PORT\n");
+	bool parent = o->parent[0] || o->parent_file[0];
+	if (root != !!o->listen[0] || (o->node && (root || !parent)) || (!o->node && parent) ||
+	    (o->parent[0] && o->parent_file[0]) || (o->addr_file[0] && !root)) {
+		fprintf(stderr, "crest-coord: use --root with --listen ADDR:PORT [--addr-file FILE], or --node N (>= 1)\n"
+			"with --parent ADDR:PORT or --parent-file FILE\n");
 		return -EINVAL;
 	}
 	if (o->node)

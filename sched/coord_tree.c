@@ -97,6 +97,8 @@ static const char *secret_path(const struct coord *c, char *buf, size_t size)
 	return buf;
 }
 
+static void addr_text(const struct sockaddr_in *sa, char *buf, size_t size);
+
 static int listen_tcp(struct coord *c)
 {
 	struct sockaddr_in sa;
@@ -117,6 +119,19 @@ static int listen_tcp(struct coord *c)
 		return rc;
 	}
 	c->tfd = fd;
+	if (c->o.addr_file[0]) {
+		socklen_t len = sizeof(sa);
+		char text[64];
+		getsockname(fd, (struct sockaddr *)&sa, &len);
+		addr_text(&sa, text, sizeof(text));
+		snprintf(c->o.listen, sizeof(c->o.listen), "%s", text);
+		strcat(text, "\n");
+		rc = ckdir_write_atomic(c->o.addr_file, text, strlen(text), 0600);
+		if (rc) {
+			pr_err("cannot write %s: %s", c->o.addr_file, strerrordesc_np(-rc));
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -141,7 +156,7 @@ int coord_tree_setup(struct coord *c)
 	}
 	if (coord_is_sub(c)) {
 		struct sockaddr_in sa;
-		if (parse_addr(c->o.parent, &sa)) {
+		if (!c->o.parent_file[0] && parse_addr(c->o.parent, &sa)) {
 			pr_err("--parent %s: expected an IPv4 ADDRESS:PORT", c->o.parent);
 			return -EINVAL;
 		}
@@ -332,6 +347,21 @@ static int parent_connect(struct coord *c)
 		pr_warn("cannot read the secret %s: %s", path, strerrordesc_np(-rc));
 		return rc;
 	}
+	if (c->o.parent_file[0]) {
+		char text[sizeof(c->o.parent)] = "";
+		FILE *f = fopen(c->o.parent_file, "re");
+		if (!f)
+			return -errno;
+		if (!fgets(text, sizeof(text), f))
+			text[0] = 0;
+		fclose(f);
+		text[strcspn(text, "\n")] = 0;
+		if (parse_addr(text, &sa)) {
+			pr_warn("%s: %s is not an IPv4 ADDRESS:PORT", c->o.parent_file, text);
+			return -EINVAL;
+		}
+		snprintf(c->o.parent, sizeof(c->o.parent), "%s", text);
+	}
 	parse_addr(c->o.parent, &sa);
 	fd = connect_timeout(&sa, CONNECT_TIMEOUT_MS);
 	if (fd < 0)
@@ -390,13 +420,18 @@ void coord_tree_tick(struct coord *c)
 		}
 	if (!coord_is_sub(c) || c->parent || now < c->parent_retry_ms)
 		return;
+	/* a node of a Slurm step answers for all its tasks, or not at all */
+	char why[128];
+	if (!coord_step_started(c, why, sizeof(why)))
+		return;
 	int rc = parent_connect(c);
 	if (!rc) {
 		pr_info("connected to the parent coordinator %s as node %u", c->o.parent, c->o.node);
 		c->parent_backoff_ms = BACKOFF_MIN_MS;
 		return;
 	}
-	pr_debug("cannot reach the parent %s: %s; again in %u ms", c->o.parent, strerrordesc_np(-rc),
+	pr_debug("cannot reach the parent %s: %s; again in %u ms",
+		 c->o.parent_file[0] ? c->o.parent_file : c->o.parent, strerrordesc_np(-rc),
 		 c->parent_backoff_ms);
 	c->parent_retry_ms = coord_now_ms() + c->parent_backoff_ms;
 	if (c->parent_backoff_ms < BACKOFF_MAX_MS)
