@@ -23,6 +23,8 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);	/* cli_inspect.c */
+int cmd_step_start(int argc, char **argv);	/* cli_step.c: for spank/ */
+int cmd_step_stop(int argc, char **argv);
 
 /* siblings of the crest binary, from /proc/self/exe */
 struct cli_paths {

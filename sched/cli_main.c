@@ -25,6 +25,8 @@ static const struct {
 	{ "restart", cmd_restart, "continue the computation from its newest complete checkpoint" },
 	{ "status", cmd_status, "show processes, checkpoint progress and generations" },
 	{ "inspect", cmd_inspect, "verify checksums and show what an image holds" },
+	{ "step-start", cmd_step_start, "(the Slurm plugin) start a step's coordinator on this node" },
+	{ "step-stop", cmd_step_stop, "(the Slurm plugin) stop it at the end of the step" },
 };
 
 static void usage(FILE *f)

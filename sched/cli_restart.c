@@ -77,8 +77,8 @@ static void complete_list(const char *dir, char *buf, size_t size)
  * checksum is the one recorded, and the process tree loads from them.
  * 0 with *man and *tree filled, or -1 with `why` ("is damaged: ...").
  */
-static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, struct ckdir_manifest *man,
-		    struct tree **tree, char *why, size_t whylen)
+static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint32_t task,
+		    struct ckdir_manifest *man, struct tree **tree, char *why, size_t whylen)
 {
 	char gdir[PATH_MAX], image[PATH_MAX * 2], err[1024];
 	char **images = NULL;
@@ -145,7 +145,7 @@ static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, stru
 			goto out;
 		}
 	}
-	*tree = cli_tree_load(images, man->nimages, err, sizeof(err));
+	*tree = cli_tree_load(images, man->nimages, task, err, sizeof(err));
 	if (!*tree) {
 		snprintf(why, whylen, "is damaged: %s", err);
 		goto out;
@@ -178,7 +178,7 @@ static int newest_loadable(const char *abs, const char *dir, const char *node_pr
 	for (size_t i = n; i-- > 0;) {
 		if (!ckdir_gen_complete(abs, gens[i]))
 			continue;
-		if (!load_gen(abs, gens[i], node_prefix, man, tree, why, sizeof(why))) {
+		if (!load_gen(abs, gens[i], node_prefix, 0, man, tree, why, sizeof(why))) {
 			if (tried)
 				fprintf(stderr, "crest: restart: restarting from generation %" PRIu64 " instead\n", gens[i]);
 			*gen = gens[i];
@@ -199,6 +199,89 @@ static int newest_loadable(const char *abs, const char *dir, const char *node_pr
 	return -1;
 }
 
+/*
+ * Forks the restored tree; this process becomes its root.  The path map of
+ * the last incarnation still holds: its processes recorded their paths in
+ * the application's (old) terms.  Returns only on an error, printed.
+ */
+static void become_tree(const struct cli_paths *paths, const char *run, uint64_t gen, uint32_t task,
+			struct tree *tree, char **extra, int nextra)
+{
+	static char oldmap[16384];
+	char file[PATH_MAX + 32], genbuf[32], why[3 * PATH_MAX];
+
+	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
+	ckdir_tree_file(file, sizeof(file), run, "PATHMAP", task);
+	FILE *pm = fopen(file, "re");
+	size_t pml = pm ? fread(oldmap, 1, sizeof(oldmap) - 1, pm) : 0;
+	if (pm)
+		fclose(pm);
+	for (size_t off = 0; off < pml && oldmap[off] && nextra + 2 <= 2 * 64;) {
+		const char *o = oldmap + off;
+		size_t ol = strnlen(o, pml - off);
+		if (off + ol + 1 >= pml)
+			break;
+		const char *n = o + ol + 1;
+		size_t nl = strnlen(n, pml - off - ol - 1);
+		char *pair;
+		if (asprintf(&pair, "%s=%s", o, n) > 0) {
+			extra[nextra++] = "--path-map";
+			extra[nextra++] = pair;	/* lives until exec */
+		}
+		off += ol + 1 + nl + 1;
+	}
+	unlink(file);
+	char *args[18 + 2 * 64 + 1] = { (char *)paths->restart, "--image", "@IMAGE@", "--dir", (char *)run,
+					 "--generation", genbuf, "--keep-fds", "--vpid-fd", "@VPIDFD@",
+					 "--inherit-fds", "@INHERIT@", "--shm-fds", "@SHM@", "--tmpdir",
+					 getenv("TMPDIR") ? getenv("TMPDIR") : "" };
+	for (int i = 0; i < nextra; i++)
+		args[16 + i] = extra[i];
+	args[16 + nextra] = NULL;
+	/* a stale table of an earlier incarnation must not reach new programs */
+	ckdir_tree_file(file, sizeof(file), run, "VPIDS", task);
+	unlink(file);
+	if (cli_tree_start(tree, args, why, sizeof(why)))
+		fprintf(stderr, "crest: restart: %s\n", why);
+}
+
+/*
+ * --task RANK (a Slurm task restarting, preload/task_restart.c): the
+ * processes of that task from node `node`'s images of generation `gen`,
+ * under the node's coordinator, which the plugin started already.
+ */
+static int restart_task(const char *abs, const char *run, const char *dir, uint64_t gen, uint32_t task,
+			unsigned node, char **extra, int nextra)
+{
+	struct ckdir_manifest man = { 0 };
+	struct tree *tree = NULL;
+	struct cli_paths paths;
+	char prefix[32], why[3 * PATH_MAX], num[16];
+
+	if (cli_find_paths(&paths))
+		return 1;
+	/* started before the tasks; give a slow one 30 s */
+	for (int i = 0; !ckdir_coord_alive(run) && i < 300; i++)
+		usleep(100000);
+	if (!ckdir_coord_alive(run)) {
+		fprintf(stderr, "crest: restart: task %u: no coordinator runs for node %u in %s; "
+			"see its coord.log there\n", task - 1, node, dir);
+		return 1;
+	}
+	snprintf(prefix, sizeof(prefix), "n%u/", node);
+	if (load_gen(abs, gen, prefix, task, &man, &tree, why, sizeof(why))) {
+		fprintf(stderr, "crest: restart: task %u: generation %" PRIu64 " in %s %s\n", task - 1, gen, dir, why);
+		return 1;
+	}
+	setenv("CREST_DIR", run, 1);
+	snprintf(num, sizeof(num), "%u", node);
+	setenv("CREST_NODE", num, 1);
+	become_tree(&paths, run, gen, task, tree, extra, nextra);
+	cli_tree_free(tree);
+	ckdir_manifest_free(&man);
+	return 1;
+}
+
 int cmd_restart(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -216,6 +299,7 @@ int cmd_restart(int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "coord", required_argument, NULL, 'C' },
 		{ "from-node", required_argument, NULL, 'F' },
+		{ "task", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -224,9 +308,11 @@ int cmd_restart(int argc, char **argv)
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = CLI_DEFAULT_DIR;
-	char abs[PATH_MAX], run[PATH_MAX], gdir[PATH_MAX], list[256], genbuf[32], why[3 * PATH_MAX];
-	const char *from = NULL;
+	char abs[PATH_MAX], run[PATH_MAX], gdir[PATH_MAX], list[256], why[3 * PATH_MAX];
+	const char *from = NULL, *node_arg = NULL;
 	uint64_t gen = 0;
+	uint32_t task = 0;		/* --task RANK: rank + 1 */
+	unsigned task_node = 0;
 	pid_t other;
 	/* passed through to crest-restart: at most 32 of each */
 	char *extra[2 * 64 + 1];
@@ -282,6 +368,21 @@ int cmd_restart(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+		if (ch == 'K') {
+			char *e;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &e, 10);
+			if (errno || e == optarg || *e || *optarg == '-' || v >= 10000000) {
+				fprintf(stderr, "crest: restart: --task %s: expected a task rank (SLURM_PROCID)\n", optarg);
+				return 2;
+			}
+			task = (uint32_t)v + 1;
+			continue;
+		}
+		if (ch == 'n') {
+			node_arg = optarg;	/* its meaning depends on --task */
+			continue;
+		}
 		if (ch == 'F') {
 			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) || strlen(optarg) > 9) {
 				fprintf(stderr, "crest: restart: --from-node %s: expected a node number\n", optarg);
@@ -302,6 +403,33 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "crest: restart: unexpected argument %s; the program and its arguments come from the checkpoint\n",
 			argv[optind]);
 		return 2;
+	}
+	if (task) {
+		/* one task of a Slurm step (spank/): its node's coordinator runs */
+		char *e;
+		if (!gen || ca.parent || from) {
+			fprintf(stderr, "crest: restart: --task goes with --generation and --node N, without --coord and --from-node\n");
+			return 2;
+		}
+		task_node = node_arg ? (unsigned)strtoul(node_arg, &e, 10) : 0;
+		if (node_arg && (*e || e == node_arg || *node_arg == '-')) {
+			fprintf(stderr, "crest: restart: --node %s: expected a node number\n", node_arg);
+			return 2;
+		}
+		int rc = cli_abs_dir("restart", dir, abs, sizeof(abs));
+		if (!rc)
+			rc = ckdir_check(abs);
+		if (!rc && (rc = ckdir_node_dir(abs, task_node, run, sizeof(run))))
+			fprintf(stderr, "crest: restart: cannot create the folder of node %u in %s: %s\n", task_node,
+				abs, strerror(-rc));
+		if (rc)
+			return 1;
+		return restart_task(abs, run, dir, gen, task, task_node, extra, nextra);
+	}
+	if (node_arg) {
+		r = cli_node_opt(&ca, "restart", 'n', node_arg);
+		if (r < 0)
+			return 2;
 	}
 	if (cli_abs_dir("restart", dir, abs, sizeof(abs)) || ckdir_check(abs) ||
 	    cli_node_dir("restart", &ca, abs, run, sizeof(run)))
@@ -334,7 +462,7 @@ int cmd_restart(int argc, char **argv)
 				gen, dir, list);
 			return 1;
 		}
-		if (load_gen(abs, gen, node_prefix, &man, &tree, why, sizeof(why))) {
+		if (load_gen(abs, gen, node_prefix, task, &man, &tree, why, sizeof(why))) {
 			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s; complete ones:%s\n",
 				gen, dir, why, list);
 			goto out_free;
@@ -360,45 +488,10 @@ int cmd_restart(int argc, char **argv)
 	}
 	if (cli_start_coord("restart", &paths, abs, &ca))
 		goto out_free;
-	snprintf(genbuf, sizeof(genbuf), "%" PRIu64, gen);
 	setenv("CREST_DIR", run, 1);
 	if (ca.node)
 		setenv("CREST_NODE", ca.node_arg, 1);
-	char marker2[PATH_MAX + 16];
-	/* the map of the last incarnation still holds: its processes recorded
-	 * their paths in the application's (old) terms */
-	snprintf(marker2, sizeof(marker2), "%s/PATHMAP", run);
-	static char oldmap[16384];
-	FILE *pm = fopen(marker2, "re");
-	size_t pml = pm ? fread(oldmap, 1, sizeof(oldmap) - 1, pm) : 0;
-	if (pm)
-		fclose(pm);
-	for (size_t off = 0; off < pml && oldmap[off] && nextra + 2 <= 2 * 64;) {
-		const char *o = oldmap + off;
-		size_t ol = strnlen(o, pml - off);
-		if (off + ol + 1 >= pml)
-			break;
-		const char *n = o + ol + 1;
-		size_t nl = strnlen(n, pml - off - ol - 1);
-		char *pair;
-		if (asprintf(&pair, "%s=%s", o, n) > 0) {
-			extra[nextra++] = "--path-map";
-			extra[nextra++] = pair;	/* lives until exec */
-		}
-		off += ol + 1 + nl + 1;
-	}
-	unlink(marker2);
-	char *args[18 + 2 * 64 + 1] = { paths.restart, "--image", "@IMAGE@", "--dir", run, "--generation", genbuf,
-					 "--keep-fds", "--vpid-fd", "@VPIDFD@", "--inherit-fds", "@INHERIT@",
-					 "--shm-fds", "@SHM@", "--tmpdir", getenv("TMPDIR") ? getenv("TMPDIR") : "" };
-	for (int i = 0; i < nextra; i++)
-		args[16 + i] = extra[i];
-	args[16 + nextra] = NULL;
-	/* a stale table of an earlier incarnation must not reach new programs */
-	snprintf(marker, sizeof(marker), "%s/VPIDS", run);
-	unlink(marker);
-	if (cli_tree_start(tree, args, why, sizeof(why)))
-		fprintf(stderr, "crest: restart: %s\n", why);
+	become_tree(&paths, run, gen, 0, tree, extra, nextra);
 	cli_shutdown_coord(run);
 out_free:
 	if (tree)

@@ -649,17 +649,22 @@ static void become(struct tree *t, int i, char **args)
 	_exit(127);
 }
 
+static void proc_free(struct tproc *tp)
+{
+	free(tp->fds);
+	free(tp->kids);
+	free(tp->regions);
+	for (size_t k = 0; tp->sockdata && k < tp->nsocks; k++)
+		free(tp->sockdata[k]);
+	free(tp->sockdata);
+	free(tp->socks);
+	memset(tp, 0, sizeof(*tp));
+}
+
 void cli_tree_free(struct tree *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->p[i].fds);
-		free(t->p[i].kids);
-		free(t->p[i].regions);
-		for (size_t k = 0; t->p[i].sockdata && k < t->p[i].nsocks; k++)
-			free(t->p[i].sockdata[k]);
-		free(t->p[i].sockdata);
-		free(t->p[i].socks);
-	}
+	for (size_t i = 0; i < t->n; i++)
+		proc_free(&t->p[i]);
 	for (size_t i = 0; i < t->nsocks; i++)
 		if (t->socks[i].fd >= 0)
 			close(t->socks[i].fd);
@@ -678,7 +683,7 @@ void cli_tree_free(struct tree *t)
 	free(t);
 }
 
-struct tree *cli_tree_load(char **images, size_t n, char *err, size_t errlen)
+struct tree *cli_tree_load(char **images, size_t n, uint32_t task, char *err, size_t errlen)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	if (!t || !(t->p = calloc(n, sizeof(*t->p)))) {
@@ -686,12 +691,20 @@ struct tree *cli_tree_load(char **images, size_t n, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
-	t->n = n;
 	t->vpid_fd = -1;
 	for (size_t i = 0; i < n; i++) {
-		snprintf(t->p[i].image, sizeof(t->p[i].image), "%s", images[i]);
-		if (load_image(t, &t->p[i], err, errlen))
+		struct tproc *tp = &t->p[t->n++];
+		snprintf(tp->image, sizeof(tp->image), "%s", images[i]);
+		if (load_image(t, tp, err, errlen))
 			goto fail;
+		if (task && tp->proc.task != task) {
+			proc_free(tp);	/* another task's process */
+			t->n--;
+		}
+	}
+	if (!t->n) {
+		snprintf(err, errlen, "has no image of task %u", task - 1);
+		goto fail;
 	}
 	if (plan(t, err, errlen))
 		goto fail;

@@ -4,12 +4,14 @@
 #define CREST_CLI_TREE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct tree;
 
-/* Reads and checks every image (absolute paths): one process each.  NULL
+/* Reads and checks every image (absolute paths): one process each; with
+ * task != 0 keeps only the processes of that Slurm task (rank + 1).  NULL
  * with a message in err when an image is damaged or the set incomplete. */
-struct tree *cli_tree_load(char **images, size_t n, char *err, size_t errlen);
+struct tree *cli_tree_load(char **images, size_t n, uint32_t task, char *err, size_t errlen);
 size_t cli_tree_size(const struct tree *t);
 void cli_tree_free(struct tree *t);
 

@@ -212,10 +212,12 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 	pid_t pid;
 	struct cli_coord_args opts = *given, *a = &opts;
 
-	/* a sub-coordinator takes its options from the root */
-	if (strcmp(verb, "launch") && !a->node)
+	/* a sub-coordinator takes its options from the root; a Slurm step's
+	 * come from the plugin on every node */
+	bool step = !strcmp(verb, "step");
+	if (strcmp(verb, "launch") && !a->node && !step)
 		options_load(absdir, a);
-	if (strcmp(verb, "checkpoint") && !a->node)
+	if (strcmp(verb, "checkpoint") && !a->node && !step)
 		options_save(absdir, a);	/* launch, and restart with what it was given */
 
 	if (access(p->coord, X_OK)) {
@@ -235,7 +237,7 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 	}
 	/* launch and restart become the program: the coordinator watches that pid */
 	char pidbuf[16];
-	if (strcmp(verb, "checkpoint")) {
+	if (strcmp(verb, "checkpoint") && !step) {
 		snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
 		argv[n++] = "--pid";
 		argv[n++] = pidbuf;

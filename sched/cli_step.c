@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crest step-start / crest step-stop: what the Slurm plugin (spank/) runs on
+ * every node of a step, as the job's user, around the step's tasks
+ * (docs/slurm.md, "How a step runs").
+ *
+ *   crest step-start --dir STEPDIR --node N --nodes M --tasks T [--restart]
+ *                    [--interval SEC] [--keep N] [--compress ALG] ...
+ *
+ * decides whether the step starts afresh or restarts, starts the node's
+ * coordinator — standalone for a one-node step; else the root on node 0,
+ * listening on this node's address, and a sub-coordinator on the others,
+ * which finds the root in STEPDIR/ROOT — and prints one line:
+ * "launch" or "restart GEN".
+ *
+ *   crest step-stop --dir STEPDIR --node N [--done]
+ *
+ * stops the node's coordinator; --done (node 0, every task there ended
+ * normally) writes STEPDIR/DONE, so that a rerun of the job runs the step
+ * afresh instead of restarting it.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "cli.h"
+
+static bool loopback(const struct in_addr *a)
+{
+	return (ntohl(a->s_addr) >> 24) == 127;
+}
+
+/*
+ * The address the other nodes reach this one at: the host name's IPv4
+ * address unless it is a loopback one (Debian maps the host name to
+ * 127.0.1.1), else the first address of an interface that is up.
+ */
+static int node_address(char *buf, size_t size)
+{
+	char host[256];
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res = NULL;
+	struct ifaddrs *ifa = NULL;
+
+	if (!gethostname(host, sizeof(host)) && !getaddrinfo(host, NULL, &hints, &res)) {
+		for (struct addrinfo *r = res; r; r = r->ai_next) {
+			struct in_addr *a = &((struct sockaddr_in *)r->ai_addr)->sin_addr;
+			if (!loopback(a)) {
+				inet_ntop(AF_INET, a, buf, (socklen_t)size);
+				freeaddrinfo(res);
+				return 0;
+			}
+		}
+		freeaddrinfo(res);
+	}
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP))
+			continue;
+		struct in_addr *a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		if (loopback(a))
+			continue;
+		inet_ntop(AF_INET, a, buf, (socklen_t)size);
+		freeifaddrs(ifa);
+		return 0;
+	}
+	freeifaddrs(ifa);
+	return -EADDRNOTAVAIL;
+}
+
+/* runtime files of an earlier incarnation: PROCS, VPIDS*, PATHMAP* */
+static void clear_runtime(const char *run)
+{
+	DIR *d = opendir(run);
+	struct dirent *e;
+	char path[PATH_MAX + 300];
+
+	ckdir_procs_clear(run);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+static uint64_t newest_complete(const char *abs)
+{
+	uint64_t *gens = NULL, best = 0;
+	size_t n = 0;
+
+	if (ckdir_list_gens(abs, &gens, &n) < 0)
+		return 0;
+	for (size_t i = n; i-- > 0 && !best;)
+		if (ckdir_gen_complete(abs, gens[i]))
+			best = gens[i];
+	free(gens);
+	return best;
+}
+
+/* the step finished in an earlier run: its checkpoints are of no use;
+ * DONE goes last, so another node deciding meanwhile never sees the
+ * generations without DONE */
+static int forget_finished(const char *abs, const char *done)
+{
+	uint64_t *gens = NULL;
+	size_t n = 0;
+
+	if (ckdir_list_gens(abs, &gens, &n) < 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++)
+		ckdir_remove_gen(abs, gens[i]);
+	free(gens);
+	char latest[PATH_MAX + 16];
+	snprintf(latest, sizeof(latest), "%s/latest", abs);
+	unlink(latest);
+	return unlink(done) && errno != ENOENT ? -errno : 0;
+}
+
+/* the folders above dir that are missing, 0700: the job's directory */
+static int make_parents(const char *dir)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+			fprintf(stderr, "crest: cannot create %s: %s\n", buf, strerror(e));
+			return -e;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
+{
+	char *e;
+	errno = 0;
+	unsigned long x = strtoul(s, &e, 10);
+	if (errno || e == s || *e || *s == '-' || x < min || x > 1000000) {
+		fprintf(stderr, "crest: step: %s %s: expected a whole number >= %u\n", opt, s, min);
+		return -1;
+	}
+	*v = (unsigned)x;
+	return 0;
+}
+
+int cmd_step_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "tasks", required_argument, NULL, 'T' },
+		{ "restart", no_argument, NULL, 'r' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "min-spacing", required_argument, NULL, 'm' },
+		{ 0 },
+	};
+	struct cli_coord_args ca;
+	struct cli_paths paths;
+	const char *dir = NULL;
+	unsigned node = 0, nodes = 1, tasks = 1;
+	bool restart = false;
+	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 16], addr[64], num[3][16];
+	int ch, r;
+
+	cli_coord_args_init(&ca);
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; continue;
+		case 'r': restart = true; continue;
+		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
+		case 'N': if (parse_node("--nodes", optarg, 1, &nodes)) return 2; continue;
+		case 'T': if (parse_node("--tasks", optarg, 1, &tasks)) return 2; continue;
+		}
+		r = cli_coord_opt(&ca, "step-start", ch, optarg);
+		if (r < 0)
+			return 2;
+		if (r == 0)
+			return cli_opt_error("step-start", ch, argv);
+	}
+	if (!dir || node >= nodes) {
+		fprintf(stderr, "crest: step-start: needs --dir STEPDIR and --node N < --nodes M\n");
+		return 2;
+	}
+	if (cli_find_paths(&paths) || make_parents(dir) || ckdir_make(dir) || cli_abs_dir("step-start", dir, abs, sizeof(abs)))
+		return 1;
+	r = ckdir_node_dir(abs, node, run, sizeof(run));
+	if (r) {
+		fprintf(stderr, "crest: step-start: cannot create the folder of node %u in %s: %s\n", node, abs,
+			strerror(-r));
+		return 1;
+	}
+
+	/* afresh or from which generation */
+	uint64_t gen = 0;
+	snprintf(file, sizeof(file), "%s/DONE", abs);
+	bool done = !access(file, F_OK);
+	if (done) {
+		if (node == 0 && forget_finished(abs, file)) {
+			fprintf(stderr, "crest: step-start: %s: %s\n", file, strerror(errno));
+			return 1;
+		}
+	} else {
+		gen = newest_complete(abs);
+		if (gen && !restart) {
+			fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
+				PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n",
+				abs, gen);
+			return 1;
+		}
+	}
+
+	/* the coordinator of this node */
+	snprintf(num[0], sizeof(num[0]), "%u", tasks);
+	snprintf(num[1], sizeof(num[1]), "%u", nodes);
+	snprintf(num[2], sizeof(num[2]), "%u", node);
+	char *extra[12];
+	int ne = 0;
+	extra[ne++] = "--tasks";
+	extra[ne++] = num[0];
+	static char listen[96], rootfile[PATH_MAX + 16];
+	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
+	if (nodes > 1 && node == 0) {
+		r = node_address(addr, sizeof(addr));
+		if (r) {
+			fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other nodes "
+				"to reach: %s\n", strerror(-r));
+			return 1;
+		}
+		snprintf(listen, sizeof(listen), "%s:0", addr);
+		unlink(rootfile);	/* an earlier root's */
+		extra[ne++] = "--root";
+		extra[ne++] = "--listen";
+		extra[ne++] = listen;
+		extra[ne++] = "--addr-file";
+		extra[ne++] = rootfile;
+		extra[ne++] = "--nodes";
+		extra[ne++] = num[1];
+	} else if (nodes > 1) {
+		extra[ne++] = "--node";
+		extra[ne++] = num[2];
+		extra[ne++] = "--parent-file";
+		extra[ne++] = rootfile;
+	}
+	for (int i = 0; i < ne; i++)
+		ca.argv[ca.argc++] = extra[i];
+	if (ckdir_coord_alive(run)) {
+		fprintf(stderr, "crest: step-start: a coordinator runs already in %s; is the same step running "
+			"twice? (two steps with the same command line need --checkpoint-name)\n", run);
+		return 1;
+	}
+	clear_runtime(run);
+	if (cli_start_coord("step", &paths, abs, &ca))
+		return 1;
+	if (gen)
+		printf("restart %" PRIu64 "\n", gen);
+	else
+		printf("launch\n");
+	return fflush(stdout) ? 1 : 0;
+}
+
+int cmd_step_stop(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "done", no_argument, NULL, 'D' },
+		{ 0 },
+	};
+	const char *dir = NULL;
+	unsigned node = 0;
+	bool done = false;
+	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 16];
+	int ch;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		if (ch == 'd')
+			dir = optarg;
+		else if (ch == 'D')
+			done = true;
+		else if (ch == 'n') {
+			if (parse_node("--node", optarg, 0, &node))
+				return 2;
+		} else
+			return cli_opt_error("step-stop", ch, argv);
+	}
+	if (!dir) {
+		fprintf(stderr, "crest: step-stop: needs --dir STEPDIR\n");
+		return 2;
+	}
+	if (cli_abs_dir("step-stop", dir, abs, sizeof(abs)) || ckdir_node_dir(abs, node, run, sizeof(run)))
+		return 1;
+	cli_shutdown_coord(run);
+	if (done && node == 0) {
+		snprintf(file, sizeof(file), "%s/DONE", abs);
+		if (ckdir_write_atomic(file, "done\n", 5, 0600)) {
+			fprintf(stderr, "crest: step-stop: cannot write %s\n", file);
+			return 1;
+		}
+	}
+	return 0;
+}
