@@ -16,18 +16,23 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 RESTART_SRC := $(wildcard preload/restart/*.c)
 COORD_SRC := $(wildcard sched/coord*.c)
 CLI_SRC := $(wildcard sched/cli*.c)
+SPANK_SRC := $(wildcard spank/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o) $(B)/obj/common/crc32c.o
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 RESTART_OBJ := $(RESTART_SRC:%.c=$(B)/obj/%.o) $(B)/obj/restart/crc32c.o
 COORD_OBJ := $(COORD_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+SPANK_OBJ := $(SPANK_SRC:%.c=$(B)/obj/%.o)
 
 LIBCREST := $(B)/lib/libcrest.so
 RESTART := $(B)/libexec/crest/crest-restart
 COORD := $(B)/bin/crest-coord
 CLI := $(B)/bin/crest
 LIBCOMMON := $(B)/obj/libcommon.a
+# the Slurm plugin, where Slurm's headers are (libslurm-dev)
+SPANK_H := $(wildcard /usr/include/slurm/spank.h)
+SPANK := $(if $(SPANK_H),$(B)/lib/crest/spank_crest.so)
 
 ZSTD_STATIC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libzstd.a /usr/lib/libzstd.a))
 
@@ -39,7 +44,7 @@ RESTART_CFLAGS := -std=gnu11 $(WARN) -Iinclude -O2 -g -ffreestanding -fno-stack-
 	-fcf-protection=none -fno-asynchronous-unwind-tables
 RESTART_LDFLAGS := -static -nostdlib -no-pie -Wl,-Ttext-segment=$(RESTART_ADDR) -Wl,--build-id=none
 
-all: $(LIBCREST) $(RESTART) $(COORD) $(CLI) tests-build
+all: $(LIBCREST) $(RESTART) $(COORD) $(CLI) $(SPANK) tests-build
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,6 +75,15 @@ $(LIBCREST): $(PRELOAD_OBJ) $(LIBCOMMON) preload/libcrest.lds
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(PRELOAD_OBJ) $(LIBCOMMON) -Wl,--version-script=preload/libcrest.lds \
 		-Wl,-z,defs -lzstd -ldl -pthread
+
+$(B)/obj/spank/%.o: spank/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+
+# spank_* symbols are what slurmstepd looks up: the only ones exported
+$(SPANK): $(SPANK_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(SPANK_OBJ) $(LIBCOMMON) -Wl,--version-script=spank/spank_crest.lds -ldl
 
 $(RESTART): $(RESTART_OBJ)
 	@mkdir -p $(dir $@)
@@ -117,6 +131,7 @@ install: all
 	install -m 0755 $(CLI) $(COORD) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(LIBCREST) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(RESTART) $(DESTDIR)$(PREFIX)/libexec/crest/
+	$(if $(SPANK),install -d $(DESTDIR)$(PREFIX)/lib/crest && install -m 0755 $(SPANK) $(DESTDIR)$(PREFIX)/lib/crest/)
 
 clean:
 	rm -rf $(B)

@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy
-      procps util-linux iproute2 file busybox-static)
+      procps util-linux iproute2 file busybox-static
+      slurm-wlm slurm-client munge libslurm-dev)
 
 # libFuzzer (libclang_rt.fuzzer-x86_64.a) is in libclang-rt-14-dev, which
 # clang only recommends: libclang-rt-dev pulls the one matching clang

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slurmstepd (remote context): the node's coordinator of a checkpointed
+ * step.  user_init decides the step's directory and runs
+ * `crest step-start` there, as the job's user with its groups, with signals
+ * unblocked (slurmstepd blocks many) and a clean environment; exit runs
+ * `crest step-stop`, which stops it (a daemon started here outlives the
+ * step otherwise).  Nothing of the user's is touched as root.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "plugin.h"
+
+#define NORMAL_STEP_MAX 0xfffffff0u	/* batch, extern, interactive steps are above */
+#define RUN_TIMEOUT_MS 60000
+
+
+/* crest's prefix: this plugin is <prefix>/lib/crest/spank_crest.so */
+static int find_prefix(char *buf, size_t size)
+{
+	Dl_info info;
+	if (!dladdr((void *)find_prefix, &info) || !info.dli_fname)
+		return -1;
+	char *p = realpath(info.dli_fname, NULL);
+	if (!p)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(p, '/');
+		if (!slash) {
+			free(p);
+			return -1;
+		}
+		*slash = 0;
+	}
+	snprintf(buf, size, "%s", p[0] ? p : "/");
+	free(p);
+	return 0;
+}
+
+/*
+ * Runs argv as the job's user; its stdout and stderr in out.  The exit
+ * status (0..255), or -1 if it could not run or took over RUN_TIMEOUT_MS.
+ */
+static int run_as_user(char *const argv[], char *out, size_t size)
+{
+	int pfd[2];
+	out[0] = 0;
+	if (pipe2(pfd, O_CLOEXEC))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		/* slurmstepd runs user_init with the user's euid: become root to
+		 * drop everything for good */
+		if (seteuid(0) && geteuid() != 0 && geteuid() != crest_step.uid)
+			_exit(126);
+		if ((getuid() == 0 || geteuid() == 0) &&
+		    (setgroups((size_t)crest_step.ngids, crest_step.gids) ||
+		     setresgid(crest_step.gid, crest_step.gid, crest_step.gid) ||
+		     setresuid(crest_step.uid, crest_step.uid, crest_step.uid))) {
+			dprintf(pfd[1], "cannot become user %u: %s\n", (unsigned)crest_step.uid, strerror(errno));
+			_exit(126);
+		}
+		if (getuid() != crest_step.uid || geteuid() != crest_step.uid)
+			_exit(126);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		closefrom(3);
+		if (chdir("/"))
+			_exit(126);
+		char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+		execve(argv[0], argv, env);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t used = 0;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = RUN_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			snprintf(out + used, size - used, "%s took more than %d s\n", argv[0], RUN_TIMEOUT_MS / 1000);
+			break;
+		}
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(pfd[0], out + used, size - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		out[used] = 0;
+		if (used == size - 1)
+			break;
+	}
+	close(pfd[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	while (used && out[used - 1] == '\n')
+		out[--used] = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(crest_step.err, sizeof(crest_step.err), fmt, ap);
+	va_end(ap);
+	slurm_error("crest: %s", crest_step.err);	/* slurmd's log; task_init tells srun */
+}
+
+static uint32_t item_u32(spank_t sp, spank_item_t item)
+{
+	uint32_t v = 0;
+	spank_get_item(sp, item, &v);
+	return v;
+}
+
+int crest_remote_user_init(spank_t sp)
+{
+	uint32_t stepid = item_u32(sp, S_JOB_STEPID), jobid = item_u32(sp, S_JOB_ID);
+	char buf[64];
+
+	if (stepid >= NORMAL_STEP_MAX)
+		return 0;	/* the batch script itself is not checkpointed: its steps are */
+	if (crest_spank_env_opts(sp)) {
+		fail("a CREST_* variable of the job is not valid; see srun's message");
+		crest_step.active = true;
+		return 0;
+	}
+	if (crest_opts.no_checkpoint || (!crest_opts.checkpoint && !crest_opts.restart_from[0]))
+		return 0;
+	crest_step.active = true;
+	crest_step.tasks_ok = true;
+	crest_step.node = item_u32(sp, S_JOB_NODEID);
+	crest_step.nnodes = item_u32(sp, S_JOB_NNODES);
+	uint32_t ntasks = item_u32(sp, S_JOB_TOTAL_TASK_COUNT), local = item_u32(sp, S_JOB_LOCAL_TASK_COUNT);
+	unsigned restart_count = 0;
+	if (spank_getenv(sp, "SLURM_RESTART_COUNT", buf, sizeof(buf)) == ESPANK_SUCCESS)
+		restart_count = (unsigned)strtoul(buf, NULL, 10);	/* the item says 0 after a requeue */
+	spank_get_item(sp, S_JOB_UID, &crest_step.uid);
+	spank_get_item(sp, S_JOB_GID, &crest_step.gid);
+	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &crest_step.gids, &crest_step.ngids) != ESPANK_SUCCESS) {
+		crest_step.gids = &crest_step.gid;
+		crest_step.ngids = 1;
+	}
+	if (find_prefix(crest_step.prefix, sizeof(crest_step.prefix))) {
+		fail("cannot find where crest is installed (dladdr of spank_crest.so)");
+		return 0;
+	}
+
+	/* the job's directory, then the step's */
+	char jobdir[PATH_MAX], key[128];
+	if (crest_opts.restart_from[0] && strcmp(crest_opts.restart_from, "auto")) {
+		snprintf(jobdir, sizeof(jobdir), "%s", crest_opts.restart_from);
+	} else {
+		struct passwd pw, *res = NULL;
+		char pwbuf[4096];
+		if (getpwuid_r(crest_step.uid, &pw, pwbuf, sizeof(pwbuf), &res) || !res) {
+			fail("user %u has no passwd entry on this node", (unsigned)crest_step.uid);
+			return 0;
+		}
+		const char *tmpl = crest_opts.dir[0] ? crest_opts.dir : crest_conf.dir;
+		if (crest_spank_job_dir(tmpl, pw.pw_name, pw.pw_dir, jobid, jobdir, sizeof(jobdir))) {
+			fail("checkpoint directory %s: too long or not absolute", tmpl);
+			return 0;
+		}
+	}
+	if (crest_opts.name[0]) {
+		snprintf(key, sizeof(key), "%s", crest_opts.name);
+	} else {
+		int argc = 0;
+		char **argv = NULL;
+		spank_get_item(sp, S_JOB_ARGV, &argc, &argv);
+		crest_spank_step_key(key, sizeof(key), argc, argv, ntasks, crest_step.nnodes);
+	}
+	if (snprintf(crest_step.stepdir, sizeof(crest_step.stepdir), "%s/%s", jobdir, key) >=
+	    (int)sizeof(crest_step.stepdir)) {
+		fail("checkpoint directory %s/%s: too long", jobdir, key);
+		return 0;
+	}
+	if (crest_step.node)
+		snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s/nodes/n%u", crest_step.stepdir,
+			 crest_step.node);
+	else
+		snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s", crest_step.stepdir);
+
+	unsigned interval = crest_opts.interval;
+	if (interval && interval < crest_conf.interval_min) {
+		if (crest_step.node == 0)
+			slurm_info("crest: --checkpoint interval %u s is below this site's minimum; using %u s",
+				   interval, crest_conf.interval_min);
+		interval = crest_conf.interval_min;
+	}
+	char bin[PATH_MAX + 16], nodes[16], node[16], tasks[16], ival[16], keep[16], tmo[16];
+	snprintf(bin, sizeof(bin), "%s/bin/crest", crest_step.prefix);
+	snprintf(node, sizeof(node), "%u", crest_step.node);
+	snprintf(nodes, sizeof(nodes), "%u", crest_step.nnodes);
+	snprintf(tasks, sizeof(tasks), "%u", local);
+	snprintf(ival, sizeof(ival), "%u", interval);
+	snprintf(keep, sizeof(keep), "%u", crest_conf.keep);
+	snprintf(tmo, sizeof(tmo), "%u", crest_conf.timeout);
+	bool restart = crest_opts.restart_from[0] || restart_count > 0;
+	char *argv[] = { bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+			 "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
+			 "--timeout", tmo, restart ? "--restart" : NULL, NULL };
+	char out[CREST_SPANK_ERR_MAX];
+	int rc = run_as_user(argv, out, sizeof(out));
+	const char *last = strrchr(out, '\n');
+	last = last ? last + 1 : out;
+	if (rc != 0) {
+		fail("cannot start checkpointing on node %u: %s", crest_step.node,
+		     out[0] ? out : "crest step-start failed");
+		return 0;
+	}
+	if (!strncmp(last, "restart ", 8)) {
+		crest_step.restart_gen = strtoull(last + 8, NULL, 10);
+	} else if (strcmp(last, "launch")) {
+		fail("crest step-start said: %s", out);
+		return 0;
+	}
+	crest_step.started = true;
+	if (crest_step.node == 0) {
+		if (crest_step.restart_gen)
+			slurm_info("crest: step %u.%u restarts from generation %" PRIu64 " of %s", jobid, stepid,
+				   crest_step.restart_gen, crest_step.stepdir);
+		else
+			slurm_info("crest: step %u.%u is checkpointed to %s", jobid, stepid, crest_step.stepdir);
+	}
+	return 0;
+}
+
+int crest_remote_task_exit(spank_t sp)
+{
+	int status = 0;
+	if (!crest_step.started || spank_get_item(sp, S_TASK_EXIT_STATUS, &status) != ESPANK_SUCCESS)
+		return 0;
+	if (!WIFEXITED(status))
+		crest_step.tasks_ok = false;	/* killed: preempted, requeued, failed */
+	return 0;
+}
+
+int crest_remote_exit(spank_t sp)
+{
+	(void)sp;
+	if (!crest_step.started)
+		return 0;
+	char bin[PATH_MAX + 16], node[16], out[CREST_SPANK_ERR_MAX];
+	snprintf(bin, sizeof(bin), "%s/bin/crest", crest_step.prefix);
+	snprintf(node, sizeof(node), "%u", crest_step.node);
+	bool done = crest_step.node == 0 && crest_step.tasks_ok;
+	char *argv[] = { bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, done ? "--done" : NULL,
+			 NULL };
+	if (run_as_user(argv, out, sizeof(out)) != 0)
+		slurm_error("crest: stopping the coordinator of node %u of %s: %s", crest_step.node,
+			    crest_step.stepdir, out[0] ? out : "crest step-stop failed");
+	crest_step.started = false;
+	return 0;
+}
