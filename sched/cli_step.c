@@ -268,6 +268,9 @@ int cmd_step_start(int argc, char **argv)
 	}
 	for (int i = 0; i < ne; i++)
 		ca.argv[ca.argc++] = extra[i];
+	/* the coordinator of the last run on this node may be on its way out */
+	for (int i = 0; ckdir_coord_alive(run) && i < 50; i++)
+		usleep(100000);
 	if (ckdir_coord_alive(run)) {
 		fprintf(stderr, "crest: step-start: a coordinator runs already in %s; is the same step running "
 			"twice? (two steps with the same command line need --checkpoint-name)\n", run);

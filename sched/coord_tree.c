@@ -97,6 +97,30 @@ static const char *secret_path(const struct coord *c, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * The heartbeat of a link between coordinators is TCP's own: a keepalive
+ * probe after LINK_IDLE_S of silence, every LINK_INTVL_S, LINK_PROBES
+ * unanswered ones drop the link, and so does data unacknowledged for
+ * LINK_USER_TIMEOUT_MS (a peer whose node vanished sends no reset).
+ */
+#define LINK_IDLE_S		5
+#define LINK_INTVL_S		2
+#define LINK_PROBES		3
+#define LINK_USER_TIMEOUT_MS	15000
+
+static void link_options(int fd)
+{
+	int one = 1, idle = LINK_IDLE_S, intvl = LINK_INTVL_S, probes = LINK_PROBES;
+	unsigned tmo = LINK_USER_TIMEOUT_MS;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof(tmo));
+}
+
 static void addr_text(const struct sockaddr_in *sa, char *buf, size_t size);
 
 static int listen_tcp(struct coord *c)
@@ -182,7 +206,7 @@ void coord_tree_accept(struct coord *c)
 	socklen_t len = sizeof(sa);
 	uint8_t nonce[CREST_AUTH_NONCE];
 	struct conn *conn;
-	int fd, one = 1;
+	int fd;
 
 	fd = accept4(c->tfd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
@@ -190,7 +214,7 @@ void coord_tree_accept(struct coord *c)
 			pr_perror("accept on %s", c->o.listen);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	link_options(fd);
 	conn = calloc(1, sizeof(*conn));
 	if (!conn || getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
 		pr_err("cannot serve a TCP connection: %s", conn ? "no random bytes" : "out of memory");
@@ -339,7 +363,7 @@ static int parent_connect(struct coord *c)
 	char buf[CKDIR_PATH_MAX + 16];
 	const char *path = secret_path(c, buf, sizeof(buf));
 	struct conn *conn;
-	int fd, rc, one = 1;
+	int fd, rc;
 
 	/* read again each time: a restarted root makes a new secret */
 	rc = secret_read(path, c->secret);
@@ -372,7 +396,7 @@ static int parent_connect(struct coord *c)
 		close(fd);
 		return rc;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	link_options(fd);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	conn = calloc(1, sizeof(*conn));
 	if (!conn) {
