@@ -120,6 +120,26 @@ static void reply(uint16_t type, const struct crest_msg_phase *p)
 		link_close();
 }
 
+/*
+ * An image no coordinator will commit (the link dropped while it was
+ * written): removed, with the folders of its node and generation when they
+ * are empty, so that the aborted generation leaves nothing behind.
+ */
+static void discard_image(const char *image)
+{
+	char dir[sizeof(((struct crest_msg_ckpt *)0)->image)];
+	char *slash;
+
+	if (!image[0] || unlink(image))
+		return;
+	snprintf(dir, sizeof(dir), "%s", image);
+	for (int i = 0; i < 2 && (slash = strrchr(dir, '/')) && slash != dir; i++) {
+		*slash = 0;
+		if (rmdir(dir))
+			break;
+	}
+}
+
 static void reply_phase(uint64_t gen, uint32_t phase, int error, const char *text)
 {
 	struct crest_msg_phase p;
@@ -221,6 +241,7 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 		}
 		if (crest.coord_fd < 0) {	/* the coordinator went away meanwhile */
 			pr_warn("lost the coordinator during a checkpoint; resuming the application");
+			discard_image(m->image);
 			crest_resume_all();
 			return 0;
 		}
@@ -234,6 +255,8 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 		p.image_crc = crc;
 		snprintf(p.text, sizeof(p.text), "%s", err);
 		reply(rc ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
+		if (crest.coord_fd < 0)
+			discard_image(m->image);	/* nobody will commit it */
 		return 0;
 	}
 	case CREST_MSG_RESUME:

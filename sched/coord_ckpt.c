@@ -107,15 +107,31 @@ static void ckpt_msg(const struct coord *c, struct crest_msg_ckpt *m)
 	m->threads = 2;
 }
 
+/* CREST_FAULT=coord:<phase>[:die|drop] (docs/testing.md): die, or drop
+ * the links to the other coordinators as a failing network would */
+static void fault_point(struct coord *c, const char *phase)
+{
+	const char *action = crest_fault("coord", phase);
+
+	if (!action)
+		return;
+	if (!strcmp(action, "drop")) {
+		pr_warn("CREST_FAULT=coord:%s:drop: dropping the links to the other coordinators", phase);
+		for (struct conn *p = c->conns; p; p = p->next)
+			if (p->tcp)
+				p->dead = true;
+		return;
+	}
+	pr_warn("CREST_FAULT=coord:%s: dying", phase);
+	kill(getpid(), SIGKILL);
+}
+
 static void enter(struct coord *c, enum ckpt_step step)
 {
 	c->ck.step = step;
 	c->ck.step_ms = c->ck.progress_ms = coord_now_ms();
 	pr_info("generation %" PRIu64 ": %s", c->ck.gen, coord_step_name(step));
-	if (crest_fault("coord", coord_step_name(step))) {
-		pr_warn("CREST_FAULT=coord:%s: dying", coord_step_name(step));
-		kill(getpid(), SIGKILL);
-	}
+	fault_point(c, coord_step_name(step));
 }
 
 static void finish(struct coord *c)
@@ -211,6 +227,9 @@ static int start(struct coord *c, uint32_t compress, uint32_t flags, const char 
 	uint64_t gen;
 	int rc;
 
+	/* what an aborted one left: images its processes finished after the
+	 * abort removed their generation (no other checkpoint runs now) */
+	ckdir_remove_incomplete(c->o.dir);
 	rc = ckdir_next_gen(c->o.dir, &gen);
 	if (rc)
 		return rc;
@@ -595,6 +614,7 @@ void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_m
 	case CREST_MSG_RESUME:
 		if (!ours || c->ck.reported != CK_WRITE)
 			break;
+		fault_point(c, "RESUME");	/* the root has committed */
 		ckpt_msg(c, &d);
 		d.flags = m->flags;
 		send_all(c, CREST_MSG_RESUME, &d);

@@ -313,3 +313,120 @@ launch_nodes() {
 	g=$CK/$(readlink "$CK/latest")
 	grep -q '^images 15$' "$g/MANIFEST"
 }
+
+# all processes of every node alive, latest still $1, no partial generation
+nothing_lost() {
+	local n p
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p" || { echo "process $p of node $n died"; return 1; }
+		done
+	done
+	[ "$(readlink "$CK/latest")" = "$1" ] || { echo "latest is $(readlink "$CK/latest"), expected $1"; return 1; }
+	# a process of a node that lost its coordinator while writing removes
+	# its image when it finds out: give it 5 s
+	local g i left
+	for ((i = 0; i < 50; i++)); do
+		left=
+		for g in "$CK"/gen-*; do
+			[ -e "$g/MANIFEST" ] || left=$g
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	echo "partial generation left: $left"
+	find "$left"
+	return 1
+}
+
+# node 1's sub-coordinator replaced by one with CREST_FAULT=$1 (or none)
+replace_sub1() {
+	local s
+	s=$(sub_pid 1)
+	[ -n "$s" ] && kill -9 "$s" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		is_alive "$s" || break
+		sleep 0.1
+	done
+	run_logged in_node 1 env ${1:+CREST_FAULT=$1} "$COORD_BIN" --dir "$CK" --node 1 --parent "$ADDR:$PORT"
+	[ "$status" -eq 0 ]
+	sub_pid 1 >/dev/null
+	wait_tree 3 5
+}
+
+@test "fault matrix: node 1's sub-coordinator dies or drops its link at PREPARE, SUSPEND, WRITE, RESUME; nothing dies, latest is kept, the next checkpoint succeeds" {
+	local phase action latest want
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 300"
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	for action in die drop; do
+		for phase in PREPARE SUSPEND WRITE RESUME; do
+			echo "=== sub-coordinator of node 1: $action at $phase"
+			latest=$(readlink "$CK/latest")
+			replace_sub1 "coord:$phase:$action"
+			run_logged "$CREST" checkpoint --dir "$CK"
+			want=$latest
+			if [ "$phase" = RESUME ]; then
+				# the root had committed: the checkpoint is complete
+				[ "$status" -eq 0 ]
+				want=$(readlink "$CK/latest")
+				[ "$want" != "$latest" ]
+			else
+				[ "$status" -ne 0 ]
+				grep -q 'node 1' <<<"$output"
+			fi
+			nothing_lost "$want"
+			replace_sub1 ""
+			run_logged "$CREST" checkpoint --dir "$CK"
+			[ "$status" -eq 0 ]
+			[ "$(readlink "$CK/latest")" != "$want" ]
+			grep -q '^images 15$' "$CK/$(readlink "$CK/latest")/MANIFEST"
+		done
+	done
+}
+
+@test "fault matrix: the root dies or drops its links at PREPARE, SUSPEND, WRITE, COMMIT; nothing dies, latest is kept (dropped at COMMIT: committed), a new root checkpoints" {
+	local phase action latest
+	declare -a APPS
+	start_root
+	launch_nodes "sleep 300"
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	for action in die drop; do
+		for phase in PREPARE SUSPEND WRITE COMMIT; do
+			echo "=== root: $action at $phase"
+			latest=$(readlink "$CK/latest")
+			kill -9 "$ROOT"
+			for ((i = 0; i < 50; i++)); do
+				is_alive "$ROOT" || break
+				sleep 0.1
+			done
+			CREST_FAULT=coord:$phase:$action start_root
+			wait_tree 3 5
+			run_logged "$CREST" checkpoint --dir "$CK"
+			if [ "$phase$action" = COMMITdrop ]; then
+				# every image was in: the root commits without the links
+				[ "$status" -eq 0 ]
+				latest=$(readlink "$CK/latest")
+			else
+				[ "$status" -ne 0 ]
+			fi
+			# a new root removes what a dead one left half-written
+			kill -9 "$ROOT"
+			for ((i = 0; i < 50; i++)); do
+				is_alive "$ROOT" || break
+				sleep 0.1
+			done
+			start_root
+			wait_tree 3 5
+			nothing_lost "$latest"
+			run_logged "$CREST" checkpoint --dir "$CK"
+			[ "$status" -eq 0 ]
+			[ "$(readlink "$CK/latest")" != "$latest" ]
+			grep -q '^images 15$' "$CK/$(readlink "$CK/latest")/MANIFEST"
+		done
+	done
+}
