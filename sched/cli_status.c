@@ -137,6 +137,25 @@ static void human_procs(const char *json)
 		printf("  none connected\n");
 }
 
+/* "  node 2: 12.0 MiB written, done" for each node of a running checkpoint */
+static void human_nodes(const char *ck)
+{
+	const char *p = strstr(ck, "\"nodes\":[");
+	const char *end = p ? strchr(p, ']') : NULL;
+
+	if (!p || !end)
+		return;
+	while ((p = strstr(p, "{\"node\":")) && p < end) {
+		long long node = 0, bytes = 0;
+		cli_json_num(p, "node", &node);
+		cli_json_num(p, "bytes", &bytes);
+		const char *close = strchr(p, '}');
+		bool done = close && memmem(p, (size_t)(close - p), "\"done\":true", 11);
+		printf("  node %lld: %.1f MiB written%s\n", node, bytes / 1048576.0, done ? ", done" : "");
+		p = close ? close : end;
+	}
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -207,8 +226,16 @@ int cmd_status(int argc, char **argv)
 			cli_json_str(ck, "phase", phase, sizeof(phase));
 			cli_json_num(ck, "bytes", &bytes);
 			cli_json_num(ck, "elapsed_ms", &ms);
-			printf("checkpoint:  generation %lld, %s, %.1f MiB, %.1f s\n", gen, phase,
+			long long rate = 0, slow = -1;
+			cli_json_num(ck, "rate_bytes_s", &rate);
+			printf("checkpoint:  generation %lld, %s, %.1f MiB, %.1f s", gen, phase,
 			       bytes / 1048576.0, ms / 1000.0);
+			if (rate)
+				printf(", %.1f MiB/s", rate / 1048576.0);
+			if (cli_json_num(ck, "slowest_node", &slow))
+				printf(", slowest: node %lld", slow);
+			printf("\n");
+			human_nodes(ck);
 		} else {
 			printf("checkpoint:  none running\n");
 		}

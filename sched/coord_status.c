@@ -49,6 +49,51 @@ static void put_str(struct out *o, const char *s)
 	put(o, "\"");
 }
 
+/*
+ * Where a running checkpoint is, node by node: bytes written, whether the
+ * node answered the current step, the write rate so far, and the slowest
+ * node (the one not done with the fewest bytes).  Node 0 is this
+ * coordinator's own processes.
+ */
+static void put_progress(struct out *o, const struct coord *c)
+{
+	struct { uint32_t node; uint64_t bytes; unsigned procs, done; } nodes[256];
+	size_t n = 0;
+
+	for (const struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_PROC || p->dead || !p->member)
+			continue;
+		uint32_t node = p->sub ? p->node : c->o.node;
+		size_t k;
+		for (k = 0; k < n && nodes[k].node != node; k++)
+			;
+		if (k == n) {
+			if (n == sizeof(nodes) / sizeof(nodes[0]))
+				continue;
+			nodes[n++] = (typeof(nodes[0])){ node, 0, 0, 0 };
+		}
+		nodes[k].bytes += p->bytes;
+		nodes[k].procs++;
+		nodes[k].done += p->done >= (int)c->ck.step;
+	}
+	long long write_ms = c->ck.step >= CK_WRITE ? coord_now_ms() - c->ck.step_ms : 0;
+	put(o, ",\"rate_bytes_s\":%" PRIu64, write_ms > 0 && c->ck.step == CK_WRITE ?
+	    (uint64_t)(c->ck.bytes * 1000.0 / (double)write_ms) : 0);
+	int slow = -1;
+	for (size_t k = 0; k < n; k++)
+		if (nodes[k].done < nodes[k].procs && (slow < 0 || nodes[k].bytes < nodes[slow].bytes))
+			slow = (int)k;
+	if (slow >= 0)
+		put(o, ",\"slowest_node\":%u", nodes[slow].node);
+	else
+		put(o, ",\"slowest_node\":null");
+	put(o, ",\"nodes\":[");
+	for (size_t k = 0; k < n; k++)
+		put(o, "%s{\"node\":%u,\"bytes\":%" PRIu64 ",\"done\":%s}", k ? "," : "", nodes[k].node,
+		    nodes[k].bytes, nodes[k].done == nodes[k].procs ? "true" : "false");
+	put(o, "]");
+}
+
 int coord_status_json(const struct coord *c, char *buf, size_t size)
 {
 	struct out o = { buf, size, false };
@@ -75,6 +120,7 @@ int coord_status_json(const struct coord *c, char *buf, size_t size)
 	if (c->ck.step != CK_IDLE) {
 		put(&o, ",\"reason\":");
 		put_str(&o, c->ck.reason);
+		put_progress(&o, c);
 	}
 	put(&o, "},\"last\":");
 	if (c->last.gen) {

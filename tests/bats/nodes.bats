@@ -245,6 +245,20 @@ launch_nodes() {
 		"$CREST" status --dir "$CK" --json 2>/dev/null | grep -q '"running":true' && break
 		sleep 0.1
 	done
+	# the status names the node that holds it up, node by node
+	for ((i = 0; i < 50; i++)); do
+		run "$CREST" status --dir "$CK" --json
+		python3 -c '
+import json, sys
+ck = json.loads(sys.argv[1])["coordinator"]["checkpoint"]
+nodes = {n["node"]: n["done"] for n in ck["nodes"]}
+sys.exit(0 if ck["slowest_node"] == 1 and nodes == {1: False, 2: True, 3: True} else 1)' "$output" && break
+		sleep 0.1
+	done
+	run_logged "$CREST" status --dir "$CK" --json
+	run_logged "$CREST" status --dir "$CK"
+	grep -q 'slowest: node 1' <<<"$output"
+	grep -q '  node 2: .* MiB written, done' <<<"$output"
 	kill -9 "$s1"
 	wait_exit "$ck" 20
 	[ "$rc" -ne 0 ]
