@@ -17,12 +17,14 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ckdir.h"
 #include "cli.h"
 #include "crest/image.h"
 #include "proto.h"
+#include "signame.h"
 
 #define RECONNECT_WAIT_MS 10000
 
@@ -30,10 +32,63 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crest checkpoint [--dir DIR] [--kill] [--compress none|zstd]\n"
+		"       crest checkpoint --job JOBID[.STEP] [--signal SIG]\n"
 		"Takes a consistent checkpoint of the computation running in DIR (default ./" CLI_DEFAULT_DIR ")\n"
 		"and prints its generation number.\n"
 		"  --kill           end the computation once the checkpoint is committed\n"
-		"  --compress ALG   none or zstd for this checkpoint (default: the launch setting)\n");
+		"  --compress ALG   none or zstd for this checkpoint (default: the launch setting)\n"
+		"  --job JOBID[.STEP]  a Slurm job's steps checkpointed by crest's plugin: sends\n"
+		"                   them the checkpoint signal through Slurm (scancel --signal), which\n"
+		"                   checks you may (the job's owner, root, SlurmUser); the checkpoint\n"
+		"                   appears in the job's checkpoint directory (docs/slurm.md)\n"
+		"  --signal SIG     with --job: the site's checkpoint signal (plugstack signal=;\n"
+		"                   default USR2)\n");
+}
+
+/*
+ * --job: Slurm carries the signal to the job's tasks (all of them, under
+ * proctrack/cgroup too) after checking the caller may signal the job;
+ * libcrest in each task turns it into a checkpoint of the step.
+ */
+static int checkpoint_job(const char *job, const char *sig)
+{
+	size_t digits = strspn(job, "0123456789");
+	bool ok = digits > 0 && (!job[digits] || (job[digits] == '.' && job[digits + 1] &&
+						   strspn(job + digits + 1, "0123456789") == strlen(job + digits + 1)));
+	int signo = crest_signal_parse(sig);
+	char arg[48], name[16];
+
+	if (!ok) {
+		fprintf(stderr, "crest: checkpoint: --job %s: expected a Slurm job id, or JOBID.STEP\n", job);
+		return 2;
+	}
+	if (signo <= 0) {
+		fprintf(stderr, "crest: checkpoint: --signal %s: expected a signal name such as USR2\n", sig);
+		return 2;
+	}
+	snprintf(arg, sizeof(arg), "--signal=%s", crest_signal_name(signo, name));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "crest: checkpoint: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		execlp("scancel", "scancel", arg, job, (char *)NULL);
+		fprintf(stderr, "crest: checkpoint: --job needs Slurm's scancel: %s\n", strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "crest: checkpoint: scancel %s %s failed (see above)\n", arg, job);
+		return 1;
+	}
+	printf("asked job %s for a checkpoint (SIG%s to its tasks); it appears in the job's checkpoint directory\n",
+	       job, name);
+	return 0;
 }
 
 static long long now_ms(void)
@@ -138,6 +193,8 @@ int cmd_checkpoint(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, 'K' },
+		{ "job", required_argument, NULL, 'J' },
+		{ "signal", required_argument, NULL, 'S' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -148,6 +205,7 @@ int cmd_checkpoint(int argc, char **argv)
 	const char *dir = CLI_DEFAULT_DIR;
 	char abs[PATH_MAX];
 	bool tty = isatty(2), shown = false;
+	const char *job = NULL, *sig = "USR2";
 	uint32_t seq = 0;
 	int ch, fd, rc, status = 1;
 
@@ -157,6 +215,8 @@ int cmd_checkpoint(int argc, char **argv)
 		switch (ch) {
 		case 'd': dir = optarg; break;
 		case 'K': req.flags |= CREST_REQ_KILL; break;
+		case 'J': job = optarg; break;
+		case 'S': sig = optarg; break;
 		case 'c':
 			if (!strcmp(optarg, "none")) {
 				req.compress = CREST_COMP_NONE;
@@ -175,6 +235,8 @@ int cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "crest: checkpoint: unexpected argument %s; see crest checkpoint --help\n", argv[optind]);
 		return 2;
 	}
+	if (job)
+		return checkpoint_job(job, sig);
 	if (cli_abs_dir("checkpoint", dir, abs, sizeof(abs)))
 		return 1;
 	fd = cli_connect(abs);
