@@ -204,6 +204,11 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	case CREST_MSG_WELCOME:
 		return 0;
 	case CREST_MSG_PREPARE:
+		if (crest_trigger_held()) {
+			reply_phase(m->generation, CREST_PHASE_PREPARE, -ECANCELED,
+				    "this process is ending: its final checkpoint is taken");
+			return 0;
+		}
 		/* no exec may start from now on; wait for one in flight (if it
 		 * succeeds, this process is replaced and the link closes) */
 		crest_ckpt_busy(true);
@@ -269,7 +274,8 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 				(unsigned long)m->generation);
 			raw_syscall1(NR_exit_group, EXIT_CHECKPOINTED);
 		}
-		crest_resume_all();
+		if (type == CREST_MSG_ABORT || !crest_trigger_hold())
+			crest_resume_all();
 		crest_ckpt_busy(false);
 		struct crest_msg_phase p;
 		memset(&p, 0, sizeof(p));
@@ -287,8 +293,9 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 
 /* Waits until the coordinator link is readable, a trigger signal arrived
  * or `timeout_ms` passed.  *woken: a trigger signal or the timeout, the
- * trigger state needs a look. */
-static bool wait_link(int timeout_ms, bool *woken)
+ * trigger state needs a look; *timed_out (if given): the time passed with
+ * nothing at all (a signal is not a silent coordinator). */
+static bool wait_link(int timeout_ms, bool *woken, bool *timed_out)
 {
 	struct pollfd p[2] = {
 		{ .fd = crest.coord_fd, .events = POLLIN },
@@ -296,6 +303,8 @@ static bool wait_link(int timeout_ms, bool *woken)
 	};
 	int r = poll(p, 2, timeout_ms);	/* a negative fd is skipped */
 	*woken = r <= 0 || p[1].revents;
+	if (timed_out)
+		*timed_out = r == 0;
 	return r > 0 && p[0].revents;
 }
 
@@ -314,15 +323,16 @@ void *crest_ckpt_thread(void *arg)
 			int lrc = link_connect();
 			pthread_mutex_unlock(&fd_lock);
 			if (lrc < 0) {
-				wait_link(1000, &woken);	/* a trigger signal wakes it */
+				wait_link(1000, &woken, NULL);	/* a trigger signal wakes it */
 				continue;
 			}
 		}
 		/* a coordinator that hangs while the application is stopped must not
 		 * keep it stopped: give up after a generous time */
-		bool suspended = is_suspended();
-		if (!wait_link(suspended ? SUSPENDED_LINK_TIMEOUT_MS : trigger_ms, &woken)) {
-			if (suspended && is_suspended()) {
+		/* held after a final checkpoint: stopped on purpose, no coordinator needed */
+		bool suspended = is_suspended() && !crest_trigger_held(), silent;
+		if (!wait_link(suspended ? SUSPENDED_LINK_TIMEOUT_MS : trigger_ms, &woken, &silent)) {
+			if (suspended && silent && is_suspended()) {
 				pr_warn("dropping the coordinator link: no message for %d s while stopped",
 					SUSPENDED_LINK_TIMEOUT_MS / 1000);
 				link_close();

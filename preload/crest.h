@@ -142,6 +142,10 @@ int crest_trigger_wake_fd(void);	/* readable when a trigger signal arrived */
 int crest_trigger_service(void);
 /* checkpoint thread, after RESUME or ABORT was handled */
 void crest_trigger_after_checkpoint(void);
+/* RESUME of a final checkpoint with CREST_ON_TERM=hold: true if the threads
+ * must stay stopped (until SIGTERM again); crest_trigger_held() since then */
+bool crest_trigger_hold(void);
+bool crest_trigger_held(void);
 /* checkpoint: this process's pid, to tell its own pending trigger signals
  * from others at restart */
 void crest_trigger_note_checkpoint(void);

@@ -55,6 +55,11 @@ void crest_task_restart(void)
 	const char *gen = getenv("CREST_RESTART_GEN");
 	if (!gen || !*gen)
 		return;
+	/* only the task itself: not what slurmstepd runs with its environment
+	 * (TaskProlog), nor anything the task starts */
+	const char *root = getenv("CREST_ROOT_PID");
+	if (!root || atoi(root) != (int)getpid())
+		return;
 	const char *bin = getenv("CREST_BIN"), *dir = getenv("CREST_STEP_DIR");
 	const char *task = getenv("CREST_TASK"), *node = getenv("CREST_NODE");
 	char g[32], t[16], n[16];

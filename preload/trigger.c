@@ -13,6 +13,11 @@
  *   A TERM that arrives while a checkpoint runs makes that one the final
  *   one; later TERMs are absorbed.  Without a coordinator the process dies
  *   at once, and if no checkpoint starts within TERM_WAIT_MS it dies anyway.
+ * - CREST_ON_TERM=hold (what the Slurm plugin sets): once the final
+ *   checkpoint is committed the threads stay stopped, and the TERM acts only
+ *   when it comes again — Slurm sends it again at the end of the grace time
+ *   and then SIGKILL — so that the job is still running then and is
+ *   requeued, and nothing runs after its final checkpoint.
  *
  * Either signal sent by a process of the computation (itself, or one listed
  * in DIR/PROCS) is the application's: its own action runs at once.
@@ -41,10 +46,13 @@ enum term_state {
 	TERM_NONE = 0,
 	TERM_LATCHED,		/* arrived, the checkpoint thread has not seen it */
 	TERM_ASKED,		/* a final checkpoint was asked for or is running */
+	TERM_HELD,		/* hold: committed, threads kept stopped */
 };
 
 static int ckpt_sig;		/* 0: none */
 static bool on_term;		/* SIGTERM checkpoints first */
+static bool hold;		/* ... and holds the process stopped after it */
+static volatile uint32_t term_again;	/* TERM while held */
 static int wake_fd = -1;
 static volatile uint32_t sig_pending;	/* the checkpoint signal arrived */
 static volatile uint32_t sig_sender;
@@ -125,6 +133,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 			term_sender = sender;
 			wake();
+		} else if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_HELD) {
+			__atomic_store_n(&term_again, 1, __ATOMIC_SEQ_CST);
+			wake();
 		}	/* else absorbed: one final checkpoint */
 	} else {
 		sig_sender = sender;
@@ -162,8 +173,10 @@ void crest_trigger_init(void)
 	if (s && *s) {
 		if (!strcmp(s, "exit")) {
 			on_term = false;
+		} else if (!strcmp(s, "hold")) {
+			hold = true;
 		} else if (strcmp(s, "checkpoint")) {
-			pr_err("CREST_ON_TERM=%s: expected checkpoint or exit; using checkpoint", s);
+			pr_err("CREST_ON_TERM=%s: expected checkpoint, hold or exit; using checkpoint", s);
 		}
 	}
 	wake_fd = open_wake_fd();
@@ -179,6 +192,7 @@ static void reset_state(void)
 {
 	__atomic_store_n(&sig_pending, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_state, TERM_NONE, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&term_again, 0, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
 }
 
@@ -248,12 +262,27 @@ static void send_trigger(uint32_t reason, uint32_t signo, uint32_t sender)
 		pr_warn("cannot ask the coordinator for a checkpoint");
 }
 
+static bool term_is_pending(void)
+{
+	uint64_t pend = 0;
+	raw_syscall2(NR_rt_sigpending, &pend, 8);
+	return pend >> (SIGTERM - 1) & 1;
+}
+
 int crest_trigger_service(void)
 {
 	uint64_t v;
 	if (wake_fd >= 0)
 		while (read(wake_fd, &v, sizeof(v)) == sizeof(v))
 			;
+	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_HELD) {
+		/* the threads block it while stopped: it shows as pending */
+		if (!__atomic_exchange_n(&term_again, 0, __ATOMIC_SEQ_CST) && !term_is_pending())
+			return 200;
+		die_of_term("SIGTERM again after the final checkpoint");
+		crest_resume_all();
+		return -1;
+	}
 	bool busy = __atomic_load_n(&crest.ckpt_busy, __ATOMIC_SEQ_CST);
 	if (__atomic_exchange_n(&sig_pending, 0, __ATOMIC_SEQ_CST)) {
 		if (busy)
@@ -292,16 +321,32 @@ int crest_trigger_service(void)
 	return -1;
 }
 
+bool crest_trigger_hold(void)
+{
+	if (!hold || !on_term || !crest_sig_owned(SIGTERM))
+		return false;
+	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_NONE && !term_is_pending())
+		return false;
+	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
+	term_deadline_ns = 0;
+	pr_info("the final checkpoint is committed: this process stays stopped until SIGTERM comes again "
+		"(the end of the grace time) or SIGKILL");
+	return true;
+}
+
+bool crest_trigger_held(void)
+{
+	return __atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_HELD;
+}
+
 void crest_trigger_after_checkpoint(void)
 {
-	if (!on_term || !crest_sig_owned(SIGTERM))
+	if (!on_term || !crest_sig_owned(SIGTERM) || crest_trigger_held())
 		return;
 	/* a TERM that came while the threads were stopped is still pending
 	 * (the handler could not run; the dump queued it again): it makes
 	 * this checkpoint final too */
-	uint64_t pend = 0;
-	raw_syscall2(NR_rt_sigpending, &pend, 8);
-	bool pending = pend >> (SIGTERM - 1) & 1;
+	bool pending = term_is_pending();
 	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) != TERM_NONE || pending) {
 		__atomic_store_n(&term_state, TERM_ASKED, __ATOMIC_SEQ_CST);
 		term_deadline_ns = 0;
