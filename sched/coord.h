@@ -103,6 +103,7 @@ struct ckpt {
 	long long start_ms, step_ms, progress_ms;
 	uint64_t bytes;
 	char reason[96];		/* what started it, for the log and status */
+	bool final;			/* a SIGTERM asked for it: the computation ends */
 	/* processes that must be in this checkpoint but are not suspended yet:
 	 * children of suspended members, members that left before being
 	 * suspended (an exec).  Resolved when the pid is a suspended member,
@@ -127,6 +128,7 @@ struct coord {
 	uint32_t next_rank;
 	bool any_connected;
 	bool started;			/* every expected task and node was there once */
+	uint64_t final_gen;		/* a final checkpoint was committed: no more */
 	long long start_ms;
 	long long next_interval_ms;
 	long long last_end_ms;		/* end (commit or abort) of the last checkpoint */

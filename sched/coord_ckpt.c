@@ -287,6 +287,13 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 		res.error = -EAGAIN;
 		goto out_reply;
 	}
+	if (c->final_gen) {
+		client->waiting = false;
+		res.error = -ECANCELED;
+		settext(res.text, sizeof(res.text), "the computation is ending: its final checkpoint is generation %" PRIu64,
+			c->final_gen);
+		goto out_reply;
+	}
 	rc = start(c, compress, req->flags, "a request (crest checkpoint)");
 	if (rc) {
 		client->waiting = false;
@@ -432,6 +439,12 @@ static int commit(struct coord *c)
 		if (p->member && p->sub)
 			for (size_t i = 0; i < p->nimgs; i++)
 				man.images[man.nimages++] = p->imgs[i];
+	/* every process ended meanwhile: nothing to restart from */
+	if (!man.nimages) {
+		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: no process of the computation is left in it");
+		rc = -ESRCH;
+		goto out_free;
+	}
 	rc = ckdir_manifest_write(c->o.dir, &man);
 	if (rc)
 		goto out_abort;
@@ -498,6 +511,8 @@ static void next_step(struct coord *c)
 		pr_info("generation %" PRIu64 " committed (%" PRIu64 " bytes, %lld ms)%s", gen, c->ck.bytes,
 			coord_now_ms() - c->ck.start_ms, m.flags & CREST_CKPT_EXIT ? "; the computation ends" : "");
 		ckdir_prune(c->o.dir, c->o.keep);
+		if (c->ck.final)
+			c->final_gen = gen;
 		c->last.gen = gen;
 		c->last.error = 0;
 		c->last.text[0] = 0;
@@ -584,6 +599,11 @@ void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_m
 		snprintf(c->ck.reason, sizeof(c->ck.reason), "the root coordinator");
 		members_init(c);
 		enter(c, CK_PREPARE);
+		if (!coord_nprocs(c)) {
+			/* a node whose processes all ended takes no part */
+			abort_text(c, -ESRCH, "checkpoint aborted: no process is left on this node", true);
+			return;
+		}
 		ckpt_msg(c, &d);
 		send_all(c, CREST_MSG_PREPARE, &d);
 		maybe_next(c);
@@ -784,6 +804,12 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 			 term ? ", a final checkpoint" : "");
 	if (c->ck.step != CK_IDLE) {
 		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
+		c->ck.final |= term;
+		return;
+	}
+	if (c->final_gen) {
+		pr_info("%s: ignored, the computation is ending (its final checkpoint is generation %" PRIu64 ")",
+			reason, c->final_gen);
 		return;
 	}
 	char why[128];
@@ -801,6 +827,8 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 	if (rc)
 		pr_err("%s: cannot create a generation directory in %s: %s", reason, c->o.dir,
 		       strerrordesc_np(-rc));
+	else
+		c->ck.final = term;
 }
 
 void coord_ckpt_tick(struct coord *c)
@@ -810,7 +838,8 @@ void coord_ckpt_tick(struct coord *c)
 
 	if (c->ck.step == CK_IDLE) {
 		char why[128];
-		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c)) {
+		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c) &&
+		    !c->final_gen) {
 			if (!coord_step_started(c, why, sizeof(why))) {
 				pr_info("interval checkpoint put off: %s", why);
 				c->next_interval_ms = now + 1000;

@@ -87,6 +87,8 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 		nodes += p->sub;
 	}
 	if (tasks < c->o.tasks || (c->o.nodes && nodes < c->o.nodes)) {
+		if (!why)
+			return false;
 		snprintf(why, size, "the step is still starting: %u of %u tasks on node %u%s", tasks, c->o.tasks,
 			 c->o.node, c->o.nodes ? "" : " connected");
 		if (c->o.nodes) {
@@ -203,6 +205,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		w.node = conn->node;
 		coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
 		coord_ckpt_joined(c, conn);
+		coord_step_started(c, NULL, 0);	/* logs the moment it is complete */
 		return;
 	}
 	if ((pid_t)h->pid != conn->pid)
@@ -227,6 +230,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		conn->restarted ? ", restarted" : "");
 	coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
 	coord_ckpt_joined(c, conn);
+	coord_step_started(c, NULL, 0);
 }
 
 static void on_status(struct coord *c, struct conn *conn)
