@@ -70,7 +70,7 @@ int crest_task_init(spank_t sp)
 	if (set(sp, "CREST_ROOT_PID", num))
 		return -1;
 	snprintf(num, sizeof(num), "%d", sig);
-	if (set(sp, "CREST_CKPT_SIGNAL", num) || set(sp, "CREST_ON_TERM", crest_conf.preempt ? "checkpoint" : "exit"))
+	if (set(sp, "CREST_CKPT_SIGNAL", num) || set(sp, "CREST_ON_TERM", crest_conf.preempt ? "hold" : "exit"))
 		return -1;
 	snprintf(buf, sizeof(buf), "%s/bin/crest", crest_step.prefix);
 	if (set(sp, "CREST_BIN", buf))
