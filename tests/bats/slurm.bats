@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# crest under a real Slurm 22.05 with proctrack/cgroup: the cluster of
+# tests/cluster/up.sh (4 slurmd nodes in network namespaces, munge,
+# slurmctld), crest installed in a prefix with spank_crest.so in
+# plugstack.conf, every job submitted by the unprivileged user crest-test
+# (slurm_helpers.bash).  The workload is slurm_app.py: 4
+# tasks on 2 nodes, each with two threads and a forked child; every run's
+# answer must equal an uninterrupted run's.  Needs root; skipped without
+# Slurm or network namespaces.
+
+load helpers
+load slurm_helpers
+
+setup_file() {
+	slurm_setup_file cgroup
+}
+
+teardown_file() {
+	slurm_teardown_file
+}
+
+teardown() {
+	slurm_teardown
+}
+
+@test "sbatch --checkpoint=2s: each srun step on 2 nodes x 2 tasks is checkpointed while it runs, and ends right" {
+	submit -N2 --ntasks-per-node=2 --checkpoint=2s --export=ALL,STEPS=60 job.sh
+	wait_state "$J" COMPLETED 60
+	run_logged cat "$W/out.$J"
+	check_results 60 "$J"
+	local d
+	d=$(step_dir "$J")
+	[ -n "$d" ]
+	run_logged grep -c 'committed (' "$d/coord.log"
+	[ "$output" -ge 2 ]
+	grep -q 'started by the interval' "$d/coord.log"
+	# the step ended: a rerun of the job would run it afresh
+	[ -e "$d/DONE" ]
+	# every image is the user's, 0600 in 0700 folders, one folder per node
+	local g
+	g=$d/$(readlink "$d/latest")
+	run_logged ls -ln "$g/n0" "$g/n1"
+	[ "$(find "$g" -type f -name 'p-*.img' | wc -l)" -ge 8 ]
+	[ -z "$(find "$d" ! -user crest-test)" ]
+	[ -z "$(find "$g" -type f -name 'p-*.img' ! -perm 0600)" ]
+	[ "$(stat -c %a "$d")" = 700 ]
+	# nothing of crest is left running
+	local i
+	for ((i = 0; i < 50; i++)); do
+		pgrep -u crest-test -f crest-coord >/dev/null || break
+		sleep 0.1
+	done
+	! pgrep -u crest-test -fa crest-coord
+}
+
+@test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; steps without crest are untouched" {
+	run_logged as_user srun -N1 --checkpoint=soon true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: --checkpoint=soon: expected an interval' <<<"$output"
+	run_logged as_user srun -N1 --checkpoint=1m --checkpoint-dir=/root/nope true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: cannot start checkpointing on node 0' <<<"$output"
+	grep -q '/root/nope' <<<"$output"
+	run_logged as_user srun -N2 printenv LD_PRELOAD CREST_DIR
+	[ "$status" -ne 0 ]	# printenv: neither is set
+	! grep -q -e libcrest -e / <<<"$output"
+}
+
+@test "crest checkpoint --job, then scancel (a final checkpoint), then sbatch --restart-from on other nodes continues each task" {
+	local d first
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=150 job.sh
+	first=$J
+	wait_log "$first" 'the step has started' 30
+	run_logged as_user "$P/bin/crest" checkpoint --job "$first"
+	[ "$status" -eq 0 ]
+	wait_log "$first" 'started by SIGUSR2' 20
+	wait_log "$first" 'generation 1 committed' 20
+	sleep 1
+	run_logged as_user scancel "$first"
+	wait_state "$first" CANCELLED 30
+	d=$(step_dir "$first")
+	wait_log "$first" 'a final checkpoint' 20
+	grep -q 'generation 2 committed' "$d/coord.log"
+	[ ! -e "$d/DONE" ]
+	grep -q '^start 0$' "$W/out.$first"
+	! grep -q '^result' "$W/out.$first"
+
+	# a new job, on the two other nodes, from that job's folder
+	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
+		--export=ALL,STEPS=150 job.sh
+	wait_state "$J" COMPLETED 90
+	run_logged cat "$W/out.$J"
+	check_results 150 "$J"
+	# it continued: no task started from the beginning
+	! grep -q '^start' "$W/out.$J"
+	grep -q "restarts from generation 2" "$STATE/log/slurmd.node3.log"
+	[ -e "$d/DONE" ]
+}
+
+@test "preemption (proctrack/cgroup: SIGTERM reaches only the tasks): a final checkpoint, the job is requeued and its rerun continues" {
+	slurm_preemption
+}
