@@ -1,5 +1,5 @@
 # crest: plain Makefile.  `make` builds everything into build/.
-# make demo | make check | make bench | make fuzz | make install PREFIX=/usr/local DESTDIR=
+# make demo | make demo-slurm | make check | make bench | make fuzz | make install PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -114,6 +114,11 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh
 
+# the same story under Slurm, on the test cluster (tests/cluster/; root)
+demo-slurm: deps
+	$(MAKE) all
+	scripts/demo-slurm.sh
+
 check: deps
 	$(MAKE) all
 	tests/run-all.sh
@@ -136,6 +141,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-fuzz demo check bench fuzz install clean tests-build
+.PHONY: all deps deps-fuzz demo demo-slurm check bench fuzz install clean tests-build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
