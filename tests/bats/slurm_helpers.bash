@@ -41,6 +41,11 @@ slurm_teardown_file() {
 }
 
 slurm_teardown() {
+	# a node a failed test left down
+	if [ -n "${FAILED_NODE:-}" ]; then
+		"$TOP/tests/cluster/node.sh" --state "$STATE" return "$FAILED_NODE"
+		FAILED_NODE=
+	fi
 	# what a failed test left in the queue
 	as_user scancel -u crest-test 2>/dev/null
 	local f

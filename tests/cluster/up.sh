@@ -50,6 +50,7 @@ BR=$BR
 ID=$ID
 NET=$NET
 NODES=$NODES
+PROCTRACK=$PROCTRACK
 EOV
 
 # the test user, who submits every job
@@ -173,16 +174,7 @@ echo $! >"$STATE/run/slurmctld.daemon.pid"
 
 # the nodes
 for n in $(seq 1 $NODES); do
-	ns=crcl$ID-node$n
-	cg=
-	if [ "$PROCTRACK" = cgroup ]; then
-		mkdir -p "/sys/fs/cgroup/freezer/crcl$ID-node$n"
-		cg="mount --bind /sys/fs/cgroup/freezer/crcl$ID-node$n /sys/fs/cgroup/freezer;"
-	fi
-	nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private ${cg:+--cgroup} \
-		sh -c "hostname node$n; mount --bind '$hosts' /etc/hosts; $cg exec slurmd -D -N node$n -f '$conf'" \
-		>"$STATE/log/slurmd.node$n.out" 2>&1 </dev/null &
-	echo $! >"$STATE/run/slurmd.node$n.daemon.pid"
+	"$HERE/node.sh" --state "$STATE" start "$n"
 done
 
 cat >"$STATE/env.sh" <<EOE
