@@ -13,11 +13,13 @@
  * which finds the root in STEPDIR/ROOT — and prints one line:
  * "launch" or "restart GEN".
  *
- *   crest step-stop --dir STEPDIR --node N [--done]
+ *   crest step-stop --dir STEPDIR --node N --nodes M [--ok]
  *
- * stops the node's coordinator; --done (node 0, every task there ended
- * normally) writes STEPDIR/DONE, so that a rerun of the job runs the step
- * afresh instead of restarting it.
+ * stops the node's coordinator and writes STEPDIR/exit-n<N>: "ok" (--ok:
+ * every task of the node ended by exiting) or "killed".  Node 0 then waits
+ * up to STOP_WAIT_MS for every node's, and writes STEPDIR/DONE if all say
+ * ok, so that a rerun of the job runs the step afresh instead of restarting
+ * it.  A node that died writes nothing: no DONE.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -35,6 +37,8 @@
 
 #include "ckdir.h"
 #include "cli.h"
+
+#define STOP_WAIT_MS 10000	/* node 0 waits this long for the others' exit-n<N> */
 
 static bool loopback(const struct in_addr *a)
 {
@@ -182,7 +186,7 @@ int cmd_step_start(int argc, char **argv)
 	const char *dir = NULL;
 	unsigned node = 0, nodes = 1, tasks = 1;
 	bool restart = false;
-	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 16], addr[64], num[3][16];
+	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 32], addr[64], num[3][16];
 	int ch, r;
 
 	cli_coord_args_init(&ca);
@@ -277,6 +281,8 @@ int cmd_step_start(int argc, char **argv)
 		return 1;
 	}
 	clear_runtime(run);
+	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
+	unlink(file);	/* an earlier run's */
 	if (cli_start_coord("step", &paths, abs, &ca))
 		return 1;
 	if (gen)
@@ -286,18 +292,42 @@ int cmd_step_start(int argc, char **argv)
 	return fflush(stdout) ? 1 : 0;
 }
 
+/* "ok" in every exit-n<N> of nodes 0..nodes-1, waiting for missing ones */
+static bool all_nodes_ok(const char *abs, unsigned nodes)
+{
+	char file[PATH_MAX + 32], text[16];
+
+	for (unsigned n = 0; n < nodes; n++) {
+		snprintf(file, sizeof(file), "%s/exit-n%u", abs, n);
+		FILE *f = NULL;
+		for (int i = 0; i < STOP_WAIT_MS / 100 && !(f = fopen(file, "re")); i++)
+			usleep(100000);
+		if (!f) {
+			fprintf(stderr, "crest: step-stop: node %u of %s did not say how its tasks ended: the step "
+				"is not done (a rerun restarts it)\n", n, abs);
+			return false;
+		}
+		bool ok = fgets(text, sizeof(text), f) && !strcmp(text, "ok\n");
+		fclose(f);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 int cmd_step_stop(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "node", required_argument, NULL, 'n' },
-		{ "done", no_argument, NULL, 'D' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "ok", no_argument, NULL, 'o' },
 		{ 0 },
 	};
 	const char *dir = NULL;
-	unsigned node = 0;
-	bool done = false;
-	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 16];
+	unsigned node = 0, nodes = 1;
+	bool ok = false;
+	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 32];
 	int ch;
 
 	opterr = 0;
@@ -305,22 +335,28 @@ int cmd_step_stop(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		if (ch == 'd')
 			dir = optarg;
-		else if (ch == 'D')
-			done = true;
-		else if (ch == 'n') {
-			if (parse_node("--node", optarg, 0, &node))
+		else if (ch == 'o')
+			ok = true;
+		else if (ch == 'n' || ch == 'N') {
+			if (parse_node(ch == 'n' ? "--node" : "--nodes", optarg, ch == 'n' ? 0 : 1,
+				       ch == 'n' ? &node : &nodes))
 				return 2;
 		} else
 			return cli_opt_error("step-stop", ch, argv);
 	}
-	if (!dir) {
-		fprintf(stderr, "crest: step-stop: needs --dir STEPDIR\n");
+	if (!dir || node >= nodes) {
+		fprintf(stderr, "crest: step-stop: needs --dir STEPDIR and --node N < --nodes M\n");
 		return 2;
 	}
 	if (cli_abs_dir("step-stop", dir, abs, sizeof(abs)) || ckdir_node_dir(abs, node, run, sizeof(run)))
 		return 1;
 	cli_shutdown_coord(run);
-	if (done && node == 0) {
+	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
+	if (ckdir_write_atomic(file, ok ? "ok\n" : "killed\n", ok ? 3 : 7, 0600)) {
+		fprintf(stderr, "crest: step-stop: cannot write %s\n", file);
+		return 1;
+	}
+	if (node == 0 && ok && all_nodes_ok(abs, nodes)) {
 		snprintf(file, sizeof(file), "%s/DONE", abs);
 		if (ckdir_write_atomic(file, "done\n", 5, 0600)) {
 			fprintf(stderr, "crest: step-stop: cannot write %s\n", file);

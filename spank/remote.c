@@ -282,12 +282,12 @@ int crest_remote_exit(spank_t sp)
 	(void)sp;
 	if (!crest_step.started)
 		return 0;
-	char bin[PATH_MAX + 16], node[16], out[CREST_SPANK_ERR_MAX];
+	char bin[PATH_MAX + 16], node[16], nodes[16], out[CREST_SPANK_ERR_MAX];
 	snprintf(bin, sizeof(bin), "%s/bin/crest", crest_step.prefix);
 	snprintf(node, sizeof(node), "%u", crest_step.node);
-	bool done = crest_step.node == 0 && crest_step.tasks_ok;
-	char *argv[] = { bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, done ? "--done" : NULL,
-			 NULL };
+	snprintf(nodes, sizeof(nodes), "%u", crest_step.nnodes);
+	char *argv[] = { bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+			 crest_step.tasks_ok ? "--ok" : NULL, NULL };
 	if (run_as_user(argv, out, sizeof(out)) != 0)
 		slurm_error("crest: stopping the coordinator of node %u of %s: %s", crest_step.node,
 			    crest_step.stepdir, out[0] ? out : "crest step-stop failed");
