@@ -128,6 +128,7 @@ struct coord {
 	uint32_t next_rank;
 	bool any_connected;
 	bool started;			/* every expected task and node was there once */
+	char put_off[128];		/* why the interval last waited (logged once) */
 	uint64_t final_gen;		/* a final checkpoint was committed: no more */
 	long long start_ms;
 	long long next_interval_ms;

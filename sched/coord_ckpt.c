@@ -841,7 +841,11 @@ void coord_ckpt_tick(struct coord *c)
 		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c) &&
 		    !c->final_gen) {
 			if (!coord_step_started(c, why, sizeof(why))) {
-				pr_info("interval checkpoint put off: %s", why);
+				/* once per reason, not every second */
+				if (strcmp(why, c->put_off)) {
+					pr_info("interval checkpoint put off: %s", why);
+					snprintf(c->put_off, sizeof(c->put_off), "%s", why);
+				}
 				c->next_interval_ms = now + 1000;
 			} else if (start(c, c->o.compress, 0, "the interval"))
 				c->next_interval_ms = now + c->o.interval * 1000LL;

@@ -78,13 +78,22 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 {
 	unsigned tasks = 0, nodes = 1;
 
-	if (c->started || (!c->o.tasks && !c->o.nodes))
+	if (!c->o.tasks && !c->o.nodes)
 		return true;
 	for (const struct conn *p = c->conns; p; p = p->next) {
 		if (p->kind != CONN_PROC || p->dead)
 			continue;
 		tasks += p->task;
 		nodes += p->sub;
+	}
+	/* always every node: a generation without one could not be restarted
+	 * (a node whose tasks ended keeps its sub-coordinator connected) */
+	if (c->started && (!c->o.nodes || nodes >= c->o.nodes))
+		return true;
+	if (c->started) {
+		if (why)
+			snprintf(why, size, "only %u of the step's %u nodes are connected", nodes, c->o.nodes);
+		return false;
 	}
 	if (tasks < c->o.tasks || (c->o.nodes && nodes < c->o.nodes)) {
 		if (!why)
