@@ -125,6 +125,9 @@ static void reply(uint16_t type, const struct crest_msg_phase *p)
  * written): removed, with the folders of its node and generation when they
  * are empty, so that the aborted generation leaves nothing behind.
  */
+static uint64_t written_gen;		/* the last image written, of this generation */
+static char written_image[sizeof(((struct crest_msg_ckpt *)0)->image)];
+
 static void discard_image(const char *image)
 {
 	char dir[sizeof(((struct crest_msg_ckpt *)0)->image)];
@@ -260,8 +263,12 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 		p.image_crc = crc;
 		snprintf(p.text, sizeof(p.text), "%s", err);
 		reply(rc ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
-		if (crest.coord_fd < 0)
+		if (crest.coord_fd < 0) {
 			discard_image(m->image);	/* nobody will commit it */
+		} else if (!rc) {
+			written_gen = m->generation;	/* until RESUME or ABORT says its fate */
+			snprintf(written_image, sizeof(written_image), "%s", m->image);
+		}
 		return 0;
 	}
 	case CREST_MSG_RESUME:
@@ -269,6 +276,11 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 		uint64_t stopped = is_suspended() ? crest_now_ns() - crest.stopped_at_ns : 0;
 		if (type == CREST_MSG_RESUME)
 			crest.generation = m->generation;
+		/* an aborted generation keeps none of its images: the root may have
+		 * removed its folder while this one was being written */
+		if (type == CREST_MSG_ABORT && written_gen && written_gen == m->generation)
+			discard_image(written_image);
+		written_gen = 0;
 		if (type == CREST_MSG_RESUME && (m->flags & CREST_CKPT_EXIT)) {
 			pr_info("generation %lu committed; ending the computation as asked (--kill)",
 				(unsigned long)m->generation);

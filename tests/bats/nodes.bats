@@ -369,13 +369,35 @@ replace_sub1() {
 	wait_tree 3 5
 }
 
-@test "fault matrix: node 1's sub-coordinator dies or drops its link at PREPARE, SUSPEND, WRITE, RESUME; nothing dies, latest is kept, the next checkpoint succeeds" {
-	local phase action latest want
-	declare -a APPS
+# a root, 5 processes on each node, a first checkpoint
+tree_with_checkpoint() {
 	start_root
 	launch_nodes "sleep 300"
 	run_logged "$CREST" checkpoint --dir "$CK"
 	[ "$status" -eq 0 ]
+}
+
+# kill -9 of the root, waited for
+kill_root() {
+	kill -9 "$ROOT"
+	for ((i = 0; i < 50; i++)); do
+		is_alive "$ROOT" || break
+		sleep 0.1
+	done
+}
+
+# a new checkpoint after $1, with every node's 5 images
+next_checkpoint_complete() {
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	[ "$(readlink "$CK/latest")" != "$1" ]
+	grep -q '^images 15$' "$CK/$(readlink "$CK/latest")/MANIFEST"
+}
+
+@test "fault matrix: node 1's sub-coordinator dies or drops its link at PREPARE, SUSPEND, WRITE, RESUME; nothing dies, latest is kept, the next checkpoint succeeds" {
+	local phase action latest want
+	declare -a APPS
+	tree_with_checkpoint
 	for action in die drop; do
 		for phase in PREPARE SUSPEND WRITE RESUME; do
 			echo "=== sub-coordinator of node 1: $action at $phase"
@@ -394,10 +416,7 @@ replace_sub1() {
 			fi
 			nothing_lost "$want"
 			replace_sub1 ""
-			run_logged "$CREST" checkpoint --dir "$CK"
-			[ "$status" -eq 0 ]
-			[ "$(readlink "$CK/latest")" != "$want" ]
-			grep -q '^images 15$' "$CK/$(readlink "$CK/latest")/MANIFEST"
+			next_checkpoint_complete "$want"
 		done
 	done
 }
@@ -405,19 +424,12 @@ replace_sub1() {
 @test "fault matrix: the root dies or drops its links at PREPARE, SUSPEND, WRITE, COMMIT; nothing dies, latest is kept (dropped at COMMIT: committed), a new root checkpoints" {
 	local phase action latest
 	declare -a APPS
-	start_root
-	launch_nodes "sleep 300"
-	run_logged "$CREST" checkpoint --dir "$CK"
-	[ "$status" -eq 0 ]
+	tree_with_checkpoint
 	for action in die drop; do
 		for phase in PREPARE SUSPEND WRITE COMMIT; do
 			echo "=== root: $action at $phase"
 			latest=$(readlink "$CK/latest")
-			kill -9 "$ROOT"
-			for ((i = 0; i < 50; i++)); do
-				is_alive "$ROOT" || break
-				sleep 0.1
-			done
+			kill_root
 			CREST_FAULT=coord:$phase:$action start_root
 			wait_tree 3 5
 			run_logged "$CREST" checkpoint --dir "$CK"
@@ -429,18 +441,11 @@ replace_sub1() {
 				[ "$status" -ne 0 ]
 			fi
 			# a new root removes what a dead one left half-written
-			kill -9 "$ROOT"
-			for ((i = 0; i < 50; i++)); do
-				is_alive "$ROOT" || break
-				sleep 0.1
-			done
+			kill_root
 			start_root
 			wait_tree 3 5
 			nothing_lost "$latest"
-			run_logged "$CREST" checkpoint --dir "$CK"
-			[ "$status" -eq 0 ]
-			[ "$(readlink "$CK/latest")" != "$latest" ]
-			grep -q '^images 15$' "$CK/$(readlink "$CK/latest")/MANIFEST"
+			next_checkpoint_complete "$latest"
 		done
 	done
 }

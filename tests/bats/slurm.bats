@@ -103,7 +103,7 @@ teardown() {
 
 @test "node failure: a node of a running 2-node job dies; Slurm requeues the job and its rerun on other nodes continues from the last complete checkpoint" {
 	submit -N2 --ntasks-per-node=2 --requeue --checkpoint=2s --export=ALL,STEPS=600 job.sh
-	local job=$J before second i
+	local job=$J before second
 	wait_log "$job" 'generation 2 committed' 40
 	before=$(job_field "$job" NodeList)
 	second=$(SLURM_CONF=$STATE/etc/slurm.conf scontrol show hostnames "$before" | sed -n 2p)
@@ -112,14 +112,7 @@ teardown() {
 	FAILED_NODE=${second#node}
 	"$TOP/tests/cluster/node.sh" --state "$STATE" fail "$FAILED_NODE"
 	# Slurm notices (SlurmdTimeout=10), marks it down and requeues the job
-	for ((i = 0; i < 180; i++)); do
-		[ "$(job_field "$job" Restarts)" = 1 ] && break
-		sleep 0.5
-	done
-	[ "$(job_field "$job" Restarts)" = 1 ]
-	wait_state "$job" 'PENDING|RUNNING' 60
-	SLURM_CONF=$STATE/etc/slurm.conf scontrol update JobId="$job" StartTime=now || true
-	wait_state "$job" COMPLETED 120
+	rerun_to_end "$job" 90
 	run_logged cat "$W/out.$job"
 	check_results 600 "$job"
 	# it continued on nodes without the dead one: no task started over

@@ -114,6 +114,22 @@ check_results() {
 	[ "$(grep -c '^result ' "$W/out.$2")" -eq 4 ]
 }
 
+# rerun_to_end JOB SECONDS: Slurm requeues JOB within SECONDS, and the
+# rerun completes.  Slurm holds a requeued job for about 2 minutes
+# (measured here: 123 s); the test lets it go at once, as root, once it is
+# pending again.
+rerun_to_end() {
+	local i
+	for ((i = 0; i < $2 * 2; i++)); do
+		[ "$(job_field "$1" Restarts)" = 1 ] && break
+		sleep 0.5
+	done
+	[ "$(job_field "$1" Restarts)" = 1 ] || { echo "job $1 was not requeued within $2 s"; return 1; }
+	wait_state "$1" 'PENDING|RUNNING' 60
+	SLURM_CONF=$STATE/etc/slurm.conf scontrol update JobId="$1" StartTime=now || true
+	wait_state "$1" COMPLETED 120
+}
+
 # the preemption flow (both proctrack plugins): a low-partition job gets
 # SIGTERM, takes a final checkpoint, holds, is requeued at the end of its
 # grace time, and its rerun continues from that checkpoint
@@ -127,17 +143,7 @@ slurm_preemption() {
 	[ "$status" -eq 0 ]
 	wait_log "$low" 'a final checkpoint' 40
 	# requeued, then run again after the high job
-	local i
-	for ((i = 0; i < 120; i++)); do
-		[ "$(job_field "$low" Restarts)" = 1 ] && break
-		sleep 0.5
-	done
-	[ "$(job_field "$low" Restarts)" = 1 ]
-	# Slurm holds a requeued job for about 2 minutes (measured here: 123 s);
-	# the test lets it go at once, as root, once it is pending again
-	wait_state "$low" 'PENDING|RUNNING' 60
-	SLURM_CONF=$STATE/etc/slurm.conf scontrol update JobId="$low" StartTime=now || true
-	wait_state "$low" COMPLETED 120
+	rerun_to_end "$low" 60
 	run_logged cat "$W/out.$low"
 	grep -q 'run SLURM_RESTART_COUNT=0' "$W/out.$low"
 	grep -q 'run SLURM_RESTART_COUNT=1' "$W/out.$low"
