@@ -10,6 +10,15 @@ slurm_setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root to run a Slurm cluster"
 	command -v slurmd >/dev/null || skip "slurmd is missing (scripts/install-deps.sh)"
 	[ -e "$TOP/build/lib/crest/spank_crest.so" ] || skip "spank_crest.so was not built (libslurm-dev)"
+	if ! ip netns add "crest-probe-$$" 2>/dev/null; then
+		skip "ip netns cannot be used here: no cluster of network namespaces"
+	fi
+	ip netns del "crest-probe-$$"
+	if [ "$1" = cgroup ]; then
+		mountpoint -q /sys/fs/cgroup/freezer && mkdir "/sys/fs/cgroup/freezer/crest-probe-$$" 2>/dev/null ||
+			skip "no cgroup v1 freezer to give each node (proctrack/cgroup); slurm_linuxproc.bats runs without"
+		rmdir "/sys/fs/cgroup/freezer/crest-probe-$$"
+	fi
 	export S=$(mktemp -d /tmp/crest-slurm.XXXXXX)
 	chmod 0755 "$S"
 	export P=$S/prefix CKB=$S/ck W=$S/work STATE=$S/cluster
