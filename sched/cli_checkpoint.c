@@ -66,7 +66,8 @@ static int checkpoint_job(const char *job, const char *sig)
 		fprintf(stderr, "crest: checkpoint: --signal %s: expected a signal name such as USR2\n", sig);
 		return 2;
 	}
-	snprintf(arg, sizeof(arg), "--signal=%s", crest_signal_name(signo, name));
+	const char *signame = crest_signal_name(signo, name);
+	snprintf(arg, sizeof(arg), "--signal=%s", signame);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -87,7 +88,7 @@ static int checkpoint_job(const char *job, const char *sig)
 		return 1;
 	}
 	printf("asked job %s for a checkpoint (SIG%s to its tasks); it appears in the job's checkpoint directory\n",
-	       job, name);
+	       job, signame);
 	return 0;
 }
 

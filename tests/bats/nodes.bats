@@ -358,7 +358,8 @@ nothing_lost() {
 replace_sub1() {
 	local s
 	s=$(sub_pid 1)
-	[ -n "$s" ] && kill -9 "$s" 2>/dev/null
+	# it may have died already (CREST_FAULT), and been reaped
+	[ -n "$s" ] && { kill -9 "$s" 2>/dev/null || true; }
 	for ((i = 0; i < 50; i++)); do
 		is_alive "$s" || break
 		sleep 0.1
@@ -379,7 +380,7 @@ tree_with_checkpoint() {
 
 # kill -9 of the root, waited for
 kill_root() {
-	kill -9 "$ROOT"
+	kill -9 "$ROOT" 2>/dev/null || true	# it may have died already (CREST_FAULT)
 	for ((i = 0; i < 50; i++)); do
 		is_alive "$ROOT" || break
 		sleep 0.1

@@ -36,6 +36,7 @@ slurm_setup_file() {
 	cat >"$W/job.sh" <<'JOB'
 #!/bin/bash
 echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
+export CREST_LOG=info	# libcrest says what it does, in the job's output
 srun python3 slurm_app.py "$STEPS" 0.1
 echo "job done"
 JOB
@@ -63,6 +64,9 @@ slurm_teardown() {
 	done
 	for f in "$CKB"/crest-test/*/*/coord.log "$CKB"/crest-test/*/*/nodes/n*/coord.log; do
 		[ -e "$f" ] && { echo "--- $f"; grep -v -e 'stopped for' -e registered -e disconnected "$f" | tail -n 25; }
+	done
+	for f in "$STATE"/log/slurmd.node*.log; do
+		[ -e "$f" ] && { echo "--- $f"; grep -v -e 'debug' "$f" | tail -n 15; }
 	done
 	rm -f "$W"/out.*
 	true
