@@ -66,13 +66,23 @@ teardown() {
 	! grep -q -e libcrest -e / <<<"$output"
 }
 
-@test "crest checkpoint --job, then scancel (a final checkpoint), then sbatch --restart-from on other nodes continues each task" {
+@test "another user cannot checkpoint or see the job; crest checkpoint --job, then scancel (a final checkpoint), then sbatch --restart-from on other nodes continues each task" {
 	local d first
 	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=150 job.sh
 	first=$J
 	wait_log "$first" 'the step has started' 30
+	# another user reaches neither the job nor its coordinator
+	d=$(step_dir "$first")
+	run_logged runuser -u nobody -- env SLURM_CONF="$STATE/etc/slurm.conf" "$P/bin/crest" checkpoint --job "$first"
+	[ "$status" -ne 0 ]
+	run_logged runuser -u nobody -- "$P/bin/crest" checkpoint --dir "$d"
+	[ "$status" -ne 0 ]
+	run_logged runuser -u nobody -- "$P/bin/crest" status --dir "$d"
+	[ "$status" -ne 0 ]
+	! grep -q 'started by' "$d/coord.log"
 	run_logged as_user "$P/bin/crest" checkpoint --job "$first"
 	[ "$status" -eq 0 ]
+	grep -q 'SIGUSR2 to its tasks' <<<"$output"
 	wait_log "$first" 'started by SIGUSR2' 20
 	wait_log "$first" 'generation 1 committed' 20
 	sleep 1
