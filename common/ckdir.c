@@ -934,3 +934,21 @@ int ckdir_tree_file(char *buf, size_t size, const char *rundir, const char *name
 		       snprintf(buf, size, "%s/%s", rundir, name);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
+
+void ckdir_runtime_clear(const char *rundir)
+{
+	char path[CKDIR_PATH_MAX + 300];
+	DIR *d = opendir(rundir);
+	struct dirent *e;
+
+	ckdir_procs_clear(rundir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rundir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}

@@ -108,6 +108,9 @@ pid_t ckdir_coord_alive(const char *dir);
 int ckdir_procs_add(const char *dir, pid_t pid);
 int ckdir_procs_read(const char *dir, pid_t **pids, size_t *n);
 int ckdir_procs_clear(const char *dir);
+/* a new incarnation in rundir: PROCS emptied, every VPIDS* and PATHMAP*
+ * (ckdir_tree_file) of an earlier one removed */
+void ckdir_runtime_clear(const char *rundir);
 
 bool ckdir_pid_alive(pid_t pid);
 /* the state letter of /proc/PID/stat ('R', 'S', 'Z', ...), and its comm if

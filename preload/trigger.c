@@ -321,11 +321,17 @@ int crest_trigger_service(void)
 	return -1;
 }
 
+/* the checkpoint that just ended is a final one: a TERM asked for it, or
+ * came while the threads were stopped (the handler could not run; the dump
+ * queued it again, it is still pending) */
+static bool was_final(void)
+{
+	return __atomic_load_n(&term_state, __ATOMIC_SEQ_CST) != TERM_NONE || term_is_pending();
+}
+
 bool crest_trigger_hold(void)
 {
-	if (!hold || !on_term || !crest_sig_owned(SIGTERM))
-		return false;
-	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_NONE && !term_is_pending())
+	if (!hold || !on_term || !crest_sig_owned(SIGTERM) || !was_final())
 		return false;
 	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
@@ -343,11 +349,7 @@ void crest_trigger_after_checkpoint(void)
 {
 	if (!on_term || !crest_sig_owned(SIGTERM) || crest_trigger_held())
 		return;
-	/* a TERM that came while the threads were stopped is still pending
-	 * (the handler could not run; the dump queued it again): it makes
-	 * this checkpoint final too */
-	bool pending = term_is_pending();
-	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) != TERM_NONE || pending) {
+	if (was_final()) {
 		__atomic_store_n(&term_state, TERM_ASKED, __ATOMIC_SEQ_CST);
 		term_deadline_ns = 0;
 		die_of_term("the final checkpoint is over");

@@ -156,15 +156,10 @@ int cmd_launch(int argc, char **argv)
 			dir, (int)other);
 		return 1;
 	}
-	char vp[PATH_MAX + 16], rootpid[16];
-	if (!other) {
-		ckdir_procs_clear(run);
-		/* a new computation: pids are real again, this process is its root */
-		snprintf(vp, sizeof(vp), "%s/VPIDS", run);
-		unlink(vp);
-		snprintf(vp, sizeof(vp), "%s/PATHMAP", run);
-		unlink(vp);
-	}
+	char rootpid[16];
+	/* a new computation: pids are real again, this process is its root */
+	if (!other)
+		ckdir_runtime_clear(run);
 	snprintf(rootpid, sizeof(rootpid), "%d", (int)getpid());
 	setenv("CREST_ROOT_PID", rootpid, 1);
 	if (!other && cli_start_coord("launch", &paths, abs, &ca))

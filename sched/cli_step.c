@@ -22,7 +22,6 @@
  * it.  A node that died writes nothing: no DONE.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ifaddrs.h>
@@ -81,39 +80,6 @@ static int node_address(char *buf, size_t size)
 	}
 	freeifaddrs(ifa);
 	return -EADDRNOTAVAIL;
-}
-
-/* runtime files of an earlier incarnation: PROCS, VPIDS*, PATHMAP* */
-static void clear_runtime(const char *run)
-{
-	DIR *d = opendir(run);
-	struct dirent *e;
-	char path[PATH_MAX + 300];
-
-	ckdir_procs_clear(run);
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-}
-
-static uint64_t newest_complete(const char *abs)
-{
-	uint64_t *gens = NULL, best = 0;
-	size_t n = 0;
-
-	if (ckdir_list_gens(abs, &gens, &n) < 0)
-		return 0;
-	for (size_t i = n; i-- > 0 && !best;)
-		if (ckdir_gen_complete(abs, gens[i]))
-			best = gens[i];
-	free(gens);
-	return best;
 }
 
 /* the step finished in an earlier run: its checkpoints are of no use;
@@ -229,7 +195,8 @@ int cmd_step_start(int argc, char **argv)
 			return 1;
 		}
 	} else {
-		gen = newest_complete(abs);
+		if (ckdir_latest_complete(abs, &gen))
+			gen = 0;
 		if (gen && !restart) {
 			fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
 				PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n",
@@ -280,7 +247,7 @@ int cmd_step_start(int argc, char **argv)
 			"twice? (two steps with the same command line need --checkpoint-name)\n", run);
 		return 1;
 	}
-	clear_runtime(run);
+	ckdir_runtime_clear(run);
 	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
 	unlink(file);	/* an earlier run's */
 	if (cli_start_coord("step", &paths, abs, &ca))

@@ -87,23 +87,21 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 		nodes += p->sub;
 	}
 	/* always every node: a generation without one could not be restarted
-	 * (a node whose tasks ended keeps its sub-coordinator connected) */
-	if (c->started && (!c->o.nodes || nodes >= c->o.nodes))
-		return true;
+	 * (a node whose tasks ended keeps its sub-coordinator connected);
+	 * every task only until the step has started */
+	bool nodes_ok = !c->o.nodes || nodes >= c->o.nodes;
 	if (c->started) {
-		if (why)
+		if (!nodes_ok && why)
 			snprintf(why, size, "only %u of the step's %u nodes are connected", nodes, c->o.nodes);
-		return false;
+		return nodes_ok;
 	}
-	if (tasks < c->o.tasks || (c->o.nodes && nodes < c->o.nodes)) {
-		if (!why)
-			return false;
-		snprintf(why, size, "the step is still starting: %u of %u tasks on node %u%s", tasks, c->o.tasks,
-			 c->o.node, c->o.nodes ? "" : " connected");
-		if (c->o.nodes) {
-			size_t l = strlen(why);
-			snprintf(why + l, size - l, ", %u of %u nodes connected", nodes, c->o.nodes);
-		}
+	if (tasks < c->o.tasks || !nodes_ok) {
+		if (why && c->o.nodes)
+			snprintf(why, size, "the step is still starting: %u of %u tasks on node %u, %u of %u nodes connected",
+				 tasks, c->o.tasks, c->o.node, nodes, c->o.nodes);
+		else if (why)
+			snprintf(why, size, "the step is still starting: %u of %u tasks on node %u connected", tasks,
+				 c->o.tasks, c->o.node);
 		return false;
 	}
 	pr_info("the step has started: %u tasks here%s", tasks, c->o.nodes ? ", every node connected" : "");

@@ -445,8 +445,7 @@ void coord_tree_tick(struct coord *c)
 	if (!coord_is_sub(c) || c->parent || now < c->parent_retry_ms)
 		return;
 	/* a node of a Slurm step answers for all its tasks, or not at all */
-	char why[128];
-	if (!coord_step_started(c, why, sizeof(why)))
+	if (!coord_step_started(c, NULL, 0))
 		return;
 	int rc = parent_connect(c);
 	if (!rc) {

@@ -34,6 +34,7 @@ struct crest_spank_step {
 	bool started;			/* its coordinator runs */
 	char err[CREST_SPANK_ERR_MAX];	/* user_init's failure, reported by task_init */
 	char prefix[PATH_MAX];		/* crest's install prefix */
+	char bin[PATH_MAX + 16];	/* <prefix>/bin/crest */
 	char stepdir[PATH_MAX];
 	char rundir[PATH_MAX + 32];	/* stepdir, or stepdir/nodes/n<node> */
 	uint32_t node, nnodes;

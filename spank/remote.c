@@ -185,6 +185,7 @@ int crest_remote_user_init(spank_t sp)
 		fail("cannot find where crest is installed (dladdr of spank_crest.so)");
 		return 0;
 	}
+	snprintf(crest_step.bin, sizeof(crest_step.bin), "%s/bin/crest", crest_step.prefix);
 
 	/* the job's directory, then the step's */
 	char jobdir[PATH_MAX], key[128];
@@ -229,8 +230,7 @@ int crest_remote_user_init(spank_t sp)
 				   interval, crest_conf.interval_min);
 		interval = crest_conf.interval_min;
 	}
-	char bin[PATH_MAX + 16], nodes[16], node[16], tasks[16], ival[16], keep[16], tmo[16];
-	snprintf(bin, sizeof(bin), "%s/bin/crest", crest_step.prefix);
+	char nodes[16], node[16], tasks[16], ival[16], keep[16], tmo[16];
 	snprintf(node, sizeof(node), "%u", crest_step.node);
 	snprintf(nodes, sizeof(nodes), "%u", crest_step.nnodes);
 	snprintf(tasks, sizeof(tasks), "%u", local);
@@ -238,7 +238,7 @@ int crest_remote_user_init(spank_t sp)
 	snprintf(keep, sizeof(keep), "%u", crest_conf.keep);
 	snprintf(tmo, sizeof(tmo), "%u", crest_conf.timeout);
 	bool restart = crest_opts.restart_from[0] || restart_count > 0;
-	char *argv[] = { bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+	char *argv[] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
 			 "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
 			 "--timeout", tmo, restart ? "--restart" : NULL, NULL };
 	char out[CREST_SPANK_ERR_MAX];
@@ -282,11 +282,10 @@ int crest_remote_exit(spank_t sp)
 	(void)sp;
 	if (!crest_step.started)
 		return 0;
-	char bin[PATH_MAX + 16], node[16], nodes[16], out[CREST_SPANK_ERR_MAX];
-	snprintf(bin, sizeof(bin), "%s/bin/crest", crest_step.prefix);
+	char node[16], nodes[16], out[CREST_SPANK_ERR_MAX];
 	snprintf(node, sizeof(node), "%u", crest_step.node);
 	snprintf(nodes, sizeof(nodes), "%u", crest_step.nnodes);
-	char *argv[] = { bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+	char *argv[] = { crest_step.bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
 			 crest_step.tasks_ok ? "--ok" : NULL, NULL };
 	if (run_as_user(argv, out, sizeof(out)) != 0)
 		slurm_error("crest: stopping the coordinator of node %u of %s: %s", crest_step.node,

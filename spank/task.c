@@ -72,8 +72,7 @@ int crest_task_init(spank_t sp)
 	snprintf(num, sizeof(num), "%d", sig);
 	if (set(sp, "CREST_CKPT_SIGNAL", num) || set(sp, "CREST_ON_TERM", crest_conf.preempt ? "hold" : "exit"))
 		return -1;
-	snprintf(buf, sizeof(buf), "%s/bin/crest", crest_step.prefix);
-	if (set(sp, "CREST_BIN", buf))
+	if (set(sp, "CREST_BIN", crest_step.bin))
 		return -1;
 	if (crest_step.restart_gen) {
 		snprintf(num, sizeof(num), "%" PRIu64, crest_step.restart_gen);
