@@ -34,6 +34,12 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_trigger);
 	case CREST_MSG_IMAGES:
 		return sizeof(struct crest_msg_images);
+	case CREST_MSG_ENDPOINTS:
+		return sizeof(struct crest_msg_endpoints);
+	case CREST_MSG_NS_PUBLISH:
+	case CREST_MSG_NS_LOOKUP:
+	case CREST_MSG_NS_REPLY:
+		return sizeof(struct crest_msg_ns);
 	case CREST_MSG_WELCOME:
 		return sizeof(struct crest_msg_welcome);
 	case CREST_MSG_PREPARE:
@@ -76,6 +82,10 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_CHILDREN: return "CHILDREN";
 	case CREST_MSG_TRIGGER: return "TRIGGER";
 	case CREST_MSG_IMAGES: return "IMAGES";
+	case CREST_MSG_ENDPOINTS: return "ENDPOINTS";
+	case CREST_MSG_NS_PUBLISH: return "NS_PUBLISH";
+	case CREST_MSG_NS_LOOKUP: return "NS_LOOKUP";
+	case CREST_MSG_NS_REPLY: return "NS_REPLY";
 	case CREST_MSG_WELCOME: return "WELCOME";
 	case CREST_MSG_PREPARE: return "PREPARE";
 	case CREST_MSG_SUSPEND: return "SUSPEND";

@@ -37,6 +37,7 @@ enum crest_msg_type {
 	CREST_MSG_CHILDREN = 5,		/* struct crest_msg_children: before PHASE_OK of SUSPEND */
 	CREST_MSG_TRIGGER = 6,		/* struct crest_msg_trigger: a trigger signal arrived */
 	CREST_MSG_IMAGES = 7,		/* struct crest_msg_images: a sub-coordinator's images, before PHASE_OK of WRITE */
+	CREST_MSG_ENDPOINTS = 8,	/* struct crest_msg_endpoints: TCP connections, before PHASE_OK of WRITE */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -52,6 +53,12 @@ enum crest_msg_type {
 	CREST_MSG_STATUS_REQUEST = 34,	/* no payload */
 	CREST_MSG_STATUS_REPLY = 35,	/* JSON text, see docs/protocol.md */
 	CREST_MSG_SHUTDOWN = 36,	/* no payload: coordinator exits, app keeps running */
+
+	/* the name service (docs/protocol.md, "Name service"): any local
+	 * connection -> its coordinator -> ... -> the root, and back */
+	CREST_MSG_NS_PUBLISH = 40,	/* struct crest_msg_ns: key = value */
+	CREST_MSG_NS_LOOKUP = 41,	/* struct crest_msg_ns: value of key, waiting up to timeout_ms */
+	CREST_MSG_NS_REPLY = 42,	/* struct crest_msg_ns: answer to the request with the same id */
 
 	/* authentication of a connection (common/auth.c), before anything else */
 	CREST_MSG_CHALLENGE = 48,	/* struct crest_msg_challenge: acceptor -> connector */
@@ -118,6 +125,44 @@ struct crest_msg_images {
 		uint32_t crc;		/* crc32c of the image header */
 		uint32_t reserved;
 	} im[CREST_IMAGES_MAX];
+};
+
+/* The connected TCP sockets of the processes (sockaddr_in/in6 as the
+ * kernel gave them), so that the root can write gen-N/ENDPOINTS: at
+ * restart a socket whose peer is listed there is connected again through
+ * the name service, one whose peer is not was connected to outside.  A
+ * sub-coordinator passes them up as they come.  Several messages, `more`
+ * set on all but the last of a process. */
+#define CREST_ENDPOINTS_MAX	32
+
+struct crest_msg_endpoints {
+	uint64_t generation;
+	uint32_t n;
+	uint32_t more;
+	struct {
+		uint32_t node;		/* the node of the process (loopback addresses are per node) */
+		uint32_t reserved;
+		uint8_t local[28];	/* struct sockaddr_in or sockaddr_in6 */
+		uint8_t peer[28];
+	} ep[CREST_ENDPOINTS_MAX];
+};
+
+/* NS_PUBLISH, NS_LOOKUP and NS_REPLY.  `id` is the requester's and comes
+ * back in the reply; a coordinator that passes a request up gives it its
+ * own.  CREST_NS_ADDR on a PUBLISH: `value` is ":PORT..." and the first
+ * coordinator puts its node's address in front ("10.0.0.2:PORT...": the
+ * address the node reaches its parent from). */
+#define CREST_NS_KEY_MAX	192
+#define CREST_NS_VALUE_MAX	256
+#define CREST_NS_ADDR		(1u << 0)
+
+struct crest_msg_ns {
+	uint32_t id;
+	uint32_t flags;			/* CREST_NS_* */
+	int32_t error;			/* REPLY: 0, -ENOENT (LOOKUP with timeout 0), -ETIMEDOUT, ... */
+	uint32_t timeout_ms;		/* LOOKUP: wait this long for a publication */
+	char key[CREST_NS_KEY_MAX];
+	char value[CREST_NS_VALUE_MAX];
 };
 
 struct crest_msg_welcome {

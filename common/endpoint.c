@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP endpoint names and gen-N/ENDPOINTS (endpoint.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "endpoint.h"
+
+int crest_ep_key(const void *sockaddr, size_t len, uint32_t node, char *buf, size_t size)
+{
+	struct sockaddr_storage ss = { 0 };
+	char ip[INET6_ADDRSTRLEN + 2], where[16] = "";
+	unsigned port;
+	bool loop;
+
+	memcpy(&ss, sockaddr, len < sizeof(ss) ? len : sizeof(ss));
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		port = ntohs(a->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			loop = a->sin6_addr.s6_addr[12] == 127;
+		} else {
+			ip[0] = '[';
+			inet_ntop(AF_INET6, &a->sin6_addr, ip + 1, sizeof(ip) - 2);
+			strcat(ip, "]");
+			loop = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+		}
+	} else if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		port = ntohs(a->sin_port);
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		loop = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (loop)	/* the same address on every node: only the node tells them apart */
+		snprintf(where, sizeof(where), "n%u/", node);
+	int w = snprintf(buf, size, "%s%s:%u", where, ip, port);
+	return w > 0 && (size_t)w < size ? 0 : -ENAMETOOLONG;
+}
+
+int crest_eps_append(char **buf, size_t *len, size_t *cap, const void *local, const void *peer, uint32_t node)
+{
+	char l[CREST_EP_KEY_MAX], p[CREST_EP_KEY_MAX];
+	int rc = crest_ep_key(local, sizeof(struct sockaddr_in6), node, l, sizeof(l));
+
+	if (!rc)
+		rc = crest_ep_key(peer, sizeof(struct sockaddr_in6), node, p, sizeof(p));
+	if (rc)
+		return rc;
+	size_t need = *len + strlen(l) + strlen(p) + 3;
+	if (need > *cap) {
+		size_t ncap = need * 2 > 4096 ? need * 2 : 4096;
+		char *n = realloc(*buf, ncap);
+		if (!n)
+			return -ENOMEM;
+		*buf = n;
+		*cap = ncap;
+	}
+	*len += sprintf(*buf + *len, "%s %s\n", l, p);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t errlen)
+{
+	char path[4096 + 16], line[2 * CREST_EP_KEY_MAX + 8];
+	size_t cap = 0, lineno = 0;
+	int rc = 0;
+
+	memset(eps, 0, sizeof(*eps));
+	snprintf(path, sizeof(path), "%s/ENDPOINTS", gen_dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char l[CREST_EP_KEY_MAX], p[CREST_EP_KEY_MAX], extra;
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, CREST_EPS_HEADER)) {
+				snprintf(err, errlen, "%s: not a crest ENDPOINTS file (first line)", path);
+				rc = -EBADMSG;
+				break;
+			}
+			continue;
+		}
+		if (!strchr(line, '\n') || sscanf(line, "%63s %63s %c", l, p, &extra) != 2) {
+			snprintf(err, errlen, "%s: line %zu is damaged", path, lineno);
+			rc = -EBADMSG;
+			break;
+		}
+		if (eps->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **n = realloc(eps->local, cap * sizeof(*n));
+			if (!n) {
+				rc = -ENOMEM;
+				break;
+			}
+			eps->local = n;
+		}
+		if (!(eps->local[eps->n] = strdup(l))) {
+			rc = -ENOMEM;
+			break;
+		}
+		eps->n++;
+	}
+	if (!rc && lineno == 0) {
+		snprintf(err, errlen, "%s is empty", path);
+		rc = -EBADMSG;
+	}
+	fclose(f);
+	if (rc) {
+		crest_eps_free(eps);
+		return rc;
+	}
+	qsort(eps->local, eps->n, sizeof(*eps->local), cmp_str);
+	return 0;
+}
+
+int crest_eps_has(const struct crest_eps *eps, const char *key)
+{
+	return eps->n && bsearch(&key, eps->local, eps->n, sizeof(*eps->local), cmp_str) != NULL;
+}
+
+void crest_eps_free(struct crest_eps *eps)
+{
+	for (size_t i = 0; i < eps->n; i++)
+		free(eps->local[i]);
+	free(eps->local);
+	memset(eps, 0, sizeof(*eps));
+}
