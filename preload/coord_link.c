@@ -180,6 +180,38 @@ static void send_children(uint64_t gen)
 	} while (i < n);
 }
 
+/* its connected TCP sockets, for the root's gen-N/ENDPOINTS (the
+ * coordinator fills in the node) */
+static void send_endpoints(uint64_t gen)
+{
+	static struct crest_msg_endpoints m;
+	uint32_t n, i = 0;
+	const struct crest_img_socket *s = crest_sock_records(&n);
+
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		m.generation = gen;
+		for (; i < n && m.n < CREST_ENDPOINTS_MAX; i++) {
+			if (s[i].domain == AF_UNIX || s[i].state != CREST_SOCK_CONNECTED ||
+			    s[i].local_len > sizeof(m.ep[0].local) || s[i].peer_len > sizeof(m.ep[0].peer))
+				continue;
+			memcpy(m.ep[m.n].local, s[i].local, s[i].local_len);
+			memcpy(m.ep[m.n].peer, s[i].peer, s[i].peer_len);
+			m.n++;
+		}
+		if (!m.n)
+			return;
+		m.more = i < n;
+		if (crest.coord_fd < 0 ||
+		    crest_frame_send(crest.coord_fd, CREST_MSG_ENDPOINTS, &crest.seq, &m, sizeof(m)) < 0) {
+			link_close();
+			return;
+		}
+		if (i >= n)
+			return;
+	}
+}
+
 static uint64_t progress_gen;
 static uint64_t progress_last_ns;
 
@@ -262,6 +294,8 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 		p.memory_bytes = mem;
 		p.image_crc = crc;
 		snprintf(p.text, sizeof(p.text), "%s", err);
+		if (!rc)
+			send_endpoints(m->generation);
 		reply(rc ? CREST_MSG_PHASE_FAIL : CREST_MSG_PHASE_OK, &p);
 		if (crest.coord_fd < 0) {
 			discard_image(m->image);	/* nobody will commit it */

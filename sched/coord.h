@@ -134,6 +134,10 @@ struct coord {
 	long long next_interval_ms;
 	long long last_end_ms;		/* end (commit or abort) of the last checkpoint */
 	struct ckpt ck;
+	/* root: the lines of gen-N/ENDPOINTS of the running checkpoint */
+	struct { char *buf; size_t len, cap; } eps;
+	struct coord_ns *ns;		/* coord_ns.c */
+	bool hello_sent;		/* sub: HELLO went up this link (its node is complete) */
 	struct {
 		uint64_t gen;
 		int error;
@@ -182,6 +186,19 @@ void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m);
 
 /* coord_ckpt.c, sub-coordinator side: a phase from the parent */
 void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m);
+
+/* coord_endpoints.c: the TCP connections of a checkpoint, gen-N/ENDPOINTS */
+void coord_endpoints_add(struct coord *c, struct conn *from, const struct crest_msg_endpoints *m);
+int coord_endpoints_write(struct coord *c);
+void coord_endpoints_clear(struct coord *c);
+
+/* coord_ns.c: the name service (docs/protocol.md, "Name service") */
+void coord_ns_request(struct coord *c, struct conn *from, uint16_t type, const struct crest_msg_ns *m);
+void coord_ns_reply_from_parent(struct coord *c, const struct crest_msg_ns *m);
+void coord_ns_parent_up(struct coord *c);
+void coord_ns_gone(struct coord *c, struct conn *conn);
+void coord_ns_tick(struct coord *c);
+void coord_ns_free(struct coord *c);
 
 /* coord_status.c */
 int coord_status_json(const struct coord *c, char *buf, size_t size);

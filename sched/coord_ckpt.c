@@ -237,6 +237,7 @@ static int start(struct coord *c, uint32_t compress, uint32_t flags, const char 
 	if (rc)
 		return rc;
 	memset(&c->ck, 0, sizeof(c->ck));
+	coord_endpoints_clear(c);
 	c->ck.gen = gen;
 	c->ck.compress = compress;
 	c->ck.flags = flags & CREST_REQ_KILL ? CREST_CKPT_EXIT : 0;
@@ -445,7 +446,9 @@ static int commit(struct coord *c)
 		rc = -ESRCH;
 		goto out_free;
 	}
-	rc = ckdir_manifest_write(c->o.dir, &man);
+	rc = coord_endpoints_write(c);
+	if (!rc)
+		rc = ckdir_manifest_write(c->o.dir, &man);
 	if (rc)
 		goto out_abort;
 	rc = ckdir_set_latest(c->o.dir, c->ck.gen);

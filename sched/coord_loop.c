@@ -271,6 +271,12 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		struct crest_msg_ckpt m;
 		if (type == CREST_MSG_WELCOME)
 			return;
+		if (type == CREST_MSG_NS_REPLY) {
+			struct crest_msg_ns r;
+			memcpy(&r, payload, sizeof(r));
+			coord_ns_reply_from_parent(c, &r);
+			return;
+		}
 		if (type >= CREST_MSG_PREPARE && type <= CREST_MSG_ABORT) {
 			memcpy(&m, payload, sizeof(m));
 			coord_ckpt_from_parent(c, type, &m);
@@ -320,6 +326,25 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 			break;
 		memcpy(&m, payload, sizeof(m));
 		coord_tree_images(c, conn, &m);
+		return;
+	}
+	case CREST_MSG_ENDPOINTS: {
+		static struct crest_msg_endpoints m;
+		if (conn->kind != CONN_PROC)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_endpoints_add(c, conn, &m);
+		return;
+	}
+	case CREST_MSG_NS_PUBLISH:
+	case CREST_MSG_NS_LOOKUP: {
+		/* anyone local; over TCP a coordinator that proved the secret,
+		 * before its HELLO too (its node's tasks are restarting) */
+		struct crest_msg_ns m;
+		if (conn->tcp && conn->kind != CONN_NEW && !conn->sub)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_ns_request(c, conn, type, &m);
 		return;
 	}
 	case CREST_MSG_CKPT_REQUEST: {
@@ -414,6 +439,7 @@ static void reap(struct coord *c)
 		if (conn == c->parent)
 			coord_tree_parent_gone(c);
 		coord_ckpt_gone(c, conn);
+		coord_ns_gone(c, conn);
 		close(conn->fd);
 		free(conn->imgs);
 		free(conn);
@@ -516,6 +542,7 @@ int coord_run(struct coord *c)
 		reap(c);
 		coord_tree_tick(c);
 		coord_ckpt_tick(c);
+		coord_ns_tick(c);
 		reap(c);
 		if (should_exit(c)) {
 			pr_info("%s", c->any_connected ? "every process has disconnected: exiting" :

@@ -358,7 +358,6 @@ out_close:
 
 static int parent_connect(struct coord *c)
 {
-	struct crest_msg_hello h = { 0 };
 	struct sockaddr_in sa;
 	char buf[CKDIR_PATH_MAX + 16];
 	const char *path = secret_path(c, buf, sizeof(buf));
@@ -412,18 +411,38 @@ static int parent_connect(struct coord *c)
 	conn->next = c->conns;
 	c->conns = conn;
 	c->parent = conn;
+	c->hello_sent = false;
+	coord_ns_parent_up(c);
+	return c->parent ? 0 : -ECONNRESET;
+}
+
+/*
+ * HELLO makes the node part of the computation for the root.  A node of a
+ * Slurm step says it only once every task of the node is there (it answers
+ * for all its tasks, or not at all); until then the link carries only the
+ * name service, which the restarting tasks need to find their peers.
+ */
+static void hello_up(struct coord *c)
+{
+	struct crest_msg_hello h = { 0 };
+
+	if (!c->parent || c->hello_sent || !coord_step_started(c, NULL, 0))
+		return;
 	h.pid = (uint32_t)getpid();
 	h.vpid = h.pid;
 	h.flags = CREST_HELLO_SUBCOORD;
 	h.node = c->o.node;
 	snprintf(h.exe, sizeof(h.exe), "crest-coord (node %u)", c->o.node);
-	return coord_send(c, conn, CREST_MSG_HELLO, &h, sizeof(h));
+	c->hello_sent = !coord_send(c, c->parent, CREST_MSG_HELLO, &h, sizeof(h));
+	if (c->hello_sent)
+		pr_info("node %u is complete: joined the computation at %s", c->o.node, c->o.parent);
 }
 
 /* sub-coordinator: the link up dropped (called before the conn is freed) */
 void coord_tree_parent_gone(struct coord *c)
 {
 	c->parent = NULL;
+	c->hello_sent = false;
 	pr_warn("lost the parent coordinator %s%s", c->o.parent,
 		c->ck.step != CK_IDLE ? " during a checkpoint: aborting it here" : "");
 	if (c->ck.step != CK_IDLE)
@@ -442,15 +461,16 @@ void coord_tree_tick(struct coord *c)
 				crest_auth_strerror(-ETIMEDOUT));
 			p->dead = true;
 		}
-	if (!coord_is_sub(c) || c->parent || now < c->parent_retry_ms)
+	if (!coord_is_sub(c))
 		return;
-	/* a node of a Slurm step answers for all its tasks, or not at all */
-	if (!coord_step_started(c, NULL, 0))
+	hello_up(c);
+	if (c->parent || now < c->parent_retry_ms)
 		return;
 	int rc = parent_connect(c);
 	if (!rc) {
 		pr_info("connected to the parent coordinator %s as node %u", c->o.parent, c->o.node);
 		c->parent_backoff_ms = BACKOFF_MIN_MS;
+		hello_up(c);
 		return;
 	}
 	pr_debug("cannot reach the parent %s: %s; again in %u ms",
