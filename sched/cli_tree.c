@@ -714,6 +714,11 @@ fail:
 	return NULL;
 }
 
+void cli_tree_set_run(struct tree *t, const char *run)
+{
+	t->run = run;
+}
+
 size_t cli_tree_size(const struct tree *t)
 {
 	return t->n;

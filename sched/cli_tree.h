@@ -21,4 +21,8 @@ void cli_tree_free(struct tree *t);
  * fd.  Returns only on an error before anything was forked. */
 int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen);
 
+/* The folder of the coordinator the restored processes connect to (the
+ * name service that connects them to other nodes); set before start. */
+void cli_tree_set_run(struct tree *t, const char *run);
+
 #endif

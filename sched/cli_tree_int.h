@@ -83,6 +83,7 @@ struct tree {
 	size_t nshm;
 	struct tsock *socks;
 	size_t nsocks;
+	const char *run;		/* the coordinator's folder, for cli_rewire.c */
 };
 
 
@@ -91,5 +92,14 @@ int tree_sockets_plan(struct tree *t, char *err, size_t errlen);
 int tree_sockets_make(struct tree *t, char *err, size_t errlen);
 /* the created socket for process i's fd record k, or -1 */
 int tree_socket_fd(const struct tree *t, int i, size_t k);
+
+/* the node an image was written on: its folder .../n<M>/ */
+unsigned tree_image_node(const char *image);
+
+/* cli_rewire.c: connects socks[0..n) of generation folder `gen` (its name)
+ * again to their peers on other nodes, through the name service of the
+ * coordinator of `run`; sets their fd */
+int tree_rewire(struct tree *t, struct tsock **socks, size_t n, const char *gen, const char *run, char *err,
+		size_t errlen);
 
 #endif

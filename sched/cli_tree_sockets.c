@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli_tree_int.h"
+#include "endpoint.h"
 
 static int find_sock(const struct tree *t, uint64_t ino)
 {
@@ -199,13 +200,30 @@ static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errl
 			close(fd);
 			return -errno;
 		}
-		/* the port is taken: any port (clients that remember it will fail) */
+		/* another node (its address is not here): the same port on every
+		 * address of this one; a port that is taken: another port (clients
+		 * that remember it will fail) */
 		struct sockaddr_storage any;
+		char was[CREST_EP_KEY_MAX] = "?";
+		crest_ep_key(r->local, r->local_len, 0, was, sizeof(was));
 		memcpy(&any, r->local, r->local_len);
+		if (errno == EADDRNOTAVAIL) {
+			if (r->domain == AF_INET6)
+				((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
+			else
+				((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_ANY);
+			if (!bind(fd, (struct sockaddr *)&any, r->local_len)) {
+				fprintf(stderr, "crest: restart: the TCP listener %s is on another node now: it listens on "
+					"the same port of every address here\n", was);
+				goto bound;
+			}
+		}
 		((struct sockaddr_in *)&any)->sin_port = 0;
-		fprintf(stderr, "crest: restart: a TCP listener's port is taken: it listens on another port now\n");
+		fprintf(stderr, "crest: restart: the port of the TCP listener %s is taken here: it listens on another "
+			"port now\n", was);
 		bind(fd, (struct sockaddr *)&any, r->local_len);
 	}
+bound:
 	if (r->state == CREST_SOCK_LISTENING && listen(fd, r->backlog ? (int)r->backlog : 128) < 0) {
 		snprintf(err, errlen, "cannot listen again: %s", strerror(errno));
 		close(fd);
@@ -226,8 +244,85 @@ static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errl
 	return 0;
 }
 
+unsigned tree_image_node(const char *image)
+{
+	const char *slash = strrchr(image, '/'), *p = slash;
+
+	while (p && p > image && p[-1] != '/')
+		p--;
+	return p && *p == 'n' ? (unsigned)strtoul(p + 1, NULL, 10) : 0;
+}
+
+/* the generation folder of an image .../gen-N/n<M>/p-....img */
+static void gen_dir_of(const char *image, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", image);
+	for (int k = 0; k < 2; k++) {
+		char *slash = strrchr(buf, '/');
+		if (slash)
+			*slash = 0;
+	}
+}
+
+/*
+ * The TCP sockets whose peer is not restored here but is a process of the
+ * computation (its end is in gen-N/ENDPOINTS): on another node, or in
+ * another Slurm task.  A generation of an older crest has no ENDPOINTS:
+ * every such peer counts as outside.
+ */
+static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char *err, size_t errlen)
+{
+	struct crest_eps eps;
+	char gdir[PATH_MAX];
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!t->n)
+		return 0;
+	gen_dir_of(t->p[0].image, gdir, sizeof(gdir));
+	int rc = crest_eps_read(gdir, &eps, err, errlen);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	struct tsock **v = calloc(t->nsocks ? t->nsocks : 1, sizeof(*v));
+	if (!v) {
+		crest_eps_free(&eps);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->nsocks; i++) {
+		struct tsock *s = &t->socks[i];
+		char key[CREST_EP_KEY_MAX];
+		if (s->peer >= 0 || s->rec->domain == AF_UNIX || s->rec->state != CREST_SOCK_CONNECTED)
+			continue;
+		unsigned node = tree_image_node(t->p[s->proc].image);
+		if (!crest_ep_key(s->rec->peer, s->rec->peer_len, node, key, sizeof(key)) && crest_eps_has(&eps, key))
+			v[n++] = s;
+	}
+	crest_eps_free(&eps);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
 int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 {
+	struct tsock **remote;
+	size_t nremote;
+	int rc = remote_peers(t, &remote, &nremote, err, errlen);
+
+	if (rc)
+		return rc;
+	if (nremote) {
+		char gdir[PATH_MAX];
+		gen_dir_of(t->p[0].image, gdir, sizeof(gdir));
+		const char *slash = strrchr(gdir, '/');
+		rc = tree_rewire(t, remote, nremote, slash ? slash + 1 : gdir, t->run, err, errlen);
+	}
+	free(remote);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < t->nsocks; i++) {
 		struct tsock *s = &t->socks[i];
 		int rc;
