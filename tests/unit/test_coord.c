@@ -13,6 +13,7 @@
 
 #include "ckdir.h"
 #include "harness.h"
+#include "proto.h"
 
 /* harness.h's TEST(name) also substitutes the ".name" member; until it is
  * fixed there, register tests with a parameter that cannot collide */
@@ -111,6 +112,7 @@ TEST(full_round_commits_generation)
 	EXPECT_EQ(crest(args), 0);
 	EXPECT(!strcmp(out, "1\n"));
 	EXPECT(exists("gen-000001/MANIFEST"));
+	EXPECT(exists("gen-000001/ENDPOINTS"));	/* no TCP connection: the header alone */
 	EXPECT_EQ(ckdir_latest_link(dir, &gen), 0);
 	EXPECT_EQ(gen, 1);
 	EXPECT(ckdir_gen_complete(dir, 1));
@@ -202,6 +204,96 @@ TEST(kill_ends_computation_and_coordinator)
 	EXPECT(!exists("COORD"));
 	EXPECT(exists("gen-000001/MANIFEST"));
 	teardown(0);
+}
+
+/* the name service of a standalone coordinator (it is the root) */
+static int ns_conn(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char sock[PATH_MAX];
+	pid_t pid;
+
+	EXPECT_EQ(ckdir_coord_read(dir, &pid, sock, sizeof(sock)), 0);
+	strcpy(sa.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	EXPECT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	return fd;
+}
+
+static void ns_send(int fd, uint32_t *seq, uint16_t type, uint32_t id, uint32_t flags, uint32_t timeout_ms,
+		    const char *key, const char *value)
+{
+	struct crest_msg_ns m = { .id = id, .flags = flags, .timeout_ms = timeout_ms };
+	snprintf(m.key, sizeof(m.key), "%s", key);
+	snprintf(m.value, sizeof(m.value), "%s", value ? value : "");
+	EXPECT_EQ(crest_frame_send(fd, type, seq, &m, sizeof(m)), 0);
+}
+
+static struct crest_msg_ns ns_reply(int fd, int timeout_ms)
+{
+	static unsigned char buf[4096];
+	struct crest_frame hdr;
+	struct crest_msg_ns r;
+	EXPECT_EQ(crest_frame_recv(fd, &hdr, buf, sizeof(buf), timeout_ms), (int)sizeof(r));
+	EXPECT_EQ(hdr.type, CREST_MSG_NS_REPLY);
+	memcpy(&r, buf, sizeof(r));
+	return r;
+}
+
+TEST(name_service_publish_lookup_wait)
+{
+	uint32_t sa = 0, sb = 0;
+	struct crest_msg_ns r;
+
+	setup("");
+	pid_t f = spawn_fake("");
+	int a = ns_conn(), b = ns_conn();
+	/* not there: at once with timeout 0, after the timeout else */
+	ns_send(a, &sa, CREST_MSG_NS_LOOKUP, 7, 0, 0, "k1", NULL);
+	r = ns_reply(a, 2000);
+	EXPECT_EQ(r.id, 7);
+	EXPECT_EQ(r.error, -ENOENT);
+	ns_send(a, &sa, CREST_MSG_NS_LOOKUP, 8, 0, 300, "k1", NULL);
+	r = ns_reply(a, 3000);
+	EXPECT_EQ(r.id, 8);
+	EXPECT_EQ(r.error, -ETIMEDOUT);
+	/* a lookup that waits is answered by a publication on another link */
+	ns_send(a, &sa, CREST_MSG_NS_LOOKUP, 9, 0, 10000, "k1", NULL);
+	usleep(100000);
+	ns_send(b, &sb, CREST_MSG_NS_PUBLISH, 1, 0, 0, "k1", "v1");
+	r = ns_reply(b, 2000);
+	EXPECT_EQ(r.id, 1);
+	EXPECT_EQ(r.error, 0);
+	r = ns_reply(a, 2000);
+	EXPECT_EQ(r.id, 9);
+	EXPECT_EQ(r.error, 0);
+	EXPECT(!strcmp(r.value, "v1"));
+	/* published again: replaced */
+	ns_send(b, &sb, CREST_MSG_NS_PUBLISH, 2, 0, 0, "k1", "v2");
+	EXPECT_EQ(ns_reply(b, 2000).error, 0);
+	ns_send(a, &sa, CREST_MSG_NS_LOOKUP, 10, 0, 0, "k1", NULL);
+	r = ns_reply(a, 2000);
+	EXPECT(!strcmp(r.value, "v2"));
+	/* CREST_NS_ADDR: the node's address in front (one node: loopback) */
+	ns_send(b, &sb, CREST_MSG_NS_PUBLISH, 3, CREST_NS_ADDR, 0, "k2", ":4000 t");
+	r = ns_reply(b, 2000);
+	EXPECT_EQ(r.error, 0);
+	EXPECT(!strcmp(r.value, "127.0.0.1:4000 t"));
+	/* bad input: refused, the link stays */
+	ns_send(b, &sb, CREST_MSG_NS_PUBLISH, 4, CREST_NS_ADDR, 0, "k3", "4000");
+	EXPECT_EQ(ns_reply(b, 2000).error, -EINVAL);
+	ns_send(b, &sb, CREST_MSG_NS_LOOKUP, 5, 0, 0, "", NULL);
+	EXPECT_EQ(ns_reply(b, 2000).error, -EINVAL);
+	ns_send(b, &sb, CREST_MSG_NS_LOOKUP, 6, 0, 0, "k2", NULL);
+	EXPECT_EQ(ns_reply(b, 2000).error, 0);
+	/* a waiting lookup whose link closes is forgotten; others go on */
+	ns_send(a, &sa, CREST_MSG_NS_LOOKUP, 11, 0, 10000, "never", NULL);
+	close(a);
+	usleep(300000);
+	ns_send(b, &sb, CREST_MSG_NS_PUBLISH, 7, 0, 0, "never", "x");
+	EXPECT_EQ(ns_reply(b, 2000).error, 0);
+	close(b);
+	teardown(f);
 }
 
 int main(void)
