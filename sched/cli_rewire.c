@@ -238,8 +238,8 @@ static int start_connect(struct rw *r, const char *value)
 	return 0;
 }
 
-/* back to asking the name service: the address refused, or was stale */
-static void again(struct rw *r)
+/* forgets the connection of a try that failed */
+static void reset(struct rw *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
@@ -248,9 +248,26 @@ static void again(struct rw *r)
 	r->out = NULL;
 	r->outlen = r->outoff = 0;
 	r->hdrgot = 0;
+	free(r->peer);
+	r->peer = NULL;
+	r->peerlen = r->peergot = 0;
+	r->echoed = false;
+}
+
+/* back to asking the name service: the address refused, or was stale */
+static void again(struct rw *r)
+{
+	reset(r);
 	r->st = RW_LOOKUP;
 	r->asked = false;
 	r->retry_ms = now_ms() + REWIRE_RETRY_MS;
+}
+
+/* the listener dropped a stranger or a dead try: listen on */
+static void relisten(struct rw *r)
+{
+	reset(r);
+	r->st = RW_LISTEN;
 }
 
 /* reads what the handshake still wants; 1 when all of it is in */
@@ -340,23 +357,6 @@ static int talk(struct rw *r, short revents)
 	if (r->echoed && r->outoff == r->outlen)
 		r->st = RW_DONE;
 	return 0;
-}
-
-/* the listener dropped a stranger or a dead try: listen on */
-static void relisten(struct rw *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-	free(r->out);
-	r->out = NULL;
-	r->outlen = r->outoff = 0;
-	r->hdrgot = 0;
-	free(r->peer);
-	r->peer = NULL;
-	r->peerlen = r->peergot = 0;
-	r->echoed = false;
-	r->st = RW_LISTEN;
 }
 
 static int on_reply(struct rw *rws, size_t n, const struct crest_msg_ns *m, char *err, size_t errlen)

@@ -9,13 +9,6 @@
 #include "endpoint.h"
 #include "harness.h"
 
-#undef TEST
-#define TEST(t) \
-	static void test_##t(void); \
-	__attribute__((constructor)) static void reg_##t(void) \
-	{ harness_tests[harness_ntests].name = #t; harness_tests[harness_ntests++].fn = test_##t; } \
-	static void test_##t(void)
-
 static void v4(struct sockaddr_in *a, const char *ip, unsigned port)
 {
 	memset(a, 0, sizeof(*a));
