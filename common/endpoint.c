@@ -47,16 +47,9 @@ int crest_ep_key(const void *sockaddr, size_t len, uint32_t node, char *buf, siz
 	return w > 0 && (size_t)w < size ? 0 : -ENAMETOOLONG;
 }
 
-int crest_eps_append(char **buf, size_t *len, size_t *cap, const void *local, const void *peer, uint32_t node)
+static int append_line(char **buf, size_t *len, size_t *cap, const char *line)
 {
-	char l[CREST_EP_KEY_MAX], p[CREST_EP_KEY_MAX];
-	int rc = crest_ep_key(local, sizeof(struct sockaddr_in6), node, l, sizeof(l));
-
-	if (!rc)
-		rc = crest_ep_key(peer, sizeof(struct sockaddr_in6), node, p, sizeof(p));
-	if (rc)
-		return rc;
-	size_t need = *len + strlen(l) + strlen(p) + 3;
+	size_t need = *len + strlen(line) + 1;
 	if (need > *cap) {
 		size_t ncap = need * 2 > 4096 ? need * 2 : 4096;
 		char *n = realloc(*buf, ncap);
@@ -65,8 +58,40 @@ int crest_eps_append(char **buf, size_t *len, size_t *cap, const void *local, co
 		*buf = n;
 		*cap = ncap;
 	}
-	*len += sprintf(*buf + *len, "%s %s\n", l, p);
+	*len += sprintf(*buf + *len, "%s", line);
 	return 0;
+}
+
+int crest_eps_append(char **buf, size_t *len, size_t *cap, const void *local, const void *peer, uint32_t node)
+{
+	char l[CREST_EP_KEY_MAX], p[CREST_EP_KEY_MAX], line[2 * CREST_EP_KEY_MAX + 2];
+	int rc = crest_ep_key(local, sizeof(struct sockaddr_in6), node, l, sizeof(l));
+
+	if (!rc)
+		rc = crest_ep_key(peer, sizeof(struct sockaddr_in6), node, p, sizeof(p));
+	if (rc)
+		return rc;
+	snprintf(line, sizeof(line), "%s %s\n", l, p);
+	return append_line(buf, len, cap, line);
+}
+
+int crest_eps_append_node(char **buf, size_t *len, size_t *cap, uint32_t node, const char *addr)
+{
+	char line[CREST_EP_KEY_MAX + 32];
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, addr, &a) != 1)
+		return -EINVAL;
+	snprintf(line, sizeof(line), "node %u %s\n", node, addr);
+	return append_line(buf, len, cap, line);
+}
+
+const char *crest_eps_node_addr(const struct crest_eps *eps, uint32_t node)
+{
+	for (size_t i = 0; i < eps->nnodes; i++)
+		if (eps->nodes[i].node == node)
+			return eps->nodes[i].addr;
+	return NULL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -96,7 +121,22 @@ int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t
 			}
 			continue;
 		}
-		if (!strchr(line, '\n') || sscanf(line, "%63s %63s %c", l, p, &extra) != 2) {
+		unsigned node;
+		struct in_addr a;
+		if (!strncmp(line, "node ", 5) && strchr(line, '\n') &&
+		    sscanf(line, "node %u %63s %c", &node, p, &extra) == 2 && inet_pton(AF_INET, p, &a) == 1) {
+			struct crest_eps_node *nn = realloc(eps->nodes, (eps->nnodes + 1) * sizeof(*nn));
+			if (!nn) {
+				rc = -ENOMEM;
+				break;
+			}
+			eps->nodes = nn;
+			eps->nodes[eps->nnodes].node = node;
+			snprintf(eps->nodes[eps->nnodes].addr, sizeof(eps->nodes[0].addr), "%s", p);
+			eps->nnodes++;
+			continue;
+		}
+		if (!strchr(line, '\n') || sscanf(line, "%63s %63s %c", l, p, &extra) != 2 || !strcmp(l, "node")) {
 			snprintf(err, errlen, "%s: line %zu is damaged", path, lineno);
 			rc = -EBADMSG;
 			break;
@@ -139,5 +179,6 @@ void crest_eps_free(struct crest_eps *eps)
 	for (size_t i = 0; i < eps->n; i++)
 		free(eps->local[i]);
 	free(eps->local);
+	free(eps->nodes);
 	memset(eps, 0, sizeof(*eps));
 }

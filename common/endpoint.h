@@ -21,20 +21,28 @@
  */
 int crest_ep_key(const void *sockaddr, size_t len, uint32_t node, char *buf, size_t size);
 
-/* the local ends listed in gen-N/ENDPOINTS, sorted for crest_eps_has() */
+/* the local ends listed in gen-N/ENDPOINTS, sorted for crest_eps_has(),
+ * and the address of each node ("node N ADDRESS" lines) */
 struct crest_eps {
 	char **local;
 	size_t n;
+	struct crest_eps_node { uint32_t node; char addr[CREST_EP_KEY_MAX]; } *nodes;
+	size_t nnodes;
 };
 
 /* gen_dir/ENDPOINTS: 0, -ENOENT (a generation of an older crest: no
  * record), -EBADMSG naming the line in err */
 int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t errlen);
 int crest_eps_has(const struct crest_eps *eps, const char *key);
+/* the address node had at the checkpoint, or NULL */
+const char *crest_eps_node_addr(const struct crest_eps *eps, uint32_t node);
 void crest_eps_free(struct crest_eps *eps);
 
 /* one line "LOCAL PEER\n" of ENDPOINTS appended to *buf (grown) */
 int crest_eps_append(char **buf, size_t *len, size_t *cap, const void *local, const void *peer, uint32_t node);
+/* one line "node N ADDRESS\n" (an IPv4 address, the one other nodes reached
+ * node N at) */
+int crest_eps_append_node(char **buf, size_t *len, size_t *cap, uint32_t node, const char *addr);
 
 #define CREST_EPS_HEADER	"crest-endpoints 1\n"
 

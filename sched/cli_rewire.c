@@ -394,6 +394,36 @@ static int on_reply(struct rw *rws, size_t n, const struct crest_msg_ns *m, char
 	return 0;
 }
 
+int tree_publish_addr(const char *run, const char *old, char *err, size_t errlen)
+{
+	static unsigned char buf[4096];
+	struct crest_msg_ns m = { .id = 1, .flags = CREST_NS_ADDR };
+	struct crest_frame hdr;
+	uint32_t seq = 0;
+	int ns = cli_connect(run), rc;
+
+	if (ns < 0) {
+		snprintf(err, errlen, "no coordinator runs for %s: %s", run, strerror(-ns));
+		return ns;
+	}
+	snprintf(m.key, sizeof(m.key), "addr/%s", old);
+	snprintf(m.value, sizeof(m.value), ":0");
+	rc = crest_frame_send(ns, CREST_MSG_NS_PUBLISH, &seq, &m, sizeof(m));
+	if (!rc) {
+		rc = crest_frame_recv(ns, &hdr, buf, sizeof(buf), 10000);
+		if (rc == (int)sizeof(m) && hdr.type == CREST_MSG_NS_REPLY) {
+			memcpy(&m, buf, sizeof(m));
+			rc = m.error;
+		} else if (rc >= 0) {
+			rc = -EPROTO;
+		}
+	}
+	close(ns);
+	if (rc)
+		snprintf(err, errlen, "the name service did not take it: %s", strerror(-rc));
+	return rc;
+}
+
 int tree_rewire(struct tree *t, struct tsock **socks, size_t n, const char *gen, const char *run, char *err,
 		size_t errlen)
 {

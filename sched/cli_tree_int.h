@@ -101,5 +101,8 @@ unsigned tree_image_node(const char *image);
  * coordinator of `run`; sets their fd */
 int tree_rewire(struct tree *t, struct tsock **socks, size_t n, const char *gen, const char *run, char *err,
 		size_t errlen);
+/* publishes addr/OLD = this node's address: the node that was at OLD at
+ * the checkpoint is here now (preload/net_wrappers.c reads it) */
+int tree_publish_addr(const char *run, const char *old, char *err, size_t errlen);
 
 #endif

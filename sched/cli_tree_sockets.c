@@ -270,7 +270,8 @@ static void gen_dir_of(const char *image, char *buf, size_t size)
  * another Slurm task.  A generation of an older crest has no ENDPOINTS:
  * every such peer counts as outside.
  */
-static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char *err, size_t errlen)
+static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char *old_addr, size_t addrlen,
+			char *err, size_t errlen)
 {
 	struct crest_eps eps;
 	char gdir[PATH_MAX];
@@ -278,6 +279,7 @@ static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char 
 
 	*out = NULL;
 	*nout = 0;
+	old_addr[0] = 0;
 	if (!t->n)
 		return 0;
 	gen_dir_of(t->p[0].image, gdir, sizeof(gdir));
@@ -286,6 +288,9 @@ static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char 
 		return 0;
 	if (rc)
 		return rc;
+	const char *a = crest_eps_node_addr(&eps, tree_image_node(t->p[0].image));
+	if (a)
+		snprintf(old_addr, addrlen, "%s", a);
 	struct tsock **v = calloc(t->nsocks ? t->nsocks : 1, sizeof(*v));
 	if (!v) {
 		crest_eps_free(&eps);
@@ -310,10 +315,15 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 {
 	struct tsock **remote;
 	size_t nremote;
-	int rc = remote_peers(t, &remote, &nremote, err, errlen);
+	char old_addr[CREST_EP_KEY_MAX], why[256];
+	int rc = remote_peers(t, &remote, &nremote, old_addr, sizeof(old_addr), err, errlen);
 
 	if (rc)
 		return rc;
+	/* the node moved: its old address is this one now, for old peers */
+	if (old_addr[0] && t->run && tree_publish_addr(t->run, old_addr, why, sizeof(why)))
+		fprintf(stderr, "crest: restart: warning: connections made later to %s (this node's address at the "
+			"checkpoint) will not be sent here: %s\n", old_addr, why);
 	if (nremote) {
 		char gdir[PATH_MAX];
 		gen_dir_of(t->p[0].image, gdir, sizeof(gdir));

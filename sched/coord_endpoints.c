@@ -8,7 +8,10 @@
  * a local end in that list is connected again to it (cli_rewire.c).
  */
 #define LOG_MODULE "ckpt"
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +72,26 @@ int coord_endpoints_write(struct coord *c)
 
 	if (rc)
 		return rc;
+	/* the address each node's sub-coordinator reached us from: where the
+	 * node's processes were (restarting elsewhere, they say where they
+	 * are now: old peers' addresses keep working, preload/net_wrappers.c) */
+	for (struct conn *p = c->conns; p; p = p->next) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		char ip[INET_ADDRSTRLEN];
+		if (!p->member || !p->sub || getpeername(p->fd, (struct sockaddr *)&sa, &len) ||
+		    sa.sin_family != AF_INET || !inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip)))
+			continue;
+		if (crest_eps_append_node(&c->eps.buf, &c->eps.len, &c->eps.cap, p->node, ip) == -ENOMEM)
+			return -ENOMEM;
+	}
+	char host[sizeof(c->o.listen)];
+	snprintf(host, sizeof(host), "%s", c->o.listen);
+	if (strrchr(host, ':'))
+		*strrchr(host, ':') = 0;
+	if (host[0] && strcmp(host, "0.0.0.0") &&
+	    crest_eps_append_node(&c->eps.buf, &c->eps.len, &c->eps.cap, c->o.node, host) == -ENOMEM)
+		return -ENOMEM;
 	char *text = malloc(hl + c->eps.len + 1);
 	if (!text)
 		return -ENOMEM;

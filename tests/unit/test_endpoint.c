@@ -100,6 +100,24 @@ TEST(file_roundtrip_and_damage)
 	EXPECT(!crest_eps_has(&eps, "127.0.0.1:1"));
 	crest_eps_free(&eps);
 	free(buf);
+	/* node addresses, beside the connections */
+	buf = NULL;
+	len = cap = 0;
+	EXPECT_EQ(crest_eps_append_node(&buf, &len, &cap, 2, "10.0.0.12"), 0);
+	EXPECT_EQ(crest_eps_append_node(&buf, &len, &cap, 0, "10.0.0.1"), 0);
+	EXPECT_EQ(crest_eps_append_node(&buf, &len, &cap, 3, "node3"), -EINVAL);
+	snprintf(text, sizeof(text), "%s10.0.0.2:5000 10.0.0.3:6000\n%.*s", CREST_EPS_HEADER, (int)len, buf);
+	free(buf);
+	put(text);
+	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), 0);
+	EXPECT_EQ(eps.n, 1);
+	EXPECT(!strcmp(crest_eps_node_addr(&eps, 2), "10.0.0.12"));
+	EXPECT(!strcmp(crest_eps_node_addr(&eps, 0), "10.0.0.1"));
+	EXPECT(crest_eps_node_addr(&eps, 1) == NULL);
+	EXPECT(!crest_eps_has(&eps, "node"));
+	crest_eps_free(&eps);
+	put(CREST_EPS_HEADER "node 2 nowhere\n");
+	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), -EBADMSG);
 	/* header alone: no connection */
 	put(CREST_EPS_HEADER);
 	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), 0);

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Old addresses of the computation's nodes keep working after a restart
+ * elsewhere (docs/architecture.md, "Connections between nodes").
+ *
+ * A node restarted on another host publishes in the name service, as
+ * addr/<its address at the checkpoint>, the address it has now
+ * (sched/cli_rewire.c, from gen-N/ENDPOINTS).  connect() to an IPv4
+ * address (or an IPv4-mapped IPv6 one) that is not loopback asks the
+ * node's coordinator for that key once and connects to the new address
+ * instead, same port: a client that learned a server's address (or
+ * hostname: it resolves to the old address) before the checkpoint reaches
+ * it where it runs now.
+ *
+ * Nothing is looked up before the computation's first restart (one load
+ * and a branch), for loopback, or for other families.  Answers, found or
+ * not, are kept for the rest of this incarnation (64 addresses); a later
+ * restart asks again.  A coordinator that does not answer within 2 s
+ * leaves the address as it is.
+ *
+ * Not covered: sendto/sendmsg with an address (UDP is not checkpointed),
+ * a raw connect system call, ports that changed (a listener whose port was
+ * taken on the new host).
+ */
+#define LOG_MODULE "net"
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "crest.h"
+#include "log.h"
+#include "proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define CACHE_MAX	64
+#define LOOKUP_MS	2000
+
+static __typeof__(connect) *real_connect;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint32_t incarnation;		/* restart count it was asked in */
+	struct in_addr old, now;	/* now == old: not moved, or not known */
+} cache[CACHE_MAX];
+static unsigned ncache;
+
+static uint32_t incarnation(void)
+{
+	if (crest.restart_count)
+		return crest.restart_count;
+	const char *e = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
+	return e ? (uint32_t)strtoul(e, NULL, 10) : 0;
+}
+
+/* addr/<old> from the coordinator: 1 with *now, 0 not there, < 0 no answer */
+static int ask(struct in_addr old, struct in_addr *now)
+{
+	static __thread unsigned char buf[1024];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct crest_msg_ns m = { .id = 1 };
+	struct crest_frame hdr;
+	char sock[sizeof(sa.sun_path)], ip[INET_ADDRSTRLEN];
+	uint32_t seq = 0;
+	pid_t cpid;
+	int rc;
+
+	if (ckdir_coord_read(crest.dir, &cpid, sock, sizeof(sock)) < 0)
+		return -ENOENT;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	inet_ntop(AF_INET, &old, ip, sizeof(ip));
+	snprintf(m.key, sizeof(m.key), "addr/%s", ip);
+	rc = real_connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (!rc)
+		rc = crest_frame_send(fd, CREST_MSG_NS_LOOKUP, &seq, &m, sizeof(m));
+	if (!rc)
+		rc = crest_frame_recv(fd, &hdr, buf, sizeof(buf), LOOKUP_MS);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	if (rc != (int)sizeof(m) || hdr.type != CREST_MSG_NS_REPLY)
+		return -EPROTO;
+	memcpy(&m, buf, sizeof(m));
+	if (m.error)
+		return m.error == -ENOENT ? 0 : m.error;
+	m.value[sizeof(m.value) - 1] = 0;
+	char *colon = strrchr(m.value, ':');
+	if (colon)
+		*colon = 0;
+	return inet_pton(AF_INET, m.value, now) == 1 ? 1 : -EBADMSG;
+}
+
+/* where the node that had `old` at the checkpoint is now (old if nowhere) */
+static struct in_addr moved(struct in_addr old)
+{
+	uint32_t inc = incarnation();
+	struct in_addr now = old;
+
+	pthread_mutex_lock(&cache_lock);
+	for (unsigned i = 0; i < ncache; i++)
+		if (cache[i].incarnation == inc && cache[i].old.s_addr == old.s_addr) {
+			now = cache[i].now;
+			pthread_mutex_unlock(&cache_lock);
+			return now;
+		}
+	pthread_mutex_unlock(&cache_lock);
+	int rc = ask(old, &now);
+	if (rc <= 0)
+		now = old;
+	if (rc < 0)
+		pr_debug("no name service answer for a connection: %s", strerrordesc_np(-rc));
+	pthread_mutex_lock(&cache_lock);
+	static unsigned next;
+	unsigned slot = CACHE_MAX;
+	for (unsigned i = 0; i < ncache && slot == CACHE_MAX; i++)
+		if (cache[i].incarnation != inc)
+			slot = i;	/* an older incarnation's: reuse */
+	if (slot == CACHE_MAX)
+		slot = ncache < CACHE_MAX ? ncache++ : next++ % CACHE_MAX;
+	if (rc >= 0) {	/* no answer: ask again next time */
+		cache[slot].incarnation = inc;
+		cache[slot].old = old;
+		cache[slot].now = now;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return now;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (__builtin_expect(!real_connect, 0))
+		real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
+	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1))
+		return real_connect(fd, addr, len);
+	struct sockaddr_storage ss;
+	struct in_addr *ip;
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(&ss, addr, sizeof(struct sockaddr_in));
+		ip = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
+		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)addr)->sin6_addr)) {
+		memcpy(&ss, addr, sizeof(struct sockaddr_in6));
+		ip = (struct in_addr *)&((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12];
+	} else {
+		return real_connect(fd, addr, len);
+	}
+	if ((ntohl(ip->s_addr) >> 24) == 127 || ip->s_addr == htonl(INADDR_ANY))
+		return real_connect(fd, addr, len);
+	int saved = errno;
+	struct in_addr now = moved(*ip);
+	errno = saved;
+	if (now.s_addr == ip->s_addr)
+		return real_connect(fd, addr, len);
+	char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
+	pr_info("connect to %s: that node is at %s now", inet_ntop(AF_INET, ip, was, sizeof(was)),
+		inet_ntop(AF_INET, &now, is, sizeof(is)));
+	*ip = now;
+	return real_connect(fd, (struct sockaddr *)&ss, len);
+}
