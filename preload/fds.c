@@ -323,6 +323,7 @@ int crest_fds_save(char *err, size_t errlen)
 		if ((r->kind == CREST_FD_FILE) && (r->flags & O_ACCMODE) != O_RDONLY)
 			fdatasync(r->fd);
 	}
+	crest_locks_save();
 	rc = crest_fds_event_save(err, errlen);
 	if (rc)
 		return rc;
@@ -613,5 +614,6 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			lseek(r->fd, r->pos, SEEK_SET);
 	}
 	crest_fds_event_restore_epoll();
+	crest_locks_restore();
 	return rc;
 }

@@ -41,8 +41,9 @@ declare -A CMD=(
 	[make_build]="bash $TOP/tests/cr/make_build.sh"
 	[hostname]="$BIN/hostname"
 	[eventfds]="$BIN/eventfds"
+	[locks]="$BIN/locks $RUNS/locks"
 )
-ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname make_build eventfds"
+ORDER="counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname make_build eventfds locks"
 
 pass=0 fail=0
 for name in ${CR_ONLY:-$ORDER}; do
