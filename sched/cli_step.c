@@ -5,13 +5,15 @@
  * (docs/slurm.md, "How a step runs").
  *
  *   crest step-start --dir STEPDIR --node N --nodes M --tasks T [--restart]
+ *                    [--occurrence JOB.RUN.STEP]
  *                    [--interval SEC] [--keep N] [--compress ALG] ...
  *
  * decides whether the step starts afresh or restarts, starts the node's
  * coordinator — standalone for a one-node step; else the root on node 0,
  * listening on this node's address, and a sub-coordinator on the others,
  * which finds the root in STEPDIR/ROOT — and prints one line:
- * "launch" or "restart GEN".
+ * "launch" or "restart GEN", after "dir STEPDIR.K" with --occurrence (the
+ * K-th step of this run with the same STEPDIR: occurrence_dir).
  *
  *   crest step-stop --dir STEPDIR --node N --nodes M [--ok]
  *
@@ -22,6 +24,8 @@
  * it.  A node that died writes nothing: no DONE.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ifaddrs.h>
@@ -119,6 +123,63 @@ static int make_parents(const char *dir)
 	return 0;
 }
 
+/*
+ * --occurrence JOB.RUN.STEP (docs/slurm.md, "Which checkpoint a step
+ * continues"): a job's batch script runs again from its first line after a
+ * requeue, so two steps with the same command line and shape are told
+ * apart by their order in the run.  Each step leaves a claim
+ * DIR/../.steps/<key>/j<JOB>-r<RUN>-s<STEP>; the steps of this run with the
+ * same key and a smaller step id came before it.  The first one's folder
+ * is DIR, the second's DIR.2, and so on.  Every node of a step computes the
+ * same answer: the earlier steps' claims were made before they started.
+ */
+static int occurrence_dir(const char *dir, const char *occ, char *out, size_t size)
+{
+	unsigned long job, run, step;
+	char claims[PATH_MAX], file[PATH_MAX + 128], prefix[80];
+	const char *slash = strrchr(dir, '/');
+	int n;
+
+	if (sscanf(occ, "%lu.%lu.%lu%n", &job, &run, &step, &n) != 3 || occ[n] || !slash || !slash[1]) {
+		fprintf(stderr, "crest: step-start: --occurrence %s: expected JOB.RUN.STEP\n", occ);
+		return -EINVAL;
+	}
+	if (snprintf(claims, sizeof(claims), "%.*s/.steps/%s", (int)(slash - dir), dir, slash + 1) >=
+	    (int)sizeof(claims))
+		return -ENAMETOOLONG;
+	int rc = make_parents(claims);
+	if (!rc && mkdir(claims, 0700) < 0 && errno != EEXIST)
+		rc = -errno;
+	snprintf(prefix, sizeof(prefix), "j%lu-r%lu-s", job, run);
+	snprintf(file, sizeof(file), "%s/%s%lu", claims, prefix, step);
+	int fd = rc ? -1 : open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = rc ? rc : -errno;
+		fprintf(stderr, "crest: step-start: cannot create %s: %s\n", file, strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	DIR *d = opendir(claims);
+	if (!d) {
+		rc = -errno;
+		fprintf(stderr, "crest: step-start: cannot read %s: %s\n", claims, strerror(-rc));
+		return rc;
+	}
+	unsigned before = 0;
+	size_t pl = strlen(prefix);
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end;
+		if (strncmp(e->d_name, prefix, pl))
+			continue;
+		unsigned long other = strtoul(e->d_name + pl, &end, 10);
+		before += !*end && end != e->d_name + pl && other < step;
+	}
+	closedir(d);
+	if ((before ? snprintf(out, size, "%s.%u", dir, before + 1) : snprintf(out, size, "%s", dir)) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
 {
 	char *e;
@@ -145,11 +206,13 @@ int cmd_step_start(int argc, char **argv)
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "min-spacing", required_argument, NULL, 'm' },
+		{ "occurrence", required_argument, NULL, 'O' },
 		{ 0 },
 	};
 	struct cli_coord_args ca;
 	struct cli_paths paths;
-	const char *dir = NULL;
+	const char *dir = NULL, *occ = NULL;
+	static char occdir[PATH_MAX];
 	unsigned node = 0, nodes = 1, tasks = 1;
 	bool restart = false;
 	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 32], addr[64], num[3][16];
@@ -161,6 +224,7 @@ int cmd_step_start(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': dir = optarg; continue;
+		case 'O': occ = optarg; continue;
 		case 'r': restart = true; continue;
 		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
 		case 'N': if (parse_node("--nodes", optarg, 1, &nodes)) return 2; continue;
@@ -176,8 +240,18 @@ int cmd_step_start(int argc, char **argv)
 		fprintf(stderr, "crest: step-start: needs --dir STEPDIR and --node N < --nodes M\n");
 		return 2;
 	}
+	if (occ) {
+		r = occurrence_dir(dir, occ, occdir, sizeof(occdir));
+		if (r == -EINVAL)
+			return 2;
+		if (r)
+			return 1;
+		dir = occdir;
+	}
 	if (cli_find_paths(&paths) || make_parents(dir) || ckdir_make(dir) || cli_abs_dir("step-start", dir, abs, sizeof(abs)))
 		return 1;
+	if (occ)
+		printf("dir %s\n", abs);
 	r = ckdir_node_dir(abs, node, run, sizeof(run));
 	if (r) {
 		fprintf(stderr, "crest: step-start: cannot create the folder of node %u in %s: %s\n", node, abs,
@@ -244,7 +318,7 @@ int cmd_step_start(int argc, char **argv)
 		usleep(100000);
 	if (ckdir_coord_alive(run)) {
 		fprintf(stderr, "crest: step-start: a coordinator runs already in %s; is the same step running "
-			"twice? (two steps with the same command line need --checkpoint-name)\n", run);
+			"twice? (two steps with the same command line running at the same time need --checkpoint-name)\n", run);
 		return 1;
 	}
 	ckdir_runtime_clear(run);

@@ -153,6 +153,19 @@ static uint32_t item_u32(spank_t sp, spank_item_t item)
 	return v;
 }
 
+/* the step's folder (len bytes of dir) and this node's runtime folder in it */
+static int set_stepdir(const char *dir, size_t len)
+{
+	if (len >= sizeof(crest_step.stepdir))
+		return -1;
+	memcpy(crest_step.stepdir, dir, len);
+	crest_step.stepdir[len] = 0;
+	int w = crest_step.node ? snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s/nodes/n%u", crest_step.stepdir,
+					   crest_step.node)
+				: snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s", crest_step.stepdir);
+	return w < (int)sizeof(crest_step.rundir) ? 0 : -1;
+}
+
 int crest_remote_user_init(spank_t sp)
 {
 	uint32_t stepid = item_u32(sp, S_JOB_STEPID), jobid = item_u32(sp, S_JOB_ID);
@@ -212,16 +225,12 @@ int crest_remote_user_init(spank_t sp)
 		spank_get_item(sp, S_JOB_ARGV, &argc, &argv);
 		crest_spank_step_key(key, sizeof(key), argc, argv, ntasks, crest_step.nnodes);
 	}
-	if (snprintf(crest_step.stepdir, sizeof(crest_step.stepdir), "%s/%s", jobdir, key) >=
-	    (int)sizeof(crest_step.stepdir)) {
+	char stepdir[sizeof(crest_step.stepdir)];
+	if (snprintf(stepdir, sizeof(stepdir), "%s/%s", jobdir, key) >= (int)sizeof(stepdir) ||
+	    set_stepdir(stepdir, strlen(stepdir))) {
 		fail("checkpoint directory %s/%s: too long", jobdir, key);
 		return 0;
 	}
-	if (crest_step.node)
-		snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s/nodes/n%u", crest_step.stepdir,
-			 crest_step.node);
-	else
-		snprintf(crest_step.rundir, sizeof(crest_step.rundir), "%s", crest_step.stepdir);
 
 	unsigned interval = crest_opts.interval;
 	if (interval && interval < crest_conf.interval_min) {
@@ -238,9 +247,21 @@ int crest_remote_user_init(spank_t sp)
 	snprintf(keep, sizeof(keep), "%u", crest_conf.keep);
 	snprintf(tmo, sizeof(tmo), "%u", crest_conf.timeout);
 	bool restart = crest_opts.restart_from[0] || restart_count > 0;
-	char *argv[] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
-			 "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
-			 "--timeout", tmo, restart ? "--restart" : NULL, NULL };
+	/* a derived key: the how-manieth step of this run with it (the same
+	 * command line twice) decides its folder */
+	char occ[64];
+	snprintf(occ, sizeof(occ), "%u.%u.%u", jobid, restart_count, stepid);
+	char *argv[24] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+			   "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
+			   "--timeout", tmo };
+	int na = 18;
+	if (!crest_opts.name[0]) {
+		argv[na++] = "--occurrence";
+		argv[na++] = occ;
+	}
+	if (restart)
+		argv[na++] = "--restart";
+	argv[na] = NULL;
 	char out[CREST_SPANK_ERR_MAX];
 	int rc = run_as_user(argv, out, sizeof(out));
 	const char *last = strrchr(out, '\n');
@@ -249,6 +270,14 @@ int crest_remote_user_init(spank_t sp)
 		fail("cannot start checkpointing on node %u: %s", crest_step.node,
 		     out[0] ? out : "crest step-start failed");
 		return 0;
+	}
+	if (!strncmp(out, "dir ", 4)) {
+		/* the folder of this occurrence: STEPDIR, or STEPDIR.2 ... */
+		size_t l = strcspn(out + 4, "\n");
+		if (set_stepdir(out + 4, l)) {
+			fail("checkpoint directory %.*s: too long", (int)l, out + 4);
+			return 0;
+		}
 	}
 	if (!strncmp(last, "restart ", 8)) {
 		crest_step.restart_gen = strtoull(last + 8, NULL, 10);
