@@ -193,7 +193,7 @@ launch_nodes() {
 		[ "$rc" -eq 0 ]
 		OUT=$D/restart$n.out
 		run_logged cat "$OUT"
-		! grep -aq '^FAIL' "$OUT"
+		! grep -aq '^FAIL' "$OUT" || false
 		[ "$(grep -ac "^$COUNTER_RESULT\$" "$OUT")" -eq 4 ]
 	done
 }
@@ -449,4 +449,261 @@ next_checkpoint_complete() {
 			next_checkpoint_complete "$latest"
 		done
 	done
+}
+
+# ---- a TCP ring across the nodes (tcp_ring.py): one rank per node, each
+# connected to the ranks of the two other nodes
+
+RING=$TOP/tests/bats/tcp_ring.py
+RING_PY=python3
+[ -x /usr/bin/python3 ] && RING_PY=/usr/bin/python3
+
+# ring_cmd N STEPS DELAY: the command of rank N-1, started on node N (the
+# rendezvous folder is $D/rdv)
+ring_cmd() {
+	echo "$RING_PY $RING --rank $(($1 - 1)) --size 3 --dir $D/rdv --steps $2 --delay $3"
+}
+
+# the highest round rank 0 reported in $D/$1-n*.out (-1: none yet)
+ring_round() {
+	cat "$D/$1"-n*.out 2>/dev/null | awk '$1 == "round" && $2 == 0 && $3 > m { m = $3 } BEGIN { m = -1 } END { print m }'
+}
+
+# wait_ring_round PREFIX K SECS: until rank 0 is done with round K in the
+# files $D/PREFIX-n*.out; fails at once when a rank printed FAIL (or a
+# python traceback)
+wait_ring_round() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ "$(ring_round "$1")" -ge "$2" ] && return 0
+		if grep -aq -e "^FAIL" -e "^Traceback" "$D/$1"-n*.out 2>/dev/null; then
+			echo "a rank failed while waiting for round $2:"
+			grep -a -A3 -e "^FAIL" -e "^Traceback" "$D/$1"-n*.out
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "rank 0 is at round $(ring_round "$1") after $3 s in $D/$1-n*.out, expected $2"
+	return 1
+}
+
+# check_ring STEPS PREFIX [RUNS]: every rank's result (in the files
+# $D/PREFIX-n*.out) is the one of an uninterrupted ring, printed once over
+# all the runs of the computation ($D/RUNS-n*.out, RUNS a glob, default
+# PREFIX: the launch and each restart), no rank failed, and each rank
+# printed "start" once over all the runs (a restarted rank continued)
+check_ring() {
+	local r want runs=${3:-$2}
+	run_logged "$RING_PY" "$RING" --expect --size 3 --steps "$1"
+	[ "$status" -eq 0 ]
+	for r in 0 1 2; do
+		want=$(grep "^result $r " <<<"$output")
+		[ -n "$want" ]
+		[ "$(cat "$D/$2"-n*.out | grep -ac "^$want\$")" -eq 1 ] || {
+			echo "rank $r: expected '$want' once in $D/$2-n*.out; got:"
+			grep -ah "^result $r " "$D/$2"-n*.out
+			return 1
+		}
+		# shellcheck disable=SC2086
+		[ "$(cat "$D"/$runs-n*.out | grep -ac "^start $r\$")" -eq 1 ] || {
+			echo "rank $r printed 'start' $(cat "$D"/$runs-n*.out | grep -ac "^start $r\$") times"
+			return 1
+		}
+	done
+	# shellcheck disable=SC2086
+	[ "$(cat "$D"/$runs-n*.out | grep -ac '^result ')" -eq 3 ]
+	# shellcheck disable=SC2086
+	! grep -a -e '^FAIL' -e '^Traceback' "$D"/$runs-n*.out || false
+}
+
+@test "a TCP ring over the three nodes runs natively and under crest with checkpoints through the tree, to the uninterrupted result" {
+	local n
+	declare -a APPS
+	# without crest: each rank finds its node's address and its neighbours
+	mkdir -p "$D/rdv"
+	for n in 1 2 3; do
+		OUT=$D/native-n$n.out
+		# shellcheck disable=SC2046
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" $(ring_cmd "$n" 30 0.02)
+		APPS[n]=$BG
+	done
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 30
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D"/native-n*.out
+	check_ring 30 native
+
+	# under crest, one rank per node: two checkpoints while the tokens go
+	# round (each with the node's one process), then it ends as without
+	rm -rf "$D/rdv"
+	mkdir -p "$D/rdv"
+	start_root
+	for n in 1 2 3; do
+		OUT=$D/launch-n$n.out
+		# shellcheck disable=SC2046
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
+			--coord "$ADDR:$PORT" -- $(ring_cmd "$n" 40 0.05)
+		APPS[n]=$BG
+	done
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	wait_ring_round launch 5 20
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	grep -q '^images 3$' "$CK/gen-000001/MANIFEST"
+	wait_ring_round launch 15 20
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	grep -q '^images 3$' "$CK/gen-000002/MANIFEST"
+	[ "$(readlink "$CK/latest")" = gen-000002 ]
+	# the checkpoints were taken while the ring ran
+	[ "$(ring_round launch)" -lt 39 ]
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 30
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D"/launch-n*.out
+	check_ring 40 launch
+}
+
+@test "TCP connections between nodes: a ring of one rank per node is checkpointed, killed and restarted in other namespaces, 3 times, and ends with the uninterrupted result" {
+	local n c from k steps=80 cycles=3
+	declare -a APPS
+	mkdir -p "$D/rdv"
+	start_root
+	for n in 1 2 3; do
+		OUT=$D/c0-n$n.out
+		# shellcheck disable=SC2046
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
+			--coord "$ADDR:$PORT" -- $(ring_cmd "$n" "$steps" 0.05)
+		APPS[n]=$BG
+	done
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	wait_ring_round c0 5 20
+
+	for ((c = 1; c <= cycles; c++)); do
+		echo "=== cycle $c"
+		# a checkpoint through the tree, the tokens going round; the round
+		# rank 0 had reached when it returned (the images hold at most that)
+		run_logged "$CREST" checkpoint --dir "$CK"
+		[ "$status" -eq 0 ]
+		[ "$(readlink "$CK/latest")" = "$(printf 'gen-%06d' "$c")" ]
+		grep -q '^images 3$' "$CK/latest/MANIFEST"
+		[ -e "$CK/latest/ENDPOINTS" ] && run_logged cat "$CK/latest/ENDPOINTS"
+		k=$(ring_round "c$((c - 1))")
+		echo "rank 0 at round $k after the checkpoint"
+		[ "$k" -lt $((steps - 10)) ]
+
+		# every rank dies; the sub-coordinators follow; the root stays.
+		# All are stopped before any is killed: a rank that saw its
+		# neighbour die would report it (FAIL) before its own death
+		for n in 1 2 3; do
+			for p in $(cat "$CK/nodes/n$n/PROCS"); do
+				kill -STOP "$p" 2>/dev/null || true
+			done
+		done
+		for n in 1 2 3; do
+			for p in $(cat "$CK/nodes/n$n/PROCS"); do
+				kill -9 "$p" 2>/dev/null || true
+			done
+		done
+		for n in 1 2 3; do
+			wait_exit "${APPS[n]}" 10
+			wait_coord_gone "$CK/nodes/n$n" 15
+		done
+		is_coord "$ROOT"
+
+		# namespace n takes node n+1's (mod 3) images, as node n: every
+		# rank moves to another namespace (another address) at each cycle,
+		# and each of its two connections now goes to another namespace too
+		for n in 1 2 3; do
+			from=$((n % 3 + 1))
+			OUT=$D/c$c-n$n.out
+			start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
+				--from-node "$from" --coord "$ADDR:$PORT"
+			APPS[n]=$BG
+		done
+		# the tokens go round again: 5 rounds beyond what was checkpointed
+		# (a rank that finds a connection closed says FAIL and stops it)
+		wait_ring_round "c$c" $((k + 5)) 30
+		wait_tree 3 1
+		for n in 1 2 3; do
+			sub_pid "$n" >/dev/null
+		done
+	done
+
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 60
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D/c$cycles"-n*.out
+	check_ring "$steps" "c$cycles" 'c*'
+}
+
+@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere" {
+	local n from
+	declare -a APPS
+	local app=$TOP/tests/bats/late_connect.py
+	start_root
+	# the server on node 1 (its address $NET.11), a client on nodes 2 and 3
+	OUT=$D/l1.out
+	start_bg nsenter --net="/run/netns/crest-t-$NET_ID-1" "$CREST" launch --dir "$CK" --node 1 \
+		--coord "$ADDR:$PORT" -- "$RING_PY" "$app" server "$D" "$NET.11" 2
+	APPS[1]=$BG
+	for n in 2 3; do
+		OUT=$D/l$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
+			--coord "$ADDR:$PORT" -- "$RING_PY" "$app" client "$D" "$n"
+		APPS[n]=$BG
+	done
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	for n in 2 3; do
+		OUT=$D/l$n.out wait_line "client $n knows $NET.11:" 10
+	done
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	run_logged cat "$CK/gen-000001/ENDPOINTS"
+	grep -qx "node 1 $NET.11" "$CK/gen-000001/ENDPOINTS"
+
+	for n in 1 2 3; do
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			kill -9 "$p" 2>/dev/null || true
+		done
+	done
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 10
+		wait_coord_gone "$CK/nodes/n$n" 15
+	done
+	# the server moves to namespace 3 ($NET.13); namespace 1, where its
+	# old address is, gets a client
+	for n in 1 2 3; do
+		from=$((n % 3 + 1))
+		OUT=$D/r$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
+			--from-node "$from" --coord "$ADDR:$PORT"
+		APPS[n]=$BG
+	done
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	touch "$D/go"
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 30
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D"/r*.out
+	grep -qx "server done" "$D/r3.out"
+	grep -qx "client 2 got pong hello 2" "$D/r1.out"
+	grep -qx "client 3 got pong hello 3" "$D/r2.out"
+	! grep -q FAIL "$D"/r*.out || false
 }

@@ -5,7 +5,8 @@
 # plugstack.conf, every job submitted by the unprivileged user crest-test
 # (slurm_helpers.bash).  The workload is slurm_app.py: 4
 # tasks on 2 nodes, each with two threads and a forked child; every run's
-# answer must equal an uninterrupted run's.  Needs root; skipped without
+# answer must equal an uninterrupted run's.  tcp_ring.py (ring.sh) is a ring
+# of TCP connections between the tasks, within and between nodes.  Needs root; skipped without
 # Slurm or network namespaces.
 
 load helpers
@@ -50,7 +51,7 @@ teardown() {
 		pgrep -u crest-test -f crest-coord >/dev/null || break
 		sleep 0.1
 	done
-	! pgrep -u crest-test -fa crest-coord
+	! pgrep -u crest-test -fa crest-coord || false
 }
 
 @test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; steps without crest are untouched" {
@@ -63,7 +64,7 @@ teardown() {
 	grep -q '/root/nope' <<<"$output"
 	run_logged as_user srun -N2 printenv LD_PRELOAD CREST_DIR
 	[ "$status" -ne 0 ]	# printenv: neither is set
-	! grep -q -e libcrest -e / <<<"$output"
+	! grep -q -e libcrest -e / <<<"$output" || false
 }
 
 @test "another user cannot checkpoint or see the job; crest checkpoint --job, then scancel (a final checkpoint), then sbatch --restart-from on other nodes continues each task" {
@@ -79,7 +80,7 @@ teardown() {
 	[ "$status" -ne 0 ]
 	run_logged runuser -u nobody -- "$P/bin/crest" status --dir "$d"
 	[ "$status" -ne 0 ]
-	! grep -q 'started by' "$d/coord.log"
+	! grep -q 'started by' "$d/coord.log" || false
 	run_logged as_user "$P/bin/crest" checkpoint --job "$first"
 	[ "$status" -eq 0 ]
 	grep -q 'SIGUSR2 to its tasks' <<<"$output"
@@ -93,7 +94,7 @@ teardown() {
 	grep -q 'generation 2 committed' "$d/coord.log"
 	[ ! -e "$d/DONE" ]
 	grep -q '^start 0$' "$W/out.$first"
-	! grep -q '^result' "$W/out.$first"
+	! grep -q '^result' "$W/out.$first" || false
 
 	# a new job, on the two other nodes, from that job's folder
 	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
@@ -102,9 +103,92 @@ teardown() {
 	run_logged cat "$W/out.$J"
 	check_results 150 "$J"
 	# it continued: no task started from the beginning
-	! grep -q '^start' "$W/out.$J"
+	! grep -q '^start' "$W/out.$J" || false
 	grep -q "restarts from generation 2" "$STATE/log/slurmd.node3.log"
 	[ -e "$d/DONE" ]
+}
+
+@test "TCP connections between tasks: a ring of 4 tasks on 2 nodes, checkpointed every 2 s, scancel (a final checkpoint), then sbatch --restart-from on the two other nodes continues every rank to the uninterrupted result" {
+	local d first g
+	# ranks 0 and 1 on node1, 2 and 3 on node2: the connections 0->1 and
+	# 2->3 stay within a node, 1->2 and 3->0 go between the nodes; 5 tokens
+	# go round 100 times, 0.05 s at each rank (about 25 s)
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=2s --export=ALL,STEPS=100,DELAY=0.05 ring.sh
+	first=$J
+	wait_log "$first" 'generation 2 committed' 40
+	run_logged as_user scancel "$first"
+	wait_state "$first" CANCELLED 30
+	d=$(step_dir "$first")
+	wait_log "$first" 'a final checkpoint' 20
+	run_logged grep -e 'committed (' -e 'a final checkpoint' "$d/coord.log"
+	# the newest generation is the final checkpoint's (it may have joined
+	# one the interval had started)
+	g=$(sed -n 's/.*generation \([0-9]*\) committed (.*/\1/p' "$d/coord.log" | tail -n 1)
+	[ "$g" -ge 3 ]
+	[ "$(readlink "$d/latest")" = "$(printf 'gen-%06d' "$g")" ]
+	[ ! -e "$d/DONE" ]
+	run_logged cat "$W/out.$first"
+	[ "$(grep -c '^start ' "$W/out.$first")" -eq 4 ]
+	! grep -q -e '^result' -e '^FAIL' -e '^Traceback' "$W/out.$first" || false
+
+	# a new job on the two other nodes: every connection now joins other
+	# addresses, and each rank goes on with the data that was waiting
+	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
+		--export=ALL,STEPS=100,DELAY=0.05 ring.sh
+	wait_state "$J" 'COMPLETED|FAILED|CANCELLED' 60
+	run_logged cat "$W/out.$J"
+	[ "$(job_field "$J" JobState)" = COMPLETED ]
+	check_ring_results 100 "$J"
+	# it continued: no rank started from the beginning
+	! grep -q '^start' "$W/out.$J" || false
+	grep -q "step $J.0 restarts from generation $g " "$STATE/log/slurmd.node3.log"
+	[ -e "$d/DONE" ]
+}
+
+@test "the same command line twice in one job: the second step has its own folder; cancelled during it, the job restarted with --restart-from runs the first afresh and continues the second" {
+	local jd k i n first r want
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=2s --export=ALL,STEPS=60 twice.sh
+	first=$J
+	jd=$CKB/crest-test/$first
+	# the second step's folder, <key>.2, gets a generation
+	for ((i = 0; i < 400; i++)); do
+		k=$(ls -d "$jd"/*.2 2>/dev/null | head -n 1)
+		[ -n "$k" ] && grep -q 'generation 1 committed' "$k/coord.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	[ -n "$k" ]
+	grep -q 'generation 1 committed' "$k/coord.log"
+	run_logged as_user scancel "$first"
+	wait_state "$first" CANCELLED 30
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'a final checkpoint' "$k/coord.log" && break
+		sleep 0.1
+	done
+	run_logged ls -a "$jd" "$jd/.steps"/*
+	# the first step finished (DONE), the second did not
+	[ -e "${k%.2}/DONE" ]
+	[ ! -e "$k/DONE" ]
+	[ -e "$k/latest/MANIFEST" ]
+	[ "$(ls "$jd/.steps"/*/ | wc -l)" -eq 2 ]
+	run_logged cat "$W/out.$first"
+	[ "$(grep -c '^start ' "$W/out.$first")" -eq 8 ]
+	[ "$(grep -c '^result ' "$W/out.$first")" -eq 4 ]
+
+	# the new job runs the script again from its first line
+	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$jd" --export=ALL,STEPS=60 twice.sh
+	wait_state "$J" 'COMPLETED|FAILED|CANCELLED' 90
+	run_logged cat "$W/out.$J"
+	[ "$(job_field "$J" JobState)" = COMPLETED ]
+	# the first step afresh (its 4 tasks start), the second continued
+	n=$(grep -c '^start ' "$W/out.$J")
+	[ "$n" -eq 4 ]
+	[ "$(grep -c '^result ' "$W/out.$J")" -eq 8 ]
+	for r in 0 1 2 3; do
+		want=$(python3 "$W/slurm_app.py" --expect "$r" 60)
+		[ "$(grep -cx "$want" "$W/out.$J")" -eq 2 ]
+	done
+	grep -q "step $J.1 restarts from generation" "$STATE/log/slurmd.node3.log"
+	[ -e "$k/DONE" ]
 }
 
 @test "preemption (proctrack/cgroup: SIGTERM reaches only the tasks): a final checkpoint, the job is requeued and its rerun continues" {
@@ -128,7 +212,7 @@ teardown() {
 	# it continued on nodes without the dead one: no task started over
 	[ "$(grep -c '^start' "$W/out.$job")" -eq 4 ]
 	run_logged job_field "$job" NodeList
-	! SLURM_CONF=$STATE/etc/slurm.conf scontrol show hostnames "$output" | grep -qx "$second"
+	! SLURM_CONF=$STATE/etc/slurm.conf scontrol show hostnames "$output" | grep -qx "$second" || false
 	"$TOP/tests/cluster/node.sh" --state "$STATE" return "$FAILED_NODE"
 	FAILED_NODE=
 }

@@ -42,6 +42,29 @@ echo "job done"
 JOB
 	chmod 0755 "$W/job.sh"
 	chmod a+r "$W/slurm_app.py"
+	# the TCP ring (tcp_ring.py): one rank per task, each connected to the
+	# tasks of ranks r-1 and r+1, on the same node or another; its
+	# rendezvous folder is rdv.<job id> in $W
+	cp "$TOP/tests/bats/tcp_ring.py" "$W/"
+	chmod a+r "$W/tcp_ring.py"
+	cat >"$W/ring.sh" <<'JOB'
+#!/bin/bash
+echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
+export CREST_LOG=info
+srun python3 tcp_ring.py --steps "$STEPS" --delay "$DELAY" --every 10
+echo "job done"
+JOB
+	chmod 0755 "$W/ring.sh"
+	# the same step twice in one job (folders <key> and <key>.2)
+	cat >"$W/twice.sh" <<'JOB'
+#!/bin/bash
+echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
+srun python3 slurm_app.py "$STEPS" 0.1
+echo "between the steps"
+srun python3 slurm_app.py "$STEPS" 0.1
+echo "job done"
+JOB
+	chmod 0755 "$W/twice.sh"
 }
 
 slurm_teardown_file() {
@@ -125,6 +148,18 @@ check_results() {
 		grep -qx "$want" "$W/out.$2" || { echo "task $r: expected '$want'"; return 1; }
 	done
 	[ "$(grep -c '^result ' "$W/out.$2")" -eq 4 ]
+}
+
+# the ring's answers (ring.sh, 4 tasks, $1 steps) in out.$2 are those of an
+# uninterrupted ring, and no rank failed
+check_ring_results() {
+	local r want
+	for r in 0 1 2 3; do
+		want=$(python3 "$W/tcp_ring.py" --expect --size 4 --steps "$1" --rank "$r")
+		grep -qx "$want" "$W/out.$2" || { echo "rank $r: expected '$want'"; return 1; }
+	done
+	[ "$(grep -c '^result ' "$W/out.$2")" -eq 4 ]
+	! grep -e '^FAIL' -e '^Traceback' "$W/out.$2" || false
 }
 
 # rerun_to_end JOB SECONDS: Slurm requeues JOB within SECONDS, and the

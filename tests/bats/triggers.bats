@@ -67,7 +67,7 @@ python_pid() {
 	grep -q '^bash-done$' "$OUT"
 	[ "$(grep '^RESULT' "$OUT")" = "$want" ]
 	# the application never saw the signal
-	! grep -q 'USR2 handled' "$OUT"
+	! grep -q 'USR2 handled' "$OUT" || false
 }
 
 @test "--checkpoint-signal USR1: USR1 checkpoints, the application's own USR2 handler still runs" {
@@ -155,7 +155,7 @@ python_pid() {
 	start_bg "$CREST" restart --dir "$CK"
 	wait_exit "$BG" 60
 	[ "$rc" -eq 0 ]
-	! grep -q 'TERM handler' "$OUT"
+	! grep -q 'TERM handler' "$OUT" || false
 	[ "$(grep '^RESULT' "$OUT")" = "$want" ]
 }
 
@@ -181,7 +181,7 @@ python_pid() {
 	[ "$rc" -eq 0 ]
 	[ "$(complete_gens)" = gen-000001 ]
 	[ ! -e "$CK/gen-000002" ]
-	! grep -q "started by SIGTERM" "$CK/coord.log"
+	! grep -q "started by SIGTERM" "$CK/coord.log" || false
 }
 
 @test "SIGUSR2 and SIGTERM sent by a process of the computation are the application's, not triggers" {
@@ -192,7 +192,7 @@ python_pid() {
 	grep -q '^USR2 handled 1$' "$OUT"
 	grep -q '^child status 143$' "$OUT"
 	[ -z "$(complete_gens)" ]
-	! grep -q "started by" "$CK/coord.log"
+	! grep -q "started by" "$CK/coord.log" || false
 }
 
 @test "a SIGTERM during a restart ends it without writing anything" {
@@ -211,7 +211,7 @@ python_pid() {
 	kill -TERM "$r"
 	wait_exit "$r" 30
 	[ "$rc" -eq 143 ]
-	! grep -q '^step' "$OUT"
+	! grep -q '^step' "$OUT" || false
 	wait_coord_gone "$CK" 15
 	[ "$(complete_gens)" = gen-000001 ]
 	[ "$(ls "$CK" | grep -c '^gen-')" -eq 1 ]
@@ -229,7 +229,7 @@ python_pid() {
 	wait_exit "$app" 10
 	[ "$rc" -eq 143 ]
 	[ -z "$(complete_gens)" ]
-	! grep -q "started by" "$CK/coord.log"
+	! grep -q "started by" "$CK/coord.log" || false
 }
 
 @test "bad trigger options are refused before anything starts" {
