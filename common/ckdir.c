@@ -7,6 +7,7 @@
 #define LOG_MODULE "ckdir"
 #include <dirent.h>
 #include <errno.h>
+#include <sys/random.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -311,6 +312,39 @@ out_unlink:
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
+{
+	unsigned char r[CKDIR_INCARNATION_LEN / 2];
+	char path[CKDIR_PATH_MAX], text[CKDIR_INCARNATION_LEN + 2];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(r); i++)
+		sprintf(id + 2 * i, "%02x", r[i]);
+	if (snprintf(path, sizeof(path), "%s/INCARNATION", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	snprintf(text, sizeof(text), "%s\n", id);
+	return ckdir_write_atomic(path, text, strlen(text), 0600);
+}
+
+int ckdir_incarnation_read(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
+{
+	char path[CKDIR_PATH_MAX], text[CKDIR_INCARNATION_LEN + 8];
+
+	if (snprintf(path, sizeof(path), "%s/INCARNATION", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < CKDIR_INCARNATION_LEN)
+		return n < 0 ? -errno : -EBADMSG;
+	memcpy(id, text, CKDIR_INCARNATION_LEN);
+	id[CKDIR_INCARNATION_LEN] = 0;
+	return 0;
 }
 
 int ckdir_set_latest(const char *dir, uint64_t gen)

@@ -82,6 +82,13 @@ int ckdir_fsync_dir(const char *path);
 /* write a file atomically: PATH.tmp, fsync, rename, fsync the dir */
 int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* DIR/INCARNATION: a new random id for the run that owns DIR from now on
+ * (a root or standalone coordinator at its start), and reading it back:
+ * 0, or -ENOENT without one.  id: CKDIR_INCARNATION_LEN hex digits + NUL. */
+#define CKDIR_INCARNATION_LEN	32
+int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1]);
+int ckdir_incarnation_read(const char *dir, char id[CKDIR_INCARNATION_LEN + 1]);
+
 /* coordinator socket for DIR: DIR/coord.sock if it fits in sun_path, else
  * /tmp/crest-<uid>/coord-<dev>-<ino>.sock (creating /tmp/crest-<uid> 0700) */
 int ckdir_socket_path(const char *dir, char *buf, size_t size);

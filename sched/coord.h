@@ -138,6 +138,7 @@ struct coord {
 	struct { char *buf; size_t len, cap; } eps;
 	struct coord_ns *ns;		/* coord_ns.c */
 	bool hello_sent;		/* sub: HELLO went up this link (its node is complete) */
+	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* root/standalone: the run that owns DIR */
 	struct {
 		uint64_t gen;
 		int error;
@@ -169,6 +170,9 @@ void coord_ckpt_trigger(struct coord *c, struct conn *proc, const struct crest_m
 void coord_ckpt_tick(struct coord *c);
 void coord_ckpt_abort(struct coord *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *coord_step_name(enum ckpt_step step);
+/* DIR still belongs to this coordinator's run (else it stops: a newer one
+ * started, this one is left over from an older run) */
+bool coord_owns_dir(struct coord *c);
 
 /* coord_tree.c: the links between coordinators */
 static inline bool coord_is_sub(const struct coord *c) { return c->o.node > 0; }

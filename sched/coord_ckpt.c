@@ -221,11 +221,35 @@ static void members_init(struct coord *c)
 	}
 }
 
+bool coord_owns_dir(struct coord *c)
+{
+	char now[CKDIR_INCARNATION_LEN + 1];
+
+	if (coord_is_sub(c) || !c->incarnation[0])
+		return true;
+	int rc = ckdir_incarnation_read(c->o.dir, now);
+	if (!rc && !strcmp(now, c->incarnation))
+		return true;
+	if (rc == -ENOENT || (rc && rc != -EBADMSG)) {
+		/* gone or unreadable (a file server hiccup): not a newer run's */
+		pr_warn("%s/INCARNATION: %s", c->o.dir, strerrordesc_np(-rc));
+		return rc != -ENOENT;
+	}
+	pr_err("%s belongs to a newer run of the computation (its INCARNATION is %s, this coordinator's %s): "
+	       "this coordinator is left over from an older run and stops; its processes keep running",
+	       c->o.dir, rc ? "damaged" : now, c->incarnation);
+	coord_stop = 1;
+	return false;
+}
+
 static int start(struct coord *c, uint32_t compress, uint32_t flags, const char *reason)
 {
 	struct crest_msg_ckpt m;
 	uint64_t gen;
 	int rc;
+
+	if (!coord_owns_dir(c))
+		return -ESTALE;
 
 	/* what an aborted one left: images its processes finished after the
 	 * abort removed their generation (no other checkpoint runs now) */
@@ -299,8 +323,12 @@ void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest
 	if (rc) {
 		client->waiting = false;
 		res.error = rc;
-		settext(res.text, sizeof(res.text), "cannot create a generation directory in %s: %s",
-			 c->o.dir, strerrordesc_np(-rc));
+		if (rc == -ESTALE)
+			settext(res.text, sizeof(res.text), "%s belongs to a newer run of the computation (INCARNATION "
+				"changed); this coordinator, of an older run, stops", c->o.dir);
+		else
+			settext(res.text, sizeof(res.text), "cannot create a generation directory in %s: %s",
+				c->o.dir, strerrordesc_np(-rc));
 		goto out_reply;
 	}
 	return;
@@ -444,6 +472,12 @@ static int commit(struct coord *c)
 	if (!man.nimages) {
 		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: no process of the computation is left in it");
 		rc = -ESRCH;
+		goto out_free;
+	}
+	if (!coord_owns_dir(c)) {
+		coord_ckpt_abort(c, -ESTALE, "checkpoint aborted: %s belongs to a newer run of the computation",
+				 c->o.dir);
+		rc = -ESTALE;
 		goto out_free;
 	}
 	rc = coord_endpoints_write(c);
@@ -827,7 +861,7 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 		return;
 	}
 	int rc = start(c, c->o.compress, 0, reason);
-	if (rc)
+	if (rc && rc != -ESTALE)	/* -ESTALE: said by coord_owns_dir */
 		pr_err("%s: cannot create a generation directory in %s: %s", reason, c->o.dir,
 		       strerrordesc_np(-rc));
 	else

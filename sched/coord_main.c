@@ -319,8 +319,15 @@ int main(int argc, char **argv)
 	/* a root or standalone coordinator owns DIR now: a generation without
 	 * MANIFEST is what a coordinator that died during a checkpoint left
 	 * behind (a sub-coordinator may start while its root writes one) */
-	if (!coord_is_sub(&c))
+	if (!coord_is_sub(&c)) {
+		/* this run owns DIR: a coordinator of an older run that is still
+		 * alive (a node cut off) stops at its next checkpoint */
+		if (ckdir_incarnation_new(c.o.dir, c.incarnation)) {
+			fprintf(stderr, "crest-coord: cannot write %s/INCARNATION; is the directory writable?\n", c.o.dir);
+			goto out_coord;
+		}
 		ckdir_remove_incomplete(c.o.dir);
+	}
 	if (coord_tree_setup(&c)) {
 		fprintf(stderr, "crest-coord: cannot set up the coordinator tree (see %s/coord.log)\n", c.o.rundir);
 		goto out_coord;

@@ -206,6 +206,37 @@ TEST(kill_ends_computation_and_coordinator)
 	teardown(0);
 }
 
+TEST(newer_run_stops_coordinator_of_older_one)
+{
+	char args[512], id[CKDIR_INCARNATION_LEN + 1], p[512];
+	uint64_t gen = 0;
+
+	setup("");
+	pid_t f = spawn_fake("");
+	EXPECT_EQ(ckdir_incarnation_read(dir, id), 0);
+	EXPECT_EQ(strlen(id), CKDIR_INCARNATION_LEN);
+	snprintf(args, sizeof(args), "checkpoint --dir %s", dir);
+	EXPECT_EQ(crest(args), 0);
+	/* another run takes DIR over (a requeued job on other nodes) */
+	snprintf(p, sizeof(p), "%s/INCARNATION", dir);
+	FILE *inc = fopen(p, "w");
+	EXPECT(inc);
+	fputs("0123456789abcdef0123456789abcdef\n", inc);
+	fclose(inc);
+	EXPECT(ckdir_coord_alive(dir) > 0);
+	EXPECT(crest(args) != 0);
+	EXPECT(strstr(out, "newer run"));
+	EXPECT(!exists("gen-000002"));
+	EXPECT_EQ(ckdir_latest_link(dir, &gen), 0);
+	EXPECT_EQ(gen, 1);
+	/* it stopped; the process it served lives on */
+	for (int i = 0; i < 50 && ckdir_coord_alive(dir); i++)
+		usleep(100000);
+	EXPECT(!ckdir_coord_alive(dir));
+	EXPECT(ckdir_pid_alive(f));
+	teardown(f);
+}
+
 /* the name service of a standalone coordinator (it is the root) */
 static int ns_conn(void)
 {
