@@ -155,6 +155,10 @@ uint32_t crest_trigger_filter(siginfo_t *q, uint32_t n);
 /* signals.c */
 uint32_t crest_sig_take(uint64_t mask, siginfo_t *q, uint32_t max);
 void crest_sig_requeue(pid_t tid, const siginfo_t *q, uint32_t n);
+/* trigger.c: a pending signal from outside that the checkpoint sends again
+ * with kill()/tgkill() (its sender becomes this process): the handler must
+ * still take it as from outside.  Signal-safe. */
+void crest_trigger_resending(const siginfo_t *si);
 uint64_t crest_sig_pending_mask(const char *status_path, const char *key);
 
 /* suspend.c */

@@ -106,10 +106,11 @@ void crest_sig_requeue(pid_t tid, const siginfo_t *q, uint32_t n)
 		/* the kernel lets only the sender's own thread forge kill()/tgkill()
 		 * siginfo (si_code >= 0 or SI_TKILL): send those again for real */
 		bool forged = si.si_code >= 0 || si.si_code == SI_TKILL;
-		if (forged && self != pid)
+		if (forged && self != pid) {
+			crest_trigger_resending(&si);
 			rc = tid ? raw_syscall3(NR_tgkill, pid, tid, si.si_signo)
 				 : raw_syscall2(62 /* kill */, pid, si.si_signo);
-		else if (tid)
+		} else if (tid)
 			rc = raw_syscall4(NR_rt_tgsigqueueinfo, pid, tid, si.si_signo, &si);
 		else
 			rc = raw_syscall3(NR_rt_sigqueueinfo, pid, si.si_signo, &si);

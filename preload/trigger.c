@@ -118,15 +118,56 @@ static bool from_computation(const siginfo_t *si)
 	return pid == (pid_t)raw_syscall0(NR_getpid) || pid_in_procs(pid);
 }
 
+/*
+ * A trigger signal from outside that arrived while the threads were
+ * stopped is taken off its queue and sent again by the checkpoint
+ * (signals.c); when the kernel does not let it keep its siginfo it is sent
+ * with kill() by this very process, which would make it look like the
+ * application's own (and the default action of SIGUSR2 ends the process).
+ * Counted here per signal, with its first sender, and taken as from
+ * outside when it comes back.
+ */
+static volatile uint32_t resent[65];
+static volatile uint32_t resent_sender[65];
+
+void crest_trigger_resending(const siginfo_t *si)
+{
+	int sig = si->si_signo;
+	/* a restart queues again only what the process had sent itself
+	 * (crest_trigger_filter): its old pid */
+	if (sig <= 0 || sig > 64 || !crest_sig_owned(sig) || (sig != ckpt_sig && sig != SIGTERM) ||
+	    from_computation(si) || (pid_at_checkpoint && si->si_pid == pid_at_checkpoint))
+		return;
+	resent_sender[sig] = si->si_code == SI_USER ? (uint32_t)si->si_pid : 0;
+	__atomic_add_fetch(&resent[sig], 1, __ATOMIC_SEQ_CST);
+}
+
+/* this self-sent signal is one of those: take it back from the count */
+static bool is_resent(int sig, const siginfo_t *si)
+{
+	if (sig <= 0 || sig > 64 || !si || si->si_pid != (pid_t)raw_syscall0(NR_getpid))
+		return false;
+	uint32_t n = __atomic_load_n(&resent[sig], __ATOMIC_SEQ_CST);
+	while (n) {
+		if (__atomic_compare_exchange_n(&resent[sig], &n, n - 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return true;
+	}
+	return false;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-	if (from_computation(si)) {
+	uint32_t resent_from = 0;
+	bool again = is_resent(sig, si);
+	if (again)
+		resent_from = resent_sender[sig];
+	if (!again && from_computation(si)) {
 		crest_sig_run_app(sig, si, uc);
 		errno = saved;
 		return;
 	}
-	uint32_t sender = si && si->si_code == SI_USER ? (uint32_t)si->si_pid : 0;
+	uint32_t sender = again ? resent_from : si && si->si_code == SI_USER ? (uint32_t)si->si_pid : 0;
 	if (sig == SIGTERM && on_term) {
 		uint32_t none = TERM_NONE;
 		if (__atomic_compare_exchange_n(&term_state, &none, TERM_LATCHED, false,
@@ -190,6 +231,8 @@ void crest_trigger_init(void)
 
 static void reset_state(void)
 {
+	for (int i = 0; i <= 64; i++)
+		__atomic_store_n(&resent[i], 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&sig_pending, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_state, TERM_NONE, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_again, 0, __ATOMIC_SEQ_CST);

@@ -184,6 +184,26 @@ python_pid() {
 	! grep -q "started by SIGTERM" "$CK/coord.log" || false
 }
 
+@test "a checkpoint signal from outside still pending during a checkpoint stays a trigger: the process lives on" {
+	# the application blocks SIGUSR2 for a while: the one sent meanwhile is
+	# pending in the kernel while a checkpoint takes the threads' queues and
+	# queues it again (from the process itself); unblocked, it must still
+	# count as from outside (a trigger), not as the application's own
+	# (whose default action would end the process)
+	start_bg "$CREST" launch --dir "$CK" --min-spacing 0 -- "$PY" "$APP" 120 blockusr2
+	app=$BG
+	wait_line "^USR2 blocked" 20
+	kill -USR2 "$app"
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	# the pending SIGUSR2 asks for one more checkpoint once unblocked
+	wait_gens 2 20
+	grep -q "started by SIGUSR2" "$CK/coord.log"
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output "$("$PY" "$APP" 120 --fast | grep '^RESULT')"
+}
+
 @test "SIGUSR2 and SIGTERM sent by a process of the computation are the application's, not triggers" {
 	start_bg "$CREST" launch --dir "$CK" --min-spacing 0 -- bash -c "'$PY' '$APP' 400 usr2 & sleep 1; kill -USR2 \$!; sleep 1; kill -TERM \$!; wait \$!; echo child status \$?"
 	app=$BG

@@ -3,6 +3,8 @@
 #   usr2  its own SIGUSR2 handler prints "USR2 handled N"
 #   term  its own SIGTERM handler prints a line and exits 0
 #   big   holds 1 GiB of non-zero memory (a checkpoint that takes a while)
+#   blockusr2  blocks SIGUSR2 from step 10 to step 60 (a signal sent
+#         meanwhile stays pending across the checkpoints taken then)
 #   --fast  no sleeping (the reference run)
 import signal
 import sys
@@ -37,6 +39,11 @@ big = bytearray(b"\x5a") * (1 << 30) if "big" in modes and not fast else None
 acc = 0
 for i in range(steps):
     acc = (acc * 31 + i * i + 7) % 1000000007
+    if "blockusr2" in modes and i == 10:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+        print("USR2 blocked", flush=True)
+    if "blockusr2" in modes and i == 60:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR2])
     print("step", i, flush=True)
     if not fast:
         time.sleep(0.05)
