@@ -90,7 +90,7 @@ static void parse_line(uint32_t index, const char *line)
 /* every process stopped; after the fds are scanned */
 void crest_locks_save(void)
 {
-	static char buf[8192];
+	static char buf[65536];
 
 	nlocks = 0;
 	for (uint32_t i = 0; i < crest.nfds; i++) {
@@ -102,13 +102,20 @@ void crest_locks_save(void)
 		int f = open(path, O_RDONLY | O_CLOEXEC);
 		if (f < 0)
 			continue;
-		ssize_t n = read(f, buf, sizeof(buf) - 1);
+		size_t n = 0;
+		for (ssize_t k; n < sizeof(buf) - 1 && (k = read(f, buf + n, sizeof(buf) - 1 - n)) > 0;)
+			n += (size_t)k;	/* /proc hands it out a page at a time */
 		close(f);
-		if (n <= 0)
+		if (!n)
 			continue;
 		buf[n] = 0;
+		/* whole lines only: one cut at the end of the buffer is not a lock */
 		for (char *p = strstr(buf, "\nlock:"); p; p = strstr(p + 1, "\nlock:"))
-			parse_line(i, p + 6);
+			if (strchr(p + 1, '\n'))
+				parse_line(i, p + 6);
+			else
+				pr_warn("fd %d (%s): more locks than crest reads; some will not be held after a restart",
+					r->fd, r->path);
 	}
 }
 

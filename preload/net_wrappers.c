@@ -12,11 +12,14 @@
  * hostname: it resolves to the old address) before the checkpoint reaches
  * it where it runs now.
  *
- * Nothing is looked up before the computation's first restart (one load
- * and a branch), for loopback, or for other families.  Answers, found or
- * not, are kept for the rest of this incarnation (64 addresses); a later
- * restart asks again.  A coordinator that does not answer within 2 s
- * leaves the address as it is.
+ * Nothing is looked up before the computation's first restart (a load and
+ * a branch), for loopback, or for other families.  A new address is kept
+ * for the rest of this incarnation (64 addresses; a later restart asks
+ * again); "not moved" for 1 s, since that node may restart after this one.
+ * A coordinator that does not answer within 0.5 s leaves every address as
+ * it is for 5 s.  Only the address changes, whatever the port: a service
+ * outside the computation on a host that was a node's is reached at that
+ * node's new host.
  *
  * Not covered: sendto/sendmsg with an address (UDP is not checkpointed),
  * a raw connect system call, ports that changed (a listener whose port was
@@ -42,7 +45,9 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define CACHE_MAX	64
-#define LOOKUP_MS	2000
+#define LOOKUP_MS	500
+#define NOT_MOVED_MS	1000	/* "not published": ask again after this (its node may restart later) */
+#define NO_ANSWER_MS	5000	/* no coordinator answer: leave addresses alone this long */
 
 static __typeof__(connect) *real_connect;
 
@@ -50,15 +55,21 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	uint32_t incarnation;		/* restart count it was asked in */
 	struct in_addr old, now;	/* now == old: not moved, or not known */
+	uint64_t until_ns;		/* 0: for good; else ask again after */
 } cache[CACHE_MAX];
 static unsigned ncache;
+static uint64_t no_answer_until_ns;	/* the coordinator did not answer: until then, ask nobody */
 
 static uint32_t incarnation(void)
 {
+	static int env_count = -1;	/* CREST_RESTART_COUNT, read once */
 	if (crest.restart_count)
 		return crest.restart_count;
-	const char *e = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
-	return e ? (uint32_t)strtoul(e, NULL, 10) : 0;
+	if (__builtin_expect(env_count < 0, 0)) {
+		const char *e = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
+		env_count = e ? (int)strtoul(e, NULL, 10) : 0;
+	}
+	return (uint32_t)env_count;
 }
 
 /* addr/<old> from the coordinator: 1 with *now, 0 not there, < 0 no answer */
@@ -101,26 +112,39 @@ static int ask(struct in_addr old, struct in_addr *now)
 	return inet_pton(AF_INET, m.value, now) == 1 ? 1 : -EBADMSG;
 }
 
-/* where the node that had `old` at the checkpoint is now (old if nowhere) */
+/*
+ * Where the node that had `old` at the checkpoint is now (old if nowhere).
+ * The cache lock is only tried: a connect() in a child forked while
+ * another thread held it, or in a signal handler, asks without the cache.
+ */
 static struct in_addr moved(struct in_addr old)
 {
 	uint32_t inc = incarnation();
 	struct in_addr now = old;
+	uint64_t t = crest_now_ns();
 
-	pthread_mutex_lock(&cache_lock);
-	for (unsigned i = 0; i < ncache; i++)
-		if (cache[i].incarnation == inc && cache[i].old.s_addr == old.s_addr) {
+	if (t < __atomic_load_n(&no_answer_until_ns, __ATOMIC_RELAXED))
+		return old;
+	bool locked = !pthread_mutex_trylock(&cache_lock);
+	for (unsigned i = 0; locked && i < ncache; i++)
+		if (cache[i].incarnation == inc && cache[i].old.s_addr == old.s_addr &&
+		    (!cache[i].until_ns || t < cache[i].until_ns)) {
 			now = cache[i].now;
 			pthread_mutex_unlock(&cache_lock);
 			return now;
 		}
-	pthread_mutex_unlock(&cache_lock);
+	if (locked)
+		pthread_mutex_unlock(&cache_lock);
 	int rc = ask(old, &now);
 	if (rc <= 0)
 		now = old;
-	if (rc < 0)
+	if (rc < 0) {
 		pr_debug("no name service answer for a connection: %s", strerrordesc_np(-rc));
-	pthread_mutex_lock(&cache_lock);
+		__atomic_store_n(&no_answer_until_ns, t + NO_ANSWER_MS * 1000000ull, __ATOMIC_RELAXED);
+		return old;
+	}
+	if (pthread_mutex_trylock(&cache_lock))
+		return now;
 	static unsigned next;
 	unsigned slot = CACHE_MAX;
 	for (unsigned i = 0; i < ncache && slot == CACHE_MAX; i++)
@@ -128,11 +152,10 @@ static struct in_addr moved(struct in_addr old)
 			slot = i;	/* an older incarnation's: reuse */
 	if (slot == CACHE_MAX)
 		slot = ncache < CACHE_MAX ? ncache++ : next++ % CACHE_MAX;
-	if (rc >= 0) {	/* no answer: ask again next time */
-		cache[slot].incarnation = inc;
-		cache[slot].old = old;
-		cache[slot].now = now;
-	}
+	cache[slot].incarnation = inc;
+	cache[slot].old = old;
+	cache[slot].now = now;
+	cache[slot].until_ns = rc ? 0 : t + NOT_MOVED_MS * 1000000ull;
 	pthread_mutex_unlock(&cache_lock);
 	return now;
 }

@@ -48,6 +48,7 @@
 
 #define REWIRE_TIMEOUT_MS	120000
 #define REWIRE_RETRY_MS		200	/* a published address that refused: look again */
+#define REWIRE_TRY_MS		5000	/* one connect, or one accepted connection's handshake */
 #define REWIRE_MAGIC		"CRWR"
 #define TOKEN_LEN		16
 
@@ -63,6 +64,7 @@ struct rw {
 	uint32_t ns_id;
 	bool asked;			/* a LOOKUP is out */
 	long long retry_ms;
+	long long try_ms;		/* when this connect or accepted try began */
 	unsigned char token[TOKEN_LEN];
 	/* what goes out: the handshake, then the peer's bytes back */
 	unsigned char *out;
@@ -125,10 +127,23 @@ static int queue_hello(struct rw *r)
 	return rc;
 }
 
+/*
+ * The bytes that waited in this end come back into its receive queue from
+ * the peer, and stay there until the application reads them: a queue
+ * larger than a new socket holds gets room before connect/listen (the
+ * kernel caps it at net.core.rmem_max).
+ */
 static int new_socket(const struct rw *r)
 {
 	int fd = socket(r->s->rec->domain == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	uint32_t mine = r->s->data ? r->s->rec->queued : 0;
+	if (mine > (64u << 10)) {
+		int want = mine > (1u << 30) ? 1 << 30 : (int)mine * 2;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+	}
+	return fd;
 }
 
 static int start_listen(struct rw *r, int ns, uint32_t *seq, char *err, size_t errlen)
@@ -235,6 +250,7 @@ static int start_connect(struct rw *r, const char *value)
 	if (connect(r->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 		return -errno;
 	r->st = RW_CONNECT;
+	r->try_ms = now_ms();
 	return 0;
 }
 
@@ -318,6 +334,7 @@ static int talk(struct rw *r, short revents)
 		else
 			r->fd = fd;
 		r->st = RW_TALK;
+		r->try_ms = now_ms();
 		return 0;
 	}
 	if (r->st == RW_CONNECT) {
@@ -410,7 +427,7 @@ int tree_publish_addr(const char *run, const char *old, char *err, size_t errlen
 	snprintf(m.value, sizeof(m.value), ":0");
 	rc = crest_frame_send(ns, CREST_MSG_NS_PUBLISH, &seq, &m, sizeof(m));
 	if (!rc) {
-		rc = crest_frame_recv(ns, &hdr, buf, sizeof(buf), 10000);
+		rc = crest_frame_recv(ns, &hdr, buf, sizeof(buf), 3000);
 		if (rc == (int)sizeof(m) && hdr.type == CREST_MSG_NS_REPLY) {
 			memcpy(&m, buf, sizeof(m));
 			rc = m.error;
@@ -479,6 +496,15 @@ int tree_rewire(struct tree *t, struct tsock **socks, size_t n, const char *gen,
 		}
 		if (!left)
 			break;
+		/* a connect that hangs (a stale address of a host that is gone), or
+		 * an accepted connection that says nothing (not our peer): next try */
+		for (size_t i = 0; i < n; i++) {
+			struct rw *r = &rws[i];
+			if (r->st == RW_CONNECT && now - r->try_ms > REWIRE_TRY_MS)
+				again(r);
+			else if (r->st == RW_TALK && r->listener && !r->hdrgot && now - r->try_ms > REWIRE_TRY_MS)
+				relisten(r);
+		}
 		if (now >= deadline) {
 			for (size_t i = 0; i < n; i++)
 				if (rws[i].st != RW_DONE) {

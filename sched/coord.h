@@ -203,6 +203,8 @@ void coord_ns_parent_up(struct coord *c);
 void coord_ns_gone(struct coord *c, struct conn *conn);
 void coord_ns_tick(struct coord *c);
 void coord_ns_free(struct coord *c);
+/* requests wait for an answer: restarting ends are looking for each other */
+bool coord_ns_busy(const struct coord *c);
 
 /* coord_status.c */
 int coord_status_json(const struct coord *c, char *buf, size_t size);

@@ -469,6 +469,8 @@ void coord_close_all(struct coord *c)
 		close(c->tfd);
 		c->tfd = -1;
 	}
+	coord_ns_free(c);
+	coord_endpoints_clear(c);
 }
 
 static bool should_exit(struct coord *c)
@@ -480,7 +482,7 @@ static bool should_exit(struct coord *c)
 	 * coordinator of a Slurm step, which the plugin stops at the step's end
 	 * (its tasks exec, or restart, and connect again) */
 	if (c->o.listen[0] || c->o.tasks) {
-		if (coord_nprocs(c))
+		if (coord_nprocs(c) || coord_ns_busy(c))
 			c->last_member_ms = coord_now_ms();
 		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;
 	}

@@ -211,7 +211,9 @@ void coord_ns_request(struct coord *c, struct conn *from, uint16_t type, const s
 		reply(c, from, m.id, -ENOMEM, m.key, NULL);
 		return;
 	}
-	if (!m.key[0] || ((m.flags & CREST_NS_ADDR) && (type != CREST_MSG_NS_PUBLISH || m.value[0] != ':'))) {
+	/* room for an address in front (fill_addr) */
+	if (!m.key[0] || ((m.flags & CREST_NS_ADDR) && (type != CREST_MSG_NS_PUBLISH || m.value[0] != ':' ||
+							strlen(m.value) + 64 >= sizeof(m.value)))) {
 		reply(c, from, m.id, -EINVAL, m.key, NULL);
 		return;
 	}
@@ -307,6 +309,11 @@ void coord_ns_tick(struct coord *c)
 		*pp = w->next;
 		free(w);
 	}
+}
+
+bool coord_ns_busy(const struct coord *c)
+{
+	return c->ns && c->ns->waits;
 }
 
 void coord_ns_free(struct coord *c)
