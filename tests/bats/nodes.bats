@@ -144,8 +144,39 @@ launch_nodes() {
 	done
 }
 
+# kill_nodes: every application process of the three nodes dies (all are
+# SIGSTOPped first: one that saw another die, a TCP peer, would say so
+# before its own death); the sub-coordinators follow, the root stays
+kill_nodes() {
+	local n p sig
+	for sig in STOP KILL; do
+		for n in 1 2 3; do
+			for p in $(cat "$CK/nodes/n$n/PROCS"); do
+				kill -"$sig" "$p" 2>/dev/null || true
+			done
+		done
+	done
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 10
+		wait_coord_gone "$CK/nodes/n$n" 15
+	done
+	is_coord "$ROOT"
+}
+
+# restart_rotated PREFIX: namespace n restores node n+1's (mod 3) images
+# as node n, output in $D/PREFIX<n>.out, pids in APPS
+restart_rotated() {
+	local n
+	for n in 1 2 3; do
+		OUT=$D/$1$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
+			--from-node "$((n % 3 + 1))" --coord "$ADDR:$PORT"
+		APPS[n]=$BG
+	done
+}
+
 @test "a checkpoint through the tree covers every node; each node restarts, in another namespace" {
-	local n g from img
+	local n g img
 	declare -a APPS
 	start_root
 	launch_nodes
@@ -163,27 +194,10 @@ launch_nodes() {
 	done
 	[ "$(readlink "$CK/latest")" = gen-000001 ]
 
-	# every application process dies; the sub-coordinators follow
-	for n in 1 2 3; do
-		for p in $(cat "$CK/nodes/n$n/PROCS"); do
-			kill -9 "$p" 2>/dev/null || true
-		done
-	done
-	for n in 1 2 3; do
-		wait_exit "${APPS[n]}" 10
-		wait_coord_gone "$CK/nodes/n$n" 15
-	done
-	is_coord "$ROOT"
-
-	# node n's processes come back in namespace n+1 (mod 3), under that
-	# node's new sub-coordinator
-	for n in 1 2 3; do
-		from=$(( n % 3 + 1 ))
-		OUT=$D/restart$n.out
-		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
-			--from-node "$from" --coord "$ADDR:$PORT"
-		APPS[n]=$BG
-	done
+	# every application process dies; node n's processes come back in
+	# namespace n, under that node's new sub-coordinator
+	kill_nodes
+	restart_rotated restart
 	wait_tree 3 5 || true
 	for n in 1 2 3; do
 		sub_pid "$n" >/dev/null
@@ -570,7 +584,7 @@ check_ring() {
 }
 
 @test "TCP connections between nodes: a ring of one rank per node is checkpointed, killed and restarted in other namespaces, 3 times, and ends with the uninterrupted result" {
-	local n c from k steps=80 cycles=3
+	local n c k steps=80 cycles=3
 	declare -a APPS
 	mkdir -p "$D/rdv"
 	start_root
@@ -600,35 +614,11 @@ check_ring() {
 		echo "rank 0 at round $k after the checkpoint"
 		[ "$k" -lt $((steps - 10)) ]
 
-		# every rank dies; the sub-coordinators follow; the root stays.
-		# All are stopped before any is killed: a rank that saw its
-		# neighbour die would report it (FAIL) before its own death
-		for n in 1 2 3; do
-			for p in $(cat "$CK/nodes/n$n/PROCS"); do
-				kill -STOP "$p" 2>/dev/null || true
-			done
-		done
-		for n in 1 2 3; do
-			for p in $(cat "$CK/nodes/n$n/PROCS"); do
-				kill -9 "$p" 2>/dev/null || true
-			done
-		done
-		for n in 1 2 3; do
-			wait_exit "${APPS[n]}" 10
-			wait_coord_gone "$CK/nodes/n$n" 15
-		done
-		is_coord "$ROOT"
-
-		# namespace n takes node n+1's (mod 3) images, as node n: every
-		# rank moves to another namespace (another address) at each cycle,
-		# and each of its two connections now goes to another namespace too
-		for n in 1 2 3; do
-			from=$((n % 3 + 1))
-			OUT=$D/c$c-n$n.out
-			start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
-				--from-node "$from" --coord "$ADDR:$PORT"
-			APPS[n]=$BG
-		done
+		# every rank dies, then moves to another namespace (another
+		# address) at each cycle; each of its two connections now goes to
+		# another namespace too
+		kill_nodes
+		restart_rotated "c$c-n"
 		# the tokens go round again: 5 rounds beyond what was checkpointed
 		# (a rank that finds a connection closed says FAIL and stops it)
 		wait_ring_round "c$c" $((k + 5)) 30
@@ -647,7 +637,7 @@ check_ring() {
 }
 
 @test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere" {
-	local n from
+	local n
 	declare -a APPS
 	local app=$TOP/tests/bats/late_connect.py
 	start_root
@@ -674,24 +664,10 @@ check_ring() {
 	run_logged cat "$CK/gen-000001/ENDPOINTS"
 	grep -qx "node 1 $NET.11" "$CK/gen-000001/ENDPOINTS"
 
-	for n in 1 2 3; do
-		for p in $(cat "$CK/nodes/n$n/PROCS"); do
-			kill -9 "$p" 2>/dev/null || true
-		done
-	done
-	for n in 1 2 3; do
-		wait_exit "${APPS[n]}" 10
-		wait_coord_gone "$CK/nodes/n$n" 15
-	done
 	# the server moves to namespace 3 ($NET.13); namespace 1, where its
 	# old address is, gets a client
-	for n in 1 2 3; do
-		from=$((n % 3 + 1))
-		OUT=$D/r$n.out
-		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" restart --dir "$CK" --node "$n" \
-			--from-node "$from" --coord "$ADDR:$PORT"
-		APPS[n]=$BG
-	done
+	kill_nodes
+	restart_rotated r
 	wait_tree 3 1
 	for n in 1 2 3; do
 		sub_pid "$n" >/dev/null
