@@ -782,6 +782,25 @@ int ckdir_coord_write(const char *dir, pid_t pid, const char *sock)
 	return ckdir_write_atomic(path, text, n, 0600);
 }
 
+int ckdir_coord_connect(const char *dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t pid;
+	int rc = ckdir_coord_read(dir, &pid, sa.sun_path, sizeof(sa.sun_path));
+
+	if (rc)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size)
 {
 	char path[CKDIR_PATH_MAX], text[CKDIR_PATH_MAX + 64], *s, *nl;

@@ -107,6 +107,9 @@ int ckdir_tree_file(char *buf, size_t size, const char *rundir, const char *name
 /* DIR/COORD */
 int ckdir_coord_write(const char *dir, pid_t pid, const char *sock);
 int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size);
+/* a connection to the coordinator DIR/COORD names (its Unix socket,
+ * close-on-exec): the fd, or -errno */
+int ckdir_coord_connect(const char *dir);
 int ckdir_coord_remove(const char *dir);
 /* pid of a live coordinator of DIR, or 0 */
 pid_t ckdir_coord_alive(const char *dir);

@@ -75,20 +75,9 @@ static void link_close(void)
 
 static int link_connect(void)
 {
-	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	pid_t cpid;
-	if (ckdir_coord_read(crest.dir, &cpid, sock, sizeof(sock)) < 0)
-		return -ENOENT;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = ckdir_coord_connect(crest.dir);
 	if (fd < 0)
-		return -errno;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+		return fd;
 	crest.coord_fd = crest_fd_protect(fd);
 	crest.seq = 0;
 	struct crest_msg_hello h;

@@ -195,9 +195,12 @@ const struct crest_img_socket *crest_sock_records(uint32_t *n);
 const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t *len);
 void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
-/* fds_lock.c: file locks held, saved after the fds are scanned, taken
- * again after they are reopened */
-void crest_locks_save(void);
+/* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */
+ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);
+/* fds_lock.c: file locks held, read from each regular file's fdinfo while
+ * the fds are scanned, taken again after they are reopened */
+void crest_locks_reset(void);
+void crest_locks_scan(uint32_t index, const char *fdinfo);
 void crest_locks_restore(void);
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);

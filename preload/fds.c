@@ -56,26 +56,43 @@ void crest_fd_unprotect(int fd)
 		own_fds[fd / 64] &= ~(1ull << (fd % 64));
 }
 
-static void fdinfo(int fd, uint64_t *pos, uint32_t *flags)
+ssize_t crest_fdinfo_read(int fd, char *buf, size_t len)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	*pos = 0;
-	*flags = 0;
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
-		return;
-	ssize_t n = read(f, buf, sizeof(buf) - 1);
+		return -errno;
+	size_t got = 0;
+	while (got < len - 1) {	/* /proc may hand it out a page at a time */
+		ssize_t n = read(f, buf + got, len - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
 	close(f);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
+	buf[got] = 0;
+	return (ssize_t)got;
+}
+
+/* offset and flags from fdinfo; the whole text (its lock lines are read
+ * by fds_lock.c), valid until the next call, or NULL */
+static const char *fdinfo(int fd, uint64_t *pos, uint32_t *flags)
+{
+	static char buf[65536];
+	*pos = 0;
+	*flags = 0;
+	if (crest_fdinfo_read(fd, buf, sizeof(buf)) <= 0)
+		return NULL;
 	char *p = strstr(buf, "pos:");
 	if (p)
 		*pos = strtoull(p + 4, NULL, 10);
 	p = strstr(buf, "flags:");
 	if (p)
 		*flags = (uint32_t)strtoul(p + 6, NULL, 8);
+	return buf;
 }
 
 #define SMALL_FILE_MAX (4u << 20)
@@ -145,6 +162,7 @@ static int scan_fds(char *err, size_t errlen)
 	crest.nfds = 0;
 	crest.npipes = 0;
 	crest_sock_reset();
+	crest_locks_reset();
 	for (;;) {
 		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
 		if (n <= 0)
@@ -182,7 +200,7 @@ static int scan_fds(char *err, size_t errlen)
 			r->size = st.st_size;
 			r->mode = st.st_mode;
 			r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
-			fdinfo(fd, &r->pos, &r->flags);
+			const char *info = fdinfo(fd, &r->pos, &r->flags);
 			int fdfl = fcntl(fd, F_GETFD);
 			r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
 			size_t pl = strlen(r->path);
@@ -213,6 +231,8 @@ static int scan_fds(char *err, size_t errlen)
 				    ((r->flags & O_ACCMODE) != O_RDONLY &&
 				     (uint64_t)st.st_size <= SMALL_FILE_MAX))
 					r->content_saved = 1;
+				if (info)
+					crest_locks_scan(crest.nfds, info);
 			} else if (S_ISDIR(st.st_mode)) {
 				r->kind = CREST_FD_DIR;
 			} else if (S_ISCHR(st.st_mode) && is_devnull_like(r->path)) {
@@ -323,7 +343,6 @@ int crest_fds_save(char *err, size_t errlen)
 		if ((r->kind == CREST_FD_FILE) && (r->flags & O_ACCMODE) != O_RDONLY)
 			fdatasync(r->fd);
 	}
-	crest_locks_save();
 	rc = crest_fds_event_save(err, errlen);
 	if (rc)
 		return rc;

@@ -86,28 +86,6 @@ uint32_t crest_fd_event_kind(const char *path)
 	return 0;
 }
 
-/* /proc/self/fdinfo/fd into buf; its length, or -errno */
-static ssize_t read_fdinfo(int fd, char *buf, size_t len)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -errno;
-	size_t got = 0;
-	while (got < len - 1) {
-		ssize_t n = read(f, buf + got, len - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(f);
-	buf[got] = 0;
-	return (ssize_t)got;
-}
-
 /* the number after "key" at the start of a line; false if no such line */
 static bool field(const char *buf, const char *key, int base, uint64_t *v)
 {
@@ -130,7 +108,7 @@ static int save_timer(int fd, struct ev_timer *t, char *err, size_t errlen)
 		snprintf(err, errlen, "timerfd_gettime of fd %d: %s", fd, strerrordesc_np(errno));
 		return -errno;
 	}
-	if (read_fdinfo(fd, info, sizeof(info)) < 0)
+	if (crest_fdinfo_read(fd, info, sizeof(info)) < 0)
 		info[0] = 0;
 	if (!field(info, "clockid:", 10, &v)) {
 		snprintf(err, errlen, "fd %d is a timerfd but its fdinfo has no clockid", fd);
@@ -226,7 +204,7 @@ int crest_fds_event_save(char *err, size_t errlen)
 		if (r->kind < CREST_FD_EVENTFD || r->kind > CREST_FD_EPOLL)
 			continue;
 		memset(e, 0, sizeof(*e));
-		ssize_t n = read_fdinfo(r->fd, info, sizeof(info));
+		ssize_t n = crest_fdinfo_read(r->fd, info, sizeof(info));
 		if (n < 0) {
 			snprintf(err, errlen, "cannot read /proc/self/fdinfo/%d: %s", r->fd, strerrordesc_np(-n));
 			return (int)n;

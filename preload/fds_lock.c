@@ -87,36 +87,24 @@ static void parse_line(uint32_t index, const char *line)
 			crest.fds[index].img.path);
 }
 
-/* every process stopped; after the fds are scanned */
-void crest_locks_save(void)
+void crest_locks_reset(void)
 {
-	static char buf[65536];
-
 	nlocks = 0;
-	for (uint32_t i = 0; i < crest.nfds; i++) {
-		const struct crest_img_fd *r = &crest.fds[i].img;
-		char path[64];
-		if (r->kind != CREST_FD_FILE && r->kind != CREST_FD_DELETED)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", r->fd);
-		int f = open(path, O_RDONLY | O_CLOEXEC);
-		if (f < 0)
-			continue;
-		size_t n = 0;
-		for (ssize_t k; n < sizeof(buf) - 1 && (k = read(f, buf + n, sizeof(buf) - 1 - n)) > 0;)
-			n += (size_t)k;	/* /proc hands it out a page at a time */
-		close(f);
-		if (!n)
-			continue;
-		buf[n] = 0;
-		/* whole lines only: one cut at the end of the buffer is not a lock */
-		for (char *p = strstr(buf, "\nlock:"); p; p = strstr(p + 1, "\nlock:"))
-			if (strchr(p + 1, '\n'))
-				parse_line(i, p + 6);
-			else
-				pr_warn("fd %d (%s): more locks than crest reads; some will not be held after a restart",
-					r->fd, r->path);
-	}
+}
+
+/* fd record `index`'s fdinfo text, read by the fd scan (fds.c): its locks.
+ * The scan at WRITE, every process stopped, is the one the image keeps. */
+void crest_locks_scan(uint32_t index, const char *info)
+{
+	const struct crest_img_fd *r = &crest.fds[index].img;
+
+	/* whole lines only: one cut at the end of the buffer is not a lock */
+	for (const char *p = strstr(info, "\nlock:"); p; p = strstr(p + 1, "\nlock:"))
+		if (strchr(p + 1, '\n'))
+			parse_line(index, p + 6);
+		else
+			pr_warn("fd %d (%s): more locks than crest reads; some will not be held after a restart",
+				r->fd, r->path);
 }
 
 /* fds reopened, threads not running yet */

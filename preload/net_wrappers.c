@@ -76,25 +76,18 @@ static uint32_t incarnation(void)
 static int ask(struct in_addr old, struct in_addr *now)
 {
 	static __thread unsigned char buf[1024];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct crest_msg_ns m = { .id = 1 };
 	struct crest_frame hdr;
-	char sock[sizeof(sa.sun_path)], ip[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN];
 	uint32_t seq = 0;
-	pid_t cpid;
-	int rc;
 
-	if (ckdir_coord_read(crest.dir, &cpid, sock, sizeof(sock)) < 0)
-		return -ENOENT;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* its connect() is ours again: AF_UNIX goes straight through */
+	int fd = ckdir_coord_connect(crest.dir);
 	if (fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+		return fd;
 	inet_ntop(AF_INET, &old, ip, sizeof(ip));
 	snprintf(m.key, sizeof(m.key), "addr/%s", ip);
-	rc = real_connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-	if (!rc)
-		rc = crest_frame_send(fd, CREST_MSG_NS_LOOKUP, &seq, &m, sizeof(m));
+	int rc = crest_frame_send(fd, CREST_MSG_NS_LOOKUP, &seq, &m, sizeof(m));
 	if (!rc)
 		rc = crest_frame_recv(fd, &hdr, buf, sizeof(buf), LOOKUP_MS);
 	close(fd);

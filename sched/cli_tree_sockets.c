@@ -271,10 +271,9 @@ static void gen_dir_of(const char *image, char *buf, size_t size)
  * every such peer counts as outside.
  */
 static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char *old_addr, size_t addrlen,
-			char *err, size_t errlen)
+			char *gdir, size_t gdirlen, char *err, size_t errlen)
 {
 	struct crest_eps eps;
-	char gdir[PATH_MAX];
 	size_t n = 0;
 
 	*out = NULL;
@@ -282,7 +281,7 @@ static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char 
 	old_addr[0] = 0;
 	if (!t->n)
 		return 0;
-	gen_dir_of(t->p[0].image, gdir, sizeof(gdir));
+	gen_dir_of(t->p[0].image, gdir, gdirlen);
 	int rc = crest_eps_read(gdir, &eps, err, errlen);
 	if (rc == -ENOENT)
 		return 0;
@@ -315,8 +314,8 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 {
 	struct tsock **remote;
 	size_t nremote;
-	char old_addr[CREST_EP_KEY_MAX], why[256];
-	int rc = remote_peers(t, &remote, &nremote, old_addr, sizeof(old_addr), err, errlen);
+	char old_addr[CREST_EP_KEY_MAX], why[256], gdir[PATH_MAX];
+	int rc = remote_peers(t, &remote, &nremote, old_addr, sizeof(old_addr), gdir, sizeof(gdir), err, errlen);
 
 	if (rc)
 		return rc;
@@ -325,8 +324,6 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 		fprintf(stderr, "crest: restart: warning: connections made later to %s (this node's address at the "
 			"checkpoint) will not be sent here: %s\n", old_addr, why);
 	if (nremote) {
-		char gdir[PATH_MAX];
-		gen_dir_of(t->p[0].image, gdir, sizeof(gdir));
 		const char *slash = strrchr(gdir, '/');
 		rc = tree_rewire(t, remote, nremote, slash ? slash + 1 : gdir, t->run, err, errlen);
 	}

@@ -268,25 +268,9 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 
 int cli_connect(const char *dir)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char sock[CKDIR_PATH_MAX];
-	pid_t pid;
-	int fd, rc;
-
-	if (ckdir_coord_read(dir, &pid, sock, sizeof(sock)) || !ckdir_coord_alive(dir))
+	if (!ckdir_coord_alive(dir))
 		return -ENOENT;
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
+	return ckdir_coord_connect(dir);
 }
 
 int cli_status_fetch(const char *dir, char *buf, size_t size)
