@@ -309,7 +309,7 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 				(unsigned long)m->generation);
 			raw_syscall1(NR_exit_group, EXIT_CHECKPOINTED);
 		}
-		if (type == CREST_MSG_ABORT || !crest_trigger_hold())
+		if (type == CREST_MSG_ABORT || !crest_trigger_hold(m->flags & CREST_CKPT_FINAL))
 			crest_resume_all();
 		crest_ckpt_busy(false);
 		struct crest_msg_phase p;
@@ -381,6 +381,13 @@ void *crest_ckpt_thread(void *arg)
 			if (n != -ECONNRESET)
 				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
 			link_close();
+			continue;
+		}
+		if (hdr.type == CREST_MSG_TERM_ACTION) {
+			struct crest_msg_term t;
+			memcpy(&t, msgbuf, sizeof(t));	/* the size is checked by the frame layer */
+			crest_trigger_term_action(&t);
+			woken = true;
 			continue;
 		}
 		struct crest_msg_ckpt m;

@@ -142,9 +142,13 @@ int crest_trigger_wake_fd(void);	/* readable when a trigger signal arrived */
 int crest_trigger_service(void);
 /* checkpoint thread, after RESUME or ABORT was handled */
 void crest_trigger_after_checkpoint(void);
-/* RESUME of a final checkpoint with CREST_ON_TERM=hold: true if the threads
+/* RESUME of a final checkpoint (a TERM asked for it, or `final`: the root
+ * decided it, CREST_CKPT_FINAL) with CREST_ON_TERM=hold: true if the threads
  * must stay stopped (until SIGTERM again); crest_trigger_held() since then */
-bool crest_trigger_hold(void);
+bool crest_trigger_hold(bool final);
+struct crest_msg_term;
+/* TERM_ACTION: the root takes no final checkpoint for this SIGTERM */
+void crest_trigger_term_action(const struct crest_msg_term *m);
 bool crest_trigger_held(void);
 /* checkpoint: this process's pid, to tell its own pending trigger signals
  * from others at restart */

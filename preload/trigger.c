@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -372,15 +373,37 @@ static bool was_final(void)
 	return __atomic_load_n(&term_state, __ATOMIC_SEQ_CST) != TERM_NONE || term_is_pending();
 }
 
-bool crest_trigger_hold(void)
+bool crest_trigger_hold(bool final)
 {
-	if (!hold || !on_term || !crest_sig_owned(SIGTERM) || !was_final())
+	if (!hold || !on_term || !crest_sig_owned(SIGTERM) || !(final || was_final()))
 		return false;
 	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
 	pr_info("the final checkpoint is committed: this process stays stopped until SIGTERM comes again "
 		"(the end of the grace time) or SIGKILL");
 	return true;
+}
+
+void crest_trigger_term_action(const struct crest_msg_term *m)
+{
+	uint32_t st = __atomic_load_n(&term_state, __ATOMIC_SEQ_CST);
+	char text[sizeof(m->text)];
+
+	snprintf(text, sizeof(text), "%s", m->text);
+	/* a process without a TERM of its own (a task's child under
+	 * proctrack/cgroup), or one that acted already */
+	if (st != TERM_LATCHED && st != TERM_ASKED)
+		return;
+	term_deadline_ns = 0;
+	if (m->action == CREST_TERM_KEEP) {
+		/* no final checkpoint: running on changes nothing the rerun sees,
+		 * and the next TERM (the end of the grace time) acts */
+		__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
+		pr_warn("%s", text[0] ? text : "no final checkpoint");
+		return;
+	}
+	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);	/* acts once */
+	die_of_term(text[0] ? text : "no final checkpoint");
 }
 
 bool crest_trigger_held(void)

@@ -37,7 +37,7 @@ int cli_find_paths(struct cli_paths *p);
 
 /* options passed through to crest-coord */
 struct cli_coord_args {
-	char *argv[24];
+	char *argv[40];
 	int argc;
 	char buf[4][32];
 	/* --node N --coord ADDR:PORT (launch, restart): a sub-coordinator */

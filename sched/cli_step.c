@@ -207,8 +207,16 @@ int cmd_step_start(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "occurrence", required_argument, NULL, 'O' },
+		/* for the root only (crest-coord --help) */
+		{ "slurm-job", required_argument, NULL, 'J' },
+		{ "slurm-run", required_argument, NULL, 'R' },
+		{ "on-cancel", required_argument, NULL, 'X' },
+		{ "timelimit", required_argument, NULL, 'L' },
+		{ "timelimit-margin", required_argument, NULL, 'M' },
 		{ 0 },
 	};
+	char *root_only[10];
+	int nroot = 0;
 	struct cli_coord_args ca;
 	struct cli_paths paths;
 	const char *dir = NULL, *occ = NULL;
@@ -229,6 +237,17 @@ int cmd_step_start(int argc, char **argv)
 		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
 		case 'N': if (parse_node("--nodes", optarg, 1, &nodes)) return 2; continue;
 		case 'T': if (parse_node("--tasks", optarg, 1, &tasks)) return 2; continue;
+		case 'J': case 'R': case 'X': case 'L': case 'M':
+			for (const struct option *o = opts; o->name; o++) {
+				static char names[5][24];
+				int k = nroot / 2;
+				if (o->val != ch || k >= 5)
+					continue;
+				snprintf(names[k], sizeof(names[k]), "--%s", o->name);
+				root_only[nroot++] = names[k];
+				root_only[nroot++] = optarg;
+			}
+			continue;
 		}
 		r = cli_coord_opt(&ca, "step-start", ch, optarg);
 		if (r < 0)
@@ -313,6 +332,8 @@ int cmd_step_start(int argc, char **argv)
 	}
 	for (int i = 0; i < ne; i++)
 		ca.argv[ca.argc++] = extra[i];
+	for (int i = 0; node == 0 && i < nroot; i++)
+		ca.argv[ca.argc++] = root_only[i];
 	/* the coordinator of the last run on this node may be on its way out */
 	for (int i = 0; ckdir_coord_alive(run) && i < 50; i++)
 		usleep(100000);

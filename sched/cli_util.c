@@ -207,7 +207,7 @@ static void options_load(const char *absdir, struct cli_coord_args *a)
 int cli_start_coord(const char *verb, const struct cli_paths *p, const char *absdir,
 		    const struct cli_coord_args *given)
 {
-	char *argv[40];
+	char *argv[64];
 	int n = 0, st;
 	pid_t pid;
 	struct cli_coord_args opts = *given, *a = &opts;

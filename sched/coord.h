@@ -70,6 +70,8 @@ struct conn {
 	size_t nimgs, imgs_cap;
 };
 
+enum coord_timelimit { COORD_TIMELIMIT_CHECKPOINT = 0, COORD_TIMELIMIT_REQUEUE, COORD_TIMELIMIT_IGNORE };
+
 struct coord_opts {
 	char dir[CKDIR_PATH_MAX];	/* absolute */
 	unsigned interval;		/* s, 0 = none */
@@ -91,6 +93,35 @@ struct coord_opts {
 	/* a Slurm step (spank/): no checkpoint before `tasks` task processes
 	 * are connected here and, at the root, `nodes` - 1 sub-coordinators */
 	unsigned tasks, nodes;
+	/* the root of a Slurm step asks Slurm why a SIGTERM came and when the
+	 * job ends (coord_slurm.c) */
+	char slurm_job[24];		/* --slurm-job JOBID */
+	unsigned slurm_run;		/* --slurm-run N: this run's SLURM_RESTART_COUNT */
+	bool cancel_checkpoint;		/* --on-cancel checkpoint (else exit) */
+	enum coord_timelimit timelimit;	/* --timelimit */
+	unsigned timelimit_margin;	/* --timelimit-margin SEC */
+};
+
+/* what `scontrol show job -o` says (coord_slurm.c) */
+struct coord_slurm_job {
+	bool known;
+	char state[32];			/* JobState */
+	char reason[64];		/* Reason */
+	unsigned restarts;		/* Restarts */
+	long long end_s;		/* EndTime, epoch s; 0 unknown */
+};
+
+enum coord_term_plan { TERM_PLAN_CHECKPOINT = 0, TERM_PLAN_EXIT, TERM_PLAN_KEEP };
+
+struct coord_slurm_state {
+	bool plan_made;			/* a SIGTERM came: decided once */
+	enum coord_term_plan plan;
+	char why[200];
+	unsigned killwait;		/* s, 0 until asked */
+	long long next_query_ms;	/* time limit: when to ask for the end time */
+	long long end_s, deadline_ms;	/* the job's end; when its checkpoint starts (0: none) */
+	long long retry_ms;
+	uint64_t limit_gen;		/* the time limit's checkpoint */
 };
 
 enum ckpt_step { CK_IDLE = 0, CK_PREPARE, CK_SUSPEND, CK_WRITE, CK_COMMIT };
@@ -145,7 +176,9 @@ struct coord {
 		char text[512];
 		long long stopped_ms;	/* longest time a process's threads were stopped */
 		char reason[96];
+		long long duration_ms;	/* of the last committed checkpoint */
 	} last;
+	struct coord_slurm_state slurm;
 };
 
 extern volatile sig_atomic_t coord_stop;
@@ -205,6 +238,25 @@ void coord_ns_tick(struct coord *c);
 void coord_ns_free(struct coord *c);
 /* requests wait for an answer: restarting ends are looking for each other */
 bool coord_ns_busy(const struct coord *c);
+
+/* coord_slurm.c (the root of a Slurm step) */
+int coord_slurm_parse_job(const char *text, struct coord_slurm_job *j);
+int coord_slurm_parse_killwait(const char *text, unsigned *sec);
+/* what to do about a SIGTERM; why says it in one line */
+enum coord_term_plan coord_slurm_term_plan(const struct coord_slurm_job *j, const struct coord_opts *o,
+					   long long now_s, unsigned killwait, long long estimate_ms, char *why,
+					   size_t size);
+/* a TRIGGER(TERM) from `from` (for the log): true if it takes a final
+ * checkpoint, else every process was told what to do instead */
+bool coord_slurm_term(struct coord *c, const char *from);
+/* the final checkpoint the TERM asked for cannot start (why) */
+void coord_slurm_term_not_taken(struct coord *c, const char *why);
+void coord_slurm_term_broadcast(struct coord *c, const struct crest_msg_term *m);
+void coord_slurm_tick(struct coord *c);
+void coord_slurm_committed(struct coord *c, uint64_t gen);
+
+/* coord_ckpt.c: a final checkpoint the root decided (CREST_CKPT_FINAL) */
+int coord_ckpt_start_final(struct coord *c, const char *reason);
 
 /* coord_status.c */
 int coord_status_json(const struct coord *c, char *buf, size_t size);

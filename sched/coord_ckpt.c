@@ -551,11 +551,13 @@ static void next_step(struct coord *c)
 		if (c->ck.final)
 			c->final_gen = gen;
 		c->last.gen = gen;
+		c->last.duration_ms = coord_now_ms() - c->ck.start_ms;
 		c->last.error = 0;
 		c->last.text[0] = 0;
 		c->last.stopped_ms = 0;
 		reply_waiters(c, 0, "");
 		finish(c);
+		coord_slurm_committed(c, gen);
 		break;
 	}
 	default:
@@ -832,26 +834,31 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 			coord_send(c, c->parent, CREST_MSG_TRIGGER, t, sizeof(*t));
 		return;
 	}
+	char from[64];
 	if (p->sub)
-		snprintf(reason, sizeof(reason), "SIG%s to a process of node %u%s",
-			 crest_signal_name((int)t->signo, name), p->node, term ? ", a final checkpoint" : "");
+		snprintf(from, sizeof(from), "a process of node %u", p->node);
 	else
-		snprintf(reason, sizeof(reason), "SIG%s to process %d (rank %u)%s",
-			 crest_signal_name((int)t->signo, name), (int)p->pid, p->rank,
-			 term ? ", a final checkpoint" : "");
-	if (c->ck.step != CK_IDLE) {
-		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
-		c->ck.final |= term;
-		return;
-	}
+		snprintf(from, sizeof(from), "process %d (rank %u)", (int)p->pid, p->rank);
+	snprintf(reason, sizeof(reason), "SIG%s to %s%s", crest_signal_name((int)t->signo, name), from,
+		 term ? ", a final checkpoint" : "");
 	if (c->final_gen) {
 		pr_info("%s: ignored, the computation is ending (its final checkpoint is generation %" PRIu64 ")",
 			reason, c->final_gen);
 		return;
 	}
+	/* a Slurm job: why does it end, and is there time for a checkpoint */
+	if (term && !coord_slurm_term(c, from))
+		return;
+	if (c->ck.step != CK_IDLE) {
+		pr_info("%s: joins generation %" PRIu64 ", which is running", reason, c->ck.gen);
+		c->ck.final |= term;
+		return;
+	}
 	char why[128];
 	if (!coord_step_started(c, why, sizeof(why))) {
 		pr_warn("%s: ignored, %s", reason, why);
+		if (term)
+			coord_slurm_term_not_taken(c, why);
 		return;
 	}
 	/* a termination is never delayed: it is the last chance */
@@ -861,11 +868,28 @@ void coord_ckpt_trigger(struct coord *c, struct conn *p, const struct crest_msg_
 		return;
 	}
 	int rc = start(c, c->o.compress, 0, reason);
-	if (rc && rc != -ESTALE)	/* -ESTALE: said by coord_owns_dir */
+	if (rc && rc != -ESTALE) {	/* -ESTALE: said by coord_owns_dir */
 		pr_err("%s: cannot create a generation directory in %s: %s", reason, c->o.dir,
 		       strerrordesc_np(-rc));
-	else
+		if (term)
+			coord_slurm_term_not_taken(c, "no generation folder could be created");
+	} else {
 		c->ck.final = term;
+	}
+}
+
+int coord_ckpt_start_final(struct coord *c, const char *reason)
+{
+	int rc = start(c, c->o.compress, 0, reason);
+	if (rc) {
+		if (rc != -ESTALE)
+			pr_err("%s: cannot create a generation directory in %s: %s", reason, c->o.dir,
+			       strerrordesc_np(-rc));
+		return rc;
+	}
+	c->ck.final = true;
+	c->ck.flags |= CREST_CKPT_FINAL;
+	return 0;
 }
 
 void coord_ckpt_tick(struct coord *c)
@@ -875,6 +899,10 @@ void coord_ckpt_tick(struct coord *c)
 
 	if (c->ck.step == CK_IDLE) {
 		char why[128];
+		if (!coord_is_sub(c))
+			coord_slurm_tick(c);
+		if (c->ck.step != CK_IDLE)
+			return;
 		if (c->o.interval && c->next_interval_ms && now >= c->next_interval_ms && coord_nprocs(c) &&
 		    !c->final_gen) {
 			if (!coord_step_started(c, why, sizeof(why))) {

@@ -277,6 +277,12 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 			coord_ns_reply_from_parent(c, &r);
 			return;
 		}
+		if (type == CREST_MSG_TERM_ACTION) {
+			struct crest_msg_term t;
+			memcpy(&t, payload, sizeof(t));
+			coord_slurm_term_broadcast(c, &t);	/* to this node's processes */
+			return;
+		}
 		if (type >= CREST_MSG_PREPARE && type <= CREST_MSG_ABORT) {
 			memcpy(&m, payload, sizeof(m));
 			coord_ckpt_from_parent(c, type, &m);

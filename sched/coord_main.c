@@ -51,7 +51,13 @@ static void usage(FILE *f)
 		"                   each connection attempt (a restarted root is found again)\n"
 		"  --tasks N        a Slurm step: no checkpoint until N tasks run on this node\n"
 		"                   (a sub-coordinator connects to its parent only then)\n"
-		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n");
+		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n"
+		"  --slurm-job ID [--slurm-run N]  root of Slurm job ID's step (run N: its\n"
+		"                   SLURM_RESTART_COUNT): a SIGTERM asks Slurm why the job ends\n"
+		"  --on-cancel checkpoint|exit  after scancel: a final checkpoint, or none (default)\n"
+		"  --timelimit checkpoint|checkpoint-requeue|ignore  a final checkpoint before the\n"
+		"                   job's time limit (default), then requeue the job; or nothing\n"
+		"  --timelimit-margin SEC  start it this long before the end at least (default 60)\n");
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -89,6 +95,11 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "parent-file", required_argument, NULL, 'F' },
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "nodes", required_argument, NULL, 'N' },
+		{ "slurm-job", required_argument, NULL, 'J' },
+		{ "slurm-run", required_argument, NULL, 'r' },
+		{ "on-cancel", required_argument, NULL, 'C' },
+		{ "timelimit", required_argument, NULL, 'l' },
+		{ "timelimit-margin", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -98,6 +109,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 
 	o->keep = 2;
 	o->timeout = 10;
+	o->timelimit_margin = 60;
 	o->min_spacing = 10;
 	o->compress = CREST_COMP_NONE;
 	opterr = 0;
@@ -113,6 +125,36 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'n': if (parse_uint("--node", optarg, 1, &o->node)) return -EINVAL; break;
 		case 'T': if (parse_uint("--tasks", optarg, 1, &o->tasks)) return -EINVAL; break;
 		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
+		case 'r': if (parse_uint("--slurm-run", optarg, 0, &o->slurm_run)) return -EINVAL; break;
+		case 'M': if (parse_uint("--timelimit-margin", optarg, 0, &o->timelimit_margin)) return -EINVAL; break;
+		case 'J':
+			if (!*optarg || strlen(optarg) >= sizeof(o->slurm_job) ||
+			    strspn(optarg, "0123456789_") != strlen(optarg)) {
+				fprintf(stderr, "crest-coord: --slurm-job %s: expected a job id\n", optarg);
+				return -EINVAL;
+			}
+			strcpy(o->slurm_job, optarg);
+			break;
+		case 'C':
+			if (strcmp(optarg, "checkpoint") && strcmp(optarg, "exit")) {
+				fprintf(stderr, "crest-coord: --on-cancel %s: expected checkpoint or exit\n", optarg);
+				return -EINVAL;
+			}
+			o->cancel_checkpoint = !strcmp(optarg, "checkpoint");
+			break;
+		case 'l':
+			if (!strcmp(optarg, "checkpoint")) {
+				o->timelimit = COORD_TIMELIMIT_CHECKPOINT;
+			} else if (!strcmp(optarg, "checkpoint-requeue")) {
+				o->timelimit = COORD_TIMELIMIT_REQUEUE;
+			} else if (!strcmp(optarg, "ignore")) {
+				o->timelimit = COORD_TIMELIMIT_IGNORE;
+			} else {
+				fprintf(stderr, "crest-coord: --timelimit %s: expected checkpoint, checkpoint-requeue or ignore\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'L':
 		case 'P':
 		case 'A':
@@ -169,8 +211,10 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 			"with --parent ADDR:PORT or --parent-file FILE\n");
 		return -EINVAL;
 	}
-	if (o->node)
+	if (o->node) {
 		o->interval = 0;	/* the root decides when */
+		o->slurm_job[0] = 0;	/* and asks Slurm */
+	}
 	if (ckdir_make(dir))
 		return -EINVAL;
 	if (!realpath(dir, o->dir)) {

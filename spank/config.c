@@ -17,6 +17,9 @@ void crest_spank_conf_init(struct crest_spank_conf *c)
 	c->preempt = true;
 	c->interval_min = 60;
 	c->timeout = 30;
+	snprintf(c->cancel, sizeof(c->cancel), "exit");
+	snprintf(c->timelimit, sizeof(c->timelimit), "checkpoint");
+	c->timelimit_margin = 60;
 }
 
 static int number(const char *s, unsigned min, unsigned max, unsigned *v)
@@ -32,7 +35,8 @@ static int number(const char *s, unsigned min, unsigned max, unsigned *v)
 
 int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *err, size_t errlen)
 {
-	static const char *const keys = "dir, keep, compress, signal, preempt, interval_min, timeout";
+	static const char *const keys = "dir, keep, compress, signal, preempt, interval_min, timeout, cancel, timelimit, "
+					  "timelimit_margin";
 
 	for (int i = 0; i < ac; i++) {
 		const char *a = av[i], *eq = strchr(a, '=');
@@ -83,6 +87,24 @@ int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *
 		} else if (KEY("timeout")) {
 			if (number(v, 1, 3600, &c->timeout)) {
 				snprintf(err, errlen, "plugstack.conf timeout=%s: expected seconds, 1..3600", v);
+				return -1;
+			}
+		} else if (KEY("cancel")) {
+			if (strcmp(v, "exit") && strcmp(v, "checkpoint")) {
+				snprintf(err, errlen, "plugstack.conf cancel=%s: expected exit or checkpoint", v);
+				return -1;
+			}
+			snprintf(c->cancel, sizeof(c->cancel), "%s", v);
+		} else if (KEY("timelimit")) {
+			if (strcmp(v, "checkpoint") && strcmp(v, "checkpoint-requeue") && strcmp(v, "ignore")) {
+				snprintf(err, errlen, "plugstack.conf timelimit=%s: expected checkpoint, checkpoint-requeue or ignore",
+					 v);
+				return -1;
+			}
+			snprintf(c->timelimit, sizeof(c->timelimit), "%s", v);
+		} else if (KEY("timelimit_margin")) {
+			if (crest_spank_interval(v, &c->timelimit_margin) || c->timelimit_margin > 86400) {
+				snprintf(err, errlen, "plugstack.conf timelimit_margin=%s: expected a duration such as 90s or 5m", v);
 				return -1;
 			}
 		} else {

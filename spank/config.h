@@ -21,6 +21,9 @@ struct crest_spank_conf {
 	bool preempt;		/* preempt=checkpoint (true) | ignore */
 	unsigned interval_min;	/* interval_min=: shortest --checkpoint interval, s (60) */
 	unsigned timeout;	/* timeout=: s the threads have to stop (30) */
+	char cancel[16];	/* cancel=exit (default) | checkpoint: after scancel */
+	char timelimit[24];	/* timelimit=checkpoint (default) | checkpoint-requeue | ignore */
+	unsigned timelimit_margin;	/* timelimit_margin=: s before the end, at least (60) */
 };
 
 void crest_spank_conf_init(struct crest_spank_conf *c);

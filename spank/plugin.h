@@ -40,6 +40,7 @@ struct crest_spank_step {
 	uint32_t node, nnodes;
 	uint64_t restart_gen;		/* 0: the step starts afresh */
 	bool tasks_ok;			/* every local task so far ended by exit() */
+	char slurm_conf[PATH_MAX + 16];	/* "SLURM_CONF=..." of the job, for the root's scontrol */
 	uid_t uid;
 	gid_t gid;
 	gid_t *gids;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "run_capture.h"
 
 #define NORMAL_STEP_MAX 0xfffffff0u	/* batch, extern, interactive steps are above */
 #define RUN_TIMEOUT_MS 60000
@@ -51,89 +52,43 @@ static int find_prefix(char *buf, size_t size)
 	return 0;
 }
 
+/* in the child: become the job's user for good, signals as at login */
+static void become_user(void *arg)
+{
+	(void)arg;
+	sigset_t none;
+	/* slurmstepd runs user_init with the user's euid: become root to
+	 * drop everything for good */
+	if (seteuid(0) && geteuid() != 0 && geteuid() != crest_step.uid)
+		_exit(126);
+	if ((getuid() == 0 || geteuid() == 0) &&
+	    (setgroups((size_t)crest_step.ngids, crest_step.gids) ||
+	     setresgid(crest_step.gid, crest_step.gid, crest_step.gid) ||
+	     setresuid(crest_step.uid, crest_step.uid, crest_step.uid))) {
+		dprintf(2, "cannot become user %u: %s\n", (unsigned)crest_step.uid, strerror(errno));
+		_exit(126);
+	}
+	if (getuid() != crest_step.uid || geteuid() != crest_step.uid)
+		_exit(126);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (chdir("/"))
+		_exit(126);
+}
+
 /*
- * Runs argv as the job's user; its stdout and stderr in out.  The exit
- * status (0..255), or -1 if it could not run or took over RUN_TIMEOUT_MS.
+ * Runs argv as the job's user, in a clean environment (PATH, and the
+ * job's SLURM_CONF for the root's scontrol); its stdout and stderr in out.
+ * The exit status (0..255), or -1 if it could not run or took over
+ * RUN_TIMEOUT_MS.
  */
 static int run_as_user(char *const argv[], char *out, size_t size)
 {
-	int pfd[2];
-	out[0] = 0;
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		sigset_t all;
-		/* slurmstepd runs user_init with the user's euid: become root to
-		 * drop everything for good */
-		if (seteuid(0) && geteuid() != 0 && geteuid() != crest_step.uid)
-			_exit(126);
-		if ((getuid() == 0 || geteuid() == 0) &&
-		    (setgroups((size_t)crest_step.ngids, crest_step.gids) ||
-		     setresgid(crest_step.gid, crest_step.gid, crest_step.gid) ||
-		     setresuid(crest_step.uid, crest_step.uid, crest_step.uid))) {
-			dprintf(pfd[1], "cannot become user %u: %s\n", (unsigned)crest_step.uid, strerror(errno));
-			_exit(126);
-		}
-		if (getuid() != crest_step.uid || geteuid() != crest_step.uid)
-			_exit(126);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		int null = open("/dev/null", O_RDONLY);
-		dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		closefrom(3);
-		if (chdir("/"))
-			_exit(126);
-		char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
-		execve(argv[0], argv, env);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pfd[1]);
-	size_t used = 0;
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = RUN_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			snprintf(out + used, size - used, "%s took more than %d s\n", argv[0], RUN_TIMEOUT_MS / 1000);
-			break;
-		}
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			continue;
-		ssize_t n = read(pfd[0], out + used, size - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		out[used] = 0;
-		if (used == size - 1)
-			break;
-	}
-	close(pfd[0]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	while (used && out[used - 1] == '\n')
-		out[--used] = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", crest_step.slurm_conf[0] ? crest_step.slurm_conf : NULL,
+			NULL };
+	return crest_run_capture(argv, env, become_user, NULL, out, size, RUN_TIMEOUT_MS);
 }
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -182,12 +137,25 @@ int crest_remote_user_init(spank_t sp)
 		return 0;
 	crest_step.active = true;
 	crest_step.tasks_ok = true;
+	/* an MPI library's PMI/PMIx connection to slurmstepd cannot be saved
+	 * yet: refuse rather than half-checkpoint (the user asked for
+	 * checkpoints and would otherwise not get them) */
+	if (spank_getenv(sp, "SLURM_MPI_TYPE", buf, sizeof(buf)) == ESPANK_SUCCESS && buf[0] && strcmp(buf, "none")) {
+		fail("MPI steps (--mpi=%s) cannot be checkpointed yet: crest does not save the MPI library's "
+		     "connection to Slurm; run this step with --no-checkpoint (or --mpi=none if it is not an MPI "
+		     "program)", buf);
+		return 0;
+	}
 	crest_step.node = item_u32(sp, S_JOB_NODEID);
 	crest_step.nnodes = item_u32(sp, S_JOB_NNODES);
 	uint32_t ntasks = item_u32(sp, S_JOB_TOTAL_TASK_COUNT), local = item_u32(sp, S_JOB_LOCAL_TASK_COUNT);
 	unsigned restart_count = 0;
 	if (spank_getenv(sp, "SLURM_RESTART_COUNT", buf, sizeof(buf)) == ESPANK_SUCCESS)
 		restart_count = (unsigned)strtoul(buf, NULL, 10);	/* the item says 0 after a requeue */
+	char conf[PATH_MAX];
+	crest_step.slurm_conf[0] = 0;
+	if (spank_getenv(sp, "SLURM_CONF", conf, sizeof(conf)) == ESPANK_SUCCESS && conf[0] == '/')
+		snprintf(crest_step.slurm_conf, sizeof(crest_step.slurm_conf), "SLURM_CONF=%s", conf);
 	spank_get_item(sp, S_JOB_UID, &crest_step.uid);
 	spank_get_item(sp, S_JOB_GID, &crest_step.gid);
 	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &crest_step.gids, &crest_step.ngids) != ESPANK_SUCCESS) {
@@ -251,10 +219,16 @@ int crest_remote_user_init(spank_t sp)
 	 * command line twice) decides its folder */
 	char occ[64];
 	snprintf(occ, sizeof(occ), "%u.%u.%u", jobid, restart_count, stepid);
-	char *argv[24] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+	char job[16], run[16], margin[16];
+	snprintf(job, sizeof(job), "%u", jobid);
+	snprintf(run, sizeof(run), "%u", restart_count);
+	snprintf(margin, sizeof(margin), "%u", crest_conf.timelimit_margin);
+	/* the root asks Slurm why a SIGTERM came and when the job ends */
+	char *argv[40] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
 			   "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
-			   "--timeout", tmo };
-	int na = 18;
+			   "--timeout", tmo, "--slurm-job", job, "--slurm-run", run, "--on-cancel", crest_conf.cancel,
+			   "--timelimit", crest_conf.timelimit, "--timelimit-margin", margin };
+	int na = 28;
 	if (!crest_opts.name[0]) {
 		argv[na++] = "--occurrence";
 		argv[na++] = occ;

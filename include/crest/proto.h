@@ -46,6 +46,7 @@ enum crest_msg_type {
 	CREST_MSG_WRITE = 19,		/* struct crest_msg_ckpt: write the image */
 	CREST_MSG_RESUME = 20,		/* struct crest_msg_ckpt: committed, go on (or exit) */
 	CREST_MSG_ABORT = 21,		/* struct crest_msg_ckpt: not committed, go on */
+	CREST_MSG_TERM_ACTION = 22,	/* struct crest_msg_term: no final checkpoint for this SIGTERM */
 
 	/* client (crest command) <-> coordinator */
 	CREST_MSG_CKPT_REQUEST = 32,	/* struct crest_msg_request */
@@ -172,6 +173,8 @@ struct crest_msg_welcome {
 };
 
 #define CREST_CKPT_EXIT		(1u << 0)	/* RESUME: end the computation */
+#define CREST_CKPT_FINAL	(1u << 1)	/* RESUME: a final checkpoint the root decided
+						 * (the time limit): hold as after a TERM's */
 
 struct crest_msg_ckpt {
 	uint64_t generation;
@@ -192,6 +195,21 @@ struct crest_msg_phase {
 	uint32_t image_crc;		/* WRITE: crc of the image header */
 	uint32_t reserved;
 	char text[512];			/* PHASE_FAIL: what went wrong, for the user */
+};
+
+/* TERM_ACTION: the root's answer to a TRIGGER(TERM) that takes no final
+ * checkpoint (a Slurm job cancelled, or too little time left).  Goes to
+ * every process; one that has no SIGTERM of its own to act on ignores it. */
+enum crest_term_action {
+	CREST_TERM_EXIT = 1,		/* act on the SIGTERM now, as without crest */
+	CREST_TERM_KEEP = 2,		/* go on running; the next SIGTERM acts */
+};
+
+struct crest_msg_term {
+	uint32_t action;		/* enum crest_term_action */
+	uint32_t reserved;
+	uint64_t generation;		/* the newest complete generation (the rerun's), or 0 */
+	char text[256];			/* why, for the process's stderr */
 };
 
 /* why a process asks for a checkpoint on its own (CREST_MSG_TRIGGER) */

@@ -13,7 +13,9 @@ load helpers
 load slurm_helpers
 
 setup_file() {
-	slurm_setup_file cgroup
+	# a plain scancel takes a final checkpoint here (the flows below use
+	# it); slurm_linuxproc.bats has the default, none
+	slurm_setup_file cgroup "cancel=checkpoint timelimit=checkpoint-requeue timelimit_margin=20s"
 }
 
 teardown_file() {
@@ -62,6 +64,13 @@ teardown() {
 	[ "$status" -ne 0 ]
 	grep -q 'crest: cannot start checkpointing on node 0' <<<"$output"
 	grep -q '/root/nope' <<<"$output"
+	# an MPI step is refused, not half checkpointed
+	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: MPI steps (--mpi=pmi2) cannot be checkpointed yet' <<<"$output"
+	grep -q -e '--no-checkpoint' <<<"$output"
+	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m --no-checkpoint true
+	[ "$status" -eq 0 ]
 	run_logged as_user srun -N2 printenv LD_PRELOAD CREST_DIR
 	[ "$status" -ne 0 ]	# printenv: neither is set
 	! grep -q -e libcrest -e / <<<"$output" || false
@@ -215,4 +224,21 @@ teardown() {
 	! SLURM_CONF=$STATE/etc/slurm.conf scontrol show hostnames "$output" | grep -qx "$second" || false
 	"$TOP/tests/cluster/node.sh" --state "$STATE" return "$FAILED_NODE"
 	FAILED_NODE=
+}
+
+@test "time limit (timelimit=checkpoint-requeue): a job with a 1-minute limit checkpoints before it, requeues itself and finishes across 2 requeues with the uninterrupted result" {
+	# 100 s of work; each run checkpoints 20 s before its end and requeues
+	submit -N2 --ntasks-per-node=2 --time=1 --requeue --checkpoint=0 --export=ALL,STEPS=1000 job.sh
+	release_until_done "$J" 330
+	run_logged cat "$W/out.$J"
+	[ "$(job_field "$J" Restarts)" -ge 2 ]
+	grep -q 'run SLURM_RESTART_COUNT=2' "$W/out.$J"
+	check_results 1000 "$J"
+	# each task started once, in the first run: every rerun continued
+	[ "$(grep -c '^start' "$W/out.$J")" -eq 4 ]
+	local d
+	d=$(step_dir "$J")
+	run_logged grep -e 'time limit' -e requeued "$d/coord.log"
+	grep -q 'taken before the time limit: job [0-9]* requeued' "$d/coord.log"
+	[ -e "$d/DONE" ]
 }

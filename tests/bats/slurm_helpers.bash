@@ -5,7 +5,8 @@
 # slurm_app.py.
 # shellcheck shell=bash
 
-# slurm_setup_file PROCTRACK: the cluster, the prefix, the work folder
+# slurm_setup_file PROCTRACK [PLUGSTACK_ARGS]: the cluster, the prefix, the
+# work folder; PLUGSTACK_ARGS are more of crest's plugstack.conf keys
 slurm_setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root to run a Slurm cluster"
 	command -v slurmd >/dev/null || skip "slurmd is missing (scripts/install-deps.sh)"
@@ -26,7 +27,7 @@ slurm_setup_file() {
 	chmod -R a+rX "$P"
 	mkdir -p "$CKB" "$W"
 	chmod 1777 "$CKB"
-	CREST_PLUGSTACK_ARGS="dir=$CKB/%u interval_min=1s timeout=10" \
+	CREST_PLUGSTACK_ARGS="dir=$CKB/%u interval_min=1s timeout=10 ${2:-}" \
 		"$TOP/tests/cluster/up.sh" --state "$STATE" --prefix "$P" --proctrack "$1" >"$S/up.log" 2>&1 || {
 		cat "$S/up.log" >&3
 		return 1
@@ -176,6 +177,24 @@ rerun_to_end() {
 	wait_state "$1" 'PENDING|RUNNING' 60
 	SLURM_CONF=$STATE/etc/slurm.conf scontrol update JobId="$1" StartTime=now || true
 	wait_state "$1" COMPLETED 120
+}
+
+# release_until_done JOB SECONDS: until JOB completes, each time Slurm holds
+# it after a requeue (about 2 minutes, Reason=BeginTime) let it go at once
+release_until_done() {
+	local i st
+	for ((i = 0; i < $2 * 2; i++)); do
+		st=$(job_field "$1" JobState)
+		[ "$st" = COMPLETED ] && return 0
+		[[ "$st" =~ ^(FAILED|CANCELLED|TIMEOUT|NODE_FAIL)$ ]] && break
+		if [ "$st" = PENDING ] && [ "$(job_field "$1" Reason)" = BeginTime ]; then
+			SLURM_CONF=$STATE/etc/slurm.conf scontrol update JobId="$1" StartTime=now || true
+		fi
+		sleep 0.5
+	done
+	echo "job $1 is $st, not COMPLETED"
+	as_user scontrol show job "$1" || true
+	return 1
 }
 
 # the preemption flow (both proctrack plugins): a low-partition job gets

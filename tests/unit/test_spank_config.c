@@ -29,6 +29,14 @@ TEST(conf_defaults_and_keys)
 	EXPECT_EQ(parse(&c, "interval_min=5m", "signal=USR1", err), 0);
 	EXPECT_EQ(c.interval_min, 300);
 	EXPECT(!strcmp(c.signal, "USR1"));
+	EXPECT(!strcmp(c.cancel, "exit"));
+	EXPECT(!strcmp(c.timelimit, "checkpoint"));
+	EXPECT_EQ(c.timelimit_margin, 60);
+	EXPECT_EQ(parse(&c, "cancel=checkpoint", "timelimit=checkpoint-requeue", err), 0);
+	EXPECT(!strcmp(c.cancel, "checkpoint"));
+	EXPECT(!strcmp(c.timelimit, "checkpoint-requeue"));
+	EXPECT_EQ(parse(&c, "timelimit_margin=5m", NULL, err), 0);
+	EXPECT_EQ(c.timelimit_margin, 300);
 }
 
 TEST(conf_rejects_bad_input_naming_it)
@@ -48,6 +56,11 @@ TEST(conf_rejects_bad_input_naming_it)
 	EXPECT(strstr(err, "key=value"));
 	EXPECT_EQ(parse(&c, "preempt=maybe", NULL, err), -1);
 	EXPECT_EQ(parse(&c, "interval_min=soon", NULL, err), -1);
+	EXPECT_EQ(parse(&c, "cancel=later", NULL, err), -1);
+	EXPECT(strstr(err, "cancel=later") && strstr(err, "exit or checkpoint"));
+	EXPECT_EQ(parse(&c, "timelimit=requeue", NULL, err), -1);
+	EXPECT(strstr(err, "checkpoint-requeue"));
+	EXPECT_EQ(parse(&c, "timelimit_margin=2d", NULL, err), -1);
 }
 
 TEST(intervals)
