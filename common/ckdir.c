@@ -85,6 +85,30 @@ int ckdir_node_dir(const char *dir, uint32_t node, char *buf, size_t size)
 	return ckdir_make(buf);
 }
 
+int ckdir_base_expand(const char *tmpl, const char *user, const char *home, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (!size)
+		return -ENAMETOOLONG;
+	for (const char *p = tmpl; *p; p++) {
+		char one[2] = { *p, 0 };
+		const char *add = one;
+
+		if (p[0] == '%' && (p[1] == 'u' || p[1] == 'h' || p[1] == '%')) {
+			add = p[1] == 'u' ? user : p[1] == 'h' ? home : "%";
+			p++;
+		}
+		size_t l = strlen(add);
+		if (o + l >= size)
+			return -ENAMETOOLONG;
+		memcpy(out + o, add, l);
+		o += l;
+	}
+	out[o] = 0;
+	return 0;
+}
+
 int ckdir_gen_path(char *buf, size_t size, const char *dir, uint64_t gen)
 {
 	int n = snprintf(buf, size, "%s/" GEN_PREFIX "%06" PRIu64, dir, gen);
@@ -94,8 +118,7 @@ int ckdir_gen_path(char *buf, size_t size, const char *dir, uint64_t gen)
 	return 0;
 }
 
-/* "gen-000012" -> 12; false if the name is anything else */
-static bool parse_gen_name(const char *name, uint64_t *gen)
+bool ckdir_parse_gen_name(const char *name, uint64_t *gen)
 {
 	const char *p = name + strlen(GEN_PREFIX);
 	uint64_t v = 0;
@@ -137,7 +160,7 @@ int ckdir_list_gens(const char *dir, uint64_t **gens, size_t *n)
 	while ((de = readdir(d))) {
 		uint64_t g;
 
-		if (!parse_gen_name(de->d_name, &g))
+		if (!ckdir_parse_gen_name(de->d_name, &g))
 			continue;
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -215,7 +238,7 @@ int ckdir_latest_link(const char *dir, uint64_t *gen)
 	if (len < 0)
 		return -errno;
 	target[len] = 0;
-	if (!parse_gen_name(target, gen))
+	if (!ckdir_parse_gen_name(target, gen))
 		return -EBADMSG;
 	return 0;
 }

@@ -28,9 +28,16 @@ int ckdir_make(const char *dir);
 /* same checks, without creating */
 int ckdir_check(const char *dir);
 
+/* The base of a user's job folders (BASE/<jobid>/<step key>/, docs/slurm.md)
+ * from a template such as plugstack.conf's dir=/scratch/%u/crest: %u is the
+ * user name, %h the home folder, %% a %.  0, or -ENAMETOOLONG. */
+int ckdir_base_expand(const char *tmpl, const char *user, const char *home, char *out, size_t size);
+
 /* "DIR/gen-000003"; -ENAMETOOLONG if it does not fit */
 int ckdir_gen_path(char *buf, size_t size, const char *dir, uint64_t gen);
 
+/* "gen-000012" -> 12; false for any other name */
+bool ckdir_parse_gen_name(const char *name, uint64_t *gen);
 /* generation numbers present as gen-NNNNNN dirs, ascending (complete or not) */
 int ckdir_list_gens(const char *dir, uint64_t **gens, size_t *n);
 /* max existing + 1 (1 for an empty dir) */

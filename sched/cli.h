@@ -2,7 +2,8 @@
 /*
  * The crest command: cli_main.c dispatches to one file per verb
  * (cli_launch.c, cli_checkpoint.c, cli_restart.c, cli_status.c,
- * cli_inspect.c).  cli_util.c holds what they share.
+ * cli_inspect.c, cli_ls.c, cli_gc.c).  cli_util.c holds what they share;
+ * cli_jobdirs.h the job folders under a base that ls and gc look at.
  *
  * Verbs return the process exit status: 0 ok, 1 failure, 2 usage error,
  * 127 program not found.
@@ -25,6 +26,8 @@ int cmd_status(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);	/* cli_inspect.c */
 int cmd_step_start(int argc, char **argv);	/* cli_step.c: for spank/ */
 int cmd_step_stop(int argc, char **argv);
+int cmd_ls(int argc, char **argv);		/* cli_ls.c */
+int cmd_gc(int argc, char **argv);		/* cli_gc.c */
 
 /* siblings of the crest binary, from /proc/self/exe */
 struct cli_paths {
@@ -80,5 +83,7 @@ int cli_status_fetch(const char *dir, char *buf, size_t size);
 /* tiny readers for the coordinator's own JSON (flat keys, first match after `from`) */
 bool cli_json_num(const char *json, const char *key, long long *v);
 bool cli_json_str(const char *json, const char *key, char *out, size_t size);
+/* s (at most max bytes of it) as a JSON string on stdout */
+void cli_json_put(const char *s, size_t max);
 
 #endif

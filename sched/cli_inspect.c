@@ -23,9 +23,8 @@
 
 #include "crest/crc32c.h"
 #include "ckdir.h"
+#include "cli.h"
 #include "image_read.h"
-
-int cmd_inspect(int argc, char **argv);
 
 struct opts {
 	int json;
@@ -42,21 +41,6 @@ static void usage(FILE *f)
 }
 
 /* ---- output helpers: the same calls print text or JSON ---- */
-
-static void json_str(const char *s, size_t max)
-{
-	putchar('"');
-	for (size_t i = 0; i < max && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
 
 /* a NUL-terminated copy of a fixed-size field that may lack the NUL */
 static const char *fixstr(const char *s, size_t max, char *buf)
@@ -136,12 +120,12 @@ static void print_header(const char *path, const struct crest_img_header *h, int
 	time_str(h->created_ns, when, sizeof(when));
 	if (json) {
 		printf("{\"path\": ");
-		json_str(path, SIZE_MAX);
+		cli_json_put(path, SIZE_MAX);
 		printf(", \"version\": %u, \"arch\": \"x86_64\", \"page_size\": %u, \"kernel\": ", h->version,
 		       h->page_size);
-		json_str(kr, sizeof(kr));
+		cli_json_put(kr, sizeof(kr));
 		printf(", \"glibc\": ");
-		json_str(gl, sizeof(gl));
+		cli_json_put(gl, sizeof(gl));
 		printf(", \"pid\": %u, \"nthreads\": %u, \"generation\": %" PRIu64 ", \"created\": \"%s\""
 		       ", \"created_ns\": %" PRIu64 ", \"compress\": \"%s\", \"nsections\": %" PRIu64
 		       ", \"file_size\": %" PRIu64 ", \"memory_bytes\": %" PRIu64,
@@ -204,9 +188,9 @@ static void print_process(const struct crest_img_process *p, int json)
 	cpu_str(&p->cpu, cpu, sizeof(cpu));
 	if (json) {
 		printf(", \"process\": {\"exe\": ");
-		json_str(exe, SIZE_MAX);
+		cli_json_put(exe, SIZE_MAX);
 		printf(", \"cwd\": ");
-		json_str(cwd, SIZE_MAX);
+		cli_json_put(cwd, SIZE_MAX);
 		printf(", \"pid\": %u, \"ppid\": %u, \"uid\": %u, \"gid\": %u, \"umask\": %u"
 		       ", \"start_brk\": %" PRIu64 ", \"brk\": %" PRIu64 ", \"start_stack\": %" PRIu64
 		       ", \"vvar\": [%" PRIu64 ", %" PRIu64 "], \"vclock\": [%" PRIu64 ", %" PRIu64 "]"
@@ -244,7 +228,7 @@ static void print_threads(const struct crest_img_thread *t, uint32_t n, int json
 			printf("%s{\"tid\": %u, \"main\": %s, \"ckpt\": %s, \"fs_base\": %" PRIu64 ", \"name\": ",
 			       i ? ", " : "", t[i].tid, t[i].flags & CREST_THR_MAIN ? "true" : "false",
 			       t[i].flags & CREST_THR_CKPT ? "true" : "false", t[i].fs_base);
-			json_str(name, sizeof(name));
+			cli_json_put(name, sizeof(name));
 			printf(", \"sigmask\": %" PRIu64 "}", t[i].sigmask);
 			continue;
 		}
@@ -268,7 +252,7 @@ static void print_regions(const struct crest_img_region *g, uint32_t n, int json
 			printf("%s{\"start\": %" PRIu64 ", \"end\": %" PRIu64 ", \"prot\": \"%s\", \"kind\": \"%s\""
 			       ", \"saved_bytes\": %" PRIu64 ", \"path\": ", i ? ", " : "", g[i].start, g[i].end, prot,
 			       kind_name(g[i].kind), g[i].saved_bytes);
-			json_str(path, SIZE_MAX);
+			cli_json_put(path, SIZE_MAX);
 			printf("}");
 			continue;
 		}
@@ -292,7 +276,7 @@ static void print_fds(const struct crest_img_fd *f, uint32_t n, int json)
 			       ", \"content_saved\": %s, \"path\": ", i ? ", " : "", f[i].fd, fd_kind_name(f[i].kind),
 			       f[i].flags, f[i].fd_flags & FD_CLOEXEC ? "true" : "false", f[i].pos,
 			       f[i].content_saved ? "true" : "false");
-			json_str(path, SIZE_MAX);
+			cli_json_put(path, SIZE_MAX);
 			printf("}");
 			continue;
 		}
@@ -467,7 +451,7 @@ static int inspect_gen(const char *dir, const struct opts *o)
 		printf("generation %" PRIu64 " (%s), %zu images, host %s\n\n", m.generation, name, m.nimages,
 		       m.hostname);
 	if (o->json) {
-		json_str(m.hostname, sizeof(m.hostname));
+		cli_json_put(m.hostname, sizeof(m.hostname));
 		printf(", \"images\": [\n");
 	}
 	rc = 0;

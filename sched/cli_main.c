@@ -25,6 +25,8 @@ static const struct {
 	{ "restart", cmd_restart, "continue the computation from its newest complete checkpoint" },
 	{ "status", cmd_status, "show processes, checkpoint progress and generations" },
 	{ "inspect", cmd_inspect, "verify checksums and show what an image holds" },
+	{ "ls", cmd_ls, "list the job folders under a checkpoint base, their steps and states" },
+	{ "gc", cmd_gc, "remove job folders older than an age whose steps are done" },
 	{ "step-start", cmd_step_start, "(the Slurm plugin) start a step's coordinator on this node" },
 	{ "step-stop", cmd_step_stop, "(the Slurm plugin) stop it at the end of the step" },
 };

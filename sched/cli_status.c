@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,21 +94,6 @@ static int collect(const char *abs, struct gen_info **out, size_t *nout)
 	*nout = n;
 	free(gens);
 	return 0;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
 }
 
 static void human_procs(const char *json)
@@ -196,7 +182,7 @@ int cmd_status(int argc, char **argv)
 
 	if (as_json) {
 		printf("{\"dir\":");
-		json_str(abs);
+		cli_json_put(abs, SIZE_MAX);
 		printf(",\"coordinator\":%s,\"generations\":[", have_coord ? json : "null");
 		for (size_t i = 0; i < n; i++)
 			printf("%s{\"generation\":%" PRIu64 ",\"complete\":%s,\"bytes\":%" PRIu64 ",\"images\":%zu,\"created\":%" PRId64 "}",

@@ -336,6 +336,21 @@ bool cli_json_str(const char *json, const char *key, char *out, size_t size)
 	return true;
 }
 
+void cli_json_put(const char *s, size_t max)
+{
+	putchar('"');
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 void cli_shutdown_coord(const char *dir)
 {
 	uint32_t seq = 0;

@@ -10,13 +10,13 @@ setup() {
 @test "crest --help prints the verbs and exits 0" {
 	run_logged "$CREST" --help
 	[ "$status" -eq 0 ]
-	for verb in launch checkpoint restart status inspect; do
+	for verb in launch checkpoint restart status inspect ls gc; do
 		[[ "$output" == *"$verb"* ]]
 	done
 }
 
 @test "crest VERB --help exits 0 for every verb" {
-	for verb in launch checkpoint restart status inspect; do
+	for verb in launch checkpoint restart status inspect ls gc; do
 		run_logged "$CREST" "$verb" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == *usage* ]]
@@ -85,7 +85,7 @@ setup() {
 	run_logged "$CREST" frobnicate
 	[ "$status" -eq 2 ]
 	[[ "$output" == *frobnicate* ]]
-	for verb in launch checkpoint restart status inspect; do
+	for verb in launch checkpoint restart status inspect ls gc; do
 		run_logged "$CREST" "$verb" --no-such-option
 		[ "$status" -eq 2 ]
 		[[ "$output" == *no-such-option* ]] || [[ "$output" == *usage* ]]

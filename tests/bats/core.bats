@@ -68,13 +68,7 @@ take_gens() {
 	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
 	app=$BG
 	wait_registered
-	coord=$(coord_pid)
-	kill -9 "$coord"
-	for ((i = 0; i < 50; i++)); do
-		is_coord "$coord" || break
-		sleep 0.1
-	done
-	! is_coord "$coord" || false
+	kill_coord
 	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
 	note_coord
 	[ "$status" -eq 0 ]
@@ -253,12 +247,7 @@ take_gens() {
 	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/counter"
 	app=$BG
 	wait_registered
-	coord=$(coord_pid)
-	kill -9 "$coord"
-	for ((i = 0; i < 50; i++)); do
-		is_coord "$coord" || break
-		sleep 0.1
-	done
+	kill_coord
 	# crest checkpoint starts a new coordinator, with fd 7 open
 	run_logged bash -c 'exec 7>>"$0"; exec timeout 60 "$1" checkpoint --dir "$2"' \
 		"$D/marker-checkpoint" "$CREST" "$CK"

@@ -168,6 +168,21 @@ coord_pid() {
 	awk '$1 == "pid" { print $2 }' "$CK/COORD" 2>/dev/null
 }
 
+# kill -9 the coordinator of $CK (its pid in $coord) and wait up to 5 s
+# until it is gone
+kill_coord() {
+	local i
+	coord=$(coord_pid)
+	[ -n "$coord" ] || { echo "no coordinator named in $CK/COORD"; return 1; }
+	kill -9 "$coord"
+	for ((i = 0; i < 50; i++)); do
+		is_coord "$coord" || return 0
+		sleep 0.1
+	done
+	echo "coordinator $coord still runs 5 s after kill -9"
+	return 1
+}
+
 note_coord() {
 	local p
 	p=$(coord_pid)

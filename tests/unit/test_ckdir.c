@@ -243,6 +243,21 @@ TEST(refuse_dir_of_other_user)
 	cleanup();
 }
 
+TEST(base_expand)
+{
+	char out[64];
+
+	EXPECT_EQ(ckdir_base_expand("/scratch/%u/crest", "ann", "/home/ann", out, sizeof(out)), 0);
+	EXPECT(!strcmp(out, "/scratch/ann/crest"));
+	EXPECT_EQ(ckdir_base_expand("%h/crest", "ann", "/home/ann", out, sizeof(out)), 0);
+	EXPECT(!strcmp(out, "/home/ann/crest"));
+	EXPECT_EQ(ckdir_base_expand("/a/100%%/%x%", "ann", "/h", out, sizeof(out)), 0);
+	EXPECT(!strcmp(out, "/a/100%/%x%"));
+	EXPECT_EQ(ckdir_base_expand("/scratch/%u", "ann", "/h", out, 13), 0);	/* just fits */
+	EXPECT_EQ(ckdir_base_expand("/scratch/%u", "anne", "/h", out, 13), -ENAMETOOLONG);
+	EXPECT_EQ(ckdir_base_expand("", "ann", "/h", out, 0), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	return RUN_TESTS();
