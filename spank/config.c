@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckdir.h"
 #include "config.h"
+#include "duration.h"
 
 void crest_spank_conf_init(struct crest_spank_conf *c)
 {
@@ -118,27 +120,11 @@ int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *
 
 int crest_spank_interval(const char *s, unsigned *sec)
 {
-	char *e;
-	errno = 0;
-	if (!s || !*s || *s == '-' || *s == '+')
+	uint64_t v;
+	/* a bare number is minutes, as for --time */
+	if (crest_duration_parse(s, 60, 366ULL * 86400, &v))
 		return -1;
-	unsigned long long v = strtoull(s, &e, 10);
-	if (errno || e == s)
-		return -1;
-	unsigned long long mult;
-	if (!*e || !strcmp(e, "m") || !strcmp(e, "min"))
-		mult = 60;
-	else if (!strcmp(e, "s"))
-		mult = 1;
-	else if (!strcmp(e, "h"))
-		mult = 3600;
-	else if (!strcmp(e, "d"))
-		mult = 86400;
-	else
-		return -1;
-	if (v > 366ULL * 86400 / mult)
-		return -1;
-	*sec = (unsigned)(v * mult);
+	*sec = (unsigned)v;
 	return 0;
 }
 
@@ -153,25 +139,9 @@ bool crest_spank_name_ok(const char *name)
 int crest_spank_job_dir(const char *tmpl, const char *user, const char *home, uint32_t jobid, char *out,
 			size_t size)
 {
-	size_t o = 0;
-	for (const char *p = tmpl; *p; p++) {
-		const char *add = NULL;
-		char one[2] = { *p, 0 };
-		if (p[0] == '%' && (p[1] == 'u' || p[1] == 'h' || p[1] == '%')) {
-			add = p[1] == 'u' ? user : p[1] == 'h' ? home : "%";
-			p++;
-		} else {
-			add = one;
-		}
-		size_t l = strlen(add);
-		if (o + l >= size)
-			return -1;
-		memcpy(out + o, add, l);
-		o += l;
-	}
-	out[o] = 0;
-	if (out[0] != '/')
+	if (ckdir_base_expand(tmpl, user, home, out, size) || out[0] != '/')
 		return -1;
+	size_t o = strlen(out);
 	int n = snprintf(out + o, size - o, "/%u", jobid);
 	return n < 0 || (size_t)n >= size - o ? -1 : 0;
 }
