@@ -59,7 +59,7 @@ run_suite cr 1200 count tests/cr/run-all.sh
 
 if [ -d tests/bats ] && ls tests/bats/*.bats >/dev/null 2>&1; then
 	if command -v bats >/dev/null; then
-		run_suite bats 900 tap bats --tap tests/bats
+		run_suite bats 1200 tap bats --tap --timing tests/bats
 	else
 		echo "=== bats: not installed (scripts/install-deps.sh): one failure"
 		total_fail=$((total_fail + 1))
