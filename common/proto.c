@@ -50,6 +50,8 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_ckpt);
 	case CREST_MSG_TERM_ACTION:
 		return sizeof(struct crest_msg_term);
+	case CREST_MSG_NOTICE:
+		return sizeof(struct crest_msg_notice);
 	case CREST_MSG_CKPT_REQUEST:
 		return sizeof(struct crest_msg_request);
 	case CREST_MSG_CKPT_RESULT:
@@ -95,6 +97,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_RESUME: return "RESUME";
 	case CREST_MSG_ABORT: return "ABORT";
 	case CREST_MSG_TERM_ACTION: return "TERM_ACTION";
+	case CREST_MSG_NOTICE: return "NOTICE";
 	case CREST_MSG_CKPT_REQUEST: return "CKPT_REQUEST";
 	case CREST_MSG_CKPT_RESULT: return "CKPT_RESULT";
 	case CREST_MSG_STATUS_REQUEST: return "STATUS_REQUEST";

@@ -383,6 +383,13 @@ void *crest_ckpt_thread(void *arg)
 			link_close();
 			continue;
 		}
+		if (hdr.type == CREST_MSG_NOTICE) {
+			struct crest_msg_notice t;
+			memcpy(&t, msgbuf, sizeof(t));
+			t.text[sizeof(t.text) - 1] = 0;
+			pr_warn("%s", t.text);
+			continue;
+		}
 		if (hdr.type == CREST_MSG_TERM_ACTION) {
 			struct crest_msg_term t;
 			memcpy(&t, msgbuf, sizeof(t));	/* the size is checked by the frame layer */

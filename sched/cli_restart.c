@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckdir.h"
@@ -277,6 +278,13 @@ static int restart_task(const char *abs, const char *run, const char *dir, uint6
 	setenv("CREST_DIR", run, 1);
 	snprintf(num, sizeof(num), "%u", node);
 	setenv("CREST_NODE", num, 1);
+	/* the one line a restarted task prints (its stderr is the step's) */
+	char when[32] = "?";
+	struct tm tm;
+	time_t created = (time_t)man.created;
+	if (man.created && localtime_r(&created, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "crest: restarted from generation %" PRIu64 " (taken at %s)\n", gen, when);
 	become_tree(&paths, run, gen, task, tree, extra, nextra);
 	cli_tree_free(tree);
 	ckdir_manifest_free(&man);

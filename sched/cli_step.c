@@ -5,7 +5,7 @@
  * (docs/slurm.md, "How a step runs").
  *
  *   crest step-start --dir STEPDIR --node N --nodes M --tasks T [--restart]
- *                    [--occurrence JOB.RUN.STEP]
+ *                    [--occurrence JOB.RUN.STEP] [--run-id JOB.RUN.STEP] [--local-ok]
  *                    [--interval SEC] [--keep N] [--compress ALG] ...
  *
  * decides whether the step starts afresh or restarts, starts the node's
@@ -15,13 +15,16 @@
  * "launch" or "restart GEN", after "dir STEPDIR.K" with --occurrence (the
  * K-th step of this run with the same STEPDIR: occurrence_dir).
  *
- *   crest step-stop --dir STEPDIR --node N --nodes M [--ok]
+ *   crest step-stop --dir STEPDIR --node N --nodes M [--ok [--zero]]
  *
  * stops the node's coordinator and writes STEPDIR/exit-n<N>: "ok" (--ok:
- * every task of the node ended by exiting) or "killed".  Node 0 then waits
- * up to STOP_WAIT_MS for every node's, and writes STEPDIR/DONE if all say
- * ok, so that a rerun of the job runs the step afresh instead of restarting
- * it.  A node that died writes nothing: no DONE.
+ * every task of the node ended by exiting; a second line "zero" with
+ * --zero: with status 0) or "killed".  Node 0 then waits up to
+ * STOP_WAIT_MS for every node's, and writes STEPDIR/DONE if all say ok
+ * ("done", then "exit 0" if all say zero, else "exit nonzero"), so that a
+ * rerun of the job runs the step afresh instead of restarting it, and the
+ * job's end may remove its folder (crest job-end).  A node that died
+ * writes nothing: no DONE.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -36,12 +39,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "ckdir.h"
 #include "cli.h"
 
 #define STOP_WAIT_MS 10000	/* node 0 waits this long for the others' exit-n<N> */
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
 
 static bool loopback(const struct in_addr *a)
 {
@@ -180,6 +190,56 @@ static int occurrence_dir(const char *dir, const char *occ, char *out, size_t si
 	return 0;
 }
 
+/*
+ * The step's folder must outlive the node and be seen by every node of the
+ * step (docs/slurm.md, "For administrators"): memory (tmpfs, ramfs) is
+ * refused unless the site allows it (local_ok=yes: --local-ok), and on a
+ * step of several nodes node 0 writes STARTED with the step's run id, which
+ * the others must see within wait_s (--tasks-wait: the nodes of a step
+ * start together; a folder each node has on its own disk fails there).
+ */
+static int check_shared(const char *abs, unsigned node, unsigned nodes, const char *runid, bool local_ok,
+			unsigned wait_s)
+{
+	struct statfs sf;
+	char file[PATH_MAX + 16], text[80];
+
+	if (!local_ok && statfs(abs, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)) {
+		fprintf(stderr, "crest: the checkpoint folder %s is in the memory of node %u (tmpfs): it would be lost "
+			"with the node, and no other node could restart from it; use a folder on a shared file system "
+			"(plugstack.conf dir=, or --checkpoint-dir), or ask the administrator for local_ok=yes\n",
+			abs, node);
+		return -1;
+	}
+	if (nodes < 2 || !runid)
+		return 0;
+	snprintf(file, sizeof(file), "%s/STARTED", abs);
+	if (node == 0) {
+		snprintf(text, sizeof(text), "%s\n", runid);
+		if (ckdir_write_atomic(file, text, strlen(text), 0600)) {
+			fprintf(stderr, "crest: step-start: cannot write %s\n", file);
+			return -1;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < wait_s * 10; i++) {
+		FILE *f = fopen(file, "re");
+		bool same = false;
+		if (f) {
+			same = fgets(text, sizeof(text), f) && !strncmp(text, runid, strlen(runid)) &&
+			       text[strlen(runid)] == '\n';
+			fclose(f);
+		}
+		if (same)
+			return 0;
+		usleep(100000);
+	}
+	fprintf(stderr, "crest: node %u does not see the step folder %s that node 0 made (no %s of this run after "
+		"%u s): the checkpoint folder must be on a file system every node of the step shares (plugstack.conf "
+		"dir=, or --checkpoint-dir)\n", node, abs, file, wait_s);
+	return -1;
+}
+
 static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
 {
 	char *e;
@@ -205,8 +265,11 @@ int cmd_step_start(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "tasks-wait", required_argument, NULL, 'W' },
 		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "occurrence", required_argument, NULL, 'O' },
+		{ "run-id", required_argument, NULL, 'I' },
+		{ "local-ok", no_argument, NULL, 'l' },
 		/* for the root only (crest-coord --help) */
 		{ "slurm-job", required_argument, NULL, 'J' },
 		{ "slurm-run", required_argument, NULL, 'R' },
@@ -219,7 +282,8 @@ int cmd_step_start(int argc, char **argv)
 	int nroot = 0;
 	struct cli_coord_args ca;
 	struct cli_paths paths;
-	const char *dir = NULL, *occ = NULL;
+	const char *dir = NULL, *occ = NULL, *runid = NULL, *tasks_wait = NULL;
+	bool local_ok = false;
 	static char occdir[PATH_MAX];
 	unsigned node = 0, nodes = 1, tasks = 1;
 	bool restart = false;
@@ -233,6 +297,9 @@ int cmd_step_start(int argc, char **argv)
 		switch (ch) {
 		case 'd': dir = optarg; continue;
 		case 'O': occ = optarg; continue;
+		case 'I': runid = optarg; continue;
+		case 'W': tasks_wait = optarg; continue;
+		case 'l': local_ok = true; continue;
 		case 'r': restart = true; continue;
 		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
 		case 'N': if (parse_node("--nodes", optarg, 1, &nodes)) return 2; continue;
@@ -268,6 +335,8 @@ int cmd_step_start(int argc, char **argv)
 		dir = occdir;
 	}
 	if (cli_find_paths(&paths) || make_parents(dir) || ckdir_make(dir) || cli_abs_dir("step-start", dir, abs, sizeof(abs)))
+		return 1;
+	if (check_shared(abs, node, nodes, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20))
 		return 1;
 	if (occ)
 		printf("dir %s\n", abs);
@@ -306,6 +375,10 @@ int cmd_step_start(int argc, char **argv)
 	int ne = 0;
 	extra[ne++] = "--tasks";
 	extra[ne++] = num[0];
+	if (tasks_wait) {
+		extra[ne++] = "--tasks-wait";
+		extra[ne++] = (char *)tasks_wait;
+	}
 	static char listen[96], rootfile[PATH_MAX + 16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
 	if (nodes > 1 && node == 0) {
@@ -354,8 +427,9 @@ int cmd_step_start(int argc, char **argv)
 	return fflush(stdout) ? 1 : 0;
 }
 
-/* "ok" in every exit-n<N> of nodes 0..nodes-1, waiting for missing ones */
-static bool all_nodes_ok(const char *abs, unsigned nodes)
+/* "ok" in every exit-n<N> of nodes 0..nodes-1, waiting for missing ones;
+ * *zero cleared unless every one also says "zero" */
+static bool all_nodes_ok(const char *abs, unsigned nodes, bool *zero)
 {
 	char file[PATH_MAX + 32], text[16];
 
@@ -370,6 +444,8 @@ static bool all_nodes_ok(const char *abs, unsigned nodes)
 			return false;
 		}
 		bool ok = fgets(text, sizeof(text), f) && !strcmp(text, "ok\n");
+		if (ok && !(fgets(text, sizeof(text), f) && !strcmp(text, "zero\n")))
+			*zero = false;
 		fclose(f);
 		if (!ok)
 			return false;
@@ -384,11 +460,12 @@ int cmd_step_stop(int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "ok", no_argument, NULL, 'o' },
+		{ "zero", no_argument, NULL, 'z' },
 		{ 0 },
 	};
 	const char *dir = NULL;
 	unsigned node = 0, nodes = 1;
-	bool ok = false;
+	bool ok = false, zero = false;
 	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 32];
 	int ch;
 
@@ -399,6 +476,8 @@ int cmd_step_stop(int argc, char **argv)
 			dir = optarg;
 		else if (ch == 'o')
 			ok = true;
+		else if (ch == 'z')
+			zero = true;
 		else if (ch == 'n' || ch == 'N') {
 			if (parse_node(ch == 'n' ? "--node" : "--nodes", optarg, ch == 'n' ? 0 : 1,
 				       ch == 'n' ? &node : &nodes))
@@ -414,13 +493,16 @@ int cmd_step_stop(int argc, char **argv)
 		return 1;
 	cli_shutdown_coord(run);
 	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
-	if (ckdir_write_atomic(file, ok ? "ok\n" : "killed\n", ok ? 3 : 7, 0600)) {
+	const char *how = !ok ? "killed\n" : zero ? "ok\nzero\n" : "ok\n";
+	if (ckdir_write_atomic(file, how, strlen(how), 0600)) {
 		fprintf(stderr, "crest: step-stop: cannot write %s\n", file);
 		return 1;
 	}
-	if (node == 0 && ok && all_nodes_ok(abs, nodes)) {
+	zero = zero && ok;
+	if (node == 0 && ok && all_nodes_ok(abs, nodes, &zero)) {
 		snprintf(file, sizeof(file), "%s/DONE", abs);
-		if (ckdir_write_atomic(file, "done\n", 5, 0600)) {
+		const char *done = zero ? "done\nexit 0\n" : "done\nexit nonzero\n";
+		if (ckdir_write_atomic(file, done, strlen(done), 0600)) {
 			fprintf(stderr, "crest: step-stop: cannot write %s\n", file);
 			return 1;
 		}

@@ -43,6 +43,7 @@ struct conn {
 	/* CONN_PROC */
 	pid_t pid;
 	uint32_t rank;
+	uint32_t task_rank;		/* its Slurm task rank (HELLO's task - 1), if `task` */
 	uint32_t restart_count;
 	bool restarted;
 	char exe[256];
@@ -93,6 +94,7 @@ struct coord_opts {
 	/* a Slurm step (spank/): no checkpoint before `tasks` task processes
 	 * are connected here and, at the root, `nodes` - 1 sub-coordinators */
 	unsigned tasks, nodes;
+	unsigned tasks_wait;		/* --tasks-wait SEC: say it when `tasks` are not there by then */
 	/* the root of a Slurm step asks Slurm why a SIGTERM came and when the
 	 * job ends (coord_slurm.c) */
 	char slurm_job[24];		/* --slurm-job JOBID */
@@ -169,6 +171,7 @@ struct coord {
 	struct { char *buf; size_t len, cap; } eps;
 	struct coord_ns *ns;		/* coord_ns.c */
 	bool hello_sent;		/* sub: HELLO went up this link (its node is complete) */
+	bool missing_told;		/* a Slurm node: its processes were told of a task that never came */
 	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* root/standalone: the run that owns DIR */
 	struct {
 		uint64_t gen;

@@ -227,6 +227,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	conn->exe[sizeof(conn->exe) - 1] = 0;
 	conn->rank = c->next_rank++;
 	conn->task = h->flags & CREST_HELLO_TASK;
+	conn->task_rank = h->task ? h->task - 1 : 0;
 	if (!c->any_connected && c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 	c->any_connected = true;

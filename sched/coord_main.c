@@ -52,6 +52,8 @@ static void usage(FILE *f)
 		"  --tasks N        a Slurm step: no checkpoint until N tasks run on this node\n"
 		"                   (a sub-coordinator connects to its parent only then)\n"
 		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n"
+		"  --tasks-wait SEC  tasks not all there after SEC (default 60): the node's\n"
+		"                   processes print that the step is not checkpointed\n"
 		"  --slurm-job ID [--slurm-run N]  root of Slurm job ID's step (run N: its\n"
 		"                   SLURM_RESTART_COUNT): a SIGTERM asks Slurm why the job ends\n"
 		"  --on-cancel checkpoint|exit  after scancel: a final checkpoint, or none (default)\n"
@@ -95,6 +97,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "parent-file", required_argument, NULL, 'F' },
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "nodes", required_argument, NULL, 'N' },
+		{ "tasks-wait", required_argument, NULL, 'W' },
 		{ "slurm-job", required_argument, NULL, 'J' },
 		{ "slurm-run", required_argument, NULL, 'r' },
 		{ "on-cancel", required_argument, NULL, 'C' },
@@ -110,6 +113,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 	o->keep = 2;
 	o->timeout = 10;
 	o->timelimit_margin = 60;
+	o->tasks_wait = 60;
 	o->min_spacing = 10;
 	o->compress = CREST_COMP_NONE;
 	opterr = 0;
@@ -125,6 +129,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'n': if (parse_uint("--node", optarg, 1, &o->node)) return -EINVAL; break;
 		case 'T': if (parse_uint("--tasks", optarg, 1, &o->tasks)) return -EINVAL; break;
 		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
+		case 'W': if (parse_uint("--tasks-wait", optarg, 1, &o->tasks_wait)) return -EINVAL; break;
 		case 'r': if (parse_uint("--slurm-run", optarg, 0, &o->slurm_run)) return -EINVAL; break;
 		case 'M': if (parse_uint("--timelimit-margin", optarg, 0, &o->timelimit_margin)) return -EINVAL; break;
 		case 'J':

@@ -65,7 +65,9 @@ int coord_slurm_parse_job(const char *text, struct coord_slurm_job *j)
 	j->restarts = (unsigned)strtoul(restarts, &e, 10);
 	if (*e || e == restarts)
 		return -EINVAL;
-	if (field(text, "EndTime", end, sizeof(end))) {
+	char limit[32];
+	bool unlimited = field(text, "TimeLimit", limit, sizeof(limit)) && !strcmp(limit, "UNLIMITED");
+	if (!unlimited && field(text, "EndTime", end, sizeof(end))) {	/* else a year away */
 		struct tm tm = { .tm_isdst = -1 };
 		const char *rest = strptime(end, "%Y-%m-%dT%H:%M:%S", &tm);
 		if (rest && !*rest)
@@ -240,9 +242,7 @@ void coord_slurm_tick(struct coord *c)
 		struct coord_slurm_job j;
 		query_job(c, &j);
 		s->next_query_ms = now + QUERY_EVERY_MS;
-		/* a job without a limit has no end time, or one a year away */
-		s->deadline_ms = j.known && j.end_s && !strcmp(j.state, "RUNNING") &&
-				 j.end_s - (long long)time(NULL) < 366LL * 86400 ? limit_deadline_ms(c, j.end_s) : 0;
+		s->deadline_ms = j.known && j.end_s && !strcmp(j.state, "RUNNING") ? limit_deadline_ms(c, j.end_s) : 0;
 		if (s->deadline_ms) {
 			s->end_s = j.end_s;
 			if (s->deadline_ms > now)

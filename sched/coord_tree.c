@@ -451,10 +451,56 @@ void coord_tree_parent_gone(struct coord *c)
 	c->parent_retry_ms = coord_now_ms() + c->parent_backoff_ms;
 }
 
+/*
+ * A Slurm node whose tasks are not all registered --tasks-wait s after its
+ * coordinator started: one of them cannot be checkpointed (a static
+ * binary, a container image without crest, an environment without
+ * LD_PRELOAD), so no checkpoint of the step can be taken.  Only the
+ * application's output reaches the user: the node's registered processes
+ * print it (NOTICE), once.
+ */
+static void missing_tasks(struct coord *c, long long now)
+{
+	char ranks[128] = "", text[sizeof(((struct crest_msg_notice *)0)->text)];
+	unsigned n = 0;
+	size_t used = 0;
+
+	if (!c->o.tasks || c->missing_told)
+		return;
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->kind == CONN_PROC && !p->dead && p->task && !p->sub) {
+			n++;
+			int w = snprintf(ranks + used, sizeof(ranks) - used, "%s%u", used ? " " : "", p->task_rank);
+			if (w > 0 && used + (size_t)w < sizeof(ranks))
+				used += (size_t)w;
+		}
+	/* all there once is enough: tasks may end early later */
+	if (n >= c->o.tasks) {
+		c->missing_told = true;
+		return;
+	}
+	if (now - c->start_ms < c->o.tasks_wait * 1000LL)
+		return;
+	c->missing_told = true;	/* once: a task that comes late changes nothing said */
+	snprintf(text, sizeof(text),
+		 "crest: this step is NOT checkpointed: on node %u only %u of its %u tasks registered with crest "
+		 "within %d s (ranks: %s); a task without crest's library (a static binary, a container without "
+		 "crest, an environment without LD_PRELOAD) cannot be checkpointed, so every checkpoint of the step "
+		 "fails", c->o.node, n, c->o.tasks, c->o.tasks_wait, used ? ranks : "none");
+	pr_warn("%s", text + strlen("crest: "));
+	struct crest_msg_notice m;
+	memset(&m, 0, sizeof(m));
+	memcpy(m.text, text, sizeof(m.text));
+	for (struct conn *p = c->conns; p; p = p->next)
+		if (p->kind == CONN_PROC && !p->dead && !p->sub)
+			coord_send(c, p, CREST_MSG_NOTICE, &m, sizeof(m));
+}
+
 void coord_tree_tick(struct coord *c)
 {
 	long long now = coord_now_ms();
 
+	missing_tasks(c, now);
 	for (struct conn *p = c->conns; p; p = p->next)
 		if (p->kind == CONN_AUTH && !p->dead && now - p->asked_ms > AUTH_TIMEOUT_MS) {
 			pr_warn("authentication failed from %s: %s; connection dropped", p->peer,

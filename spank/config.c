@@ -22,6 +22,7 @@ void crest_spank_conf_init(struct crest_spank_conf *c)
 	snprintf(c->cancel, sizeof(c->cancel), "exit");
 	snprintf(c->timelimit, sizeof(c->timelimit), "checkpoint");
 	c->timelimit_margin = 60;
+	c->register_wait = 60;
 }
 
 static int number(const char *s, unsigned min, unsigned max, unsigned *v)
@@ -38,7 +39,7 @@ static int number(const char *s, unsigned min, unsigned max, unsigned *v)
 int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *err, size_t errlen)
 {
 	static const char *const keys = "dir, keep, compress, signal, preempt, interval_min, timeout, cancel, timelimit, "
-					  "timelimit_margin";
+					  "timelimit_margin, local_ok, register_wait";
 
 	for (int i = 0; i < ac; i++) {
 		const char *a = av[i], *eq = strchr(a, '=');
@@ -109,6 +110,17 @@ int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *
 				snprintf(err, errlen, "plugstack.conf timelimit_margin=%s: expected a duration such as 90s or 5m", v);
 				return -1;
 			}
+		} else if (KEY("register_wait")) {
+			if (crest_spank_interval(v, &c->register_wait) || !c->register_wait || c->register_wait > 86400) {
+				snprintf(err, errlen, "plugstack.conf register_wait=%s: expected a duration such as 60s or 5m", v);
+				return -1;
+			}
+		} else if (KEY("local_ok")) {
+			if (strcmp(v, "yes") && strcmp(v, "no")) {
+				snprintf(err, errlen, "plugstack.conf local_ok=%s: expected yes or no", v);
+				return -1;
+			}
+			c->local_ok = !strcmp(v, "yes");
 		} else {
 			snprintf(err, errlen, "plugstack.conf: unknown key '%.*s' (keys: %s)", (int)kl, a, keys);
 			return -1;

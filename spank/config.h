@@ -24,6 +24,8 @@ struct crest_spank_conf {
 	char cancel[16];	/* cancel=exit (default) | checkpoint: after scancel */
 	char timelimit[24];	/* timelimit=checkpoint (default) | checkpoint-requeue | ignore */
 	unsigned timelimit_margin;	/* timelimit_margin=: s before the end, at least (60) */
+	unsigned register_wait;	/* register_wait=: s for a node's tasks to register (60) */
+	bool local_ok;		/* local_ok=yes: a checkpoint folder in memory (tmpfs) is allowed */
 };
 
 void crest_spank_conf_init(struct crest_spank_conf *c);

@@ -23,6 +23,7 @@ struct crest_spank_opts {
 	bool checkpoint;		/* --checkpoint given */
 	unsigned interval;		/* its value, s (0: on demand only) */
 	bool no_checkpoint;
+	bool keep;			/* --checkpoint-keep */
 	char dir[PATH_MAX];		/* --checkpoint-dir */
 	char restart_from[PATH_MAX];	/* --restart-from DIR | auto */
 	char name[80];			/* --checkpoint-name */
@@ -40,6 +41,12 @@ struct crest_spank_step {
 	uint32_t node, nnodes;
 	uint64_t restart_gen;		/* 0: the step starts afresh */
 	bool tasks_ok;			/* every local task so far ended by exit() */
+	bool tasks_zero;		/* ... with status 0 */
+	/* the batch step of a checkpointed job: at its end, the job's folder
+	 * is removed if every step in it ended well (crest job-end) */
+	bool batch;
+	bool batch_ok;			/* the batch script exited 0 */
+	char jobdir[PATH_MAX];
 	char slurm_conf[PATH_MAX + 16];	/* "SLURM_CONF=..." of the job, for the root's scontrol */
 	uid_t uid;
 	gid_t gid;

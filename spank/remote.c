@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <slurm/slurm.h>
+
 #include "plugin.h"
 #include "run_capture.h"
 
@@ -121,11 +123,71 @@ static int set_stepdir(const char *dir, size_t len)
 	return w < (int)sizeof(crest_step.rundir) ? 0 : -1;
 }
 
+/* who the job's user is, and where crest is: what run_as_user needs; 0,
+ * or -1 after fail() */
+static int job_user(spank_t sp)
+{
+	spank_get_item(sp, S_JOB_UID, &crest_step.uid);
+	spank_get_item(sp, S_JOB_GID, &crest_step.gid);
+	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &crest_step.gids, &crest_step.ngids) != ESPANK_SUCCESS) {
+		crest_step.gids = &crest_step.gid;
+		crest_step.ngids = 1;
+	}
+	if (find_prefix(crest_step.prefix, sizeof(crest_step.prefix))) {
+		fail("cannot find where crest is installed (dladdr of spank_crest.so)");
+		return -1;
+	}
+	snprintf(crest_step.bin, sizeof(crest_step.bin), "%s/bin/crest", crest_step.prefix);
+	return 0;
+}
+
+/* the job's checkpoint folder: --restart-from DIR, or <dir>/<jobid>; 0, or
+ * -1 after fail() */
+static int job_dir(uint32_t jobid, char *jobdir, size_t size)
+{
+	if (crest_opts.restart_from[0] && strcmp(crest_opts.restart_from, "auto")) {
+		snprintf(jobdir, size, "%s", crest_opts.restart_from);
+		return 0;
+	}
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+	if (getpwuid_r(crest_step.uid, &pw, pwbuf, sizeof(pwbuf), &res) || !res) {
+		fail("user %u has no passwd entry on this node", (unsigned)crest_step.uid);
+		return -1;
+	}
+	const char *tmpl = crest_opts.dir[0] ? crest_opts.dir : crest_conf.dir;
+	if (crest_spank_job_dir(tmpl, pw.pw_name, pw.pw_dir, jobid, jobdir, size)) {
+		fail("checkpoint directory %s: too long or not absolute", tmpl);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The batch step: when its script ends with status 0 the job is over (not
+ * requeued), and `crest job-end` removes the job's folder if every step in
+ * it ended with status 0 too.  Not with --checkpoint-keep, nor for
+ * --restart-from DIR (an earlier job's folder: crest gc).
+ */
+static void batch_init(spank_t sp, uint32_t jobid)
+{
+	if (crest_spank_env_opts(sp) || crest_opts.no_checkpoint || crest_opts.keep ||
+	    (crest_opts.restart_from[0] && strcmp(crest_opts.restart_from, "auto")))
+		return;
+	if (job_user(sp) || job_dir(jobid, crest_step.jobdir, sizeof(crest_step.jobdir))) {
+		crest_step.err[0] = 0;	/* nothing to report: no task of crest's here */
+		return;
+	}
+	crest_step.batch = true;
+}
+
 int crest_remote_user_init(spank_t sp)
 {
 	uint32_t stepid = item_u32(sp, S_JOB_STEPID), jobid = item_u32(sp, S_JOB_ID);
 	char buf[64];
 
+	if (stepid == SLURM_BATCH_SCRIPT)
+		batch_init(sp, jobid);
 	if (stepid >= NORMAL_STEP_MAX)
 		return 0;	/* the batch script itself is not checkpointed: its steps are */
 	if (crest_spank_env_opts(sp)) {
@@ -136,7 +198,7 @@ int crest_remote_user_init(spank_t sp)
 	if (crest_opts.no_checkpoint || (!crest_opts.checkpoint && !crest_opts.restart_from[0]))
 		return 0;
 	crest_step.active = true;
-	crest_step.tasks_ok = true;
+	crest_step.tasks_ok = crest_step.tasks_zero = true;
 	/* an MPI library's PMI/PMIx connection to slurmstepd cannot be saved
 	 * yet: refuse rather than half-checkpoint (the user asked for
 	 * checkpoints and would otherwise not get them) */
@@ -156,35 +218,17 @@ int crest_remote_user_init(spank_t sp)
 	crest_step.slurm_conf[0] = 0;
 	if (spank_getenv(sp, "SLURM_CONF", conf, sizeof(conf)) == ESPANK_SUCCESS && conf[0] == '/')
 		snprintf(crest_step.slurm_conf, sizeof(crest_step.slurm_conf), "SLURM_CONF=%s", conf);
-	spank_get_item(sp, S_JOB_UID, &crest_step.uid);
-	spank_get_item(sp, S_JOB_GID, &crest_step.gid);
-	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &crest_step.gids, &crest_step.ngids) != ESPANK_SUCCESS) {
-		crest_step.gids = &crest_step.gid;
-		crest_step.ngids = 1;
-	}
-	if (find_prefix(crest_step.prefix, sizeof(crest_step.prefix))) {
-		fail("cannot find where crest is installed (dladdr of spank_crest.so)");
+	if (!strcmp(crest_opts.restart_from, "auto") && restart_count == 0) {
+		fail("--restart-from=auto continues a requeued run of this job (SLURM_RESTART_COUNT > 0), and this "
+		     "is its first run: leave it out (a requeued job continues by itself), or give the folder of an "
+		     "earlier job: --restart-from=DIR");
 		return 0;
 	}
-	snprintf(crest_step.bin, sizeof(crest_step.bin), "%s/bin/crest", crest_step.prefix);
-
-	/* the job's directory, then the step's */
+	if (job_user(sp))
+		return 0;
 	char jobdir[PATH_MAX], key[128];
-	if (crest_opts.restart_from[0] && strcmp(crest_opts.restart_from, "auto")) {
-		snprintf(jobdir, sizeof(jobdir), "%s", crest_opts.restart_from);
-	} else {
-		struct passwd pw, *res = NULL;
-		char pwbuf[4096];
-		if (getpwuid_r(crest_step.uid, &pw, pwbuf, sizeof(pwbuf), &res) || !res) {
-			fail("user %u has no passwd entry on this node", (unsigned)crest_step.uid);
-			return 0;
-		}
-		const char *tmpl = crest_opts.dir[0] ? crest_opts.dir : crest_conf.dir;
-		if (crest_spank_job_dir(tmpl, pw.pw_name, pw.pw_dir, jobid, jobdir, sizeof(jobdir))) {
-			fail("checkpoint directory %s: too long or not absolute", tmpl);
-			return 0;
-		}
-	}
+	if (job_dir(jobid, jobdir, sizeof(jobdir)))
+		return 0;
 	if (crest_opts.name[0]) {
 		snprintf(key, sizeof(key), "%s", crest_opts.name);
 	} else {
@@ -233,6 +277,14 @@ int crest_remote_user_init(spank_t sp)
 		argv[na++] = "--occurrence";
 		argv[na++] = occ;
 	}
+	char rwait[16];
+	snprintf(rwait, sizeof(rwait), "%u", crest_conf.register_wait);
+	argv[na++] = "--tasks-wait";
+	argv[na++] = rwait;
+	argv[na++] = "--run-id";	/* the nodes check that they share the folder */
+	argv[na++] = occ;
+	if (crest_conf.local_ok)
+		argv[na++] = "--local-ok";
 	if (restart)
 		argv[na++] = "--restart";
 	argv[na] = NULL;
@@ -273,23 +325,48 @@ int crest_remote_user_init(spank_t sp)
 int crest_remote_task_exit(spank_t sp)
 {
 	int status = 0;
-	if (!crest_step.started || spank_get_item(sp, S_TASK_EXIT_STATUS, &status) != ESPANK_SUCCESS)
+	if ((!crest_step.started && !crest_step.batch) ||
+	    spank_get_item(sp, S_TASK_EXIT_STATUS, &status) != ESPANK_SUCCESS)
 		return 0;
+	if (crest_step.batch) {
+		crest_step.batch_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		return 0;
+	}
 	if (!WIFEXITED(status))
 		crest_step.tasks_ok = false;	/* killed: preempted, requeued, failed */
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		crest_step.tasks_zero = false;
 	return 0;
+}
+
+static void job_end(void)
+{
+	char out[CREST_SPANK_ERR_MAX];
+	char *argv[] = { crest_step.bin, "job-end", "--dir", crest_step.jobdir, NULL };
+	crest_step.batch = false;
+	if (!crest_step.batch_ok)
+		return;	/* failed, or killed (a requeue): the checkpoints may be needed */
+	int rc = run_as_user(argv, out, sizeof(out));
+	if (rc != 0)
+		slurm_error("crest: the job's checkpoints in %s: %s", crest_step.jobdir,
+			    out[0] ? out : "crest job-end failed");
+	else if (out[0])
+		slurm_info("crest: %s", out);
 }
 
 int crest_remote_exit(spank_t sp)
 {
 	(void)sp;
+	if (crest_step.batch)
+		job_end();
 	if (!crest_step.started)
 		return 0;
 	char node[16], nodes[16], out[CREST_SPANK_ERR_MAX];
 	snprintf(node, sizeof(node), "%u", crest_step.node);
 	snprintf(nodes, sizeof(nodes), "%u", crest_step.nnodes);
 	char *argv[] = { crest_step.bin, "step-stop", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
-			 crest_step.tasks_ok ? "--ok" : NULL, NULL };
+			 crest_step.tasks_ok ? "--ok" : NULL, crest_step.tasks_ok && crest_step.tasks_zero ? "--zero" : NULL,
+			 NULL };
 	if (run_as_user(argv, out, sizeof(out)) != 0)
 		slurm_error("crest: stopping the coordinator of node %u of %s: %s", crest_step.node,
 			    crest_step.stepdir, out[0] ? out : "crest step-stop failed");

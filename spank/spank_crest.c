@@ -31,6 +31,9 @@ static struct spank_option options[] = {
 	{ "restart-from", "DIR|auto",
 	  "crest: restart each step from its checkpoint in the job directory DIR "
 	  "(auto: this job's own) [CREST_RESTART_FROM]", 1, 'r', opt_cb },
+	{ "checkpoint-keep", NULL,
+	  "crest: keep the job's checkpoints when it ends (by default they are removed once every "
+	  "checkpointed step and the job ended with exit status 0) [CREST_CHECKPOINT_KEEP]", 0, 'k', opt_cb },
 	{ "no-checkpoint", NULL, "crest: do not checkpoint this job or step [CREST_NO_CHECKPOINT]", 0, 'x',
 	  opt_cb },
 	SPANK_OPTIONS_TABLE_END
@@ -73,6 +76,9 @@ static int set_opt(int val, const char *arg)
 	case 'x':
 		crest_opts.no_checkpoint = true;
 		return 0;
+	case 'k':
+		crest_opts.keep = true;
+		return 0;
 	}
 	return -1;
 }
@@ -108,7 +114,7 @@ int crest_spank_env_opts(spank_t sp)
 	static const struct { const char *var; int val; } vars[] = {
 		{ "CREST_CHECKPOINT", 'c' }, { "CREST_CHECKPOINT_DIR", 'd' },
 		{ "CREST_CHECKPOINT_NAME", 'n' }, { "CREST_RESTART_FROM", 'r' },
-		{ "CREST_NO_CHECKPOINT", 'x' },
+		{ "CREST_NO_CHECKPOINT", 'x' }, { "CREST_CHECKPOINT_KEEP", 'k' },
 	};
 	char buf[PATH_MAX];
 
@@ -116,7 +122,8 @@ int crest_spank_env_opts(spank_t sp)
 		bool given = vars[i].val == 'c' ? crest_opts.checkpoint :
 			     vars[i].val == 'd' ? crest_opts.dir[0] :
 			     vars[i].val == 'n' ? crest_opts.name[0] :
-			     vars[i].val == 'r' ? crest_opts.restart_from[0] : crest_opts.no_checkpoint;
+			     vars[i].val == 'r' ? crest_opts.restart_from[0] :
+			     vars[i].val == 'k' ? crest_opts.keep : crest_opts.no_checkpoint;
 		if (given)
 			continue;
 		const char *v = NULL;

@@ -47,6 +47,7 @@ enum crest_msg_type {
 	CREST_MSG_RESUME = 20,		/* struct crest_msg_ckpt: committed, go on (or exit) */
 	CREST_MSG_ABORT = 21,		/* struct crest_msg_ckpt: not committed, go on */
 	CREST_MSG_TERM_ACTION = 22,	/* struct crest_msg_term: no final checkpoint for this SIGTERM */
+	CREST_MSG_NOTICE = 23,		/* struct crest_msg_notice: a line for the process's stderr */
 
 	/* client (crest command) <-> coordinator */
 	CREST_MSG_CKPT_REQUEST = 32,	/* struct crest_msg_request */
@@ -210,6 +211,12 @@ struct crest_msg_term {
 	uint32_t reserved;
 	uint64_t generation;		/* the newest complete generation (the rerun's), or 0 */
 	char text[256];			/* why, for the process's stderr */
+};
+
+/* NOTICE: something the user must know and only the application's output
+ * reaches (a Slurm step with a task that never registered) */
+struct crest_msg_notice {
+	char text[512];
 };
 
 /* why a process asks for a checkpoint on its own (CREST_MSG_TRIGGER) */

@@ -39,8 +39,9 @@ checkpointed_step() {
 	[ -f "$CK/$(readlink "$CK/latest")/MANIFEST" ]
 }
 
-# step KEYDIR [done]: a copy of the one real step folder this file makes;
-# with `done`, ended as the Slurm plugin ends a step whose tasks all exited
+# step KEYDIR [done|zero]: a copy of the one real step folder this file
+# makes; with `done`, ended as the Slurm plugin ends a step whose tasks all
+# exited, `zero`: all with status 0
 step() {
 	if [ ! -d "$TEMPLATE" ]; then
 		checkpointed_step "$TEMPLATE"
@@ -48,8 +49,8 @@ step() {
 	fi
 	mkdir -p "$(dirname "$1")"
 	cp -a "$TEMPLATE" "$1"
-	if [ "${2:-}" = done ]; then
-		run_logged "$CREST" step-stop --dir "$1" --node 0 --nodes 1 --ok
+	if [ "${2:-}" = done ] || [ "${2:-}" = zero ]; then
+		run_logged "$CREST" step-stop --dir "$1" --node 0 --nodes 1 --ok $([ "$2" = zero ] && echo --zero)
 		[ "$status" -eq 0 ]
 		[ -f "$1/DONE" ]
 	fi
@@ -289,4 +290,29 @@ assert s1['path'] == '$BASE/101/counter-1x1-aaaa0001'
 	[ -f "$BASE/101/counter-1x1-aaaa0001/theirs" ]
 	[ -f "$BASE/102/counter-1x1-bbbb0002/DONE" ]
 	[ "$(cat "$MNT/file")" = inside ]
+}
+
+@test "job-end (the plugin, at a job's end): removes a job folder whose steps all ended with status 0, keeps one with a step that did not, and a missing one is fine" {
+	step "$BASE/201/counter-1x1-aaaa0001" zero
+	step "$BASE/201/counter-1x1-aaaa0002" zero
+	grep -qx 'exit 0' "$BASE/201/counter-1x1-aaaa0001/DONE"
+	run_logged "$CREST" job-end --dir "$BASE/201"
+	[ "$status" -eq 0 ]
+	grep -q 'removed the job.s checkpoints' <<<"$output"
+	[ ! -e "$BASE/201" ]
+	# one step exited non-zero on some task, or did not end at all: kept
+	step "$BASE/202/counter-1x1-aaaa0001" zero
+	step "$BASE/202/counter-1x1-aaaa0002" done
+	grep -qx 'exit nonzero' "$BASE/202/counter-1x1-aaaa0002/DONE"
+	run_logged "$CREST" job-end --dir "$BASE/202"
+	[ "$status" -eq 0 ]
+	grep -q 'kept .*step counter-1x1-aaaa0002' <<<"$output"
+	[ -d "$BASE/202/counter-1x1-aaaa0001" ]
+	step "$BASE/203/counter-1x1-aaaa0001"
+	run_logged "$CREST" job-end --wait 1 --dir "$BASE/203"
+	grep -q 'kept' <<<"$output"
+	[ -d "$BASE/203/counter-1x1-aaaa0001" ]
+	run_logged "$CREST" job-end --dir "$BASE/204"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 }

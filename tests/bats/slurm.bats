@@ -15,7 +15,7 @@ load slurm_helpers
 setup_file() {
 	# a plain scancel takes a final checkpoint here (the flows below use
 	# it); slurm_linuxproc.bats has the default, none
-	slurm_setup_file cgroup "cancel=checkpoint timelimit=checkpoint-requeue timelimit_margin=20s"
+	slurm_setup_file cgroup "cancel=checkpoint timelimit=checkpoint-requeue timelimit_margin=40s"
 }
 
 teardown_file() {
@@ -27,7 +27,7 @@ teardown() {
 }
 
 @test "sbatch --checkpoint=2s: each srun step on 2 nodes x 2 tasks is checkpointed while it runs, and ends right" {
-	submit -N2 --ntasks-per-node=2 --checkpoint=2s --export=ALL,STEPS=60 job.sh
+	submit -N2 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=60 job.sh
 	wait_state "$J" COMPLETED 60
 	run_logged cat "$W/out.$J"
 	check_results 60 "$J"
@@ -37,8 +37,9 @@ teardown() {
 	run_logged grep -c 'committed (' "$d/coord.log"
 	[ "$output" -ge 2 ]
 	grep -q 'started by the interval' "$d/coord.log"
-	# the step ended: a rerun of the job would run it afresh
-	[ -e "$d/DONE" ]
+	# the step ended, every task with status 0: a rerun of the job would run
+	# it afresh; --checkpoint-keep kept the folder
+	grep -qx 'exit 0' "$d/DONE"
 	# every image is the user's, 0600 in 0700 folders, one folder per node
 	local g
 	g=$d/$(readlink "$d/latest")
@@ -64,6 +65,15 @@ teardown() {
 	[ "$status" -ne 0 ]
 	grep -q 'crest: cannot start checkpointing on node 0' <<<"$output"
 	grep -q '/root/nope' <<<"$output"
+	# auto means "this job's own checkpoints": only a requeued run has any
+	run_logged as_user srun -N1 --restart-from=auto true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: --restart-from=auto continues a requeued run' <<<"$output"
+	# a node's memory is no place for checkpoints (every node has its own
+	# tmpfs at /local and /dev/shm)
+	run_logged as_user srun -N1 --checkpoint=1m --checkpoint-dir=/local/ck true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: .*the checkpoint folder /local/ck/.* is in the memory of node 0 (tmpfs)' <<<"$output"
 	# an MPI step is refused, not half checkpointed
 	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m true
 	[ "$status" -ne 0 ]
@@ -227,18 +237,18 @@ teardown() {
 }
 
 @test "time limit (timelimit=checkpoint-requeue): a job with a 1-minute limit checkpoints before it, requeues itself and finishes across 2 requeues with the uninterrupted result" {
-	# 100 s of work; each run checkpoints 20 s before its end and requeues
-	submit -N2 --ntasks-per-node=2 --time=1 --requeue --checkpoint=0 --export=ALL,STEPS=1000 job.sh
-	release_until_done "$J" 330
+	# 50 s of work; each run checkpoints 40 s before its end (after less
+	# than 20 s of work) and requeues itself
+	submit -N2 --ntasks-per-node=2 --time=1 --requeue --checkpoint=0 --export=ALL,STEPS=500 job.sh
+	release_until_done "$J" 300
 	run_logged cat "$W/out.$J"
 	[ "$(job_field "$J" Restarts)" -ge 2 ]
 	grep -q 'run SLURM_RESTART_COUNT=2' "$W/out.$J"
-	check_results 1000 "$J"
+	check_results 500 "$J"
 	# each task started once, in the first run: every rerun continued
 	[ "$(grep -c '^start' "$W/out.$J")" -eq 4 ]
-	local d
-	d=$(step_dir "$J")
-	run_logged grep -e 'time limit' -e requeued "$d/coord.log"
-	grep -q 'taken before the time limit: job [0-9]* requeued' "$d/coord.log"
-	[ -e "$d/DONE" ]
+	grep -q 'restarted from generation' "$W/out.$J"
+	# the job ended well: its checkpoints are removed (no --checkpoint-keep)
+	[ ! -e "$CKB/crest-test/$J" ]
+	run_logged grep "crest: removed the job's checkpoints in $CKB/crest-test/$J" "$STATE"/log/slurmd.node*.log
 }

@@ -27,7 +27,11 @@ slurm_setup_file() {
 	chmod -R a+rX "$P"
 	mkdir -p "$CKB" "$W"
 	chmod 1777 "$CKB"
-	CREST_PLUGSTACK_ARGS="dir=$CKB/%u interval_min=1s timeout=10 ${2:-}" \
+	# the nodes share the host's /tmp: it stands for a shared file system
+	# (if it is a tmpfs here, crest must be told that this is fine)
+	local shared=
+	[ "$(stat -f -c %T /tmp)" = tmpfs ] && shared=local_ok=yes
+	CREST_PLUGSTACK_ARGS="dir=$CKB/%u interval_min=1s timeout=10 $shared ${2:-}" \
 		"$TOP/tests/cluster/up.sh" --state "$STATE" --prefix "$P" --proctrack "$1" >"$S/up.log" 2>&1 || {
 		cat "$S/up.log" >&3
 		return 1

@@ -7,7 +7,9 @@ load helpers
 load slurm_helpers
 
 setup_file() {
-	slurm_setup_file linuxproc
+	# local_ok=yes: tmpfs is allowed, the nodes must still share the folder;
+	# register_wait=5s: a task that never registers is told of soon
+	slurm_setup_file linuxproc "local_ok=yes register_wait=5s"
 }
 
 teardown_file() {
@@ -37,4 +39,24 @@ teardown() {
 	run_logged cat "$W/out.$J"
 	! grep -q 'stays stopped' "$W/out.$J" || false
 	! grep -q '^result' "$W/out.$J" || false
+}
+
+@test "local_ok=yes: a one-node step may checkpoint to the node's own /local; a step of two nodes that do not share the folder is refused, naming it" {
+	run_logged as_user srun -N1 --checkpoint=0 --checkpoint-dir=/local/ck sh -c 'ls -d /local/ck/*/*'
+	[ "$status" -eq 0 ]
+	run_logged as_user srun -N2 --checkpoint=0 --checkpoint-dir=/local/ck true
+	[ "$status" -ne 0 ]
+	grep -q 'crest: .*node 1 does not see the step folder /local/ck/' <<<"$output"
+	grep -q 'shares' <<<"$output"
+}
+
+@test "never silently unprotected: a task that never registers (a static binary) makes the node's other tasks print that the step is not checkpointed" {
+	cat >"$W/static.conf" <<'EOF'
+0 sleep 9
+1 /bin/busybox sleep 9
+EOF
+	chmod a+r "$W/static.conf"
+	run_logged as_user srun -N1 -n2 --checkpoint=0 --multi-prog static.conf
+	[ "$status" -eq 0 ]
+	grep -q 'crest: this step is NOT checkpointed: on node 0 only 1 of its 2 tasks registered with crest within 5 s (ranks: 0)' <<<"$output"
 }

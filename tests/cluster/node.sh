@@ -26,7 +26,10 @@ start() {
 		cg="mount --bind /sys/fs/cgroup/freezer/crcl$ID-node$n /sys/fs/cgroup/freezer;"
 	fi
 	nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private ${cg:+--cgroup} \
-		sh -c "hostname node$n; mount --bind '$hosts' /etc/hosts; $cg exec slurmd -D -N node$n -f '$conf'" \
+		sh -c "hostname node$n; mount --bind '$hosts' /etc/hosts; \
+			mount -t tmpfs -o mode=1777,size=512m tmpfs /dev/shm; \
+			mount -t tmpfs -o mode=1777,size=512m tmpfs /local; \
+			$cg exec slurmd -D -N node$n -f '$conf'" \
 		>>"$STATE/log/slurmd.node$n.out" 2>&1 </dev/null &
 	echo $! >"$STATE/run/slurmd.node$n.daemon.pid"
 }

@@ -73,6 +73,10 @@ runuser -u munge -- munged --socket="$SOCK" --key-file="$STATE/munge/munge.key" 
 for ((i = 0; i < 50; i++)); do [ -S "$SOCK" ] && break; sleep 0.1; done
 cp "$STATE/munge/munged.pid" "$STATE/run/munged.pid"
 
+# each node mounts its own memory at /dev/shm and /local (node.sh): a
+# mount point for the second, empty on the host
+[ -d /local ] || mkdir -m 0755 /local
+
 # the network: a bridge holding the controller's address, a namespace per node
 ip link add "$BR" type bridge
 ip addr add "$CTL_ADDR/24" dev "$BR"

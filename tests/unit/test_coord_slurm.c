@@ -54,6 +54,10 @@ TEST(reads_a_job_record)
 	EXPECT_EQ(coord_slurm_parse_job(REC("COMPLETING", "None", "1", "Unknown"), &j), 0);
 	EXPECT_EQ(j.restarts, 1);
 	EXPECT_EQ(j.end_s, 0);
+	/* no time limit: Slurm prints an EndTime a year away */
+	EXPECT_EQ(coord_slurm_parse_job("JobId=4 JobState=RUNNING Reason=None Restarts=0 TimeLimit=UNLIMITED "
+					"EndTime=2027-12-03T14:40:23 Power=", &j), 0);
+	EXPECT_EQ(j.end_s, 0);
 	/* an error message, or a record without the fields */
 	EXPECT(coord_slurm_parse_job("slurm_load_jobs error: Invalid job id specified\n", &j) < 0);
 	EXPECT(!j.known);

@@ -37,6 +37,9 @@ TEST(conf_defaults_and_keys)
 	EXPECT(!strcmp(c.timelimit, "checkpoint-requeue"));
 	EXPECT_EQ(parse(&c, "timelimit_margin=5m", NULL, err), 0);
 	EXPECT_EQ(c.timelimit_margin, 300);
+	EXPECT(!c.local_ok);
+	EXPECT_EQ(parse(&c, "local_ok=yes", NULL, err), 0);
+	EXPECT(c.local_ok);
 }
 
 TEST(conf_rejects_bad_input_naming_it)
@@ -61,6 +64,8 @@ TEST(conf_rejects_bad_input_naming_it)
 	EXPECT_EQ(parse(&c, "timelimit=requeue", NULL, err), -1);
 	EXPECT(strstr(err, "checkpoint-requeue"));
 	EXPECT_EQ(parse(&c, "timelimit_margin=2d", NULL, err), -1);
+	EXPECT_EQ(parse(&c, "local_ok=maybe", NULL, err), -1);
+	EXPECT(strstr(err, "yes or no"));
 }
 
 TEST(intervals)
