@@ -52,12 +52,14 @@ for name in ${CR_ONLY:-$ORDER}; do
 		fail=$((fail + 1))
 		continue
 	fi
+	t0=$SECONDS
 	# shellcheck disable=SC2086  # the command is split on purpose
 	if "$TOP/tests/cr/run-cycles.sh" "$name" ${CMD[$name]}; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
 	fi
+	echo "  ($name: $((SECONDS - t0)) s)"
 done
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
