@@ -206,6 +206,8 @@ ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);
 void crest_locks_reset(void);
 void crest_locks_scan(uint32_t index, const char *fdinfo);
 void crest_locks_restore(void);
+/* checkpoint: the POSIX locks of fd_index again, after crest closed a fd of its own on the same file (a close drops every POSIX lock the process holds on it) */
+void crest_locks_keep(uint32_t fd_index);
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);
 

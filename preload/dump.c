@@ -501,10 +501,13 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
 			continue;
 		}
-		/* a reading fd of its own: the application's may be write-only */
+		/* the application's fd if it can read (pread: its offset stays);
+		 * else a reading fd of its own, whose close() drops every POSIX
+		 * lock this process holds on the file: they are taken again */
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", crest.fds[i].img.fd);
-		int rfd = open(path, O_RDONLY | O_CLOEXEC);
+		bool own = (crest.fds[i].img.flags & O_ACCMODE) == O_WRONLY;
+		int rfd = own ? open(path, O_RDONLY | O_CLOEXEC) : crest.fds[i].img.fd;
 		if (rfd < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot read %s (fd %d) to save it: %s", crest.fds[i].img.path,
@@ -513,7 +516,10 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 			return rc;
 		}
 		rc = crest_iw_section_fd(&writer, CREST_SEC_FILEDATA, i, rfd, crest.fds[i].img.size);
-		close(rfd);
+		if (own) {
+			close(rfd);
+			crest_locks_keep(i);
+		}
 	}
 	for (size_t i = 0; !rc && i < s->nruns; i++) {
 		struct run *r = &s->runs[i];

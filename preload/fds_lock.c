@@ -108,6 +108,22 @@ void crest_locks_scan(uint32_t index, const char *info)
 }
 
 /* fds reopened, threads not running yet */
+void crest_locks_keep(uint32_t fd_index)
+{
+	for (uint32_t i = 0; i < nlocks; i++) {
+		const struct lock_rec *l = &locks[i];
+		if (l->kind != LK_POSIX || l->fd_index != fd_index)
+			continue;
+		const struct crest_img_fd *r = &crest.fds[l->fd_index].img;
+		struct flock fl = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+				    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
+		if (fcntl(r->fd, F_SETLK, &fl) < 0)
+			pr_warn("fd %d (%s): the POSIX %s lock on bytes %" PRIu64 "... was lost while its content was "
+				"saved, and another process took it: %s", r->fd, r->path, l->write ? "write" : "read",
+				l->start, strerrordesc_np(errno));
+	}
+}
+
 void crest_locks_restore(void)
 {
 	for (uint32_t i = 0; i < nlocks; i++) {

@@ -260,3 +260,16 @@ refused_quickly() {
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
 	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "RESULT filewriter $((HDR_MIB * MIB + STEPS * REC)) bytes" ]
 }
+
+@test "file locks stay held across a checkpoint the program survives (saving a file's content must not drop its POSIX locks)" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/locks" "$D"
+	wait_registered
+	wait_line 'locks: step 40, all held' 20
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	# the program checks every 40 steps that each lock is still held
+	wait_exit "$BG" 30
+	run_logged cat "$OUT"
+	grep -q '^PASS$' "$OUT"
+	! grep -q '^FAIL' "$OUT" || false
+}
