@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ckdir.h"
+#include "fd_own.h"
 #include "log.h"
 #include "proto.h"
 
@@ -816,9 +817,11 @@ int ckdir_coord_connect(const char *dir)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	struct stat own;
+	crest_fd_mark(fd, &own);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
-		close(fd);
+		crest_fd_close_own(fd, &own);	/* libcrest: the application's threads run */
 		return rc;
 	}
 	return fd;
@@ -836,12 +839,14 @@ int ckdir_coord_read(const char *dir, pid_t *pid, char *sock, size_t size)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	struct stat own;
+	crest_fd_mark(fd, &own);
 	do
 		len = read(fd, text, sizeof(text) - 1);
 	while (len < 0 && errno == EINTR);
 	if (len < 0)
 		rc = -errno;
-	close(fd);
+	crest_fd_close_own(fd, &own);	/* libcrest: the application's threads run */
 	if (rc)
 		return rc;
 	text[len] = 0;

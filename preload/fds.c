@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "crest.h"
+#include "fd_own.h"
 #include "crest/crc32c.h"
 #include "log.h"
 
@@ -37,7 +38,11 @@ int crest_fd_protect(int fd)
 {
 	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE);
 	if (nfd >= 0) {
-		close(fd);
+		struct stat own;
+		if (crest_fd_mark(nfd, &own))
+			crest_fd_close_own(fd, &own);	/* unless the application dup2()ed onto it */
+		else
+			close(fd);
 		fd = nfd;
 	}	/* else (RLIMIT_NOFILE <= 900) it stays where it is, still ours */
 	if (fd < (int)(sizeof(own_fds) * 8))
