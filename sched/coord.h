@@ -172,6 +172,7 @@ struct coord {
 	struct coord_ns *ns;		/* coord_ns.c */
 	bool hello_sent;		/* sub: HELLO went up this link (its node is complete) */
 	bool missing_told;		/* a Slurm node: its processes were told of a task that never came */
+	long long missing_next_ms;	/* when missing_tasks looks again */
 	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* root/standalone: the run that owns DIR */
 	struct {
 		uint64_t gen;

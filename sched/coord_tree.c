@@ -465,8 +465,10 @@ static void missing_tasks(struct coord *c, long long now)
 	unsigned n = 0;
 	size_t used = 0;
 
-	if (!c->o.tasks || c->missing_told)
+	/* a look at the connections once a second, not every loop turn */
+	if (!c->o.tasks || c->missing_told || now < c->missing_next_ms)
 		return;
+	c->missing_next_ms = now + 1000;
 	for (const struct conn *p = c->conns; p; p = p->next)
 		if (p->kind == CONN_PROC && !p->dead && p->task && !p->sub) {
 			n++;
