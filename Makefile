@@ -1,5 +1,5 @@
 # crest: plain Makefile.  `make` builds everything into build/.
-# make demo | make demo-slurm | make check | make bench | make fuzz | make install PREFIX=/usr/local DESTDIR=
+# make demo | make demo-slurm | make check | make bench | make bench-barrier | make fuzz | make install PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -124,8 +124,13 @@ check: deps
 	tests/run-all.sh
 
 bench: deps
-	$(MAKE) all
-	tests/bench/run.sh
+	$(MAKE) all $(B)/bench/barrier
+	rc=0; tests/bench/run.sh || rc=1; tests/bench/barrier.sh || rc=1; exit $$rc
+
+# the coordinator tree's barrier and checkpoint latency alone (docs/bench.md);
+# make bench-barrier BARRIER_QUICK=1: a small matrix in about a minute
+bench-barrier: $(COORD) $(B)/bench/barrier
+	tests/bench/barrier.sh
 
 # libFuzzer with clang: each target FUZZ_SECONDS (default 60); not in check
 fuzz: deps-fuzz
@@ -141,6 +146,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-fuzz demo demo-slurm check bench fuzz install clean tests-build
+.PHONY: all deps deps-fuzz demo demo-slurm check bench bench-barrier fuzz install clean tests-build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

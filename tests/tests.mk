@@ -24,3 +24,9 @@ tests-build:: $(TEST_UNIT_BIN) $(TEST_CR_BIN)
 
 # unit tests that include preload sources rebuild when those change
 -include $(wildcard $(B)/tests/unit/*.d)
+
+# the load generator of the coordinator tree's benchmark (tests/bench/barrier.sh,
+# `make bench`, `make bench-barrier`); not part of `all`
+$(B)/bench/barrier: tests/bench/barrier.c $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -Iinclude -Icommon -D_GNU_SOURCE -O2 -g -o $@ $< $(LIBCOMMON) -lzstd
