@@ -51,6 +51,7 @@ struct conn {
 	pid_t ppid;
 	bool member;			/* part of the running checkpoint */
 	bool answered;			/* answered the current phase */
+	bool behind;			/* counted in ckpt.behind */
 	int done;			/* last step it answered OK (enum ckpt_step) */
 	long long asked_ms;		/* when it was sent its current phase */
 	uint64_t bytes;
@@ -144,6 +145,8 @@ struct ckpt {
 	struct wanted { pid_t pid; long long since_ms; } *wanted;
 	size_t nwanted, wanted_cap;
 	int reported;			/* sub-coordinator: last step answered to the parent */
+	unsigned behind;		/* live members yet to answer the current step */
+	long long next_scan_ms;		/* the next look for members that timed out */
 };
 
 struct coord {
@@ -153,6 +156,16 @@ struct coord {
 	ino_t sock_ino;			/* of the socket file we bound: unlink only ours */
 	struct conn *conns;
 	int tfd;			/* root: TCP listener, -1 */
+	/* coord_loop.c: one epoll set of lfd, tfd and every connection, which
+	 * coord_conn_add registers; counts kept as connections come and go, so
+	 * that a loop turn costs what happened in it, not the connections */
+	int efd;
+	unsigned nprocs, ntasks, nsubs;	/* CONN_PROC: all, Slurm tasks, sub-coordinators */
+	unsigned ndead;			/* marked by coord_conn_drop, not reaped yet */
+	long long sweep_ms;		/* the next reap of every dead connection */
+	long long accept_pause_ms;	/* EMFILE: the listeners rest until then */
+	long long emfile_told_ms;
+	long long auth_scan_ms;		/* the next look for TCP peers that did not authenticate */
 	uint8_t secret[CREST_SECRET_LEN];
 	struct conn *parent;		/* sub-coordinator: the link up, or NULL */
 	long long parent_retry_ms;	/* when to try connecting again */
@@ -196,6 +209,14 @@ void coord_close_all(struct coord *c);
 void coord_unlink_sock(struct coord *c);
 int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *payload, uint32_t len);
 unsigned coord_nprocs(const struct coord *c);
+/* a new connection: on c->conns and in the epoll set; on failure it is
+ * closed and freed */
+int coord_conn_add(struct coord *c, struct conn *conn);
+/* close it at the end of this loop turn */
+void coord_conn_drop(struct coord *c, struct conn *conn);
+/* accept4 failed with errno e on listener `what`: true when the loop should
+ * stop taking connections for a while (out of descriptors) */
+bool coord_accept_failed(struct coord *c, int e, const char *what);
 
 /* coord_ckpt.c */
 void coord_ckpt_request(struct coord *c, struct conn *client, const struct crest_msg_request *req);
@@ -217,7 +238,9 @@ static inline bool coord_is_sub(const struct coord *c) { return c->o.node > 0; }
  * false with what is missing in why */
 bool coord_step_started(struct coord *c, char *why, size_t size);
 int coord_tree_setup(struct coord *c);
-void coord_tree_accept(struct coord *c);
+/* one connection from the TCP listener: 1 taken (or refused), 0 none
+ * waits, -1 out of descriptors */
+int coord_tree_accept(struct coord *c);
 void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);
 void coord_tree_tick(struct coord *c);
 void coord_tree_parent_gone(struct coord *c);

@@ -46,6 +46,8 @@
 #include "signame.h"
 #include "log.h"
 
+#define SCAN_MS 250	/* members looked at for timeouts this often */
+
 const char *coord_step_name(enum ckpt_step step)
 {
 	switch (step) {
@@ -119,16 +121,49 @@ static void fault_point(struct coord *c, const char *phase)
 		pr_warn("CREST_FAULT=coord:%s:drop: dropping the links to the other coordinators", phase);
 		for (struct conn *p = c->conns; p; p = p->next)
 			if (p->tcp)
-				p->dead = true;
+				coord_conn_drop(c, p);
 		return;
 	}
 	pr_warn("CREST_FAULT=coord:%s: dying", phase);
 	kill(getpid(), SIGKILL);
 }
 
+/* a live member that has not answered the current step counts in
+ * ck.behind: the step is complete at 0, without a look at every member */
+static bool lagging(const struct coord *c, const struct conn *p)
+{
+	return c->ck.step != CK_IDLE && p->member && !p->dead && p->done < (int)c->ck.step;
+}
+
+/* after a change of p's member, done or dead */
+static void settle(struct coord *c, struct conn *p)
+{
+	bool b = lagging(c, p);
+
+	if (b == p->behind)
+		return;
+	p->behind = b;
+	if (b)
+		c->ck.behind++;
+	else
+		c->ck.behind--;
+}
+
+/* the whole count: at each step, and a few times a second for any change
+ * made without settle() (a connection marked dead by hand) */
+static void recount(struct coord *c)
+{
+	c->ck.behind = 0;
+	for (struct conn *p = c->conns; p; p = p->next) {
+		p->behind = lagging(c, p);
+		c->ck.behind += p->behind;
+	}
+}
+
 static void enter(struct coord *c, enum ckpt_step step)
 {
 	c->ck.step = step;
+	recount(c);
 	c->ck.step_ms = c->ck.progress_ms = coord_now_ms();
 	pr_info("generation %" PRIu64 ": %s", c->ck.gen, coord_step_name(step));
 	fault_point(c, coord_step_name(step));
@@ -143,10 +178,11 @@ static void finish(struct coord *c)
 	c->ck.wanted = NULL;
 	c->ck.nwanted = c->ck.wanted_cap = 0;
 	for (struct conn *p = c->conns; p; p = p->next) {
-		p->member = p->answered = false;
+		p->member = p->answered = p->behind = false;
 		p->done = CK_IDLE;
 		p->nimgs = 0;
 	}
+	c->ck.behind = 0;
 	if (c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 }
@@ -338,10 +374,7 @@ out_reply:
 
 static bool all_answered(const struct coord *c)
 {
-	for (const struct conn *p = c->conns; p; p = p->next)
-		if (p->member && !p->dead && p->done < (int)c->ck.step)
-			return false;
-	return true;
+	return c->ck.behind == 0;
 }
 
 static struct conn *member_of(struct coord *c, pid_t pid)
@@ -704,8 +737,10 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 			long long ms = (long long)(m->stopped_ns / 1000000);
 			if (m->generation == c->last.gen)
 				c->last.stopped_ms = ms > c->last.stopped_ms ? ms : c->last.stopped_ms;
-			pr_info("process %d: threads were stopped for %lld ms (generation %" PRIu64 ")",
-				(int)p->pid, ms, m->generation);
+			/* one line per process is too many at scale: the longest is in
+			 * status (last.stopped_ms), each at debug level */
+			pr_debug("process %d: threads were stopped for %lld ms (generation %" PRIu64 ")",
+				 (int)p->pid, ms, m->generation);
 		}
 		return;
 	}
@@ -742,6 +777,7 @@ void coord_ckpt_answer(struct coord *c, struct conn *p, uint16_t type, const str
 	case CREST_MSG_PHASE_OK:
 		p->answered = true;
 		p->done = ps;
+		settle(c, p);
 		if (c->ck.step == CK_WRITE) {
 			c->ck.bytes += m->bytes > p->bytes ? m->bytes - p->bytes : 0;
 			p->bytes = m->bytes;
@@ -785,6 +821,7 @@ void coord_ckpt_joined(struct coord *c, struct conn *p)
 	p->image_crc = 0;
 	p->image[0] = 0;
 	p->nimgs = 0;
+	settle(c, p);
 	ckpt_msg(c, &m);
 	send_one(c, p, CREST_MSG_PREPARE, &m);
 }
@@ -794,6 +831,7 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 	if (c->ck.step == CK_IDLE || p->kind != CONN_PROC || !p->member)
 		return;
 	p->member = false;
+	settle(c, p);
 	if (p->sub) {
 		coord_ckpt_abort(c, -ECONNRESET, "checkpoint aborted: the sub-coordinator of node %u disconnected during %s",
 				 p->node, coord_step_name(c->ck.step));
@@ -806,7 +844,8 @@ void coord_ckpt_gone(struct coord *c, struct conn *p)
 		pr_info("process %d left before it was suspended (exit or exec)", (int)p->pid);
 		if (c->ck.step == CK_PREPARE || c->ck.step == CK_SUSPEND) {
 			want(c, p->pid);
-			p->dead = true;
+			coord_conn_drop(c, p);
+			settle(c, p);
 			maybe_next(c);
 		}
 		return;
@@ -917,6 +956,17 @@ void coord_ckpt_tick(struct coord *c)
 		}
 		return;
 	}
+	if (c->ck.step == CK_SUSPEND) {
+		maybe_next(c);	/* wanted processes that died meanwhile */
+		if (c->ck.step != CK_SUSPEND)
+			return;
+	}
+	/* the limits are seconds: a look at every member a few times a second */
+	if (now < c->ck.next_scan_ms)
+		return;
+	c->ck.next_scan_ms = now + SCAN_MS;
+	recount(c);
+	maybe_next(c);
 	switch (c->ck.step) {
 	case CK_PREPARE:
 		limit = c->o.timeout * 1000LL;
@@ -932,11 +982,6 @@ void coord_ckpt_tick(struct coord *c)
 		break;
 	default:
 		return;
-	}
-	if (c->ck.step == CK_SUSPEND) {
-		maybe_next(c);	/* wanted processes that died meanwhile */
-		if (c->ck.step != CK_SUSPEND)
-			return;
 	}
 	for (struct conn *p = c->conns; p; p = p->next) {
 		long long since = c->ck.step == CK_WRITE ? c->ck.progress_ms : p->asked_ms;

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crest-coord event loop: one poll(2) over the listening socket and every
- * connection.  Frames are read without blocking into a per-connection
- * buffer and cut with crest_frame_check(); a malformed frame drops that
- * connection only.
+ * crest-coord event loop: one epoll set of the listening sockets and every
+ * connection, each registered once.  Frames are read without blocking into
+ * a per-connection buffer and cut with crest_frame_check(); a malformed
+ * frame drops that connection only.  A turn costs what happened in it: the
+ * connections are counted as they come and go, the dead ones are reaped
+ * when there are some, and the looks at every connection (timeouts) are
+ * made a few times a second (docs/bench.md, "What the coordinator does at
+ * scale").
  */
 #define LOG_MODULE "coord"
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +27,14 @@
 #include "log.h"
 
 #define TICK_MS 200
+#define EVENTS_MAX 256		/* events taken per turn */
+#define ACCEPT_BATCH 256	/* connections taken per listener per turn */
+#define EMFILE_PAUSE_MS 100	/* out of descriptors: the listeners rest */
+#define EMFILE_TELL_MS 10000	/* and it is logged at most this often */
+#define SWEEP_MS 1000		/* every connection looked at, at least */
+
+/* the listeners' tags in the epoll set; no connection has these addresses */
+static char tag_unix, tag_tcp;
 
 long long coord_now_ms(void)
 {
@@ -60,7 +73,7 @@ int coord_listen(struct coord *c)
 	}
 	struct stat sst;
 	c->sock_ino = stat(c->sock, &sst) == 0 ? sst.st_ino : 0;
-	if (listen(fd, 128) < 0) {
+	if (listen(fd, SOMAXCONN) < 0) {
 		rc = -errno;
 		pr_perror("cannot listen on %s", c->sock);
 		goto out_unlink;
@@ -76,16 +89,10 @@ out_close:
 
 bool coord_step_started(struct coord *c, char *why, size_t size)
 {
-	unsigned tasks = 0, nodes = 1;
+	unsigned tasks = c->ntasks, nodes = 1 + c->nsubs;
 
 	if (!c->o.tasks && !c->o.nodes)
 		return true;
-	for (const struct conn *p = c->conns; p; p = p->next) {
-		if (p->kind != CONN_PROC || p->dead)
-			continue;
-		tasks += p->task;
-		nodes += p->sub;
-	}
 	/* always every node: a generation without one could not be restarted
 	 * (a node whose tasks ended keeps its sub-coordinator connected);
 	 * every task only until the step has started */
@@ -111,18 +118,61 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 
 unsigned coord_nprocs(const struct coord *c)
 {
-	unsigned n = 0;
+	return c->nprocs;
+}
 
-	for (const struct conn *p = c->conns; p; p = p->next)
-		n += p->kind == CONN_PROC && !p->dead;
-	return n;
+void coord_conn_drop(struct coord *c, struct conn *conn)
+{
+	if (!conn->dead)
+		c->ndead++;
+	conn->dead = true;
+}
+
+int coord_conn_add(struct coord *c, struct conn *conn)
+{
+	if (c->efd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = conn };
+		if (epoll_ctl(c->efd, EPOLL_CTL_ADD, conn->fd, &ev) < 0) {
+			int rc = -errno;
+			pr_perror("cannot watch a new connection");
+			close(conn->fd);
+			free(conn);
+			return rc;
+		}
+	}
+	conn->next = c->conns;
+	c->conns = conn;
+	return 0;
+}
+
+bool coord_accept_failed(struct coord *c, int e, const char *what)
+{
+	long long now = coord_now_ms();
+
+	if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
+		return false;
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		pr_err("accept on %s: %s", what, strerrordesc_np(e));
+		return false;
+	}
+	/* the connection stays in the listen queue: try again soon, without
+	 * spinning on a listener that stays readable */
+	c->accept_pause_ms = now + EMFILE_PAUSE_MS;
+	if (!c->emfile_told_ms || now - c->emfile_told_ms >= EMFILE_TELL_MS) {
+		struct rlimit rl = { 0 };
+		getrlimit(RLIMIT_NOFILE, &rl);
+		pr_warn("accept on %s: %s (%u connections, descriptor limit %llu): new connections wait until some close; "
+			"raise the limit (ulimit -n, or LimitNOFILE= of slurmd) for more", what, strerrordesc_np(e),
+			c->nprocs, (unsigned long long)rl.rlim_cur);
+		c->emfile_told_ms = now;
+	}
+	return true;
 }
 
 int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *payload, uint32_t len)
 {
 	int rc;
 
-	(void)c;
 	if (conn->dead)
 		return -ECONNRESET;
 	rc = crest_frame_send(conn->fd, type, &conn->tx_seq, payload, len);
@@ -133,12 +183,13 @@ int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *pa
 		else
 			pr_info("cannot send %s to a client: %s", crest_msg_type_name(type),
 				strerrordesc_np(-rc));
-		conn->dead = true;
+		coord_conn_drop(c, conn);
 	}
 	return rc;
 }
 
-static void accept_one(struct coord *c)
+/* 1: one connection taken (or refused), 0: none waits, -1: rest */
+static int accept_one(struct coord *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -147,32 +198,41 @@ static void accept_one(struct coord *c)
 
 	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			pr_perror("accept on %s", c->sock);
-		return;
+		int e = errno;
+		return coord_accept_failed(c, e, c->sock) ? -1 : e == EINTR || e == ECONNABORTED;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		pr_perror("SO_PEERCRED");
 		close(fd);
-		return;
+		return 1;
 	}
 	if (cred.uid != getuid() && cred.uid != 0) {
 		pr_warn("refused a connection from pid %d uid %u: only uid %u may use this coordinator",
 			(int)cred.pid, (unsigned)cred.uid, (unsigned)getuid());
 		close(fd);
-		return;
+		return 1;
 	}
 	conn = calloc(1, sizeof(*conn));
 	if (!conn) {
 		pr_err("out of memory: refused a connection from pid %d", (int)cred.pid);
 		close(fd);
-		return;
+		return 1;
 	}
 	conn->fd = fd;
 	conn->pid = cred.pid;
-	conn->next = c->conns;
-	c->conns = conn;
+	if (coord_conn_add(c, conn))
+		return 1;
 	pr_debug("connection from pid %d", (int)cred.pid);
+	return 1;
+}
+
+/* what waits in a listen queue, up to a batch per turn (the others have
+ * their turn too) */
+static void accept_batch(struct coord *c, int (*one)(struct coord *))
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++)
+		if (one(c) <= 0)
+			return;
 }
 
 static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_hello *h)
@@ -181,14 +241,14 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 
 	if (conn->kind != CONN_NEW) {
 		pr_err("pid %d sent HELLO twice; dropping it", (int)conn->pid);
-		conn->dead = true;
+		coord_conn_drop(c, conn);
 		return;
 	}
 	/* over TCP only sub-coordinators, and they come only over TCP */
 	if (conn->tcp != !!(h->flags & CREST_HELLO_SUBCOORD) || (conn->tcp && (!h->node || coord_is_sub(c)))) {
 		pr_err("%s sent a HELLO it may not send (%s); dropping it", conn->tcp ? conn->peer : "a local process",
 		       conn->tcp ? "a sub-coordinator of node >= 1 to the root" : "sub-coordinators connect over TCP");
-		conn->dead = true;
+		coord_conn_drop(c, conn);
 		return;
 	}
 	if (conn->tcp) {
@@ -196,10 +256,12 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 			if (o != conn && o->sub && !o->dead && o->node == h->node) {
 				pr_err("%s says it is node %u, which %s serves already; dropping it", conn->peer,
 				       h->node, o->peer);
-				conn->dead = true;
+				coord_conn_drop(c, conn);
 				return;
 			}
 		conn->kind = CONN_PROC;
+		c->nprocs++;
+		c->nsubs++;
 		conn->sub = true;
 		conn->node = h->node;
 		conn->pid = (pid_t)h->pid;
@@ -218,6 +280,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	if ((pid_t)h->pid != conn->pid)
 		pr_info("process says pid %u, kernel says %d: using %u", h->pid, (int)conn->pid, h->pid);
 	conn->kind = CONN_PROC;
+	c->nprocs++;
 	conn->pid = (pid_t)h->pid;
 	conn->restarted = h->flags & CREST_HELLO_RESTARTED;
 	conn->restart_count = h->restart_count;
@@ -227,6 +290,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	conn->exe[sizeof(conn->exe) - 1] = 0;
 	conn->rank = c->next_rank++;
 	conn->task = h->flags & CREST_HELLO_TASK;
+	c->ntasks += conn->task;
 	conn->task_rank = h->task ? h->task - 1 : 0;
 	if (!c->any_connected && c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
@@ -260,7 +324,7 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 	if (hdr->seq != conn->rx_seq + 1) {
 		pr_err("pid %d: frame sequence %u after %u; dropping the connection",
 		       (int)conn->pid, hdr->seq, conn->rx_seq);
-		conn->dead = true;
+		coord_conn_drop(c, conn);
 		return;
 	}
 	conn->rx_seq = hdr->seq;
@@ -290,7 +354,7 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 			return;
 		}
 		pr_err("the parent sent %s, which it may not send; dropping the link", crest_msg_type_name(type));
-		conn->dead = true;
+		coord_conn_drop(c, conn);
 		return;
 	}
 	switch (type) {
@@ -381,7 +445,7 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 	}
 	pr_err("pid %d sent %s, which it may not send; dropping the connection",
 	       (int)conn->pid, crest_msg_type_name(type));
-	conn->dead = true;
+	coord_conn_drop(c, conn);
 }
 
 static void read_conn(struct coord *c, struct conn *conn)
@@ -397,7 +461,7 @@ static void read_conn(struct coord *c, struct conn *conn)
 				pr_info("read from pid %d: %s", (int)conn->pid, strerrordesc_np(errno));
 			if (conn->inlen)
 				pr_warn("pid %d closed the connection in the middle of a frame", (int)conn->pid);
-			conn->dead = true;
+			coord_conn_drop(c, conn);
 			return;
 		}
 		conn->inlen += n;
@@ -414,7 +478,7 @@ static void read_conn(struct coord *c, struct conn *conn)
 				pr_err("malformed frame from pid %d (%s); dropping the connection",
 				       (int)conn->pid, rc == -EPROTO ? "bad magic, version or type" :
 				       rc == -EMSGSIZE ? "too long" : "bad checksum or payload size");
-				conn->dead = true;
+				coord_conn_drop(c, conn);
 				return;
 			}
 			struct crest_frame hdr;
@@ -428,10 +492,17 @@ static void read_conn(struct coord *c, struct conn *conn)
 	}
 }
 
+/* closes the dead connections: those coord_conn_drop counted, and once a
+ * second any marked dead by hand */
 static void reap(struct coord *c)
 {
 	struct conn **pp = &c->conns;
+	long long now = coord_now_ms();
 
+	if (!c->ndead && now < c->sweep_ms)
+		return;
+	c->ndead = 0;
+	c->sweep_ms = now + SWEEP_MS;
 	while (*pp) {
 		struct conn *conn = *pp;
 		if (!conn->dead) {
@@ -447,6 +518,13 @@ static void reap(struct coord *c)
 			coord_tree_parent_gone(c);
 		coord_ckpt_gone(c, conn);
 		coord_ns_gone(c, conn);
+		if (conn->kind == CONN_PROC) {
+			c->nprocs--;
+			c->nsubs -= conn->sub;
+			c->ntasks -= conn->task;
+		}
+		if (c->efd >= 0)
+			epoll_ctl(c->efd, EPOLL_CTL_DEL, conn->fd, NULL);
 		close(conn->fd);
 		free(conn->imgs);
 		free(conn);
@@ -466,8 +544,12 @@ void coord_close_all(struct coord *c)
 {
 	c->parent = NULL;	/* leaving, not lost */
 	for (struct conn *p = c->conns; p; p = p->next)
-		p->dead = true;
+		coord_conn_drop(c, p);
 	reap(c);
+	if (c->efd >= 0) {
+		close(c->efd);
+		c->efd = -1;
+	}
 	if (c->lfd >= 0) {
 		close(c->lfd);
 		c->lfd = -1;
@@ -503,51 +585,88 @@ static bool should_exit(struct coord *c)
 	return coord_now_ms() - c->start_ms > COORD_IDLE_EXIT_MS;
 }
 
+/* a coordinator serves as many connections as the hard limit allows (at
+ * 64k ranks a node's coordinator has thousands) */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		pr_warn("cannot raise the descriptor limit from %llu to %llu: %s", (unsigned long long)was,
+			(unsigned long long)rl.rlim_max, strerrordesc_np(errno));
+}
+
+static int watch(struct coord *c, int fd, void *tag, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = tag };
+
+	if (fd < 0 || epoll_ctl(c->efd, op, fd, &ev) == 0)
+		return 0;
+	int rc = -errno;
+	pr_perror("epoll_ctl");
+	return rc;
+}
+
+static int loop_init(struct coord *c)
+{
+	raise_nofile();
+	c->efd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->efd < 0) {
+		int rc = -errno;
+		pr_perror("epoll_create1");
+		return rc;
+	}
+	int rc = watch(c, c->lfd, &tag_unix, EPOLLIN, EPOLL_CTL_ADD);
+	if (!rc)
+		rc = watch(c, c->tfd, &tag_tcp, EPOLLIN, EPOLL_CTL_ADD);
+	for (struct conn *p = c->conns; p && !rc; p = p->next)
+		rc = watch(c, p->fd, p, EPOLLIN, EPOLL_CTL_ADD);
+	return rc;
+}
+
+/* out of descriptors: the listeners leave the set for a while */
+static void listeners_rest(struct coord *c, bool rest)
+{
+	static bool resting;
+
+	if (rest == resting)
+		return;
+	resting = rest;
+	watch(c, c->lfd, &tag_unix, rest ? 0 : EPOLLIN, EPOLL_CTL_MOD);
+	watch(c, c->tfd, &tag_tcp, rest ? 0 : EPOLLIN, EPOLL_CTL_MOD);
+}
+
 int coord_run(struct coord *c)
 {
-	struct pollfd *pfd = NULL;
-	struct conn **map = NULL;
-	size_t cap = 0;
-	int rc = 0;
+	struct epoll_event ev[EVENTS_MAX];
+	int rc = loop_init(c);
 
-	while (!coord_stop) {
-		size_t n = 2;
-		for (struct conn *p = c->conns; p; p = p->next)
-			n++;
-		if (n > cap) {
-			cap = n * 2;
-			free(pfd);
-			free(map);
-			pfd = calloc(cap, sizeof(*pfd));
-			map = calloc(cap, sizeof(*map));
-			if (!pfd || !map) {
-				pr_err("out of memory in the event loop");
-				rc = -ENOMEM;
-				goto out_free;
-			}
-		}
-		pfd[0] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = c->tfd, .events = POLLIN };	/* -1: ignored */
-		n = 2;
-		for (struct conn *p = c->conns; p; p = p->next) {
-			map[n] = p;
-			pfd[n++] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
-		}
-		int r = poll(pfd, n, TICK_MS);
-		if (r < 0 && errno != EINTR) {
+	while (!rc && !coord_stop) {
+		listeners_rest(c, coord_now_ms() < c->accept_pause_ms);
+		int n = epoll_wait(c->efd, ev, EVENTS_MAX, TICK_MS);
+		if (n < 0 && errno != EINTR) {
 			rc = -errno;
-			pr_perror("poll");
-			goto out_free;
+			pr_perror("epoll_wait");
+			break;
 		}
-		if (r > 0) {
-			for (size_t i = 2; i < n; i++)
-				if (pfd[i].revents)
-					read_conn(c, map[i]);
-			if (pfd[0].revents & POLLIN)
-				accept_one(c);
-			if (pfd[1].revents & POLLIN)
-				coord_tree_accept(c);
+		bool take_unix = false, take_tcp = false;
+		for (int i = 0; i < n; i++) {
+			void *tag = ev[i].data.ptr;
+			if (tag == &tag_unix)
+				take_unix = true;
+			else if (tag == &tag_tcp)
+				take_tcp = true;
+			else if (!((struct conn *)tag)->dead)	/* freed only by reap, below */
+				read_conn(c, tag);
 		}
+		if (take_unix)
+			accept_batch(c, accept_one);
+		if (take_tcp)
+			accept_batch(c, coord_tree_accept);
 		reap(c);
 		coord_tree_tick(c);
 		coord_ckpt_tick(c);
@@ -561,8 +680,5 @@ int coord_run(struct coord *c)
 	}
 	if (c->ck.step != CK_IDLE)
 		coord_ckpt_abort(c, -EINTR, "checkpoint aborted: the coordinator was stopped");
-out_free:
-	free(pfd);
-	free(map);
 	return rc;
 }

@@ -335,7 +335,7 @@ static void detach_stdio(int logfd)
 
 int main(int argc, char **argv)
 {
-	struct coord c = { .lfd = -1, .tfd = -1 };
+	struct coord c = { .lfd = -1, .tfd = -1, .efd = -1 };
 	int ready_fd = -1, logfd, rc = 1;
 	pid_t other;
 

@@ -27,6 +27,7 @@
 #include "log.h"
 
 #define AUTH_TIMEOUT_MS		10000	/* a TCP peer has this long to authenticate */
+#define AUTH_SCAN_MS		500	/* how often the root looks for one that did not */
 #define CONNECT_TIMEOUT_MS	3000
 #define BACKOFF_MIN_MS		500
 #define BACKOFF_MAX_MS		8000
@@ -136,7 +137,7 @@ static int listen_tcp(struct coord *c)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
 		rc = -errno;
 		pr_perror("cannot listen on %s", c->o.listen);
 		close(fd);
@@ -199,8 +200,9 @@ static void addr_text(const struct sockaddr_in *sa, char *buf, size_t size)
 	snprintf(buf, size, "%s:%u", ip, ntohs(sa->sin_port));
 }
 
-/* root: a TCP connection; it gets CHALLENGE at once and must answer AUTH */
-void coord_tree_accept(struct coord *c)
+/* root: a TCP connection; it gets CHALLENGE at once and must answer AUTH.
+ * 1: one taken (or refused), 0: none waits, -1: out of descriptors */
+int coord_tree_accept(struct coord *c)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
@@ -210,9 +212,8 @@ void coord_tree_accept(struct coord *c)
 
 	fd = accept4(c->tfd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			pr_perror("accept on %s", c->o.listen);
-		return;
+		int e = errno;
+		return coord_accept_failed(c, e, c->o.listen) ? -1 : e == EINTR || e == ECONNABORTED;
 	}
 	link_options(fd);
 	conn = calloc(1, sizeof(*conn));
@@ -220,7 +221,7 @@ void coord_tree_accept(struct coord *c)
 		pr_err("cannot serve a TCP connection: %s", conn ? "no random bytes" : "out of memory");
 		free(conn);
 		close(fd);
-		return;
+		return 1;
 	}
 	conn->fd = fd;
 	conn->kind = CONN_AUTH;
@@ -228,9 +229,10 @@ void coord_tree_accept(struct coord *c)
 	conn->asked_ms = coord_now_ms();
 	addr_text(&sa, conn->peer, sizeof(conn->peer));
 	crest_auth_challenge_init(&conn->hs, nonce);
-	conn->next = c->conns;
-	c->conns = conn;
+	if (coord_conn_add(c, conn))
+		return 1;
 	coord_send(c, conn, CREST_MSG_CHALLENGE, &conn->hs.ch, sizeof(conn->hs.ch));
+	return 1;
 }
 
 /* root: the first frame of a TCP connection */
@@ -238,7 +240,6 @@ void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_fram
 {
 	struct crest_msg_auth_ok ok;
 	int rc = crest_auth_verify(&conn->hs, c->secret, hdr, payload, &ok);
-
 	if (!rc && conn->hs.auth.role != CREST_ROLE_SUBCOORD)
 		rc = -EPERM;
 	if (rc) {
@@ -408,8 +409,9 @@ static int parent_connect(struct coord *c)
 	conn->tx_seq = CREST_AUTH_CONNECTOR_FRAMES;
 	conn->rx_seq = CREST_AUTH_ACCEPTOR_FRAMES;
 	snprintf(conn->peer, sizeof(conn->peer), "%s", c->o.parent);
-	conn->next = c->conns;
-	c->conns = conn;
+	rc = coord_conn_add(c, conn);
+	if (rc)
+		return rc;
 	c->parent = conn;
 	c->hello_sent = false;
 	coord_ns_parent_up(c);
@@ -503,12 +505,16 @@ void coord_tree_tick(struct coord *c)
 	long long now = coord_now_ms();
 
 	missing_tasks(c, now);
-	for (struct conn *p = c->conns; p; p = p->next)
-		if (p->kind == CONN_AUTH && !p->dead && now - p->asked_ms > AUTH_TIMEOUT_MS) {
-			pr_warn("authentication failed from %s: %s; connection dropped", p->peer,
-				crest_auth_strerror(-ETIMEDOUT));
-			p->dead = true;
-		}
+	/* a look at every connection a few times a second, not every turn */
+	if (!coord_is_sub(c) && now >= c->auth_scan_ms) {
+		c->auth_scan_ms = now + AUTH_SCAN_MS;
+		for (struct conn *p = c->conns; p; p = p->next)
+			if (p->kind == CONN_AUTH && !p->dead && now - p->asked_ms > AUTH_TIMEOUT_MS) {
+				pr_warn("authentication failed from %s: %s; connection dropped", p->peer,
+					crest_auth_strerror(-ETIMEDOUT));
+				coord_conn_drop(c, p);
+			}
+	}
 	if (!coord_is_sub(c))
 		return;
 	hello_up(c);

@@ -333,7 +333,7 @@ echo
 echo "raw write: the fastest of $REPEAT dd if=/dev/zero bs=8M oflag=direct and 1 conv=fsync, same size, same directory"
 echo "read-back: the fastest of $REPEAT dd if=IMAGE of=/dev/null bs=8M iflag=direct, each after eviction"
 echo "restart: crest restart until the program prints RESUMED; crest runs are single shots"
-echo "stop is the program's own view (heartbeat gap); crest's view is in coord.log (\"threads were stopped for N ms\") and status --json (last.stopped_ms)"
+echo "stop is the program's own view (heartbeat gap); crest's view is status --json (last.stopped_ms; each process in coord.log with CREST_LOG=debug)"
 
 echo; "$TOP/tests/bench/wrappers.sh" || ERRORS+=("tests/bench/wrappers.sh broke (see its BROKEN lines above and $B/wrappers.log)")
 if [ ${#ERRORS[@]} -gt 0 ]; then
