@@ -67,6 +67,8 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_auth);
 	case CREST_MSG_AUTH_OK:
 		return sizeof(struct crest_msg_auth_ok);
+	case CREST_MSG_CKPT_MUNGE:
+		return sizeof(struct crest_msg_ckpt_munge);
 	}
 	return -2;
 }
@@ -106,6 +108,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_CHALLENGE: return "CHALLENGE";
 	case CREST_MSG_AUTH: return "AUTH";
 	case CREST_MSG_AUTH_OK: return "AUTH_OK";
+	case CREST_MSG_CKPT_MUNGE: return "CKPT_MUNGE";
 	}
 	return "?";
 }

@@ -81,6 +81,20 @@ void cli_shutdown_coord(const char *dir);
 /* STATUS_REQUEST on a new connection; the JSON text in buf */
 int cli_status_fetch(const char *dir, char *buf, size_t size);
 
+/* cli_ckpt_munge.c: crest checkpoint --job through munge */
+struct cli_ckpt_job {
+	const char *job;		/* JOBID[.STEP] */
+	const char *base;		/* --checkpoint-dir BASE, or NULL: plugstack.conf's */
+	const char *root_addr;		/* --root-addr ADDR:PORT (tests): the folder is not read */
+	unsigned flags;			/* CREST_REQ_* */
+	unsigned compress;		/* enum crest_comp, ~0u the default */
+};
+#define CLI_FALLBACK	(-1)
+/* 0 every step checkpointed (generations printed), 1 a failure, 2 bad
+ * input (printed); CLI_FALLBACK: munge cannot be used, nothing printed,
+ * why says why */
+int cli_ckpt_munge(const struct cli_ckpt_job *j, char *why, size_t size);
+
 /* tiny readers for the coordinator's own JSON (flat keys, first match after `from`) */
 bool cli_json_num(const char *json, const char *key, long long *v);
 bool cli_json_str(const char *json, const char *key, char *out, size_t size);

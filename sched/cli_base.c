@@ -163,9 +163,13 @@ static void search_conf_d(struct plug_search *s)
 
 int cli_base_find(const char *verb, const char *given, char *out, size_t size)
 {
+	return cli_base_find_for(verb, given, getpwuid(getuid()), out, size);
+}
+
+int cli_base_find_for(const char *verb, const char *given, const struct passwd *pw, char *out, size_t size)
+{
 	struct plug_search s = { .found = false };
 	char expanded[PATH_MAX], abs[PATH_MAX];
-	struct passwd *pw = getpwuid(getuid());
 	const char *tmpl = given;
 
 	if (!tmpl) {

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * crest checkpoint [--dir DIR] [--kill] [--compress none|zstd]
+ * crest checkpoint --job JOBID[.STEP] [--checkpoint-dir BASE] [--signal SIG]
  *
  * Asks the coordinator of DIR for a checkpoint, waits for it, prints the
  * generation number.  If the coordinator died but processes of the
  * computation live (DIR/PROCS), starts a new one first: the processes
  * reconnect to it by themselves.
+ *
+ * --job: the same answer from the root coordinator of each running step
+ * of the job, asked over TCP with a munge credential (cli_ckpt_munge.c);
+ * where that cannot be done, the checkpoint signal through Slurm.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,17 +37,23 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crest checkpoint [--dir DIR] [--kill] [--compress none|zstd]\n"
-		"       crest checkpoint --job JOBID[.STEP] [--signal SIG]\n"
+		"       crest checkpoint --job JOBID[.STEP] [--checkpoint-dir BASE] [--signal SIG] [--kill] [--compress ALG]\n"
 		"Takes a consistent checkpoint of the computation running in DIR (default ./" CLI_DEFAULT_DIR ")\n"
 		"and prints its generation number.\n"
 		"  --kill           end the computation once the checkpoint is committed\n"
 		"  --compress ALG   none or zstd for this checkpoint (default: the launch setting)\n"
-		"  --job JOBID[.STEP]  a Slurm job's steps checkpointed by crest's plugin: sends\n"
-		"                   them the checkpoint signal through Slurm (scancel --signal), which\n"
-		"                   checks you may (the job's owner, root, SlurmUser); the checkpoint\n"
-		"                   appears in the job's checkpoint directory (docs/slurm.md)\n"
-		"  --signal SIG     with --job: the site's checkpoint signal (plugstack signal=;\n"
-		"                   default USR2)\n");
+		"  --job JOBID[.STEP]  a running Slurm job's steps checkpointed by crest's plugin: asks\n"
+		"                   the root coordinator of each step (found in the job's folder) with a\n"
+		"                   munge credential, waits, and prints the generation (\"STEP GEN\" per\n"
+		"                   step when there are several).  Only the job's owner, root and\n"
+		"                   SlurmUser are answered.  Without munge, or for a folder you cannot\n"
+		"                   read or a step on one node, it says so and sends the checkpoint\n"
+		"                   signal through Slurm instead (scancel --signal, which checks you may):\n"
+		"                   no answer then, the checkpoint appears in the job's folder (docs/slurm.md)\n"
+		"  --checkpoint-dir BASE  with --job: the base of the job's folder, if the job was\n"
+		"                   given its own (%%u and %%h: the job's owner's); default plugstack.conf's dir=\n"
+		"  --signal SIG     with --job, the signal path: the site's checkpoint signal\n"
+		"                   (plugstack signal=; default USR2)\n");
 }
 
 /*
@@ -90,6 +101,31 @@ static int checkpoint_job(const char *job, const char *sig)
 	printf("asked job %s for a checkpoint (SIG%s to its tasks); it appears in the job's checkpoint directory\n",
 	       job, signame);
 	return 0;
+}
+
+/* --job: the coordinators' answer through munge, else the signal */
+static int checkpoint_job_munge(const char *job, const char *sig, const char *base, const char *root_addr,
+				const struct crest_msg_request *req)
+{
+	struct cli_ckpt_job cj = { .job = job, .base = base, .root_addr = root_addr, .flags = req->flags,
+				   .compress = req->compress };
+	char why[768];
+
+	if (crest_signal_parse(sig) <= 0) {
+		fprintf(stderr, "crest: checkpoint: --signal %s: expected a signal name such as USR2\n", sig);
+		return 2;
+	}
+	int rc = cli_ckpt_munge(&cj, why, sizeof(why));
+	if (rc != CLI_FALLBACK)
+		return rc;
+	if (root_addr || req->flags || req->compress != ~0u) {
+		fprintf(stderr, "crest: checkpoint: %s; %s needs munge's path: nothing asked\n", why,
+			root_addr ? "--root-addr" : req->flags ? "--kill" : "--compress");
+		return 1;
+	}
+	fprintf(stderr, "crest: checkpoint: %s; asking Slurm to signal the job instead (no answer comes back: "
+		"the checkpoint appears in the job's folder)\n", why);
+	return checkpoint_job(job, sig);
 }
 
 static long long now_ms(void)
@@ -197,6 +233,8 @@ int cmd_checkpoint(int argc, char **argv)
 		{ "job", required_argument, NULL, 'J' },
 		{ "signal", required_argument, NULL, 'S' },
 		{ "compress", required_argument, NULL, 'c' },
+		{ "checkpoint-dir", required_argument, NULL, 'B' },
+		{ "root-addr", required_argument, NULL, 'A' },	/* tests: --job J.S at this root */
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -206,7 +244,7 @@ int cmd_checkpoint(int argc, char **argv)
 	const char *dir = CLI_DEFAULT_DIR;
 	char abs[PATH_MAX];
 	bool tty = isatty(2), shown = false;
-	const char *job = NULL, *sig = "USR2";
+	const char *job = NULL, *sig = "USR2", *base = NULL, *root_addr = NULL;
 	uint32_t seq = 0;
 	int ch, fd, rc, status = 1;
 
@@ -218,6 +256,8 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'K': req.flags |= CREST_REQ_KILL; break;
 		case 'J': job = optarg; break;
 		case 'S': sig = optarg; break;
+		case 'B': base = optarg; break;
+		case 'A': root_addr = optarg; break;
 		case 'c':
 			if (!strcmp(optarg, "none")) {
 				req.compress = CREST_COMP_NONE;
@@ -236,8 +276,12 @@ int cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "crest: checkpoint: unexpected argument %s; see crest checkpoint --help\n", argv[optind]);
 		return 2;
 	}
+	if ((base || root_addr) && !job) {
+		fprintf(stderr, "crest: checkpoint: --%s goes with --job\n", base ? "checkpoint-dir" : "root-addr");
+		return 2;
+	}
 	if (job)
-		return checkpoint_job(job, sig);
+		return checkpoint_job_munge(job, sig, base, root_addr, &req);
 	if (cli_abs_dir("checkpoint", dir, abs, sizeof(abs)))
 		return 1;
 	fd = cli_connect(abs);

@@ -127,6 +127,10 @@ const char *jobdir_age_str(int64_t seconds, char buf[32]);
  * message printed (verb in it).
  */
 int cli_base_find(const char *verb, const char *given, char *out, size_t size);
+/* the same for the user pw (crest checkpoint --job: the job's owner's
+ * base); pw NULL: as for a user without a passwd entry */
+struct passwd;
+int cli_base_find_for(const char *verb, const char *given, const struct passwd *pw, char *out, size_t size);
 
 /*
  * What ls and gc look at: the folder dir (--dir) if given, else the job

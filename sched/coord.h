@@ -242,6 +242,9 @@ int coord_tree_setup(struct coord *c);
  * waits, -1 out of descriptors */
 int coord_tree_accept(struct coord *c);
 void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);
+/* coord_munge.c: the root of a Slurm step, a CKPT_MUNGE as the first TCP
+ * frame (crest checkpoint --job): a client, or refused and dropped */
+void coord_munge_request(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);
 void coord_tree_tick(struct coord *c);
 void coord_tree_parent_gone(struct coord *c);
 void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);

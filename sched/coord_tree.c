@@ -14,8 +14,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,36 +23,13 @@
 
 #include "coord.h"
 #include "log.h"
+#include "tcp_link.h"
 
 #define AUTH_TIMEOUT_MS		10000	/* a TCP peer has this long to authenticate */
 #define AUTH_SCAN_MS		500	/* how often the root looks for one that did not */
 #define CONNECT_TIMEOUT_MS	3000
 #define BACKOFF_MIN_MS		500
 #define BACKOFF_MAX_MS		8000
-
-/* "10.0.0.1:7000" -> sockaddr; -EINVAL if it is not IPv4 address:port */
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	char *e;
-	unsigned long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, colon - s);
-	host[colon - s] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &e, 10);
-	if (errno || e == colon + 1 || *e || port > 65535)
-		return -EINVAL;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}
 
 /* 64 hex digits, optionally followed by one newline */
 static int secret_read(const char *path, uint8_t secret[CREST_SECRET_LEN])
@@ -98,30 +73,6 @@ static const char *secret_path(const struct coord *c, char *buf, size_t size)
 	return buf;
 }
 
-/*
- * The heartbeat of a link between coordinators is TCP's own: a keepalive
- * probe after LINK_IDLE_S of silence, every LINK_INTVL_S, LINK_PROBES
- * unanswered ones drop the link, and so does data unacknowledged for
- * LINK_USER_TIMEOUT_MS (a peer whose node vanished sends no reset).
- */
-#define LINK_IDLE_S		5
-#define LINK_INTVL_S		2
-#define LINK_PROBES		3
-#define LINK_USER_TIMEOUT_MS	15000
-
-static void link_options(int fd)
-{
-	int one = 1, idle = LINK_IDLE_S, intvl = LINK_INTVL_S, probes = LINK_PROBES;
-	unsigned tmo = LINK_USER_TIMEOUT_MS;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof(tmo));
-}
-
 static void addr_text(const struct sockaddr_in *sa, char *buf, size_t size);
 
 static int listen_tcp(struct coord *c)
@@ -129,7 +80,7 @@ static int listen_tcp(struct coord *c)
 	struct sockaddr_in sa;
 	int one = 1, fd, rc;
 
-	if (parse_addr(c->o.listen, &sa)) {
+	if (crest_tcp_parse(c->o.listen, &sa)) {
 		pr_err("--listen %s: expected an IPv4 ADDRESS:PORT", c->o.listen);
 		return -EINVAL;
 	}
@@ -181,7 +132,7 @@ int coord_tree_setup(struct coord *c)
 	}
 	if (coord_is_sub(c)) {
 		struct sockaddr_in sa;
-		if (!c->o.parent_file[0] && parse_addr(c->o.parent, &sa)) {
+		if (!c->o.parent_file[0] && crest_tcp_parse(c->o.parent, &sa)) {
 			pr_err("--parent %s: expected an IPv4 ADDRESS:PORT", c->o.parent);
 			return -EINVAL;
 		}
@@ -215,7 +166,7 @@ int coord_tree_accept(struct coord *c)
 		int e = errno;
 		return coord_accept_failed(c, e, c->o.listen) ? -1 : e == EINTR || e == ECONNABORTED;
 	}
-	link_options(fd);
+	crest_tcp_link_options(fd);
 	conn = calloc(1, sizeof(*conn));
 	if (!conn || getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
 		pr_err("cannot serve a TCP connection: %s", conn ? "no random bytes" : "out of memory");
@@ -235,11 +186,18 @@ int coord_tree_accept(struct coord *c)
 	return 1;
 }
 
-/* root: the first frame of a TCP connection */
+/* root: the first frame of a TCP connection: AUTH from a sub-coordinator,
+ * or a munge-signed checkpoint request (crest checkpoint --job) */
 void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload)
 {
 	struct crest_msg_auth_ok ok;
-	int rc = crest_auth_verify(&conn->hs, c->secret, hdr, payload, &ok);
+	int rc;
+
+	if (hdr->type == CREST_MSG_CKPT_MUNGE && hdr->seq == 1) {
+		coord_munge_request(c, conn, hdr, payload);
+		return;
+	}
+	rc = crest_auth_verify(&conn->hs, c->secret, hdr, payload, &ok);
 	if (!rc && conn->hs.auth.role != CREST_ROLE_SUBCOORD)
 		rc = -EPERM;
 	if (rc) {
@@ -323,40 +281,6 @@ void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m)
 		coord_send(c, c->parent, type, m, sizeof(*m));
 }
 
-static int connect_timeout(const struct sockaddr_in *sa, int timeout_ms)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc, err = 0;
-	socklen_t len = sizeof(err);
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
-		if (errno != EINPROGRESS) {
-			rc = -errno;
-			goto out_close;
-		}
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		rc = poll(&pfd, 1, timeout_ms);
-		if (rc <= 0) {
-			rc = rc ? -errno : -ETIMEDOUT;
-			goto out_close;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-			rc = err ? -err : -errno;
-			goto out_close;
-		}
-	}
-	/* the handshake is blocking (bounded by its timeout) */
-	if (fcntl(fd, F_SETFL, 0) < 0) {
-		rc = -errno;
-		goto out_close;
-	}
-	return fd;
-out_close:
-	close(fd);
-	return rc;
-}
-
 static int parent_connect(struct coord *c)
 {
 	struct sockaddr_in sa;
@@ -380,14 +304,14 @@ static int parent_connect(struct coord *c)
 			text[0] = 0;
 		fclose(f);
 		text[strcspn(text, "\n")] = 0;
-		if (parse_addr(text, &sa)) {
+		if (crest_tcp_parse(text, &sa)) {
 			pr_warn("%s: %s is not an IPv4 ADDRESS:PORT", c->o.parent_file, text);
 			return -EINVAL;
 		}
 		snprintf(c->o.parent, sizeof(c->o.parent), "%s", text);
 	}
-	parse_addr(c->o.parent, &sa);
-	fd = connect_timeout(&sa, CONNECT_TIMEOUT_MS);
+	crest_tcp_parse(c->o.parent, &sa);
+	fd = crest_tcp_connect(&sa, CONNECT_TIMEOUT_MS);
 	if (fd < 0)
 		return fd;
 	rc = crest_auth_connect(fd, c->secret, CREST_ROLE_SUBCOORD, AUTH_TIMEOUT_MS, NULL);
@@ -396,7 +320,7 @@ static int parent_connect(struct coord *c)
 		close(fd);
 		return rc;
 	}
-	link_options(fd);
+	crest_tcp_link_options(fd);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	conn = calloc(1, sizeof(*conn));
 	if (!conn) {

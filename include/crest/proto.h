@@ -66,6 +66,9 @@ enum crest_msg_type {
 	CREST_MSG_CHALLENGE = 48,	/* struct crest_msg_challenge: acceptor -> connector */
 	CREST_MSG_AUTH = 49,		/* struct crest_msg_auth: connector -> acceptor */
 	CREST_MSG_AUTH_OK = 50,		/* struct crest_msg_auth_ok: acceptor -> connector */
+	/* instead of AUTH, to the root of a Slurm step: a checkpoint request
+	 * signed by munge (crest checkpoint --job); answered by CKPT_RESULT */
+	CREST_MSG_CKPT_MUNGE = 51,	/* struct crest_msg_ckpt_munge: client -> root */
 };
 
 enum crest_phase {
@@ -274,6 +277,18 @@ struct crest_msg_request {
 	uint32_t flags;			/* CREST_REQ_* */
 	uint32_t compress;		/* enum crest_comp, or ~0u for the default */
 	uint64_t reserved[2];
+};
+
+/* CKPT_MUNGE: a munge credential (text, "MUNGE:...:") whose payload is the
+ * claim "crest-checkpoint 1 job=J run=R step=S flags=F compress=C"
+ * (common/munge_cred.h, docs/protocol.md) */
+#define CREST_MUNGE_CRED_MAX	1024
+
+struct crest_msg_ckpt_munge {
+	uint32_t cred_len;		/* bytes of cred before its NUL */
+	uint32_t reserved;
+	uint64_t reserved2[2];
+	char cred[CREST_MUNGE_CRED_MAX];	/* NUL-terminated, NUL-padded */
 };
 
 struct crest_msg_result {
