@@ -635,11 +635,32 @@ static void report_up(struct coord *c)
 	coord_up(c, CREST_MSG_PHASE_OK, &r);
 }
 
+/*
+ * A Slurm node one of whose tasks ended after the step started (its first
+ * process is gone): restart needs an image of every task, so no
+ * generation can be committed until the step ends.  An exec keeps the
+ * task's connection count (the same process says HELLO again as the task).
+ */
+static bool tasks_ended(const struct coord *c)
+{
+	return c->o.tasks && c->started && c->ntasks < c->o.tasks;
+}
+
 /* moves on when every member answered the current step (and, before
  * WRITE, every wanted process is in) */
 static void maybe_next(struct coord *c)
 {
-	if (c->ck.step == CK_IDLE || !all_answered(c))
+	if (c->ck.step == CK_IDLE)
+		return;
+	/* at the start and before the images count: a task that ended since */
+	if ((c->ck.step == CK_PREPARE || c->ck.step == CK_WRITE) && tasks_ended(c)) {
+		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: %u of the %u tasks on node %u ended after the step "
+				 "started: a generation without them could not be restarted (crest does not record "
+				 "tasks that ended yet), so the newest complete generation stays the one to restart from",
+				 c->o.tasks - c->ntasks, c->o.tasks, c->o.node);
+		return;
+	}
+	if (!all_answered(c))
 		return;
 	if (c->ck.step == CK_SUSPEND && wanted_resolved(c) != 1)
 		return;

@@ -169,7 +169,7 @@ static unsigned killwait(struct coord *c)
 }
 
 /* the time a checkpoint takes here: the last one's, 0 if none yet */
-static long long estimate_ms(const struct coord *c)
+static long long last_duration_ms(const struct coord *c)
 {
 	return c->last.duration_ms;
 }
@@ -202,7 +202,7 @@ bool coord_slurm_term(struct coord *c, const char *from)
 		struct coord_slurm_job j;
 		query_job(c, &j);
 		unsigned kw = j.known && !strcmp(j.state, "RUNNING") ? 0 : killwait(c);
-		c->slurm.plan = coord_slurm_term_plan(&j, &c->o, (long long)time(NULL), kw, estimate_ms(c),
+		c->slurm.plan = coord_slurm_term_plan(&j, &c->o, (long long)time(NULL), kw, last_duration_ms(c),
 						      c->slurm.why, sizeof(c->slurm.why));
 		c->slurm.plan_made = true;
 		pr_info("SIGTERM to %s: %s (JobState=%s Reason=%s Restarts=%u)", from, c->slurm.why, j.known ? j.state : "?",
@@ -226,7 +226,7 @@ void coord_slurm_term_not_taken(struct coord *c, const char *why)
 /* when the time-limit checkpoint starts, from the job's end */
 static long long limit_deadline_ms(const struct coord *c, long long end_s)
 {
-	long long margin = c->o.timelimit_margin * 1000LL, need = 2 * estimate_ms(c) + 10000;
+	long long margin = c->o.timelimit_margin * 1000LL, need = 2 * last_duration_ms(c) + 10000;
 	long long now_ms = coord_now_ms(), now_s = (long long)time(NULL);
 	return now_ms + (end_s - now_s) * 1000 - (need > margin ? need : margin);
 }

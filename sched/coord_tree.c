@@ -412,7 +412,7 @@ static void missing_tasks(struct coord *c, long long now)
 	c->missing_told = true;	/* once: a task that comes late changes nothing said */
 	snprintf(text, sizeof(text),
 		 "crest: this step is NOT checkpointed: on node %u only %u of its %u tasks registered with crest "
-		 "within %d s (ranks: %s); a task without crest's library (a static binary, a container without "
+		 "within %d s (ranks registered: %s); a task without crest's library (a static binary, a container without "
 		 "crest, an environment without LD_PRELOAD) cannot be checkpointed, so every checkpoint of the step "
 		 "fails", c->o.node, n, c->o.tasks, c->o.tasks_wait, used ? ranks : "none");
 	pr_warn("%s", text + strlen("crest: "));

@@ -5,7 +5,7 @@
  * without) libcrest.
  *
  *   fake_proc --dir DIR [--fail prepare|suspend|write] [--silent PHASE]
- *             [--lifetime SEC] [--restarted]
+ *             [--lifetime SEC] [--restarted] [--task N]
  *
  * Connects to the socket named in DIR/COORD (retrying every second), sends
  * HELLO, answers PREPARE/SUSPEND/WRITE with PHASE_OK (WRITE: writes a small
@@ -33,6 +33,7 @@ struct fake_opts {
 	uint32_t silent_phase;
 	int lifetime;		/* s; 0 = until RESUME+EXIT or the coordinator is gone for good */
 	bool restarted;
+	uint32_t task;		/* --task N: the first process of Slurm task N - 1 */
 };
 
 static int fake_connect(const char *dir)
@@ -97,6 +98,10 @@ static int fake_session(const struct fake_opts *o, int fd, time_t end)
 	if (o->restarted) {
 		h.flags = CREST_HELLO_RESTARTED;
 		h.restart_count = 1;
+	}
+	if (o->task) {
+		h.task = o->task;
+		h.flags |= CREST_HELLO_TASK;
 	}
 	snprintf(h.exe, sizeof(h.exe), "fake_proc");
 	if (crest_frame_send(fd, CREST_MSG_HELLO, &seq, &h, sizeof(h)))
@@ -187,8 +192,10 @@ int main(int argc, char **argv)
 			o.lifetime = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--restarted"))
 			o.restarted = true;
+		else if (!strcmp(argv[i], "--task") && i + 1 < argc)
+			o.task = (uint32_t)atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: fake_proc --dir DIR [--fail PHASE] [--silent PHASE] [--lifetime SEC] [--restarted]\n");
+			fprintf(stderr, "usage: fake_proc --dir DIR [--fail PHASE] [--silent PHASE] [--lifetime SEC] [--restarted] [--task N]\n");
 			return 2;
 		}
 	}

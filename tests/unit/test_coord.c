@@ -127,6 +127,29 @@ TEST(full_round_commits_generation)
 	teardown(f);
 }
 
+/* a Slurm node whose task ended after the step started: no generation
+ * (it could not be restarted without that task), the last one stays */
+TEST(ended_task_stops_commits)
+{
+	char args[512];
+	uint64_t gen = 0;
+
+	setup("--tasks 2");
+	pid_t a = spawn_fake("--task 1");
+	pid_t b = spawn_fake("--task 2 --lifetime 2");
+	snprintf(args, sizeof(args), "checkpoint --dir %s", dir);
+	EXPECT_EQ(crest(args), 0);
+	EXPECT(!strcmp(out, "1\n"));
+	waitpid(b, NULL, 0);
+	usleep(300000);	/* the coordinator reaps its connection */
+	EXPECT(crest(args) != 0);
+	EXPECT(strstr(out, "1 of the 2 tasks on node 0 ended after the step started"));
+	EXPECT(!exists("gen-000002"));
+	EXPECT_EQ(ckdir_latest_link(dir, &gen), 0);
+	EXPECT_EQ(gen, 1);
+	teardown(a);
+}
+
 TEST(phase_fail_aborts_and_removes_generation)
 {
 	char args[512];
