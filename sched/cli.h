@@ -41,7 +41,7 @@ int cli_find_paths(struct cli_paths *p);
 
 /* options passed through to crest-coord */
 struct cli_coord_args {
-	char *argv[40];
+	char *argv[48];
 	int argc;
 	char buf[4][32];
 	/* --node N --coord ADDR:PORT (launch, restart): a sub-coordinator */

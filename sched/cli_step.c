@@ -266,6 +266,7 @@ int cmd_step_start(int argc, char **argv)
 		{ "compress", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "tasks-wait", required_argument, NULL, 'W' },
+		{ "task-ranks", required_argument, NULL, 'K' },
 		{ "min-spacing", required_argument, NULL, 'm' },
 		{ "occurrence", required_argument, NULL, 'O' },
 		{ "run-id", required_argument, NULL, 'I' },
@@ -282,7 +283,7 @@ int cmd_step_start(int argc, char **argv)
 	int nroot = 0;
 	struct cli_coord_args ca;
 	struct cli_paths paths;
-	const char *dir = NULL, *occ = NULL, *runid = NULL, *tasks_wait = NULL;
+	const char *dir = NULL, *occ = NULL, *runid = NULL, *tasks_wait = NULL, *task_ranks = NULL;
 	bool local_ok = false;
 	static char occdir[PATH_MAX];
 	unsigned node = 0, nodes = 1, tasks = 1;
@@ -299,6 +300,7 @@ int cmd_step_start(int argc, char **argv)
 		case 'O': occ = optarg; continue;
 		case 'I': runid = optarg; continue;
 		case 'W': tasks_wait = optarg; continue;
+		case 'K': task_ranks = optarg; continue;
 		case 'l': local_ok = true; continue;
 		case 'r': restart = true; continue;
 		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
@@ -371,13 +373,17 @@ int cmd_step_start(int argc, char **argv)
 	snprintf(num[0], sizeof(num[0]), "%u", tasks);
 	snprintf(num[1], sizeof(num[1]), "%u", nodes);
 	snprintf(num[2], sizeof(num[2]), "%u", node);
-	char *extra[12];
+	char *extra[16];
 	int ne = 0;
 	extra[ne++] = "--tasks";
 	extra[ne++] = num[0];
 	if (tasks_wait) {
 		extra[ne++] = "--tasks-wait";
 		extra[ne++] = (char *)tasks_wait;
+	}
+	if (task_ranks) {
+		extra[ne++] = "--task-ranks";
+		extra[ne++] = (char *)task_ranks;
 	}
 	static char listen[96], rootfile[PATH_MAX + 16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);

@@ -96,6 +96,7 @@ struct coord_opts {
 	 * are connected here and, at the root, `nodes` - 1 sub-coordinators */
 	unsigned tasks, nodes;
 	unsigned tasks_wait;		/* --tasks-wait SEC: say it when `tasks` are not there by then */
+	const char *task_ranks;		/* --task-ranks R,R,...: their global ranks (SLURM_PROCID), or NULL */
 	/* the root of a Slurm step asks Slurm why a SIGTERM came and when the
 	 * job ends (coord_slurm.c) */
 	char slurm_job[24];		/* --slurm-job JOBID */

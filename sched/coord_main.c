@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n"
 		"  --tasks-wait SEC  tasks not all there after SEC (default 60): the node's\n"
 		"                   processes print that the step is not checkpointed\n"
+		"  --task-ranks R,R,...  the global ranks of the N tasks, to name the missing ones\n"
 		"  --slurm-job ID [--slurm-run N]  root of Slurm job ID's step (run N: its\n"
 		"                   SLURM_RESTART_COUNT): a SIGTERM asks Slurm why the job ends\n"
 		"  --on-cancel checkpoint|exit  after scancel: a final checkpoint, or none (default)\n"
@@ -77,6 +78,21 @@ static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
 	return 0;
 }
 
+/* "0,1,5": exactly `tasks` ranks, digits and commas only */
+static bool task_ranks_ok(const char *s, unsigned tasks)
+{
+	unsigned n = 0;
+
+	if (!*s || strspn(s, "0123456789,") != strlen(s))
+		return false;
+	for (const char *p = s; *p; p += strcspn(p, ","), p += *p == ',') {
+		if (*p == ',')
+			return false;	/* an empty item */
+		n++;
+	}
+	return n == tasks && s[strlen(s) - 1] != ',';
+}
+
 static int parse_args(int argc, char **argv, struct coord_opts *o)
 {
 	static const struct option opts[] = {
@@ -98,6 +114,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "tasks-wait", required_argument, NULL, 'W' },
+		{ "task-ranks", required_argument, NULL, 'K' },
 		{ "slurm-job", required_argument, NULL, 'J' },
 		{ "slurm-run", required_argument, NULL, 'r' },
 		{ "on-cancel", required_argument, NULL, 'C' },
@@ -130,6 +147,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'T': if (parse_uint("--tasks", optarg, 1, &o->tasks)) return -EINVAL; break;
 		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
 		case 'W': if (parse_uint("--tasks-wait", optarg, 1, &o->tasks_wait)) return -EINVAL; break;
+		case 'K': o->task_ranks = optarg; break;
 		case 'r': if (parse_uint("--slurm-run", optarg, 0, &o->slurm_run)) return -EINVAL; break;
 		case 'M': if (parse_uint("--timelimit-margin", optarg, 0, &o->timelimit_margin)) return -EINVAL; break;
 		case 'J':
@@ -207,6 +225,10 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 	}
 	if (!dir) {
 		fprintf(stderr, "crest-coord: --dir DIR is required\n");
+		return -EINVAL;
+	}
+	if (o->task_ranks && !task_ranks_ok(o->task_ranks, o->tasks)) {
+		fprintf(stderr, "crest-coord: --task-ranks %s: expected --tasks N comma-separated ranks\n", o->task_ranks);
 		return -EINVAL;
 	}
 	bool parent = o->parent[0] || o->parent_file[0];

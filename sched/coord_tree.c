@@ -385,9 +385,41 @@ void coord_tree_parent_gone(struct coord *c)
  * application's output reaches the user: the node's registered processes
  * print it (NOTICE), once.
  */
+/* 1 if a task process of rank r is connected here */
+static bool rank_registered(const struct coord *c, unsigned r)
+{
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->kind == CONN_PROC && !p->dead && p->task && !p->sub && p->task_rank == r)
+			return true;
+	return false;
+}
+
+/* "; missing: 1 3" from --task-ranks, at most what fits in size */
+static void missing_ranks(const struct coord *c, char *buf, size_t size)
+{
+	size_t used = 0;
+	const char *s = c->o.task_ranks;
+
+	buf[0] = 0;
+	if (!s)
+		return;
+	for (; *s; s += strcspn(s, ","), s += *s == ',') {
+		unsigned r = (unsigned)strtoul(s, NULL, 10);
+		if (rank_registered(c, r))
+			continue;
+		int w = snprintf(buf + used, size - used, "%s%u", used ? " " : "; missing: ", r);
+		if (w < 0 || used + (size_t)w >= size) {
+			if (used + 4 < size)
+				strcpy(buf + used, " ...");
+			return;
+		}
+		used += (size_t)w;
+	}
+}
+
 static void missing_tasks(struct coord *c, long long now)
 {
-	char ranks[128] = "", text[sizeof(((struct crest_msg_notice *)0)->text)];
+	char ranks[128] = "", missing[128], text[sizeof(((struct crest_msg_notice *)0)->text)];
 	unsigned n = 0;
 	size_t used = 0;
 
@@ -410,11 +442,12 @@ static void missing_tasks(struct coord *c, long long now)
 	if (now - c->start_ms < c->o.tasks_wait * 1000LL)
 		return;
 	c->missing_told = true;	/* once: a task that comes late changes nothing said */
+	missing_ranks(c, missing, sizeof(missing));
 	snprintf(text, sizeof(text),
 		 "crest: this step is NOT checkpointed: on node %u only %u of its %u tasks registered with crest "
-		 "within %d s (ranks registered: %s); a task without crest's library (a static binary, a container without "
-		 "crest, an environment without LD_PRELOAD) cannot be checkpointed, so every checkpoint of the step "
-		 "fails", c->o.node, n, c->o.tasks, c->o.tasks_wait, used ? ranks : "none");
+		 "within %d s (ranks registered: %s%s); a task without crest's library (a static binary, a container "
+		 "without crest, an environment without LD_PRELOAD) cannot be checkpointed, so every checkpoint of "
+		 "the step fails", c->o.node, n, c->o.tasks, c->o.tasks_wait, used ? ranks : "none", missing);
 	pr_warn("%s", text + strlen("crest: "));
 	struct crest_msg_notice m;
 	memset(&m, 0, sizeof(m));

@@ -110,6 +110,24 @@ static uint32_t item_u32(spank_t sp, spank_item_t item)
 	return v;
 }
 
+/* "2,3": the global rank of each of this node's `local` tasks; -1 if an
+ * id is unknown or the list does not fit */
+static int local_ranks(spank_t sp, uint32_t local, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	for (uint32_t i = 0; i < local; i++) {
+		uint32_t global;
+		if (spank_get_item(sp, S_JOB_LOCAL_TO_GLOBAL_ID, i, &global) != ESPANK_SUCCESS)
+			return -1;
+		int w = snprintf(buf + used, size - used, "%s%u", i ? "," : "", global);
+		if (w < 0 || used + (size_t)w >= size)
+			return -1;
+		used += (size_t)w;
+	}
+	return local ? 0 : -1;
+}
+
 /* the step's folder (len bytes of dir) and this node's runtime folder in it */
 static int set_stepdir(const char *dir, size_t len)
 {
@@ -268,7 +286,7 @@ int crest_remote_user_init(spank_t sp)
 	snprintf(run, sizeof(run), "%u", restart_count);
 	snprintf(margin, sizeof(margin), "%u", crest_conf.timelimit_margin);
 	/* the root asks Slurm why a SIGTERM came and when the job ends */
-	char *argv[40] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
+	char *argv[44] = { crest_step.bin, "step-start", "--dir", crest_step.stepdir, "--node", node, "--nodes", nodes,
 			   "--tasks", tasks, "--interval", ival, "--keep", keep, "--compress", crest_conf.compress,
 			   "--timeout", tmo, "--slurm-job", job, "--slurm-run", run, "--on-cancel", crest_conf.cancel,
 			   "--timelimit", crest_conf.timelimit, "--timelimit-margin", margin };
@@ -281,6 +299,12 @@ int crest_remote_user_init(spank_t sp)
 	snprintf(rwait, sizeof(rwait), "%u", crest_conf.register_wait);
 	argv[na++] = "--tasks-wait";
 	argv[na++] = rwait;
+	/* this node's global ranks, so that a notice names the missing ones */
+	static char ranks[4096];
+	if (!local_ranks(sp, local, ranks, sizeof(ranks))) {
+		argv[na++] = "--task-ranks";
+		argv[na++] = ranks;
+	}
 	argv[na++] = "--run-id";	/* the nodes check that they share the folder */
 	argv[na++] = occ;
 	if (crest_conf.local_ok)

@@ -58,5 +58,5 @@ EOF
 	chmod a+r "$W/static.conf"
 	run_logged as_user srun -N1 -n2 --checkpoint=0 --multi-prog static.conf
 	[ "$status" -eq 0 ]
-	grep -q 'crest: this step is NOT checkpointed: on node 0 only 1 of its 2 tasks registered with crest within 5 s (ranks registered: 0)' <<<"$output"
+	grep -q 'crest: this step is NOT checkpointed: on node 0 only 1 of its 2 tasks registered with crest within 5 s (ranks registered: 0; missing: 1)' <<<"$output"
 }

@@ -150,6 +150,38 @@ TEST(ended_task_stops_commits)
 	teardown(a);
 }
 
+TEST(missing_task_named_by_rank)
+{
+	char path[512], log[4096] = "", cmd[4096];
+
+	setup("--tasks 3 --tasks-wait 1 --task-ranks 4,7,9");
+	pid_t a = spawn_fake("--task 5");	/* rank 4 */
+	pid_t b = spawn_fake("--task 10");	/* rank 9 */
+	snprintf(path, sizeof(path), "%s/coord.log", dir);
+	for (int i = 0; i < 50 && !strstr(log, "NOT checkpointed"); i++) {
+		usleep(100000);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			log[fread(log, 1, sizeof(log) - 1, f)] = 0;
+			fclose(f);
+		}
+	}
+	EXPECT(strstr(log, "only 2 of its 3 tasks registered with crest within 1 s"));
+	EXPECT(strstr(log, "; missing: 7)"));
+	kill(b, SIGKILL);
+	waitpid(b, NULL, 0);
+	teardown(a);
+	/* a list that is not --tasks N ranks is refused */
+	snprintf(cmd, sizeof(cmd), "%s/crest-coord --dir %s --tasks 2 --task-ranks 1, 2>/dev/null", bin, dir);
+	EXPECT(system(cmd) != 0);
+	snprintf(cmd, sizeof(cmd), "%s/crest-coord --dir %s --tasks 2 --task-ranks 1 2>/dev/null", bin, dir);
+	EXPECT(system(cmd) != 0);
+	pid_t c = ckdir_coord_alive(dir);	/* one that took it wrongly */
+	if (c > 0)
+		kill(c, SIGTERM);
+	ckdir_rmtree(dir);
+}
+
 TEST(phase_fail_aborts_and_removes_generation)
 {
 	char args[512];
