@@ -93,6 +93,21 @@ static munge_ctx_t ctx_open(const char *socket, char *err, size_t errlen)
 	return ctx;
 }
 
+/* libmunge loaded and a context on socket: the context, or NULL with *rc
+ * (-ENOSYS, -EIO) and why in err */
+static munge_ctx_t begin(const char *socket, int *rc, char *err, size_t errlen)
+{
+	munge_ctx_t ctx;
+
+	*rc = crest_munge_load(err, errlen);
+	if (*rc)
+		return NULL;
+	ctx = ctx_open(socket, err, errlen);
+	if (!ctx)
+		*rc = -EIO;
+	return ctx;
+}
+
 static void ctx_error(munge_ctx_t ctx, int e, char *err, size_t errlen)
 {
 	const char *t = m.ctx_strerror(ctx);
@@ -103,13 +118,11 @@ int crest_munge_encode(const char *socket, const void *payload, size_t len, char
 		       size_t errlen)
 {
 	char *out = NULL;
-	int rc = crest_munge_load(err, errlen);
+	int rc;
+	munge_ctx_t ctx = begin(socket, &rc, err, errlen);
 
-	if (rc)
-		return rc;
-	munge_ctx_t ctx = ctx_open(socket, err, errlen);
 	if (!ctx)
-		return -EIO;
+		return rc;
 	int e = m.encode(&out, ctx, payload, (int)len);
 	if (e != EMUNGE_SUCCESS) {
 		ctx_error(ctx, e, err, errlen);
@@ -131,13 +144,11 @@ int crest_munge_decode(const char *socket, const char *cred, char *payload, size
 	void *buf = NULL;
 	int n = 0;
 	gid_t gid;
-	int rc = crest_munge_load(err, errlen);
+	int rc;
+	munge_ctx_t ctx = begin(socket, &rc, err, errlen);
 
-	if (rc)
-		return rc;
-	munge_ctx_t ctx = ctx_open(socket, err, errlen);
 	if (!ctx)
-		return -EIO;
+		return rc;
 	int e = m.decode(cred, ctx, &buf, &n, uid, &gid);
 	if (e != EMUNGE_SUCCESS) {
 		ctx_error(ctx, e, err, errlen);

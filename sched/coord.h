@@ -122,6 +122,8 @@ struct coord_slurm_state {
 	enum coord_term_plan plan;
 	char why[200];
 	unsigned killwait;		/* s, 0 until asked */
+	char *config;			/* `scontrol show config`, asked once (coord_slurm_config) */
+	bool config_asked;
 	long long next_query_ms;	/* time limit: when to ask for the end time */
 	long long end_s, deadline_ms;	/* the job's end; when its checkpoint starts (0: none) */
 	long long retry_ms;
@@ -273,6 +275,9 @@ bool coord_ns_busy(const struct coord *c);
 /* coord_slurm.c (the root of a Slurm step) */
 int coord_slurm_parse_job(const char *text, struct coord_slurm_job *j);
 int coord_slurm_parse_killwait(const char *text, unsigned *sec);
+/* `scontrol show config` of this root, run at the first call only (KillWait,
+ * munge's socket, SlurmUser); NULL if it failed (warned once) */
+const char *coord_slurm_config(struct coord *c);
 /* what to do about a SIGTERM; why says it in one line */
 enum coord_term_plan coord_slurm_term_plan(const struct coord_slurm_job *j, const struct coord_opts *o,
 					   long long now_s, unsigned killwait, long long estimate_ms, char *why,

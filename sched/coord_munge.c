@@ -20,18 +20,13 @@
 #include "coord.h"
 #include "log.h"
 #include "munge_cred.h"
-#include "run_capture.h"
 #include "slurm_text.h"
 
 _Static_assert(sizeof(struct crest_msg_ckpt_munge) == 1048, "CKPT_MUNGE size");
 _Static_assert(sizeof(struct crest_frame) + sizeof(struct crest_msg_ckpt_munge) <= COORD_INBUF,
 	       "CKPT_MUNGE fits a coordinator's buffer");
 
-#define CONFIG_TIMEOUT_MS	3000	/* scontrol show config, once, in the event loop */
-
-extern char **environ;
-
-/* from `scontrol show config`, asked once at the first request */
+/* from `scontrol show config` (coord_slurm_config), read at the first request */
 static struct {
 	bool asked;
 	char socket[256];		/* AuthInfo socket=, "" for libmunge's default */
@@ -39,18 +34,18 @@ static struct {
 	uint32_t slurm_uid;		/* SlurmUser */
 } cfg;
 
-static void config_load(void)
+static void config_load(struct coord *c)
 {
-	static char out[65536];
-	char *argv[] = { "scontrol", "show", "config", NULL };
+	const char *out;
 	char v[512], name[64];
 
 	if (cfg.asked)
 		return;
 	cfg.asked = true;
-	if (crest_run_capture(argv, environ, NULL, NULL, out, sizeof(out), CONFIG_TIMEOUT_MS) != 0) {
-		pr_warn("scontrol show config failed (%.200s): munge's default socket, SlurmUser unknown (only the "
-			"job's user and root may ask for checkpoints)", out);
+	out = coord_slurm_config(c);
+	if (!out) {
+		pr_warn("without Slurm's config: munge's default socket, SlurmUser unknown (only the job's user and "
+			"root may ask for checkpoints)");
 		return;
 	}
 	if (!crest_slurm_config(out, "AuthInfo", v, sizeof(v)))
@@ -121,7 +116,7 @@ void coord_munge_request(struct coord *c, struct conn *conn, const struct crest_
 		refuse(c, conn, -EBADMSG, "the credential is not NUL-terminated text of cred_len bytes");
 		return;
 	}
-	config_load();
+	config_load(c);
 	rc = crest_munge_decode(cfg.socket[0] ? cfg.socket : NULL, m.cred, text, sizeof(text), &len, &uid, err,
 				sizeof(err));
 	if (rc) {

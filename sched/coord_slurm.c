@@ -30,44 +30,28 @@
 #include "coord.h"
 #include "log.h"
 #include "run_capture.h"
+#include "slurm_text.h"
 
 #define QUERY_TIMEOUT_MS	10000		/* one scontrol */
 #define QUERY_EVERY_MS		(600 * 1000LL)	/* the end time may be changed (scontrol update) */
 #define RETRY_MS		10000		/* a time-limit checkpoint that failed */
 
-/* the value of " KEY=" in a one-line scontrol record, up to the next space */
-static bool field(const char *text, const char *key, char *out, size_t size)
-{
-	size_t kl = strlen(key);
-	for (const char *p = text; (p = strstr(p, key)); p += kl) {
-		if ((p != text && p[-1] != ' ' && p[-1] != '\n') || p[kl] != '=')
-			continue;
-		const char *v = p + kl + 1;
-		size_t n = strcspn(v, " \n");
-		if (n >= size)
-			return false;
-		memcpy(out, v, n);
-		out[n] = 0;
-		return true;
-	}
-	return false;
-}
-
 int coord_slurm_parse_job(const char *text, struct coord_slurm_job *j)
 {
 	char restarts[16], end[32];
 	memset(j, 0, sizeof(*j));
-	if (!field(text, "JobState", j->state, sizeof(j->state)) || !field(text, "Restarts", restarts, sizeof(restarts)))
+	if (crest_slurm_field(text, "JobState", j->state, sizeof(j->state)) ||
+	    crest_slurm_field(text, "Restarts", restarts, sizeof(restarts)))
 		return -EINVAL;
-	if (!field(text, "Reason", j->reason, sizeof(j->reason)))
+	if (crest_slurm_field(text, "Reason", j->reason, sizeof(j->reason)))
 		j->reason[0] = 0;
 	char *e;
 	j->restarts = (unsigned)strtoul(restarts, &e, 10);
 	if (*e || e == restarts)
 		return -EINVAL;
 	char limit[32];
-	bool unlimited = field(text, "TimeLimit", limit, sizeof(limit)) && !strcmp(limit, "UNLIMITED");
-	if (!unlimited && field(text, "EndTime", end, sizeof(end))) {	/* else a year away */
+	bool unlimited = !crest_slurm_field(text, "TimeLimit", limit, sizeof(limit)) && !strcmp(limit, "UNLIMITED");
+	if (!unlimited && !crest_slurm_field(text, "EndTime", end, sizeof(end))) {	/* else a year away */
 		struct tm tm = { .tm_isdst = -1 };
 		const char *rest = strptime(end, "%Y-%m-%dT%H:%M:%S", &tm);
 		if (rest && !*rest)
@@ -79,14 +63,14 @@ int coord_slurm_parse_job(const char *text, struct coord_slurm_job *j)
 
 int coord_slurm_parse_killwait(const char *text, unsigned *sec)
 {
-	const char *p = strstr(text, "KillWait");
-	if (!p || !(p = strchr(p, '=')))
+	char v[64], *e;	/* "10 sec" */
+
+	if (crest_slurm_config(text, "KillWait", v, sizeof(v)))
 		return -EINVAL;
-	char *e;
-	unsigned long v = strtoul(p + 1, &e, 10);
-	if (e == p + 1)
+	unsigned long x = strtoul(v, &e, 10);
+	if (e == v)
 		return -EINVAL;
-	*sec = (unsigned)v;
+	*sec = (unsigned)x;
 	return 0;
 }
 
@@ -156,13 +140,25 @@ static void query_job(struct coord *c, struct coord_slurm_job *j)
 		pr_warn("scontrol show job %s: cannot read its answer: %.200s", c->o.slurm_job, out);
 }
 
+const char *coord_slurm_config(struct coord *c)
+{
+	static char out[65536];
+	char *argv[] = { "scontrol", "show", "config", NULL };
+
+	if (!c->slurm.config_asked) {
+		c->slurm.config_asked = true;
+		if (scontrol(argv, out, sizeof(out)) == 0)
+			c->slurm.config = out;
+	}
+	return c->slurm.config;
+}
+
 static unsigned killwait(struct coord *c)
 {
-	char out[16384];
-	char *argv[] = { "scontrol", "show", "config", NULL };
 	if (!c->slurm.killwait) {
+		const char *cfg = coord_slurm_config(c);
 		c->slurm.killwait = 30;	/* Slurm's default */
-		if (scontrol(argv, out, sizeof(out)) == 0 && coord_slurm_parse_killwait(out, &c->slurm.killwait))
+		if (cfg && coord_slurm_parse_killwait(cfg, &c->slurm.killwait))
 			pr_warn("scontrol show config: no KillWait; taking %u s", c->slurm.killwait);
 	}
 	return c->slurm.killwait;
