@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ckdir.h"
@@ -587,6 +588,11 @@ int ckdir_manifest_write(const char *dir, const struct ckdir_manifest *m)
 		}
 		fprintf(f, "%s %" PRIu64 " %08" PRIx32 "\n", im->path, im->size, im->crc);
 	}
+	for (size_t i = 0; i < m->nended; i++) {
+		char how[32];
+		ckdir_status_text(m->ended[i].status, how, sizeof(how));
+		fprintf(f, "ended n%" PRIu32 " %" PRIu32 " %s\n", m->ended[i].node, m->ended[i].rank, how);
+	}
 	fprintf(f, "end\n");
 	if (fclose(f)) {
 		rc = -ENOMEM;
@@ -644,6 +650,57 @@ static const char *keyval(const char *line, const char *key)
 	return line + k + 1;
 }
 
+void ckdir_status_text(int32_t status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+}
+
+int ckdir_status_parse(const char *text, int32_t *status)
+{
+	uint64_t v;
+	const char *n;
+
+	if ((n = keyval(text, "exit")) && parse_u64(n, 10, &v) && v <= 255)
+		*status = (int32_t)(v << 8);
+	else if ((n = keyval(text, "signal")) && parse_u64(n, 10, &v) && v >= 1 && v < 128)
+		*status = (int32_t)v;
+	else
+		return -1;
+	return 0;
+}
+
+/* one "ended n<node> <rank> <how>" line, appended to m->ended */
+static int parse_ended(const char *line, struct ckdir_manifest *m)
+{
+	char node[16], rank[16], how[32];
+	uint64_t nv, rv;
+	int32_t status;
+	int used = 0;
+
+	if (sscanf(line, "ended n%15[0-9] %15[0-9] %n", node, rank, &used) != 2 || !used ||
+	    !parse_u64(node, 10, &nv) || nv > UINT32_MAX || !parse_u64(rank, 10, &rv) || rv > UINT32_MAX ||
+	    strlen(line + used) >= sizeof(how) || ckdir_status_parse(line + used, &status) ||
+	    ckdir_manifest_ended(m, (uint32_t)nv, (uint32_t)rv))
+		return -1;
+	struct ckdir_ended *e = realloc(m->ended, (m->nended + 1) * sizeof(*e));
+	if (!e)
+		return -1;
+	m->ended = e;
+	e[m->nended++] = (struct ckdir_ended){ .node = (uint32_t)nv, .rank = (uint32_t)rv, .status = status };
+	return 0;
+}
+
+const struct ckdir_ended *ckdir_manifest_ended(const struct ckdir_manifest *m, uint32_t node, uint32_t rank)
+{
+	for (size_t i = 0; i < m->nended; i++)
+		if (m->ended[i].node == node && m->ended[i].rank == rank)
+			return &m->ended[i];
+	return NULL;
+}
+
 int ckdir_manifest_parse(const char *text, size_t len, struct ckdir_manifest *m)
 {
 	const char *p = text, *end = text + len, *v;
@@ -693,7 +750,16 @@ int ckdir_manifest_parse(const char *text, size_t len, struct ckdir_manifest *m)
 		strcpy(im->path, line);
 		im->crc = (uint32_t)x;
 	}
-	if (!next_line(&p, end, line, sizeof(line), &too_long) || strcmp(line, "end") || p != end)
+	/* then the tasks that had ended, "ended n<node> <rank> exit|signal <n>" */
+	for (;;) {
+		if (!next_line(&p, end, line, sizeof(line), &too_long))
+			goto out_bad;
+		if (!strcmp(line, "end"))
+			break;
+		if (m->nended >= CKDIR_MAX_IMAGES || parse_ended(line, m) < 0)
+			goto out_bad;
+	}
+	if (p != end)
 		goto out_bad;
 	return 0;
 out_bad:
@@ -756,6 +822,9 @@ void ckdir_manifest_free(struct ckdir_manifest *m)
 	free(m->images);
 	m->images = NULL;
 	m->nimages = 0;
+	free(m->ended);
+	m->ended = NULL;
+	m->nended = 0;
 }
 
 /* socket, COORD, PROCS ---------------------------------------------------- */

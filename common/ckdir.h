@@ -68,12 +68,22 @@ struct ckdir_image {
 	uint32_t crc;		/* crc32c of the image header */
 };
 
+/* a Slurm task that had ended when the generation was taken: it has no
+ * image, and a restart ends it again with `status` (docs/slurm.md) */
+struct ckdir_ended {
+	uint32_t node;
+	uint32_t rank;		/* SLURM_PROCID */
+	int32_t status;		/* wait status: exit code or signal */
+};
+
 struct ckdir_manifest {
 	uint64_t generation;
 	int64_t created;	/* seconds since the epoch */
 	char hostname[256];
 	size_t nimages;
 	struct ckdir_image *images;	/* malloc'ed */
+	size_t nended;
+	struct ckdir_ended *ended;	/* malloc'ed, or NULL */
 };
 
 /* write gen-N/MANIFEST (tmp + fsync + rename + fsync dir) */
@@ -83,6 +93,11 @@ int ckdir_manifest_read(const char *dir, uint64_t gen, struct ckdir_manifest *m)
 /* parse MANIFEST text (len bytes) */
 int ckdir_manifest_parse(const char *text, size_t len, struct ckdir_manifest *m);
 void ckdir_manifest_free(struct ckdir_manifest *m);
+/* the task `rank` of node `node` is recorded as ended, or NULL */
+const struct ckdir_ended *ckdir_manifest_ended(const struct ckdir_manifest *m, uint32_t node, uint32_t rank);
+/* "exit 3", "signal 9" for a wait status; the reverse, -1 if malformed */
+void ckdir_status_text(int32_t status, char *buf, size_t size);
+int ckdir_status_parse(const char *text, int32_t *status);
 
 int ckdir_fsync_file(const char *path);
 int ckdir_fsync_dir(const char *path);

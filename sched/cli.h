@@ -26,6 +26,7 @@ int cmd_status(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);	/* cli_inspect.c */
 int cmd_step_start(int argc, char **argv);	/* cli_step.c: for spank/ */
 int cmd_step_stop(int argc, char **argv);
+int cmd_step_task_end(int argc, char **argv);
 int cmd_job_end(int argc, char **argv);	/* cli_job_end.c: for spank/ */
 int cmd_ls(int argc, char **argv);		/* cli_ls.c */
 int cmd_gc(int argc, char **argv);		/* cli_gc.c */

@@ -452,8 +452,21 @@ static int inspect_gen(const char *dir, const struct opts *o)
 		       m.hostname);
 	if (o->json) {
 		cli_json_put(m.hostname, sizeof(m.hostname));
-		printf(", \"images\": [\n");
+		printf(", \"ended\": [");
 	}
+	/* the Slurm tasks that had ended (no image: a restart ends them again) */
+	for (size_t i = 0; i < m.nended; i++) {
+		char how[32];
+		ckdir_status_text(m.ended[i].status, how, sizeof(how));
+		if (o->json)
+			printf("%s{\"node\": %" PRIu32 ", \"rank\": %" PRIu32 ", \"how\": \"%s\"}", i ? ", " : "",
+			       m.ended[i].node, m.ended[i].rank, how);
+		else if (!o->quiet)
+			printf("task %" PRIu32 " of node %" PRIu32 ": had ended (%s), no image%s", m.ended[i].rank,
+			       m.ended[i].node, how, i + 1 < m.nended ? "\n" : "\n\n");
+	}
+	if (o->json)
+		printf("], \"images\": [\n");
 	rc = 0;
 	for (size_t i = 0; i < m.nimages && !rc; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, m.images[i].path);
@@ -464,6 +477,8 @@ static int inspect_gen(const char *dir, const struct opts *o)
 		if (!rc && !o->json && !o->quiet && i + 1 < m.nimages)
 			printf("\n");
 	}
+	if (o->json)
+		printf("]");
 	if (o->json)
 		printf("]}\n");
 	ckdir_manifest_free(&m);

@@ -29,6 +29,7 @@ static const struct {
 	{ "gc", cmd_gc, "remove job folders older than an age whose steps are done" },
 	{ "step-start", cmd_step_start, "(the Slurm plugin) start a step's coordinator on this node" },
 	{ "step-stop", cmd_step_stop, "(the Slurm plugin) stop it at the end of the step" },
+	{ "step-task-end", cmd_step_task_end, "(the Slurm plugin) a task of the step ended, with this status" },
 	{ "job-end", cmd_job_end, "(the Slurm plugin) remove a job's checkpoints when it ended well" },
 };
 

@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,6 +251,43 @@ static void become_tree(const struct cli_paths *paths, const char *run, uint64_t
 }
 
 /*
+ * A task that had ended when generation `gen` was taken (sched/coord_ended.c)
+ * ends again at once the way it did, without running: its program's exit
+ * status, or its signal (no core file).  Returns if it was not such a task.
+ */
+static void end_if_ended(const char *abs, uint64_t gen, uint32_t task, unsigned node)
+{
+	struct ckdir_manifest man;
+	char how[32];
+
+	if (ckdir_manifest_read(abs, gen, &man))
+		return;	/* load_gen says what is wrong */
+	const struct ckdir_ended *e = ckdir_manifest_ended(&man, node, task - 1);
+	if (!e) {
+		ckdir_manifest_free(&man);
+		return;
+	}
+	int32_t status = e->status;
+	ckdir_manifest_free(&man);
+	ckdir_status_text(status, how, sizeof(how));
+	fprintf(stderr, "crest: task %u had ended (%s) when generation %" PRIu64 " was taken: it ends the same way "
+		"again, without running\n", task - 1, how, gen);
+	fflush(stderr);
+	if (WIFSIGNALED(status)) {
+		struct rlimit none = { 0, 0 };
+		sigset_t set;
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(WTERMSIG(status));
+		_exit(128 + WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/*
  * --task RANK (a Slurm task restarting, preload/task_restart.c): the
  * processes of that task from node `node`'s images of generation `gen`,
  * under the node's coordinator, which the plugin started already.
@@ -260,6 +300,7 @@ static int restart_task(const char *abs, const char *run, const char *dir, uint6
 	struct cli_paths paths;
 	char prefix[32], why[3 * PATH_MAX], num[16];
 
+	end_if_ended(abs, gen, task, node);
 	if (cli_find_paths(&paths))
 		return 1;
 	/* started before the tasks; give a slow one 30 s */

@@ -25,6 +25,12 @@
  * rerun of the job runs the step afresh instead of restarting it, and the
  * job's end may remove its folder (crest job-end).  A node that died
  * writes nothing: no DONE.
+ *
+ *   crest step-task-end --dir STEPDIR --node N --rank R --status S
+ *
+ * tells the node's coordinator that task R ended with wait status S (the
+ * plugin, when slurmstepd has reaped it), so that later generations record
+ * it (sched/coord_ended.c).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -41,6 +47,8 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+
+#include "proto.h"
 
 #include "ckdir.h"
 #include "cli.h"
@@ -253,6 +261,37 @@ static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
 	return 0;
 }
 
+/* "RANK:STATUS,..." of the tasks of `node` that generation `gen` records
+ * as ended, for the coordinator's --ended-tasks; "" if none */
+static int ended_of_node(const char *abs, uint64_t gen, unsigned node, char *buf, size_t size)
+{
+	struct ckdir_manifest man;
+	size_t used = 0;
+
+	buf[0] = 0;
+	int r = ckdir_manifest_read(abs, gen, &man);
+	if (r) {
+		fprintf(stderr, "crest: step-start: generation %" PRIu64 " of %s: %s\n", gen, abs,
+			r == -ENOENT ? "no MANIFEST" : "damaged MANIFEST");
+		return -1;
+	}
+	for (size_t i = 0; i < man.nended; i++) {
+		if (man.ended[i].node != node)
+			continue;
+		int w = snprintf(buf + used, size - used, "%s%" PRIu32 ":%" PRId32, used ? "," : "",
+				 man.ended[i].rank, man.ended[i].status);
+		if (w < 0 || used + (size_t)w >= size) {
+			fprintf(stderr, "crest: step-start: generation %" PRIu64 " of %s records more ended tasks "
+				"on node %u than fit in %zu bytes\n", gen, abs, node, size);
+			ckdir_manifest_free(&man);
+			return -1;
+		}
+		used += (size_t)w;
+	}
+	ckdir_manifest_free(&man);
+	return 0;
+}
+
 int cmd_step_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -385,6 +424,16 @@ int cmd_step_start(int argc, char **argv)
 		extra[ne++] = "--task-ranks";
 		extra[ne++] = (char *)task_ranks;
 	}
+	static char ended[4096];
+	if (gen) {
+		r = ended_of_node(abs, gen, node, ended, sizeof(ended));
+		if (r)
+			return 1;
+		if (ended[0]) {
+			extra[ne++] = "--ended-tasks";
+			extra[ne++] = ended;
+		}
+	}
 	static char listen[96], rootfile[PATH_MAX + 16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
 	if (nodes > 1 && node == 0) {
@@ -512,6 +561,60 @@ int cmd_step_stop(int argc, char **argv)
 			fprintf(stderr, "crest: step-stop: cannot write %s\n", file);
 			return 1;
 		}
+	}
+	return 0;
+}
+
+int cmd_step_task_end(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "rank", required_argument, NULL, 'r' },
+		{ "status", required_argument, NULL, 's' },
+		{ 0 },
+	};
+	const char *dir = NULL;
+	unsigned node = 0, rank = 0, status = 0;
+	bool have_rank = false, have_status = false;
+	char abs[PATH_MAX], run[PATH_MAX];
+	int ch;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		if (ch == 'd')
+			dir = optarg;
+		else if (ch == 'n' || ch == 'r' || ch == 's') {
+			const char *name = ch == 'n' ? "--node" : ch == 'r' ? "--rank" : "--status";
+			unsigned *v = ch == 'n' ? &node : ch == 'r' ? &rank : &status;
+			if (parse_node(name, optarg, 0, v))
+				return 2;
+			have_rank |= ch == 'r';
+			have_status |= ch == 's';
+		} else
+			return cli_opt_error("step-task-end", ch, argv);
+	}
+	if (!dir || !have_rank || !have_status || status > 0xffff) {
+		fprintf(stderr, "crest: step-task-end: needs --dir STEPDIR --node N --rank R --status S (a wait status)\n");
+		return 2;
+	}
+	if (cli_abs_dir("step-task-end", dir, abs, sizeof(abs)) || ckdir_node_dir(abs, node, run, sizeof(run)))
+		return 1;
+	int fd = cli_connect(run);
+	if (fd < 0) {
+		fprintf(stderr, "crest: step-task-end: no coordinator runs for node %u in %s: task %u's end is not "
+			"recorded (no later generation of the step can be committed)\n", node, abs, rank);
+		return 1;
+	}
+	struct crest_msg_task_ended m = { .rank = rank, .status = (int32_t)status };
+	uint32_t seq = 0;
+	int rc = crest_frame_send(fd, CREST_MSG_TASK_ENDED, &seq, &m, sizeof(m));
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "crest: step-task-end: telling the coordinator of node %u in %s: %s\n", node, abs,
+			strerror(-rc));
+		return 1;
 	}
 	return 0;
 }

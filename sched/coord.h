@@ -44,6 +44,7 @@ struct conn {
 	pid_t pid;
 	uint32_t rank;
 	uint32_t task_rank;		/* its Slurm task rank (HELLO's task - 1), if `task` */
+	uint32_t task_id;		/* HELLO's task: 1 + the rank of the task it belongs to, 0 none */
 	uint32_t restart_count;
 	bool restarted;
 	char exe[256];
@@ -70,6 +71,8 @@ struct conn {
 	struct crest_auth_hs hs;	/* CONN_AUTH */
 	struct ckdir_image *imgs;	/* its node's images of the running checkpoint */
 	size_t nimgs, imgs_cap;
+	struct ckdir_ended *ended;	/* its node's ended tasks, same (TASKS_ENDED) */
+	size_t nended, ended_cap;
 };
 
 enum coord_timelimit { COORD_TIMELIMIT_CHECKPOINT = 0, COORD_TIMELIMIT_REQUEUE, COORD_TIMELIMIT_IGNORE };
@@ -97,6 +100,7 @@ struct coord_opts {
 	unsigned tasks, nodes;
 	unsigned tasks_wait;		/* --tasks-wait SEC: say it when `tasks` are not there by then */
 	const char *task_ranks;		/* --task-ranks R,R,...: their global ranks (SLURM_PROCID), or NULL */
+	const char *ended_tasks;	/* --ended-tasks RANK:STATUS,...: ended in the generation restarted from */
 	/* the root of a Slurm step asks Slurm why a SIGTERM came and when the
 	 * job ends (coord_slurm.c) */
 	char slurm_job[24];		/* --slurm-job JOBID */
@@ -177,6 +181,9 @@ struct coord {
 	uint32_t next_rank;
 	bool any_connected;
 	bool started;			/* every expected task and node was there once */
+	/* this node's Slurm tasks that ended, with their wait status (coord_ended.c) */
+	struct ckdir_ended *ended;
+	size_t nended, ended_cap;
 	char put_off[128];		/* why the interval last waited (logged once) */
 	uint64_t final_gen;		/* a final checkpoint was committed: no more */
 	long long start_ms;
@@ -253,6 +260,18 @@ void coord_tree_parent_gone(struct coord *c);
 void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);
 int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n);
 void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m);
+
+/* coord_ended.c: the Slurm tasks of a node that ended while the step runs */
+int coord_ended_add(struct coord *c, uint32_t rank, int32_t status, const char *from);
+int coord_ended_parse(struct coord *c, const char *ended_tasks);
+bool coord_ended_has(const struct coord *c, uint32_t rank);
+/* true, with why, while a generation could not record every task of the
+ * node: one ended without its status known, or its processes still run */
+bool coord_ended_unrecordable(struct coord *c, char *why, size_t size);
+int coord_ended_send_up(struct coord *c);
+void coord_ended_from_sub(struct coord *c, struct conn *sub, const struct crest_msg_tasks_ended *m);
+/* the root: this node's and the member subs' into man->ended (malloc'ed) */
+int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man);
 
 /* coord_ckpt.c, sub-coordinator side: a phase from the parent */
 void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_msg_ckpt *m);

@@ -180,7 +180,7 @@ static void finish(struct coord *c)
 	for (struct conn *p = c->conns; p; p = p->next) {
 		p->member = p->answered = p->behind = false;
 		p->done = CK_IDLE;
-		p->nimgs = 0;
+		p->nimgs = p->nended = 0;
 	}
 	c->ck.behind = 0;
 	if (c->o.interval)
@@ -253,7 +253,7 @@ static void members_init(struct coord *c)
 		p->bytes = 0;
 		p->image_crc = 0;
 		p->image[0] = 0;
-		p->nimgs = 0;
+		p->nimgs = p->nended = 0;
 	}
 }
 
@@ -501,6 +501,9 @@ static int commit(struct coord *c)
 		if (p->member && p->sub)
 			for (size_t i = 0; i < p->nimgs; i++)
 				man.images[man.nimages++] = p->imgs[i];
+	rc = coord_ended_collect(c, &man);
+	if (rc)
+		goto out_abort;
 	/* every process ended meanwhile: nothing to restart from */
 	if (!man.nimages) {
 		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: no process of the computation is left in it");
@@ -521,13 +524,15 @@ static int commit(struct coord *c)
 	rc = ckdir_set_latest(c->o.dir, c->ck.gen);
 	if (rc)
 		goto out_abort;
-	free(man.images);
+	if (man.nended)
+		pr_info("generation %" PRIu64 ": records %zu ended task(s)", c->ck.gen, man.nended);
+	ckdir_manifest_free(&man);
 	return 0;
 out_abort:
 	coord_ckpt_abort(c, rc, "checkpoint aborted: cannot commit generation %" PRIu64 " in %s: %s",
 			 c->ck.gen, c->o.dir, strerrordesc_np(-rc));
 out_free:
-	free(man.images);
+	ckdir_manifest_free(&man);
 	return rc;
 }
 
@@ -624,6 +629,8 @@ static void report_up(struct coord *c)
 			return;
 		}
 		int rc = local_images(c, &man);
+		if (!rc && c->nended)
+			rc = coord_ended_send_up(c);
 		if (!rc)
 			rc = coord_tree_send_images(c, man.images, man.nimages);
 		free(man.images);
@@ -635,29 +642,18 @@ static void report_up(struct coord *c)
 	coord_up(c, CREST_MSG_PHASE_OK, &r);
 }
 
-/*
- * A Slurm node one of whose tasks ended after the step started (its first
- * process is gone): restart needs an image of every task, so no
- * generation can be committed until the step ends.  An exec keeps the
- * task's connection count (the same process says HELLO again as the task).
- */
-static bool tasks_ended(const struct coord *c)
-{
-	return c->o.tasks && c->started && c->ntasks < c->o.tasks;
-}
-
 /* moves on when every member answered the current step (and, before
  * WRITE, every wanted process is in) */
 static void maybe_next(struct coord *c)
 {
 	if (c->ck.step == CK_IDLE)
 		return;
-	/* at the start and before the images count: a task that ended since */
-	if ((c->ck.step == CK_PREPARE || c->ck.step == CK_WRITE) && tasks_ended(c)) {
-		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: %u of the %u tasks on node %u ended after the step "
-				 "started: a generation without them could not be restarted (crest does not record "
-				 "tasks that ended yet), so the newest complete generation stays the one to restart from",
-				 c->o.tasks - c->ntasks, c->o.tasks, c->o.node);
+	/* at the start and before the images count: a task that ended since
+	 * (restart needs every task: an image, or how it ended) */
+	char why[400];
+	if ((c->ck.step == CK_PREPARE || c->ck.step == CK_WRITE) && coord_ended_unrecordable(c, why, sizeof(why))) {
+		coord_ckpt_abort(c, -ESRCH, "checkpoint aborted: %s, so the newest complete generation stays the one "
+				 "to restart from", why);
 		return;
 	}
 	if (!all_answered(c))
@@ -692,8 +688,8 @@ void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_m
 		snprintf(c->ck.reason, sizeof(c->ck.reason), "the root coordinator");
 		members_init(c);
 		enter(c, CK_PREPARE);
-		if (!coord_nprocs(c)) {
-			/* a node whose processes all ended takes no part */
+		if (!coord_nprocs(c) && !(c->o.tasks && c->nended >= c->o.tasks)) {
+			/* a node whose processes all ended, not as tasks that ended, takes no part */
 			abort_text(c, -ESRCH, "checkpoint aborted: no process is left on this node", true);
 			return;
 		}

@@ -102,7 +102,7 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 			snprintf(why, size, "only %u of the step's %u nodes are connected", nodes, c->o.nodes);
 		return nodes_ok;
 	}
-	if (tasks < c->o.tasks || !nodes_ok) {
+	if (tasks + c->nended < c->o.tasks || !nodes_ok) {
 		if (why && c->o.nodes)
 			snprintf(why, size, "the step is still starting: %u of %u tasks on node %u, %u of %u nodes connected",
 				 tasks, c->o.tasks, c->o.node, nodes, c->o.nodes);
@@ -292,6 +292,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 	conn->task = h->flags & CREST_HELLO_TASK;
 	c->ntasks += conn->task;
 	conn->task_rank = h->task ? h->task - 1 : 0;
+	conn->task_id = h->task;
 	if (!c->any_connected && c->o.interval)
 		c->next_interval_ms = coord_now_ms() + c->o.interval * 1000LL;
 	c->any_connected = true;
@@ -397,6 +398,23 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 			break;
 		memcpy(&m, payload, sizeof(m));
 		coord_tree_images(c, conn, &m);
+		return;
+	}
+	case CREST_MSG_TASKS_ENDED: {
+		static struct crest_msg_tasks_ended m;
+		if (!conn->sub)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_ended_from_sub(c, conn, &m);
+		return;
+	}
+	case CREST_MSG_TASK_ENDED: {
+		struct crest_msg_task_ended m;
+		if (conn->kind == CONN_PROC || conn->tcp)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		conn->kind = CONN_CLIENT;
+		coord_ended_add(c, m.rank, m.status, "the Slurm plugin");
 		return;
 	}
 	case CREST_MSG_ENDPOINTS: {
@@ -527,6 +545,7 @@ static void reap(struct coord *c)
 			epoll_ctl(c->efd, EPOLL_CTL_DEL, conn->fd, NULL);
 		close(conn->fd);
 		free(conn->imgs);
+		free(conn->ended);
 		free(conn);
 	}
 }
@@ -560,6 +579,9 @@ void coord_close_all(struct coord *c)
 	}
 	coord_ns_free(c);
 	coord_endpoints_clear(c);
+	free(c->ended);
+	c->ended = NULL;
+	c->nended = 0;
 }
 
 static bool should_exit(struct coord *c)
@@ -571,7 +593,8 @@ static bool should_exit(struct coord *c)
 	 * coordinator of a Slurm step, which the plugin stops at the step's end
 	 * (its tasks exec, or restart, and connect again) */
 	if (c->o.listen[0] || c->o.tasks) {
-		if (coord_nprocs(c) || coord_ns_busy(c))
+		/* a node whose tasks all ended takes part in the checkpoints still */
+		if (coord_nprocs(c) || coord_ns_busy(c) || (c->o.tasks && c->nended >= c->o.tasks))
 			c->last_member_ms = coord_now_ms();
 		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;
 	}

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 		"  --tasks-wait SEC  tasks not all there after SEC (default 60): the node's\n"
 		"                   processes print that the step is not checkpointed\n"
 		"  --task-ranks R,R,...  the global ranks of the N tasks, to name the missing ones\n"
+		"  --ended-tasks R:S,... tasks that had ended (wait status S) in the generation restarted from\n"
 		"  --slurm-job ID [--slurm-run N]  root of Slurm job ID's step (run N: its\n"
 		"                   SLURM_RESTART_COUNT): a SIGTERM asks Slurm why the job ends\n"
 		"  --on-cancel checkpoint|exit  after scancel: a final checkpoint, or none (default)\n"
@@ -115,6 +116,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "tasks-wait", required_argument, NULL, 'W' },
 		{ "task-ranks", required_argument, NULL, 'K' },
+		{ "ended-tasks", required_argument, NULL, 'E' },
 		{ "slurm-job", required_argument, NULL, 'J' },
 		{ "slurm-run", required_argument, NULL, 'r' },
 		{ "on-cancel", required_argument, NULL, 'C' },
@@ -148,6 +150,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
 		case 'W': if (parse_uint("--tasks-wait", optarg, 1, &o->tasks_wait)) return -EINVAL; break;
 		case 'K': o->task_ranks = optarg; break;
+		case 'E': o->ended_tasks = optarg; break;
 		case 'r': if (parse_uint("--slurm-run", optarg, 0, &o->slurm_run)) return -EINVAL; break;
 		case 'M': if (parse_uint("--timelimit-margin", optarg, 0, &o->timelimit_margin)) return -EINVAL; break;
 		case 'J':
@@ -398,6 +401,11 @@ int main(int argc, char **argv)
 			goto out_coord;
 		}
 		ckdir_remove_incomplete(c.o.dir);
+	}
+	if (c.o.ended_tasks && coord_ended_parse(&c, c.o.ended_tasks)) {
+		fprintf(stderr, "crest-coord: --ended-tasks %s: expected RANK:STATUS,... with ranks of --task-ranks\n",
+			c.o.ended_tasks);
+		goto out_coord;
 	}
 	if (coord_tree_setup(&c)) {
 		fprintf(stderr, "crest-coord: cannot set up the coordinator tree (see %s/coord.log)\n", c.o.rundir);

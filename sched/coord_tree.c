@@ -405,7 +405,7 @@ static void missing_ranks(const struct coord *c, char *buf, size_t size)
 		return;
 	for (; *s; s += strcspn(s, ","), s += *s == ',') {
 		unsigned r = (unsigned)strtoul(s, NULL, 10);
-		if (rank_registered(c, r))
+		if (rank_registered(c, r) || coord_ended_has(c, r))
 			continue;
 		int w = snprintf(buf + used, size - used, "%s%u", used ? " " : "; missing: ", r);
 		if (w < 0 || used + (size_t)w >= size) {
@@ -434,8 +434,9 @@ static void missing_tasks(struct coord *c, long long now)
 			if (w > 0 && used + (size_t)w < sizeof(ranks))
 				used += (size_t)w;
 		}
-	/* all there once is enough: tasks may end early later */
-	if (n >= c->o.tasks) {
+	/* all there once is enough: tasks may end early later (a restarted
+	 * step's tasks that had ended do not register) */
+	if (n + c->nended >= c->o.tasks) {
 		c->missing_told = true;
 		return;
 	}

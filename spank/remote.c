@@ -360,6 +360,20 @@ int crest_remote_task_exit(spank_t sp)
 		crest_step.tasks_ok = false;	/* killed: preempted, requeued, failed */
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		crest_step.tasks_zero = false;
+	/* the node's coordinator records how it ended, so that the step's
+	 * later generations can be taken without it (sched/coord_ended.c) */
+	uint32_t rank;
+	if (spank_get_item(sp, S_TASK_GLOBAL_ID, &rank) != ESPANK_SUCCESS)
+		return 0;
+	char node[16], num[16], st[16], out[CREST_SPANK_ERR_MAX];
+	snprintf(node, sizeof(node), "%u", crest_step.node);
+	snprintf(num, sizeof(num), "%u", rank);
+	snprintf(st, sizeof(st), "%d", status & 0xffff);
+	char *argv[] = { crest_step.bin, "step-task-end", "--dir", crest_step.stepdir, "--node", node, "--rank", num,
+			 "--status", st, NULL };
+	if (run_as_user(argv, out, sizeof(out)) != 0)
+		slurm_info("crest: task %u of %s: %s", rank, crest_step.stepdir,
+			   out[0] ? out : "crest step-task-end failed");
 	return 0;
 }
 

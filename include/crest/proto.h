@@ -38,6 +38,7 @@ enum crest_msg_type {
 	CREST_MSG_TRIGGER = 6,		/* struct crest_msg_trigger: a trigger signal arrived */
 	CREST_MSG_IMAGES = 7,		/* struct crest_msg_images: a sub-coordinator's images, before PHASE_OK of WRITE */
 	CREST_MSG_ENDPOINTS = 8,	/* struct crest_msg_endpoints: TCP connections, before PHASE_OK of WRITE */
+	CREST_MSG_TASKS_ENDED = 9,	/* struct crest_msg_tasks_ended: a sub-coordinator's ended tasks, before IMAGES */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -55,6 +56,7 @@ enum crest_msg_type {
 	CREST_MSG_STATUS_REQUEST = 34,	/* no payload */
 	CREST_MSG_STATUS_REPLY = 35,	/* JSON text, see docs/protocol.md */
 	CREST_MSG_SHUTDOWN = 36,	/* no payload: coordinator exits, app keeps running */
+	CREST_MSG_TASK_ENDED = 37,	/* struct crest_msg_task_ended: the Slurm plugin saw a task end */
 
 	/* the name service (docs/protocol.md, "Name service"): any local
 	 * connection -> its coordinator -> ... -> the root, and back */
@@ -130,6 +132,31 @@ struct crest_msg_images {
 		uint32_t crc;		/* crc32c of the image header */
 		uint32_t reserved;
 	} im[CREST_IMAGES_MAX];
+};
+
+/* The Slurm tasks of a node that ended while the step ran on, with their
+ * wait status (as waitpid gives it): a generation records them, and a
+ * restart from it ends each such task again at once with that status
+ * instead of running it.  TASK_ENDED: one task, from `crest step-task-end`
+ * (the plugin, when slurmstepd reaps it) to its node's coordinator.
+ * TASKS_ENDED: all of a node's, from its sub-coordinator to the root at
+ * WRITE; several messages, `more` set on all but the last. */
+struct crest_msg_task_ended {
+	uint32_t rank;			/* SLURM_PROCID */
+	int32_t status;			/* wait status */
+	uint64_t reserved[2];
+};
+
+#define CREST_ENDED_MAX	128
+
+struct crest_msg_tasks_ended {
+	uint64_t generation;
+	uint32_t n;
+	uint32_t more;
+	struct {
+		uint32_t rank;
+		int32_t status;
+	} t[CREST_ENDED_MAX];
 };
 
 /* The connected TCP sockets of the processes (sockaddr_in/in6 as the

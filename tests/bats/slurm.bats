@@ -90,9 +90,10 @@ teardown() {
 	! grep -q -e libcrest -e / <<<"$output" || false
 }
 
-@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task" {
-	local d first step
-	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250 job.sh
+@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task; a task that ended early is recorded and not run again" {
+	local d first step i g
+	# task 3 (node 1 of the step) runs 20 steps and ends after about 2 s
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250,SHORT_TASK=3:20 job.sh
 	first=$J
 	wait_log "$first" 'the step has started' 30
 	# another user reaches neither the job nor its coordinator
@@ -112,6 +113,13 @@ teardown() {
 	grep -q "uid $(id -u nobody) is not the job's owner" <<<"$output"
 	grep -q "refused: uid $(id -u nobody) is not the job's owner" "$d/coord.log"
 	! grep -q 'started by' "$d/coord.log" || false
+	# the plugin told node 1's coordinator how task 3 ended
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'task 3 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log" && break
+		sleep 0.1
+	done
+	run_logged cat "$d/nodes/n1/coord.log"
+	grep -q 'task 3 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log"
 	# the checkpoint signal through Slurm takes one
 	run_logged as_user scancel --signal=USR2 "$first"
 	[ "$status" -eq 0 ]
@@ -133,16 +141,22 @@ teardown() {
 	grep -q 'generation 3 committed' "$d/coord.log"
 	[ ! -e "$d/DONE" ]
 	grep -q '^start 0$' "$W/out.$first"
-	! grep -q '^result' "$W/out.$first" || false
+	# every generation records task 3 as ended, with the status it had
+	for g in 2 3; do	# generation 1 is pruned (keep 2)
+		grep -qx 'ended n1 3 exit 0' "$d/gen-00000$g/MANIFEST"
+	done
+	check_results 20 "$first" 3
 
 	# a new job, on the two other nodes, from that job's folder
 	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
-		--export=ALL,STEPS=250 job.sh
+		--export=ALL,STEPS=250,SHORT_TASK=3:20 job.sh
 	wait_state "$J" COMPLETED 90
 	run_logged cat "$W/out.$J"
-	check_results 250 "$J"
-	# it continued: no task started from the beginning
+	check_results 250 "$J" "0 1 2"
+	# it continued: no task started from the beginning, and task 3 ended
+	# again at once with its status, without running
 	! grep -q '^start' "$W/out.$J" || false
+	grep -q 'crest: task 3 had ended (exit 0) when generation 3 was taken' "$W/out.$J"
 	grep -q "restarts from generation 3" "$STATE/log/slurmd.node3.log"
 	[ -e "$d/DONE" ]
 }

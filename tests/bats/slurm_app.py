@@ -3,7 +3,8 @@
 # threads, with a forked child that checksums the same steps and sends its
 # answer back through a pipe at the end.  Prints "start R" once (a restart
 # does not print it again) and "result R X" at the end; --expect R prints
-# the result an uninterrupted run must reach, at once.
+# the result an uninterrupted run must reach, at once.  SHORT_TASK=R:N in
+# the environment: task R runs only N steps (it ends before the others).
 import os
 import sys
 import threading
@@ -16,6 +17,9 @@ if args[0] == "--expect":
 else:
     rank, steps = int(os.environ["SLURM_PROCID"]), int(args[0])
     delay = float(args[1]) if len(args) > 1 else 0.1
+    short = os.environ.get("SHORT_TASK", "")
+    if short and int(short.split(":")[0]) == rank:
+        steps = int(short.split(":")[1])
 
 
 def checksum(seed, n, pause):

@@ -5,7 +5,7 @@
  * without) libcrest.
  *
  *   fake_proc --dir DIR [--fail prepare|suspend|write] [--silent PHASE]
- *             [--lifetime SEC] [--restarted] [--task N]
+ *             [--lifetime SEC] [--restarted] [--task N] [--member-of N]
  *
  * Connects to the socket named in DIR/COORD (retrying every second), sends
  * HELLO, answers PREPARE/SUSPEND/WRITE with PHASE_OK (WRITE: writes a small
@@ -34,6 +34,7 @@ struct fake_opts {
 	int lifetime;		/* s; 0 = until RESUME+EXIT or the coordinator is gone for good */
 	bool restarted;
 	uint32_t task;		/* --task N: the first process of Slurm task N - 1 */
+	uint32_t member_of;	/* --member-of N: another process of that task (a child) */
 };
 
 static int fake_connect(const char *dir)
@@ -102,6 +103,8 @@ static int fake_session(const struct fake_opts *o, int fd, time_t end)
 	if (o->task) {
 		h.task = o->task;
 		h.flags |= CREST_HELLO_TASK;
+	} else if (o->member_of) {
+		h.task = o->member_of;
 	}
 	snprintf(h.exe, sizeof(h.exe), "fake_proc");
 	if (crest_frame_send(fd, CREST_MSG_HELLO, &seq, &h, sizeof(h)))
@@ -194,8 +197,10 @@ int main(int argc, char **argv)
 			o.restarted = true;
 		else if (!strcmp(argv[i], "--task") && i + 1 < argc)
 			o.task = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--member-of") && i + 1 < argc)
+			o.member_of = (uint32_t)atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: fake_proc --dir DIR [--fail PHASE] [--silent PHASE] [--lifetime SEC] [--restarted] [--task N]\n");
+			fprintf(stderr, "usage: fake_proc --dir DIR [--fail PHASE] [--silent PHASE] [--lifetime SEC] [--restarted] [--task N] [--member-of N]\n");
 			return 2;
 		}
 	}

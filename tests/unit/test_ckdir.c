@@ -41,6 +41,19 @@ static void put_file(const char *rel, const char *text)
 }
 
 /* a complete generation with one image */
+/* the file dir/rel contains text */
+static bool file_has(const char *rel, const char *text)
+{
+	char path[512], buf[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+	fclose(f);
+	return strstr(buf, text) != NULL;
+}
+
 static void make_complete(uint64_t gen)
 {
 	struct ckdir_image im = { .size = 4096, .crc = 0xdeadbeef };
@@ -110,7 +123,12 @@ TEST(manifest_roundtrip)
 		{ .path = "n0/p-0-100.img", .size = 123456789, .crc = 0x01020304 },
 		{ .path = "n0/p-1-101.img", .size = 0, .crc = 0xffffffff },
 	};
-	struct ckdir_manifest m = { .generation = 5, .created = 42, .nimages = 2, .images = im }, r;
+	struct ckdir_ended ended[2] = {
+		{ .node = 0, .rank = 3, .status = 3 << 8 },	/* exit 3 */
+		{ .node = 2, .rank = 9, .status = 9 },		/* killed by SIGKILL */
+	};
+	struct ckdir_manifest m = { .generation = 5, .created = 42, .nimages = 2, .images = im,
+				    .nended = 2, .ended = ended }, r;
 
 	mkdirtmp();
 	strcpy(m.hostname, "cn042");
@@ -125,7 +143,12 @@ TEST(manifest_roundtrip)
 	EXPECT_EQ(r.images[0].size, 123456789);
 	EXPECT_EQ(r.images[0].crc, 0x01020304);
 	EXPECT_EQ(r.images[1].crc, 0xffffffff);
+	EXPECT_EQ(r.nended, 2);
+	EXPECT(ckdir_manifest_ended(&r, 0, 3) && ckdir_manifest_ended(&r, 0, 3)->status == 3 << 8);
+	EXPECT(ckdir_manifest_ended(&r, 2, 9) && ckdir_manifest_ended(&r, 2, 9)->status == 9);
+	EXPECT(!ckdir_manifest_ended(&r, 0, 9));
 	ckdir_manifest_free(&r);
+	EXPECT(file_has("gen-000005/MANIFEST", "ended n0 3 exit 3\nended n2 9 signal 9\nend\n"));
 	cleanup();
 }
 
@@ -144,6 +167,16 @@ TEST(manifest_corruption_rejected)
 		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 1\na.img 1 00000000 x\nend\n",
 		"crest-manifest 1\ngeneration x\ncreated 1\nhostname h\nimages 0\nend\n",
 		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nend\ntrailing\n",
+		/* ended tasks: node, rank, how; each once */
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended 0 1 exit 0\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1 exit 256\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1 signal 0\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1 quit 1\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 -1 exit 0\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1 exit 0 x\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nended n0 1 exit 0\nended n0 1 exit 1\nend\n",
+		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 0\nend\nended n0 1 exit 0\n",
 	};
 	static const char good[] =
 		"crest-manifest 1\ngeneration 1\ncreated 1\nhostname h\nimages 1\na.img 1 0000abcd\nend\n";

@@ -77,6 +77,17 @@ static int crest(const char *args)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* the text of path (at most size - 1 bytes) in buf, "" if unreadable */
+static void slurp(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	buf[0] = 0;
+	if (f) {
+		buf[fread(buf, 1, size - 1, f)] = 0;
+		fclose(f);
+	}
+}
+
 static bool exists(const char *rel)
 {
 	char p[512];
@@ -128,25 +139,60 @@ TEST(full_round_commits_generation)
 }
 
 /* a Slurm node whose task ended after the step started: no generation
- * (it could not be restarted without that task), the last one stays */
-TEST(ended_task_stops_commits)
+ * until the plugin said how it ended and its processes are gone (restart
+ * needs every task); then generations record it, and a restart of that
+ * task from one ends it the same way */
+TEST(ended_task_recorded)
 {
-	char args[512];
+	char args[1024], path[512], man[4096] = "";
 	uint64_t gen = 0;
 
-	setup("--tasks 2");
+	setup("--tasks 2 --task-ranks 0,1");
 	pid_t a = spawn_fake("--task 1");
 	pid_t b = spawn_fake("--task 2 --lifetime 2");
+	pid_t child = spawn_fake("--member-of 2");	/* a process task 1 started */
 	snprintf(args, sizeof(args), "checkpoint --dir %s", dir);
 	EXPECT_EQ(crest(args), 0);
 	EXPECT(!strcmp(out, "1\n"));
 	waitpid(b, NULL, 0);
 	usleep(300000);	/* the coordinator reaps its connection */
+	/* its status not known yet */
 	EXPECT(crest(args) != 0);
-	EXPECT(strstr(out, "1 of the 2 tasks on node 0 ended after the step started"));
+	EXPECT(strstr(out, "1 of the 2 tasks on node 0 ended after the step started and how they ended"));
 	EXPECT(!exists("gen-000002"));
 	EXPECT_EQ(ckdir_latest_link(dir, &gen), 0);
 	EXPECT_EQ(gen, 1);
+	/* the plugin says: exit 3; but a process of it still runs */
+	snprintf(args, sizeof(args), "step-task-end --dir %s --node 0 --rank 1 --status 768", dir);
+	EXPECT_EQ(crest(args), 0);
+	snprintf(args, sizeof(args), "step-task-end --dir %s --node 0 --rank 5 --status 0", dir);
+	EXPECT_EQ(crest(args), 0);	/* not a rank of the node: the coordinator ignores it */
+	snprintf(args, sizeof(args), "checkpoint --dir %s", dir);
+	EXPECT(crest(args) != 0);
+	EXPECT(strstr(out, "task 1 on node 0 ended, but process"));
+	EXPECT(!exists("gen-000002"));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	usleep(300000);
+	EXPECT_EQ(crest(args), 0);
+	EXPECT(!strcmp(out, "2\n"));
+	snprintf(path, sizeof(path), "%s/gen-000002/MANIFEST", dir);
+	slurp(path, man, sizeof(man));
+	EXPECT(strstr(man, "images 1\n"));
+	EXPECT(strstr(man, "\nended n0 1 exit 3\nend\n"));
+	EXPECT(!strstr(man, "ended n0 5"));
+	/* (fake_proc's image is no real one: inspect shows the list, then fails on it) */
+	snprintf(args, sizeof(args), "inspect %s/gen-000002", dir);
+	crest(args);
+	EXPECT(strstr(out, "1 images, host "));
+	EXPECT(strstr(out, "\n\ntask 1 of node 0: had ended (exit 3), no image\n"));
+	snprintf(args, sizeof(args), "inspect --json %s/gen-000002", dir);
+	crest(args);
+	EXPECT(strstr(out, "\"ended\": [{\"node\": 0, \"rank\": 1, \"how\": \"exit 3\"}], \"images\": ["));
+	/* restarting task 1 from generation 2 ends it with exit 3, at once */
+	snprintf(args, sizeof(args), "restart --dir %s --generation 2 --task 1 --node 0", dir);
+	EXPECT_EQ(crest(args), 3);
+	EXPECT(strstr(out, "crest: task 1 had ended (exit 3) when generation 2 was taken"));
 	teardown(a);
 }
 
@@ -160,11 +206,7 @@ TEST(missing_task_named_by_rank)
 	snprintf(path, sizeof(path), "%s/coord.log", dir);
 	for (int i = 0; i < 50 && !strstr(log, "NOT checkpointed"); i++) {
 		usleep(100000);
-		FILE *f = fopen(path, "r");
-		if (f) {
-			log[fread(log, 1, sizeof(log) - 1, f)] = 0;
-			fclose(f);
-		}
+		slurp(path, log, sizeof(log));
 	}
 	EXPECT(strstr(log, "only 2 of its 3 tasks registered with crest within 1 s"));
 	EXPECT(strstr(log, "; missing: 7)"));

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Slurm tasks of a node that ended while the step runs on
+ * (docs/slurm.md, "A task that ends before the others").  Restart needs
+ * every task of the step: one that ended has no image, so a generation
+ * records it with its wait status instead, and a restart from that
+ * generation ends it again at once with the same status.
+ *
+ * A node's coordinator learns that a task ended twice: its first process's
+ * connection closes (c->ntasks falls), and the plugin, once slurmstepd has
+ * reaped the task, sends its status (TASK_ENDED, `crest step-task-end`).
+ * Only a task whose status is known and none of whose processes still run
+ * can be recorded; until then no generation is committed.  A restarted
+ * step's coordinator starts with the ended tasks of the generation it
+ * restarts from (--ended-tasks).  A sub-coordinator sends its node's list
+ * to the root at WRITE (TASKS_ENDED), which writes them all in MANIFEST.
+ */
+#define LOG_MODULE "coord"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "log.h"
+
+static struct ckdir_ended *find(struct ckdir_ended *e, size_t n, uint32_t rank)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i].rank == rank)
+			return &e[i];
+	return NULL;
+}
+
+/* appended to *list unless there; -ENOMEM */
+static int add(struct ckdir_ended **list, size_t *n, size_t *cap, uint32_t node, uint32_t rank, int32_t status)
+{
+	if (find(*list, *n, rank))
+		return 0;
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct ckdir_ended *e = realloc(*list, ncap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		*list = e;
+		*cap = ncap;
+	}
+	(*list)[(*n)++] = (struct ckdir_ended){ .node = node, .rank = rank, .status = status };
+	return 0;
+}
+
+/* rank is one of this node's (--task-ranks), or nothing says otherwise */
+static bool rank_is_ours(const struct coord *c, uint32_t rank)
+{
+	const char *s = c->o.task_ranks;
+
+	if (!s)
+		return true;
+	for (; *s; s += strcspn(s, ","), s += *s == ',')
+		if (strtoul(s, NULL, 10) == rank)
+			return true;
+	return false;
+}
+
+int coord_ended_add(struct coord *c, uint32_t rank, int32_t status, const char *from)
+{
+	char how[32];
+
+	if (!c->o.tasks || !rank_is_ours(c, rank)) {
+		pr_warn("%s says task %" PRIu32 " ended, which is not a task of node %u; ignored", from, rank,
+			c->o.node);
+		return -EINVAL;
+	}
+	if (find(c->ended, c->nended, rank))
+		return 0;	/* a restarted one ending again */
+	if (add(&c->ended, &c->nended, &c->ended_cap, c->o.node, rank, status)) {
+		pr_err("out of memory recording that task %" PRIu32 " ended", rank);
+		return -ENOMEM;
+	}
+	ckdir_status_text(status, how, sizeof(how));
+	pr_info("task %" PRIu32 " ended (%s), said by %s", rank, how, from);
+	return 0;
+}
+
+int coord_ended_parse(struct coord *c, const char *s)
+{
+	char *end;
+
+	for (const char *p = s; *p; p = end + (*end == ',')) {
+		unsigned long rank = strtoul(p, &end, 10);
+		if (end == p || *end != ':' || rank > UINT32_MAX)
+			return -EINVAL;
+		p = end + 1;
+		long status = strtol(p, &end, 10);
+		if (end == p || (*end && *end != ',') || status < 0 || status > 0xffff)
+			return -EINVAL;
+		if (coord_ended_add(c, (uint32_t)rank, (int32_t)status, "the generation restarted from"))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+bool coord_ended_has(const struct coord *c, uint32_t rank)
+{
+	return find(c->ended, c->nended, rank) != NULL;
+}
+
+bool coord_ended_unrecordable(struct coord *c, char *why, size_t size)
+{
+	if (!c->o.tasks || !c->started)
+		return false;
+	unsigned gone = c->ntasks + c->nended < c->o.tasks ? c->o.tasks - c->ntasks - (unsigned)c->nended : 0;
+	if (gone) {
+		snprintf(why, size, "%u of the %u tasks on node %u ended after the step started and how they ended "
+			 "(their exit status, which the Slurm plugin sends when slurmstepd has reaped them) has not "
+			 "reached crest: a generation without them could not be restarted", gone, c->o.tasks,
+			 c->o.node);
+		return true;
+	}
+	for (const struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_PROC || p->dead || p->sub || !p->task_id || !coord_ended_has(c, p->task_id - 1))
+			continue;
+		snprintf(why, size, "task %u on node %u ended, but process %d (%s) it started still runs: a restart "
+			 "could not give it back its task, so no generation is taken until it ends", p->task_id - 1,
+			 c->o.node, (int)p->pid, p->exe);
+		return true;
+	}
+	return false;
+}
+
+int coord_ended_send_up(struct coord *c)
+{
+	static struct crest_msg_tasks_ended m;
+	size_t i = 0;
+
+	if (!c->parent)
+		return -ENOTCONN;
+	do {
+		memset(&m, 0, sizeof(m));
+		m.generation = c->ck.gen;
+		for (; i < c->nended && m.n < CREST_ENDED_MAX; i++, m.n++) {
+			m.t[m.n].rank = c->ended[i].rank;
+			m.t[m.n].status = c->ended[i].status;
+		}
+		m.more = i < c->nended;
+		int rc = coord_send(c, c->parent, CREST_MSG_TASKS_ENDED, &m, sizeof(m));
+		if (rc)
+			return rc;
+	} while (i < c->nended);
+	return 0;
+}
+
+void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_msg_tasks_ended *m)
+{
+	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen || m->n > CREST_ENDED_MAX) {
+		pr_debug("node %u: TASKS_ENDED for generation %" PRIu64 " ignored", p->node, m->generation);
+		return;
+	}
+	for (uint32_t i = 0; i < m->n; i++)
+		if (add(&p->ended, &p->nended, &p->ended_cap, p->node, m->t[i].rank, m->t[i].status)) {
+			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
+			return;
+		}
+}
+
+int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man)
+{
+	size_t n = c->nended;
+
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->member && p->sub)
+			n += p->nended;
+	man->nended = 0;
+	man->ended = n ? calloc(n, sizeof(*man->ended)) : NULL;
+	if (n && !man->ended)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nended; i++)
+		man->ended[man->nended++] = c->ended[i];
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->member && p->sub)
+			for (size_t i = 0; i < p->nended; i++)
+				man->ended[man->nended++] = p->ended[i];
+	return 0;
+}
