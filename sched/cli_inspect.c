@@ -478,8 +478,6 @@ static int inspect_gen(const char *dir, const struct opts *o)
 			printf("\n");
 	}
 	if (o->json)
-		printf("]");
-	if (o->json)
 		printf("]}\n");
 	ckdir_manifest_free(&m);
 out_close:

@@ -80,6 +80,10 @@ take_gens() {
 	run_logged timeout 60 "$CREST" inspect "$CK/latest"
 	[ "$status" -eq 0 ]
 	[ -n "$(find -L "$CK/latest" -name '*.img')" ]
+	# and --json is JSON, with the images and the (no) ended tasks
+	run_logged timeout 60 "$CREST" inspect --json "$CK/latest"
+	[ "$status" -eq 0 ]
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert d["images"] and d["ended"] == []' "$output"
 	is_alive "$app"
 	wait_exit "$app" 60
 	[ "$rc" -eq 0 ]
