@@ -991,8 +991,10 @@ pid_t ckdir_coord_alive(const char *dir)
 	snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", (int)pid);
 	fd = open(comm_path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		struct stat own;
+		crest_fd_mark(fd, &own);	/* libcrest's checkpoint thread calls this too */
 		ssize_t n = read(fd, comm, sizeof(comm) - 1);
-		close(fd);
+		crest_fd_close_own(fd, &own);
 		if (n > 0) {
 			comm[n] = 0;
 			if (strncmp(comm, "crest-coord", 11))

@@ -158,6 +158,13 @@ void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_ms
 		return;
 	}
 	for (uint32_t i = 0; i < m->n; i++)
+		if (m->t[i].status < 0 || m->t[i].status > 0xffff) {
+			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u sent an ended task %" PRIu32
+					 " with status %" PRId32 ", which is no wait status", p->node, m->t[i].rank,
+					 m->t[i].status);
+			return;
+		}
+	for (uint32_t i = 0; i < m->n; i++)
 		if (add(&p->ended, &p->nended, &p->ended_cap, p->node, m->t[i].rank, m->t[i].status)) {
 			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
 			return;

@@ -11,6 +11,7 @@
  */
 #define LOG_MODULE "coord"
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,11 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 			break;
 		memcpy(&m, payload, sizeof(m));
 		conn->kind = CONN_CLIENT;
+		if (m.status < 0 || m.status > 0xffff) {
+			pr_warn("TASK_ENDED for task %" PRIu32 " with status %" PRId32 ", which is no wait status; ignored",
+				m.rank, m.status);
+			return;
+		}
 		coord_ended_add(c, m.rank, m.status, "the Slurm plugin");
 		return;
 	}
@@ -593,7 +599,9 @@ static bool should_exit(struct coord *c)
 	 * coordinator of a Slurm step, which the plugin stops at the step's end
 	 * (its tasks exec, or restart, and connect again) */
 	if (c->o.listen[0] || c->o.tasks) {
-		/* a node whose tasks all ended takes part in the checkpoints still */
+		/* a node whose tasks all ended stays (the plugin stops it when
+		 * Slurm ends the step on the node; docs/slurm.md says what that
+		 * costs) */
 		if (coord_nprocs(c) || coord_ns_busy(c) || (c->o.tasks && c->nended >= c->o.tasks))
 			c->last_member_ms = coord_now_ms();
 		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;
