@@ -184,6 +184,12 @@ struct coord {
 	/* this node's Slurm tasks that ended, with their wait status (coord_ended.c) */
 	struct ckdir_ended *ended;
 	size_t nended, ended_cap;
+	/* root: the nodes whose tasks all ended and whose sub-coordinator left
+	 * (CREST_ENDED_NODE_DONE), and their tasks */
+	struct ckdir_ended *done_ended;
+	size_t ndone_ended, done_ended_cap;
+	uint32_t *done_nodes;
+	size_t ndone_nodes, done_nodes_cap;
 	char put_off[128];		/* why the interval last waited (logged once) */
 	uint64_t final_gen;		/* a final checkpoint was committed: no more */
 	long long start_ms;
@@ -256,6 +262,8 @@ void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_fram
  * frame (crest checkpoint --job): a client, or refused and dropped */
 void coord_munge_request(struct coord *c, struct conn *conn, const struct crest_frame *hdr, const void *payload);
 void coord_tree_tick(struct coord *c);
+/* sub: reach the parent and say HELLO now if it can (no backoff) */
+void coord_tree_up_now(struct coord *c);
 void coord_tree_parent_gone(struct coord *c);
 void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);
 int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n);
@@ -270,6 +278,12 @@ bool coord_ended_has(const struct coord *c, uint32_t rank);
 bool coord_ended_unrecordable(struct coord *c, char *why, size_t size);
 int coord_ended_send_up(struct coord *c);
 void coord_ended_from_sub(struct coord *c, struct conn *sub, const struct crest_msg_tasks_ended *m);
+/* sub: every task of the node ended and the plugin stops it: tell the root */
+void coord_ended_node_done(struct coord *c);
+/* root: the done nodes no sub-coordinator serves (counted as present) */
+unsigned coord_ended_nodes_away(const struct coord *c);
+/* root: a sub-coordinator of node says HELLO: it is no longer done */
+void coord_ended_node_back(struct coord *c, uint32_t node);
 /* the root: this node's and the member subs' into man->ended (malloc'ed) */
 int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man);
 

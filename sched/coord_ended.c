@@ -129,7 +129,7 @@ bool coord_ended_unrecordable(struct coord *c, char *why, size_t size)
 	return false;
 }
 
-int coord_ended_send_up(struct coord *c)
+static int send_list(struct coord *c, uint64_t gen, uint32_t flags)
 {
 	static struct crest_msg_tasks_ended m;
 	size_t i = 0;
@@ -138,12 +138,12 @@ int coord_ended_send_up(struct coord *c)
 		return -ENOTCONN;
 	do {
 		memset(&m, 0, sizeof(m));
-		m.generation = c->ck.gen;
+		m.generation = gen;
 		for (; i < c->nended && m.n < CREST_ENDED_MAX; i++, m.n++) {
 			m.t[m.n].rank = c->ended[i].rank;
 			m.t[m.n].status = c->ended[i].status;
 		}
-		m.more = i < c->nended;
+		m.more = (i < c->nended ? CREST_ENDED_MORE : 0) | flags;
 		int rc = coord_send(c, c->parent, CREST_MSG_TASKS_ENDED, &m, sizeof(m));
 		if (rc)
 			return rc;
@@ -151,19 +151,130 @@ int coord_ended_send_up(struct coord *c)
 	return 0;
 }
 
+int coord_ended_send_up(struct coord *c)
+{
+	return send_list(c, c->ck.gen, 0);
+}
+
+/*
+ * Slurm ends a step on a node once the node's tasks have all ended, and
+ * the plugin then stops its coordinator while the other nodes run on.  A
+ * sub-coordinator says so first, with the tasks' statuses, so that the
+ * root goes on taking generations (which record them) without the node.
+ */
+void coord_ended_node_done(struct coord *c)
+{
+	if (!coord_is_sub(c) || !c->o.tasks || c->nended < c->o.tasks)
+		return;
+	/* a restarted node whose tasks had all ended may not have reached its
+	 * parent yet */
+	coord_tree_up_now(c);
+	if (!c->parent || !c->hello_sent) {
+		pr_warn("every task of node %u ended, but the root %s cannot be told: the step's later checkpoints "
+			"will miss this node", c->o.node, c->o.parent);
+		return;
+	}
+	if (send_list(c, 0, CREST_ENDED_NODE_DONE))
+		pr_warn("cannot tell the root that every task of node %u ended: the step's later checkpoints "
+			"will miss this node", c->o.node);
+	else
+		pr_info("every task of node %u ended: told the root, which goes on without this node", c->o.node);
+}
+
+static bool node_is_done(const struct coord *c, uint32_t node)
+{
+	for (size_t i = 0; i < c->ndone_nodes; i++)
+		if (c->done_nodes[i] == node)
+			return true;
+	return false;
+}
+
+static bool node_served(const struct coord *c, uint32_t node)
+{
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->sub && !p->dead && p->node == node)
+			return true;
+	return false;
+}
+
+unsigned coord_ended_nodes_away(const struct coord *c)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < c->ndone_nodes; i++)
+		n += !node_served(c, c->done_nodes[i]);
+	return n;
+}
+
+void coord_ended_node_back(struct coord *c, uint32_t node)
+{
+	size_t k = 0;
+
+	if (!node_is_done(c, node))
+		return;
+	for (size_t i = 0; i < c->ndone_nodes; i++)
+		if (c->done_nodes[i] != node)
+			c->done_nodes[k++] = c->done_nodes[i];
+	c->ndone_nodes = k;
+	k = 0;
+	for (size_t i = 0; i < c->ndone_ended; i++)
+		if (c->done_ended[i].node != node)
+			c->done_ended[k++] = c->done_ended[i];
+	c->ndone_ended = k;
+	pr_info("node %u, whose tasks had all ended, is served by a sub-coordinator again", node);
+}
+
+/* root: NODE_DONE from the sub-coordinator of p->node */
+static void node_done_from_sub(struct coord *c, struct conn *p, const struct crest_msg_tasks_ended *m)
+{
+	if (node_is_done(c, p->node)) {
+		pr_warn("node %u said twice that its tasks ended; ignored", p->node);
+		return;
+	}
+	for (uint32_t i = 0; i < m->n; i++)
+		if (add(&c->done_ended, &c->ndone_ended, &c->done_ended_cap, p->node, m->t[i].rank,
+			m->t[i].status)) {
+			pr_err("out of memory recording the ended tasks of node %u", p->node);
+			return;
+		}
+	if (m->more & CREST_ENDED_MORE)
+		return;
+	if (c->ndone_nodes == c->done_nodes_cap) {
+		size_t ncap = c->done_nodes_cap ? 2 * c->done_nodes_cap : 8;
+		uint32_t *d = realloc(c->done_nodes, ncap * sizeof(*d));
+		if (!d) {
+			pr_err("out of memory recording that node %u is done", p->node);
+			return;
+		}
+		c->done_nodes = d;
+		c->done_nodes_cap = ncap;
+	}
+	c->done_nodes[c->ndone_nodes++] = p->node;
+	pr_info("every task of node %u ended (%zu recorded); later generations record them and do not wait "
+		"for the node", p->node, c->ndone_ended);
+}
+
 void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_msg_tasks_ended *m)
 {
+	if (m->n > CREST_ENDED_MAX)
+		return;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->t[i].status < 0 || m->t[i].status > 0xffff) {
+			pr_warn("node %u sent an ended task %" PRIu32 " with status %" PRId32 ", which is no wait "
+				"status; ignored", p->node, m->t[i].rank, m->t[i].status);
+			if (c->ck.step != CK_IDLE)
+				coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u sent a task status that is "
+						 "no wait status", p->node);
+			return;
+		}
+	if (m->more & CREST_ENDED_NODE_DONE) {
+		node_done_from_sub(c, p, m);
+		return;
+	}
 	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen || m->n > CREST_ENDED_MAX) {
 		pr_debug("node %u: TASKS_ENDED for generation %" PRIu64 " ignored", p->node, m->generation);
 		return;
 	}
-	for (uint32_t i = 0; i < m->n; i++)
-		if (m->t[i].status < 0 || m->t[i].status > 0xffff) {
-			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u sent an ended task %" PRIu32
-					 " with status %" PRId32 ", which is no wait status", p->node, m->t[i].rank,
-					 m->t[i].status);
-			return;
-		}
 	for (uint32_t i = 0; i < m->n; i++)
 		if (add(&p->ended, &p->nended, &p->ended_cap, p->node, m->t[i].rank, m->t[i].status)) {
 			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
@@ -173,7 +284,7 @@ void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_ms
 
 int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man)
 {
-	size_t n = c->nended;
+	size_t n = c->nended + c->ndone_ended;
 
 	for (const struct conn *p = c->conns; p; p = p->next)
 		if (p->member && p->sub)
@@ -184,6 +295,8 @@ int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->nended; i++)
 		man->ended[man->nended++] = c->ended[i];
+	for (size_t i = 0; i < c->ndone_ended; i++)
+		man->ended[man->nended++] = c->done_ended[i];
 	for (const struct conn *p = c->conns; p; p = p->next)
 		if (p->member && p->sub)
 			for (size_t i = 0; i < p->nended; i++)

@@ -90,12 +90,12 @@ out_close:
 
 bool coord_step_started(struct coord *c, char *why, size_t size)
 {
-	unsigned tasks = c->ntasks, nodes = 1 + c->nsubs;
+	unsigned tasks = c->ntasks, nodes = 1 + c->nsubs + coord_ended_nodes_away(c);
 
 	if (!c->o.tasks && !c->o.nodes)
 		return true;
 	/* always every node: a generation without one could not be restarted
-	 * (a node whose tasks ended keeps its sub-coordinator connected);
+	 * (a node whose tasks all ended counts once it said so: NODE_DONE);
 	 * every task only until the step has started */
 	bool nodes_ok = !c->o.nodes || nodes >= c->o.nodes;
 	if (c->started) {
@@ -265,6 +265,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		c->nsubs++;
 		conn->sub = true;
 		conn->node = h->node;
+		coord_ended_node_back(c, h->node);
 		conn->pid = (pid_t)h->pid;
 		conn->vpid = h->pid;
 		memcpy(conn->exe, h->exe, sizeof(conn->exe));
@@ -462,6 +463,7 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		if (conn->kind == CONN_PROC || conn->tcp)
 			break;
 		pr_info("SHUTDOWN requested by pid %d: exiting, the application keeps running", (int)conn->pid);
+		coord_ended_node_done(c);
 		coord_stop = 1;
 		return;
 	default:
@@ -586,6 +588,11 @@ void coord_close_all(struct coord *c)
 	coord_ns_free(c);
 	coord_endpoints_clear(c);
 	free(c->ended);
+	free(c->done_ended);
+	free(c->done_nodes);
+	c->done_ended = NULL;
+	c->done_nodes = NULL;
+	c->ndone_ended = c->ndone_nodes = 0;
 	c->ended = NULL;
 	c->nended = 0;
 }
@@ -599,9 +606,8 @@ static bool should_exit(struct coord *c)
 	 * coordinator of a Slurm step, which the plugin stops at the step's end
 	 * (its tasks exec, or restart, and connect again) */
 	if (c->o.listen[0] || c->o.tasks) {
-		/* a node whose tasks all ended stays (the plugin stops it when
-		 * Slurm ends the step on the node; docs/slurm.md says what that
-		 * costs) */
+		/* a node whose tasks all ended stays until the plugin stops it
+		 * (Slurm ended the step on the node: coord_ended_node_done) */
 		if (coord_nprocs(c) || coord_ns_busy(c) || (c->o.tasks && c->nended >= c->o.tasks))
 			c->last_member_ms = coord_now_ms();
 		return coord_now_ms() - (c->last_member_ms ? c->last_member_ms : c->start_ms) > COORD_IDLE_EXIT_MS;

@@ -458,6 +458,15 @@ static void missing_tasks(struct coord *c, long long now)
 			coord_send(c, p, CREST_MSG_NOTICE, &m, sizeof(m));
 }
 
+void coord_tree_up_now(struct coord *c)
+{
+	if (!coord_is_sub(c))
+		return;
+	if (!c->parent && !parent_connect(c))
+		pr_info("connected to the parent coordinator %s as node %u", c->o.parent, c->o.node);
+	hello_up(c);
+}
+
 void coord_tree_tick(struct coord *c)
 {
 	long long now = coord_now_ms();

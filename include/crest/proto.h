@@ -140,7 +140,11 @@ struct crest_msg_images {
  * instead of running it.  TASK_ENDED: one task, from `crest step-task-end`
  * (the plugin, when slurmstepd reaps it) to its node's coordinator.
  * TASKS_ENDED: all of a node's, from its sub-coordinator to the root at
- * WRITE; several messages, `more` set on all but the last. */
+ * WRITE; several messages, `more` has CREST_ENDED_MORE on all but the
+ * last.  With CREST_ENDED_NODE_DONE (generation 0, outside a checkpoint):
+ * every task of the node has ended and its sub-coordinator leaves (Slurm
+ * ended the step on that node); the root records the list for every later
+ * generation and no longer waits for the node. */
 struct crest_msg_task_ended {
 	uint32_t rank;			/* SLURM_PROCID */
 	int32_t status;			/* wait status */
@@ -148,6 +152,8 @@ struct crest_msg_task_ended {
 };
 
 #define CREST_ENDED_MAX	128
+#define CREST_ENDED_MORE	1u
+#define CREST_ENDED_NODE_DONE	2u
 
 struct crest_msg_tasks_ended {
 	uint64_t generation;

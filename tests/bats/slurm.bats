@@ -90,10 +90,12 @@ teardown() {
 	! grep -q -e libcrest -e / <<<"$output" || false
 }
 
-@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task; a task that ended early is recorded and not run again" {
+@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task; tasks that ended early are recorded and not run again, and once every task of node 1 ended the root goes on without that node" {
 	local d first step i g
-	# task 3 (node 1 of the step) runs 20 steps and ends after about 2 s
-	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250,SHORT_TASK=3:20 job.sh
+	# tasks 2 and 3 (node 1 of the step) run 30 and 20 steps and end after
+	# about 3 and 2 s: Slurm ends the step on node 1 and the plugin stops its
+	# sub-coordinator, which tells the root first
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250,SHORT_TASK=2:30+3:20 job.sh
 	first=$J
 	wait_log "$first" 'the step has started' 30
 	# another user reaches neither the job nor its coordinator
@@ -120,6 +122,9 @@ teardown() {
 	done
 	run_logged cat "$d/nodes/n1/coord.log"
 	grep -q 'task 3 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log"
+	wait_log "$first" 'every task of node 1 ended (2 recorded)' 30
+	grep -q 'task 2 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log"
+	grep -q 'every task of node 1 ended: told the root' "$d/nodes/n1/coord.log"
 	# the checkpoint signal through Slurm takes one
 	run_logged as_user scancel --signal=USR2 "$first"
 	[ "$status" -eq 0 ]
@@ -141,22 +146,32 @@ teardown() {
 	grep -q 'generation 3 committed' "$d/coord.log"
 	[ ! -e "$d/DONE" ]
 	grep -q '^start 0$' "$W/out.$first"
-	# every generation records task 3 as ended, with the status it had
+	# every generation records tasks 2 and 3 as ended, with their status,
+	# and has no image of node 1
 	for g in 2 3; do	# generation 1 is pruned (keep 2)
+		grep -qx 'ended n1 2 exit 0' "$d/gen-00000$g/MANIFEST"
 		grep -qx 'ended n1 3 exit 0' "$d/gen-00000$g/MANIFEST"
+		! grep -q '^n1/' "$d/gen-00000$g/MANIFEST" || false
 	done
-	check_results 20 "$first" 3
+	# their results, and only theirs, were printed
+	grep -qx "$(python3 "$W/slurm_app.py" --expect 2 30)" "$W/out.$first"
+	grep -qx "$(python3 "$W/slurm_app.py" --expect 3 20)" "$W/out.$first"
+	[ "$(grep -c '^result ' "$W/out.$first")" -eq 2 ]
 
 	# a new job, on the two other nodes, from that job's folder
 	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
-		--export=ALL,STEPS=250,SHORT_TASK=3:20 job.sh
+		--export=ALL,STEPS=250,SHORT_TASK=2:30+3:20 job.sh
 	wait_state "$J" COMPLETED 90
 	run_logged cat "$W/out.$J"
-	check_results 250 "$J" "0 1 2"
-	# it continued: no task started from the beginning, and task 3 ended
-	# again at once with its status, without running
+	check_results 250 "$J" "0 1"
+	# it continued: no task started from the beginning, and tasks 2 and 3
+	# ended again at once with their status, without running
 	! grep -q '^start' "$W/out.$J" || false
+	grep -q 'crest: task 2 had ended (exit 0) when generation 3 was taken' "$W/out.$J"
 	grep -q 'crest: task 3 had ended (exit 0) when generation 3 was taken' "$W/out.$J"
+	# and node 1 of the rerun, whose tasks all ended at once, told its root
+	# too (the root's log is appended to by every run of the step)
+	[ "$(grep -c 'every task of node 1 ended (2 recorded)' "$d/coord.log")" -eq 2 ]
 	grep -q "restarts from generation 3" "$STATE/log/slurmd.node3.log"
 	[ -e "$d/DONE" ]
 }

@@ -4,7 +4,8 @@
 # answer back through a pipe at the end.  Prints "start R" once (a restart
 # does not print it again) and "result R X" at the end; --expect R prints
 # the result an uninterrupted run must reach, at once.  SHORT_TASK=R:N in
-# the environment: task R runs only N steps (it ends before the others).
+# the environment: task R runs only N steps (it ends before the others);
+# R:N+R:N+... for several tasks (sbatch --export splits at commas).
 import os
 import sys
 import threading
@@ -17,9 +18,9 @@ if args[0] == "--expect":
 else:
     rank, steps = int(os.environ["SLURM_PROCID"]), int(args[0])
     delay = float(args[1]) if len(args) > 1 else 0.1
-    short = os.environ.get("SHORT_TASK", "")
-    if short and int(short.split(":")[0]) == rank:
-        steps = int(short.split(":")[1])
+    for short in filter(None, os.environ.get("SHORT_TASK", "").split("+")):
+        if int(short.split(":")[0]) == rank:
+            steps = int(short.split(":")[1])
 
 
 def checksum(seed, n, pause):
