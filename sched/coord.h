@@ -190,6 +190,7 @@ struct coord {
 	size_t ndone_ended, done_ended_cap;
 	uint32_t *done_nodes;
 	size_t ndone_nodes, done_nodes_cap;
+	long long stop_wait_ms;		/* sub: SHUTDOWN came while tasks' statuses were on their way */
 	char put_off[128];		/* why the interval last waited (logged once) */
 	uint64_t final_gen;		/* a final checkpoint was committed: no more */
 	long long start_ms;
@@ -280,6 +281,9 @@ int coord_ended_send_up(struct coord *c);
 void coord_ended_from_sub(struct coord *c, struct conn *sub, const struct crest_msg_tasks_ended *m);
 /* sub: every task of the node ended and the plugin stops it: tell the root */
 void coord_ended_node_done(struct coord *c);
+/* SHUTDOWN from the plugin: stop now, or soon (coord_ended_stop_tick) */
+void coord_ended_shutdown(struct coord *c);
+void coord_ended_stop_tick(struct coord *c);
 /* root: the done nodes no sub-coordinator serves (counted as present) */
 unsigned coord_ended_nodes_away(const struct coord *c);
 /* root: a sub-coordinator of node says HELLO: it is no longer done */

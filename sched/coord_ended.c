@@ -181,6 +181,36 @@ void coord_ended_node_done(struct coord *c)
 		pr_info("every task of node %u ended: told the root, which goes on without this node", c->o.node);
 }
 
+/*
+ * The plugin sends each task's status (task_exit) before it stops the
+ * coordinator (exit), but on connections of their own: the SHUTDOWN may be
+ * read first.  A sub-coordinator none of whose task processes is connected
+ * any more waits up to STOP_WAIT_ENDED_MS for the statuses still missing.
+ */
+#define STOP_WAIT_ENDED_MS 2000
+
+void coord_ended_shutdown(struct coord *c)
+{
+	if (coord_is_sub(c) && c->o.tasks && c->nended < c->o.tasks && !c->ntasks) {
+		pr_info("%zu of the %u tasks' statuses are here: waiting up to %d ms for the others before "
+			"stopping", c->nended, c->o.tasks, STOP_WAIT_ENDED_MS);
+		c->stop_wait_ms = coord_now_ms();
+		return;
+	}
+	coord_ended_node_done(c);
+	coord_stop = 1;
+}
+
+void coord_ended_stop_tick(struct coord *c)
+{
+	if (!c->stop_wait_ms ||
+	    (c->nended < c->o.tasks && coord_now_ms() - c->stop_wait_ms < STOP_WAIT_ENDED_MS))
+		return;
+	c->stop_wait_ms = 0;
+	coord_ended_node_done(c);
+	coord_stop = 1;
+}
+
 static bool node_is_done(const struct coord *c, uint32_t node)
 {
 	for (size_t i = 0; i < c->ndone_nodes; i++)

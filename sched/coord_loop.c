@@ -462,9 +462,8 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 	case CREST_MSG_SHUTDOWN:
 		if (conn->kind == CONN_PROC || conn->tcp)
 			break;
-		pr_info("SHUTDOWN requested by pid %d: exiting, the application keeps running", (int)conn->pid);
-		coord_ended_node_done(c);
-		coord_stop = 1;
+		pr_info("SHUTDOWN requested by pid %d: stopping, the application keeps running", (int)conn->pid);
+		coord_ended_shutdown(c);
 		return;
 	default:
 		break;
@@ -708,6 +707,7 @@ int coord_run(struct coord *c)
 		coord_tree_tick(c);
 		coord_ckpt_tick(c);
 		coord_ns_tick(c);
+		coord_ended_stop_tick(c);
 		reap(c);
 		if (should_exit(c)) {
 			pr_info("%s", c->any_connected ? "every process has disconnected: exiting" :

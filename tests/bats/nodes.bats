@@ -683,3 +683,32 @@ check_ring() {
 	grep -qx "client 3 got pong hello 3" "$D/r2.out"
 	! grep -q FAIL "$D"/r*.out || false
 }
+
+@test "a node whose tasks all ended tells the root when it is stopped, also when the last status comes after the SHUTDOWN" {
+	local sub
+	mkdir -p "$CK"
+	# a Slurm-like step of 2 nodes: the root's task 0 ended already; node 1
+	# has tasks 4 and 5, of which 4 ended; nobody runs
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:0" --addr-file "$CK/ROOT" --nodes 2 \
+		--tasks 1 --task-ranks 0 --ended-tasks 0:0
+	[ "$status" -eq 0 ]
+	COORDS+=("$(awk '$1 == "pid" { print $2 }' "$CK/COORD")")
+	run_logged "$COORD_BIN" --dir "$CK" --node 1 --parent-file "$CK/ROOT" --tasks 2 --task-ranks 4,5 \
+		--ended-tasks 4:0
+	[ "$status" -eq 0 ]
+	sub=$(sub_pid 1)
+	# the plugin stops node 1 before task 5's status has arrived: the sub
+	# waits for it, and then tells the root
+	run_logged "$CREST" step-stop --dir "$CK" --node 1 --nodes 2 --ok
+	[ "$status" -eq 0 ]
+	is_coord "$sub"
+	grep -q "1 of the 2 tasks' statuses are here: waiting" "$CK/nodes/n1/coord.log"
+	run_logged "$CREST" step-task-end --dir "$CK" --node 1 --rank 5 --status 768
+	[ "$status" -eq 0 ]
+	wait_coord_gone "$CK/nodes/n1"
+	run_logged cat "$CK/nodes/n1/coord.log"
+	grep -q 'every task of node 1 ended: told the root' "$CK/nodes/n1/coord.log"
+	grep -q 'every task of node 1 ended (2 recorded)' "$CK/coord.log"
+	# (that the next generations record them and a restart ends them again
+	# is tested on the cluster: slurm.bats)
+}
