@@ -41,14 +41,16 @@ teardown() {
 	# it afresh; --checkpoint-keep kept the folder
 	grep -qx 'exit 0' "$d/DONE"
 	# every image is the user's, 0600 in 0700 folders, one folder per node;
-	# no generation is committed once a task has ended (it could not be
-	# restarted), so the latest has both tasks of each node; their forked
+	# the latest has both tasks of each node, as an image or, for a task
+	# that had ended before it (0264fe5), as an `ended` line; the forked
 	# children end first, so a late generation may lack some of them
-	local g
+	local g n
 	g=$d/$(readlink "$d/latest")
-	run_logged ls -ln "$g/n0" "$g/n1"
-	[ "$(find "$g/n0" -type f -name 'p-*.img' | wc -l)" -ge 2 ]
-	[ "$(find "$g/n1" -type f -name 'p-*.img' | wc -l)" -ge 2 ]
+	run_logged ls -ln "$g/n0" "$g/n1" "$g/MANIFEST"
+	for n in 0 1; do
+		[ $(($(find "$g/n$n" -type f -name 'p-*.img' 2>/dev/null | wc -l) + \
+			$(grep -c "^ended n$n " "$g/MANIFEST"))) -ge 2 ]
+	done
 	[ -z "$(find "$d" ! -user crest-test)" ]
 	[ -z "$(find "$g" -type f -name 'p-*.img' ! -perm 0600)" ]
 	[ "$(stat -c %a "$d")" = 700 ]
