@@ -74,6 +74,13 @@ finish() {
 	fi
 	echo "FAIL $NAME: $verdict"
 	echo "  logs: $LOG $REF $OUT"
+	# the logs are gone with a CI machine: their ends go with the verdict
+	if [ -s "$OUT" ]; then
+		echo "  --- last lines of $OUT:"
+		tail -n 15 "$OUT" | sed 's/^/  | /'
+	fi
+	echo "  --- last lines of $LOG:"
+	tail -n 25 "$LOG" | cut -c1-300 | sed 's/^/  | /'
 	exit 1
 }
 
@@ -275,7 +282,8 @@ pid=$APP
 APP=
 log "pid $pid exited $rc"
 [ $rc -eq 137 ] && finish "restarted run was killed (SIGKILL)"
-[ $rc -eq 0 ] || finish "restarted run exited $rc"
+why=$(grep -a '^FAIL' "$OUT" | head -n 1)
+[ $rc -eq 0 ] || finish "restarted run exited $rc${why:+: $why}"
 grep -aq '^FAIL' "$OUT" && finish "the program reported: $(grep -a '^FAIL' "$OUT" | head -n 1)"
 ends_in_pass "$OUT" || finish "output does not end in PASS"
 GOT=$(result_of "$OUT")
