@@ -9,7 +9,7 @@
  * as crest checkpoint --dir prints it.
  *
  * Whatever keeps this path from being tried (no libmunge, a folder the
- * caller cannot read, a step on one node, which has no TCP listener) makes
+ * caller cannot read, a step whose node 0 had no IPv4 address: no ROOT) makes
  * cli_ckpt_munge return CLI_FALLBACK with why, and cli_checkpoint.c asks
  * Slurm to signal the job instead.  A refusal or a failed checkpoint is
  * an answer, not a reason to fall back.
@@ -145,8 +145,8 @@ static int find_steps(const struct job_info *ji, const char *given, struct targe
 	}
 	closedir(d);
 	if (!n)
-		snprintf(why, wsize, "no running step%s of job %" PRIu32 " in %s has a root coordinator on TCP (a "
-			 "step on one node has none)", ji->has_step ? " with that id" : "", ji->job, jobdir);
+		snprintf(why, wsize, "no running step%s of job %" PRIu32 " in %s has a root coordinator on TCP (no "
+			 "ROOT: its node 0 had no IPv4 address)", ji->has_step ? " with that id" : "", ji->job, jobdir);
 	return n ? n : CLI_FALLBACK;
 }
 

@@ -9,9 +9,10 @@
  *                    [--interval SEC] [--keep N] [--compress ALG] ...
  *
  * decides whether the step starts afresh or restarts, starts the node's
- * coordinator — standalone for a one-node step; else the root on node 0,
- * listening on this node's address, and a sub-coordinator on the others,
- * which finds the root in STEPDIR/ROOT — and prints one line:
+ * coordinator — the root on node 0, listening on this node's address (also
+ * for a one-node step, so that crest checkpoint --job reaches it; standalone
+ * if a one-node step's node has no IPv4 address), and a sub-coordinator on
+ * the others, which finds the root in STEPDIR/ROOT — and prints one line:
  * "launch" or "restart GEN", after "dir STEPDIR.K" with --occurrence (the
  * K-th step of this run with the same STEPDIR: occurrence_dir).
  *
@@ -201,12 +202,12 @@ static int occurrence_dir(const char *dir, const char *occ, char *out, size_t si
 /*
  * The step's folder must outlive the node and be seen by every node of the
  * step (docs/slurm.md, "For administrators"): memory (tmpfs, ramfs) is
- * refused unless the site allows it (local_ok=yes: --local-ok), and on a
- * step of several nodes node 0 writes STARTED with the step's run id, which
- * the others must see within wait_s (--tasks-wait: the nodes of a step
+ * refused unless the site allows it (local_ok=yes: --local-ok), and node 0
+ * writes STARTED with the step's run id, which the other nodes of a step
+ * of several must see within wait_s (--tasks-wait: the nodes of a step
  * start together; a folder each node has on its own disk fails there).
  */
-static int check_shared(const char *abs, unsigned node, unsigned nodes, const char *runid, bool local_ok,
+static int check_shared(const char *abs, unsigned node, const char *runid, bool local_ok,
 			unsigned wait_s)
 {
 	struct statfs sf;
@@ -219,10 +220,10 @@ static int check_shared(const char *abs, unsigned node, unsigned nodes, const ch
 			abs, node);
 		return -1;
 	}
-	if (nodes < 2 || !runid)
+	if (!runid)
 		return 0;
 	snprintf(file, sizeof(file), "%s/STARTED", abs);
-	if (node == 0) {
+	if (node == 0) {	/* also on one node: crest checkpoint --job looks for it */
 		snprintf(text, sizeof(text), "%s\n", runid);
 		if (ckdir_write_atomic(file, text, strlen(text), 0600)) {
 			fprintf(stderr, "crest: step-start: cannot write %s\n", file);
@@ -377,7 +378,7 @@ int cmd_step_start(int argc, char **argv)
 	}
 	if (cli_find_paths(&paths) || make_parents(dir) || ckdir_make(dir) || cli_abs_dir("step-start", dir, abs, sizeof(abs)))
 		return 1;
-	if (check_shared(abs, node, nodes, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20))
+	if (check_shared(abs, node, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20))
 		return 1;
 	if (occ)
 		printf("dir %s\n", abs);
@@ -436,15 +437,19 @@ int cmd_step_start(int argc, char **argv)
 	}
 	static char listen[96], rootfile[PATH_MAX + 16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
-	if (nodes > 1 && node == 0) {
-		r = node_address(addr, sizeof(addr));
-		if (r) {
-			fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other nodes "
-				"to reach: %s\n", strerror(-r));
-			return 1;
-		}
+	if (node == 0)
+		unlink(rootfile);	/* an earlier root's; only node 0's own root writes it */
+	/* node 0 runs the root, on TCP, also when the step has one node: that
+	 * is where crest checkpoint --job asks (cli_ckpt_munge.c).  A one-node
+	 * step on a node without an IPv4 address keeps a local coordinator
+	 * (--job then signals the step through Slurm). */
+	if (node == 0 && (r = node_address(addr, sizeof(addr))) && nodes > 1) {
+		fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other nodes "
+			"to reach: %s\n", strerror(-r));
+		return 1;
+	}
+	if (node == 0 && !r) {
 		snprintf(listen, sizeof(listen), "%s:0", addr);
-		unlink(rootfile);	/* an earlier root's */
 		extra[ne++] = "--root";
 		extra[ne++] = "--listen";
 		extra[ne++] = listen;

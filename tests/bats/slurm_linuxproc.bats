@@ -60,3 +60,20 @@ EOF
 	[ "$status" -eq 0 ]
 	grep -q 'crest: this step is NOT checkpointed: on node 0 only 1 of its 2 tasks registered with crest within 5 s (ranks registered: 0; missing: 1)' <<<"$output"
 }
+
+@test "a one-node step has a root on TCP: crest checkpoint --job (munge) waits and answers its generation there too, and the job ends right" {
+	local d
+	submit -N1 --ntasks-per-node=2 --checkpoint=0 --export=ALL,STEPS=100 job.sh
+	wait_log "$J" 'the step has started' 30
+	d=$(step_dir "$J")
+	[ -s "$d/ROOT" ]
+	grep -qx "$J\.0\.[0-9]*" "$d/STARTED"
+	run_logged as_user "$P/bin/crest" checkpoint --job "$J"
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
+	grep -q "checkpoint requested by uid $(id -u crest-test) .*(munge)" "$d/coord.log"
+	grep -q 'generation 1 committed' "$d/coord.log"
+	wait_state "$J" COMPLETED 60
+	run_logged cat "$W/out.$J"
+	check_results 100 "$J" "0 1"
+}
