@@ -73,12 +73,63 @@ static void link_close(void)
 		crest_ckpt_busy(false);
 }
 
+/*
+ * The first link of a process is made without taking a descriptor number
+ * the application could be using at that moment.  A socket made by the
+ * checkpoint thread lands on the lowest free number, as the application's
+ * own do, until crest moves it above CREST_FD_BASE; a shell that dup2()s a
+ * file onto that number in between (bash's `exec 3>file` in a subshell
+ * just forked) loses it or makes crest close it (tests/cr/pipeline).  So
+ * the constructor and the fork handler, which run while the process has no
+ * other thread, read COORD and make the socket high up (spare_fd), and the
+ * checkpoint thread only connects it.  A later link (the coordinator gone
+ * and back) goes through ckdir_coord_connect, which closes a low number
+ * only if it still holds crest's socket (common/fd_own.c).
+ */
+static int spare_fd = -1;
+static struct sockaddr_un coord_addr;	/* from COORD, read with spare_fd */
+
+/* only while the process has one thread */
+static void make_spare(void)
+{
+	pid_t pid;
+
+	if (spare_fd >= 0) {	/* the parent's, inherited: not this process's to use */
+		crest_fd_unprotect(spare_fd);
+		close(spare_fd);
+		spare_fd = -1;
+	}
+	memset(&coord_addr, 0, sizeof(coord_addr));
+	coord_addr.sun_family = AF_UNIX;
+	if (ckdir_coord_read(crest.dir, &pid, coord_addr.sun_path, sizeof(coord_addr.sun_path)))
+		return;	/* no coordinator yet: the thread finds it later */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		spare_fd = crest_fd_protect(fd);
+}
+
+/* the coordinator's socket, connected: spare_fd if there is one */
+static int coord_connect(void)
+{
+	int fd = spare_fd;
+
+	spare_fd = -1;
+	if (fd >= 0) {
+		if (connect(fd, (struct sockaddr *)&coord_addr, sizeof(coord_addr)) == 0)
+			return fd;
+		crest_fd_unprotect(fd);
+		close(fd);	/* high up, crest's own */
+	}
+	fd = ckdir_coord_connect(crest.dir);
+	return fd < 0 ? fd : crest_fd_protect(fd);
+}
+
 static int link_connect(void)
 {
-	int fd = ckdir_coord_connect(crest.dir);
+	int fd = coord_connect();
 	if (fd < 0)
 		return fd;
-	crest.coord_fd = crest_fd_protect(fd);
+	crest.coord_fd = fd;
 	crest.seq = 0;
 	struct crest_msg_hello h;
 	memset(&h, 0, sizeof(h));
@@ -407,6 +458,7 @@ void *crest_ckpt_thread(void *arg)
 			/* a restored process: no checkpoint runs in the new run (an
 			 * exec would wait for its end), connect to the new coordinator */
 			crest.coord_fd = -1;
+			spare_fd = -1;	/* the image's number names nothing of this run */
 			writing = false;
 			crest_ckpt_busy(false);
 		} else if (hdr.type == CREST_MSG_RESUME || hdr.type == CREST_MSG_ABORT) {
@@ -456,6 +508,7 @@ static void atfork_child(void)
 	crest.exec_count = 0;
 	writing = false;
 	crest_trigger_atfork_child();
+	make_spare();
 	if (start_ckpt_thread())
 		crest.active = false;
 }
@@ -500,6 +553,7 @@ __attribute__((constructor)) static void crest_init(void)
 	}
 	crest_trigger_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	make_spare();
 	if (start_ckpt_thread())
 		return;
 	crest.active = true;
