@@ -1097,7 +1097,8 @@ void ckdir_runtime_clear(const char *rundir)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7))
+		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7) &&
+		    strcmp(e->d_name, "RESPAWN"))	/* a killed coordinator's: not this run's */
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rundir, e->d_name);
 		unlink(path);

@@ -408,6 +408,10 @@ void *crest_ckpt_thread(void *arg)
 			pthread_mutex_lock(&fd_lock);
 			int lrc = link_connect();
 			pthread_mutex_unlock(&fd_lock);
+			/* gone for a while: start it again (not under fd_lock, which
+			 * holds the application's fork: that may take seconds) */
+			if (crest_respawn_check(lrc == 0))
+				continue;	/* it serves: connect now */
 			if (lrc < 0) {
 				wait_link(1000, &woken, NULL);	/* a trigger signal wakes it */
 				continue;
@@ -552,6 +556,7 @@ __attribute__((constructor)) static void crest_init(void)
 		return;
 	}
 	crest_trigger_init();
+	crest_respawn_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	make_spare();
 	if (start_ckpt_thread())

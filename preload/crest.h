@@ -186,6 +186,10 @@ int crest_state_save(char *err, size_t errlen);
 void crest_state_restore(void);
 void crest_cpu_features(struct crest_img_cpu *cpu);
 
+/* respawn.c: a coordinator that died is started again by its processes */
+void crest_respawn_init(void);			/* constructor: CREST_RESPAWN_AFTER */
+bool crest_respawn_check(bool connected);	/* the checkpoint thread, at each connection try: true if it started one */
+
 /* fds.c */
 int crest_fds_prepare(char *err, size_t errlen);
 int crest_fds_save(char *err, size_t errlen);

@@ -27,6 +27,9 @@
 
 #include "coord.h"
 #include "log.h"
+#include "respawn.h"
+
+extern char **environ;
 
 volatile sig_atomic_t coord_stop;
 
@@ -390,6 +393,12 @@ int main(int argc, char **argv)
 	crest_log_set_fd(logfd);
 	pr_info("coordinator pid %d for %s listening on %s (interval %u s, keep %u, timeout %u s)",
 		(int)getpid(), c.o.dir, c.sock, c.o.interval, c.o.keep, c.o.timeout);
+	/* how the node's processes start it again if it is killed */
+	char cwd[CKDIR_PATH_MAX];
+	int rrc = getcwd(cwd, sizeof(cwd)) ? crest_respawn_write(c.o.rundir, getpid(), cwd, argv, environ) : -errno;
+	if (rrc)
+		pr_warn("cannot write %s/RESPAWN (%s): if this coordinator dies, its processes cannot start it again",
+			c.o.rundir, strerror(-rrc));
 	/* a root or standalone coordinator owns DIR now: a generation without
 	 * MANIFEST is what a coordinator that died during a checkpoint left
 	 * behind (a sub-coordinator may start while its root writes one) */
@@ -426,6 +435,7 @@ int main(int argc, char **argv)
 	 * start and bind the same path */
 	coord_unlink_sock(&c);
 out_coord:
+	crest_respawn_remove(c.o.rundir, getpid());	/* before COORD: ended on its own */
 	{
 		pid_t owner = 0;
 		if (!ckdir_coord_read(c.o.rundir, &owner, NULL, 0) && owner == getpid())

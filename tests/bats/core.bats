@@ -90,6 +90,50 @@ take_gens() {
 	check_output "$COUNTER_RESULT"
 }
 
+@test "kill -9 of the coordinator: the application's processes start it again, once and not as their child; the next checkpoint covers them all" {
+	export CREST_RESPAWN_AFTER=1	# RESPAWN at least 1 s old (default 30)
+	cat >"$D/app.sh" <<APP
+"$CR_BIN/counter" >"$D/c1.out" &
+"$CR_BIN/counter" >"$D/c2.out" &
+wait %1; r1=\$?
+wait %2; r2=\$?
+echo "counters exited \$r1 \$r2"
+[ \$r1 -eq 0 ] && [ \$r2 -eq 0 ] && echo PASS
+APP
+	start_bg "$CREST" launch --dir "$CK" -- bash "$D/app.sh"
+	app=$BG
+	local i new ppid
+	wait_processes 3
+	note_coord
+	sleep 1
+	kill_coord
+	# the processes try for 2 s, then one of them starts it again
+	for ((i = 0; i < 100; i++)); do
+		new=$(coord_pid)
+		[ -n "$new" ] && [ "$new" != "$coord" ] && is_coord "$new" && break
+		sleep 0.1
+	done
+	note_coord
+	[ -n "$new" ] && [ "$new" != "$coord" ] && is_coord "$new"
+	# a daemon of its own: not a child of any process of the application
+	ppid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$new/status")
+	[ "$ppid" != "$app" ]
+	! pgrep -P "$app" | grep -qx "$ppid" || false
+	wait_line 'started it again: pid' 10
+	wait_processes 3
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	gen_printed
+	[ "$(find -L "$CK/latest" -name '*.img' | wc -l)" -eq 3 ]
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	check_output
+	grep -qx 'counters exited 0 0' "$OUT"
+	[ "$(grep -c 'started it again: pid' "$OUT")" -eq 1 ]
+	[ "$(grep -a '^RESULT' "$D/c1.out")" = "$COUNTER_RESULT" ]
+	[ "$(grep -a '^RESULT' "$D/c2.out")" = "$COUNTER_RESULT" ]
+}
+
 @test "restart after the program file was deleted" {
 	cp "$CR_BIN/counter" "$D/counter-copy"
 	start_bg "$CREST" launch --dir "$CK" -- "$D/counter-copy"

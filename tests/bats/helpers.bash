@@ -8,6 +8,10 @@ CR_BIN=$TOP/build/tests/cr
 # the uninterrupted result of build/tests/cr/counter (400 steps)
 COUNTER_RESULT="RESULT counter 80200 checksum 0x1d9254ec8001cb25"
 BATS_RUNS=$TOP/build/test-runs/bats
+# tests kill coordinators and start the next one themselves: the processes
+# of a computation do not start one again (preload/respawn.c) unless a test
+# says so
+export CREST_RESPAWN_AFTER=0
 BATS_CMDLOG=$TOP/build/test-logs/bats-commands.log
 mkdir -p "$BATS_RUNS" "$(dirname "$BATS_CMDLOG")"
 
@@ -207,22 +211,24 @@ wait_exit() {
 	echo "pid $1 exited $rc"
 }
 
-# wait_registered: until the coordinator of $CK lists 1 process (10 s)
-wait_registered() {
-	local i st
+# wait_processes N: until the coordinator of $CK lists N processes (10 s)
+wait_processes() {
+	local i n
 	for ((i = 0; i < 100; i++)); do
-		st=$(timeout 10 "$CREST" status --dir "$CK" --json 2>&1) || true
-		python3 -c '
-import json, sys
-c = json.loads(sys.argv[1]).get("coordinator")
-sys.exit(0 if c and len(c.get("processes", [])) == 1 else 1)' "$st" 2>/dev/null && {
-			note_coord
-			return 0
-		}
+		n=$(timeout 10 "$CREST" status --dir "$CK" --json 2>/dev/null |
+			python3 -c 'import json, sys; print(len((json.load(sys.stdin).get("coordinator") or {}).get("processes", [])))' \
+			2>/dev/null) || true
+		[ "${n:-0}" -eq "$1" ] && return 0
 		sleep 0.1
 	done
-	echo "no coordinator with 1 process for $CK after $i tries; crest status --json said: $st"
+	echo "the coordinator of $CK lists ${n:-no} processes after 10 s, not $1; crest status --json says:"
+	timeout 10 "$CREST" status --dir "$CK" --json 2>&1 || true
 	return 1
+}
+
+# wait_registered: until the coordinator of $CK lists 1 process (10 s)
+wait_registered() {
+	wait_processes 1 && note_coord
 }
 
 # wait_line PATTERN SECS: until $OUT has a line matching PATTERN

@@ -61,9 +61,9 @@ EOF
 	grep -q 'crest: this step is NOT checkpointed: on node 0 only 1 of its 2 tasks registered with crest within 5 s (ranks registered: 0; missing: 1)' <<<"$output"
 }
 
-@test "a one-node step has a root on TCP: crest checkpoint --job (munge) waits and answers its generation there too, and the job ends right" {
-	local d
-	submit -N1 --ntasks-per-node=2 --checkpoint=0 --export=ALL,STEPS=100 job.sh
+@test "a one-node step has a root on TCP: crest checkpoint --job (munge) waits and answers its generation there too; its root killed, the tasks start it again and the next --job answers; the job ends right" {
+	local d old new i
+	submit -N1 --ntasks-per-node=2 --checkpoint=0 --export=ALL,STEPS=200,CREST_RESPAWN_AFTER=1 job.sh
 	wait_log "$J" 'the step has started' 30
 	d=$(step_dir "$J")
 	[ -s "$d/ROOT" ]
@@ -73,7 +73,27 @@ EOF
 	[ "$output" = 1 ]
 	grep -q "checkpoint requested by uid $(id -u crest-test) .*(munge)" "$d/coord.log"
 	grep -q 'generation 1 committed' "$d/coord.log"
+	# kill -9 of the root: one of the tasks starts it again, on a new port
+	old=$(awk '$1 == "pid" { print $2 }' "$d/COORD")
+	kill -9 "$old"
+	for ((i = 0; i < 100; i++)); do
+		new=$(awk '$1 == "pid" { print $2 }' "$d/COORD" 2>/dev/null)
+		[ -n "$new" ] && [ "$new" != "$old" ] && [ "$(cat "/proc/$new/comm" 2>/dev/null)" = crest-coord ] && break
+		sleep 0.1
+	done
+	[ -n "$new" ] && [ "$new" != "$old" ]
+	# both tasks are back with it (the root's log is appended to)
+	for ((i = 0; i < 200; i++)); do
+		[ "$(grep -c 'the step has started' "$d/coord.log")" -ge 2 ] && break
+		sleep 0.1
+	done
+	run_logged cat "$d/coord.log"
+	[ "$(grep -c 'the step has started' "$d/coord.log")" -eq 2 ]
+	run_logged as_user "$P/bin/crest" checkpoint --job "$J"
+	[ "$status" -eq 0 ]
+	[ "$output" = 2 ]
 	wait_state "$J" COMPLETED 60
 	run_logged cat "$W/out.$J"
-	check_results 100 "$J" "0 1"
+	[ "$(grep -c 'started it again: pid' "$W/out.$J")" -eq 1 ]
+	check_results 200 "$J" "0 1"
 }

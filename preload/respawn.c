@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A coordinator that died is started again by the processes it served
+ * (docs/protocol.md, "A coordinator that dies").  The checkpoint thread
+ * calls crest_respawn_check() while it cannot reach its coordinator; after
+ * RESPAWN_AFTER_DOWN_MS without one, if COORD names no live coordinator
+ * and the dead one left RUNDIR/RESPAWN (it removes it when it ends on its
+ * own) written at least CREST_RESPAWN_AFTER seconds ago (default 30; 0:
+ * never; a coordinator that dies young is not started in a loop), the
+ * process that holds the lock on RESPAWN runs the same command again.
+ *
+ * The new coordinator is not the application's child: a first raw clone
+ * with no exit signal (the application's wait(-1) and SIGCHLD see nothing;
+ * crest reaps it with __WCLONE) forks the second and exits; the second,
+ * reparented away, resets signals, keeps only /dev/null as stdio and
+ * execs.  Both run raw system calls only: they are copies of one thread
+ * of a process whose other threads may hold libc's locks.
+ */
+#define LOG_MODULE "libcrest"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckdir.h"
+#include "crest.h"
+#include "log.h"
+#include "rawsys.h"
+#include "respawn.h"
+
+#define RESPAWN_AFTER_DOWN_MS	2000	/* without a coordinator before trying */
+#define RESPAWN_WAIT_MS		5000	/* for the new one to serve, lock held */
+#define RESPAWN_AFTER_DEFAULT	30
+
+#define NR_dup2		33
+#define NR_wait4	61
+#define NR_chdir	80
+#define NR_execve	59
+#define NR_close_range	436
+
+static long respawn_after_s = -1;	/* from CREST_RESPAWN_AFTER, read once */
+static uint64_t down_since_ms;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void crest_respawn_init(void)
+{
+	const char *s = getenv("CREST_RESPAWN_AFTER");
+	char *e;
+
+	respawn_after_s = RESPAWN_AFTER_DEFAULT;
+	if (s && *s) {
+		long v = strtol(s, &e, 10);
+		if (*e || v < 0)
+			pr_warn("CREST_RESPAWN_AFTER=%s is not a number of seconds; using %d", s,
+				RESPAWN_AFTER_DEFAULT);
+		else
+			respawn_after_s = v;
+	}
+}
+
+/* in the second clone: never returns */
+static __attribute__((noreturn)) void exec_coordinator(const struct crest_respawn *r)
+{
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} dfl = { 0 };	/* SIG_DFL: an ignored SIGCHLD would break the coordinator's waitpid */
+	uint64_t none = 0;
+	char devnull[] = "/dev/null";
+
+	for (long sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			raw_syscall4(NR_rt_sigaction, sig, &dfl, 0, 8);
+	raw_syscall4(NR_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);	/* the checkpoint thread blocks all */
+	long fd = raw_syscall3(NR_open, devnull, O_RDWR, 0);
+	if (fd >= 0) {
+		for (long i = 0; i < 3; i++)
+			if (fd != i)
+				raw_syscall2(NR_dup2, fd, i);
+		if (fd > 2)
+			raw_syscall1(NR_close, fd);
+	}
+	raw_syscall3(NR_close_range, 3, ~0u, 0);
+	raw_syscall1(NR_chdir, r->cwd);
+	raw_syscall3(NR_execve, r->argv[0], r->argv, r->envp);
+	raw_syscall1(NR_exit_group, 127);
+	__builtin_unreachable();
+}
+
+/* starts the coordinator of r, detached; 0 or -errno */
+static int spawn_detached(const struct crest_respawn *r)
+{
+	long pid = raw_syscall5(NR_clone, 0 /* no exit signal */, 0, 0, 0, 0);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0) {
+		long second = raw_syscall5(NR_clone, SIGCHLD, 0, 0, 0, 0);
+		if (second == 0)
+			exec_coordinator(r);
+		raw_syscall1(NR_exit_group, second < 0 ? 1 : 0);
+	}
+	int st = 0;
+	long w;
+	do
+		w = raw_syscall4(NR_wait4, pid, &st, __WCLONE, 0);
+	while (w == -EINTR);
+	if (w < 0)
+		return (int)w;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
+}
+
+/* RESPAWN, opened above the application's descriptors and locked, or -errno */
+static int open_locked(char *path, size_t size, struct stat *st)
+{
+	if (snprintf(path, size, "%s/RESPAWN", crest.dir) >= (int)size)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	fd = crest_fd_protect(fd);
+	int rc = 0;
+	if (fstat(fd, st))
+		rc = -errno;
+	else if (!S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & 022))
+		rc = -EPERM;	/* only the user's own command, as written by crest */
+	else if (flock(fd, LOCK_EX | LOCK_NB))
+		rc = -errno;	/* another process of the node does it */
+	if (rc) {
+		crest_fd_unprotect(fd);
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static struct crest_respawn *read_respawn(int fd, const struct stat *st)
+{
+	if (st->st_size <= 0 || st->st_size > CREST_RESPAWN_MAX) {
+		errno = EBADMSG;
+		return NULL;
+	}
+	char *buf = malloc((size_t)st->st_size);
+	if (!buf)
+		return NULL;
+	size_t got = 0;
+	while (got < (size_t)st->st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st->st_size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	struct crest_respawn *r = crest_respawn_parse(buf, got);
+	int saved = errno;
+	free(buf);
+	errno = saved;
+	return r;
+}
+
+bool crest_respawn_check(bool connected)
+{
+	char path[sizeof(crest.dir) + 16];
+	struct stat st;
+	bool started = false;
+
+	if (connected) {
+		down_since_ms = 0;
+		return false;
+	}
+	uint64_t now = now_ms();
+	if (!down_since_ms)
+		down_since_ms = now;
+	if (respawn_after_s <= 0 || now - down_since_ms < RESPAWN_AFTER_DOWN_MS || ckdir_coord_alive(crest.dir))
+		return false;
+	int fd = open_locked(path, sizeof(path), &st);
+	if (fd < 0)
+		return false;	/* none left (it ended on its own), or not ours to do */
+	time_t age = time(NULL) - st.st_mtime;
+	if (age < respawn_after_s || ckdir_coord_alive(crest.dir))
+		goto out_close;
+	struct crest_respawn *r = read_respawn(fd, &st);
+	if (!r) {
+		pr_warn("%s: %s: the coordinator is not started again", path, strerror(errno));
+		goto out_close;
+	}
+	int rc = spawn_detached(r);
+	if (rc) {
+		pr_warn("the coordinator of %s (pid %d) is gone; starting it again failed: %s", crest.dir,
+			(int)r->pid, strerror(-rc));
+		free(r);
+		goto out_close;
+	}
+	/* lock held until it serves: the other processes find it alive */
+	pid_t now_pid = 0;
+	for (int i = 0; i < RESPAWN_WAIT_MS / 50 && !(now_pid = ckdir_coord_alive(crest.dir)); i++)
+		usleep(50000);
+	started = now_pid != 0;
+	if (now_pid)
+		pr_warn("the coordinator of %s (pid %d) was gone for %llu s; started it again: pid %d", crest.dir,
+			(int)r->pid, (unsigned long long)((now_ms() - down_since_ms) / 1000), (int)now_pid);
+	else
+		pr_warn("the coordinator of %s (pid %d) is gone; the one started again does not serve after %d s "
+			"(see its coord.log)", crest.dir, (int)r->pid, RESPAWN_WAIT_MS / 1000);
+	free(r);
+out_close:
+	crest_fd_unprotect(fd);
+	close(fd);
+	return started;
+}
