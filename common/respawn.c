@@ -106,6 +106,22 @@ bad_nofree:
 	return NULL;
 }
 
+void crest_respawn_cancel(const char *rundir)
+{
+	char path[CKDIR_PATH_MAX + 16];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (path_of(path, sizeof(path), rundir))
+		return;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 100 && fcntl(fd, F_SETLK, &fl) && (errno == EAGAIN || errno == EACCES); i++)
+		usleep(100000);	/* a respawn holds it until its coordinator serves: 5 s at most */
+	unlink(path);
+	close(fd);
+}
+
 void crest_respawn_remove(const char *rundir, pid_t pid)
 {
 	char path[CKDIR_PATH_MAX + 16], head[64];

@@ -39,4 +39,9 @@ struct crest_respawn *crest_respawn_parse(const char *buf, size_t len);
 /* removes RUNDIR/RESPAWN if the coordinator `pid` wrote it */
 void crest_respawn_remove(const char *rundir, pid_t pid);
 
+/* removes RUNDIR/RESPAWN whoever wrote it, once no process is starting a
+ * coordinator from it (its write lock, waited for up to 10 s): a computation
+ * stopped on purpose (crest step-stop) is not brought back */
+void crest_respawn_cancel(const char *rundir);
+
 #endif

@@ -89,8 +89,11 @@ static void link_close(void)
 static int spare_fd = -1;
 static struct sockaddr_un coord_addr;	/* from COORD, read with spare_fd */
 
-/* only while the process has one thread */
-static void make_spare(void)
+/* only while the process has one thread; a forked child keeps the address
+ * its parent read (no file read in fork(): the folder may be on a slow
+ * shared file system; a coordinator that moved since fails the connect,
+ * and coord_connect reads COORD then) */
+static void make_spare(bool forked)
 {
 	pid_t pid;
 
@@ -99,10 +102,12 @@ static void make_spare(void)
 		close(spare_fd);
 		spare_fd = -1;
 	}
-	memset(&coord_addr, 0, sizeof(coord_addr));
-	coord_addr.sun_family = AF_UNIX;
-	if (ckdir_coord_read(crest.dir, &pid, coord_addr.sun_path, sizeof(coord_addr.sun_path)))
-		return;	/* no coordinator yet: the thread finds it later */
+	if (!forked || !coord_addr.sun_path[0]) {
+		memset(&coord_addr, 0, sizeof(coord_addr));
+		coord_addr.sun_family = AF_UNIX;
+		if (ckdir_coord_read(crest.dir, &pid, coord_addr.sun_path, sizeof(coord_addr.sun_path)))
+			return;	/* no coordinator yet: the thread finds it later */
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		spare_fd = crest_fd_protect(fd);
@@ -512,7 +517,8 @@ static void atfork_child(void)
 	crest.exec_count = 0;
 	writing = false;
 	crest_trigger_atfork_child();
-	make_spare();
+	crest_respawn_atfork_child();
+	make_spare(true);
 	if (start_ckpt_thread())
 		crest.active = false;
 }
@@ -556,9 +562,9 @@ __attribute__((constructor)) static void crest_init(void)
 		return;
 	}
 	crest_trigger_init();
-	crest_respawn_init();
+	crest_respawn_init(&fd_lock);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-	make_spare();
+	make_spare(false);
 	if (start_ckpt_thread())
 		return;
 	crest.active = true;

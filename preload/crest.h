@@ -187,7 +187,8 @@ void crest_state_restore(void);
 void crest_cpu_features(struct crest_img_cpu *cpu);
 
 /* respawn.c: a coordinator that died is started again by its processes */
-void crest_respawn_init(void);			/* constructor: CREST_RESPAWN_AFTER */
+void crest_respawn_init(pthread_mutex_t *fd_lock);	/* constructor: CREST_RESPAWN_AFTER */
+void crest_respawn_atfork_child(void);
 bool crest_respawn_check(bool connected);	/* the checkpoint thread, at each connection try: true if it started one */
 
 /* fds.c */

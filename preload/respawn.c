@@ -9,21 +9,36 @@
  * never; a coordinator that dies young is not started in a loop), the
  * process that holds the lock on RESPAWN runs the same command again.
  *
- * The new coordinator is not the application's child: a first raw clone
+ * The new coordinator is not the application's child, and the
+ * application's memory is not copied: a first clone(CLONE_VM|CLONE_VFORK)
  * with no exit signal (the application's wait(-1) and SIGCHLD see nothing;
- * crest reaps it with __WCLONE) forks the second and exits; the second,
- * reparented away, resets signals, keeps only /dev/null as stdio and
- * execs.  Both run raw system calls only: they are copies of one thread
- * of a process whose other threads may hold libc's locks.
+ * crest reaps it with __WCLONE) makes a second the same way and exits once
+ * that one has exec'd, so the coordinator is adopted by init (an exec gives
+ * a process the exit signal SIGCHLD again: it must not be the
+ * application's child when it ends).  The clones run on stacks of their
+ * own with raw system calls only: they share the memory of a process whose
+ * other threads run on.  The second sets every signal to its default,
+ * unblocks them (the checkpoint thread blocks all, and an exec keeps the
+ * mask), keeps only /dev/null as 0-2 and execs.
+ *
+ * The lock is a POSIX write lock on RESPAWN (a forked child does not
+ * inherit it), and its holder first sets the file's time to now, so that
+ * no other process starts one for the next CREST_RESPAWN_AFTER seconds
+ * even if this one fails to start.  `crest step-stop` takes the same lock
+ * and removes the file (crest_respawn_cancel): a step that ended is not
+ * brought back.
  */
 #define LOG_MODULE "libcrest"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,9 +59,13 @@
 #define NR_chdir	80
 #define NR_execve	59
 #define NR_close_range	436
+#define NR_prlimit64	302
+#define CLONE_STACK	(64 * 1024)
 
 static long respawn_after_s = -1;	/* from CREST_RESPAWN_AFTER, read once */
 static uint64_t down_since_ms;
+static pthread_mutex_t *fd_lock;	/* coord_link.c's: fork waits while crest opens files */
+static int held_fd = -1;		/* RESPAWN while a respawn runs */
 
 static uint64_t now_ms(void)
 {
@@ -55,8 +74,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void crest_respawn_init(void)
+void crest_respawn_init(pthread_mutex_t *lock)
 {
+	fd_lock = lock;
 	const char *s = getenv("CREST_RESPAWN_AFTER");
 	char *e;
 
@@ -92,57 +112,104 @@ static __attribute__((noreturn)) void exec_coordinator(const struct crest_respaw
 		if (fd > 2)
 			raw_syscall1(NR_close, fd);
 	}
-	raw_syscall3(NR_close_range, 3, ~0u, 0);
+	if (raw_syscall3(NR_close_range, 3, ~0u, 0) < 0) {	/* before Linux 5.9, or a seccomp filter */
+		struct rlimit rl = { 0, 0 };
+		raw_syscall4(NR_prlimit64, 0, RLIMIT_NOFILE, 0, &rl);
+		unsigned long max = rl.rlim_cur > (1ul << 20) ? 1ul << 20 : rl.rlim_cur;
+		for (unsigned long i = 3; i < max; i++)
+			raw_syscall1(NR_close, i);
+	}
 	raw_syscall1(NR_chdir, r->cwd);
 	raw_syscall3(NR_execve, r->argv[0], r->argv, r->envp);
 	raw_syscall1(NR_exit_group, 127);
 	__builtin_unreachable();
 }
 
+struct spawn {
+	const struct crest_respawn *r;
+	char *stack2;			/* top of the second clone's stack */
+};
+
+static int second_clone(void *arg)
+{
+	exec_coordinator(((struct spawn *)arg)->r);
+}
+
+/* the first clone: makes the second, which execs; returns (exits) once
+ * the second has exec'd or failed.  glibc's clone() runs each on its own
+ * stack (it writes errno on failure: the checkpoint thread's, which waits) */
+static int first_clone(void *arg)
+{
+	struct spawn *sp = arg;
+	return clone(second_clone, sp->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, sp) < 0 ? 1 : 0;
+}
+
 /* starts the coordinator of r, detached; 0 or -errno */
 static int spawn_detached(const struct crest_respawn *r)
 {
-	long pid = raw_syscall5(NR_clone, 0 /* no exit signal */, 0, 0, 0, 0);
-	if (pid < 0)
-		return (int)pid;
-	if (pid == 0) {
-		long second = raw_syscall5(NR_clone, SIGCHLD, 0, 0, 0, 0);
-		if (second == 0)
-			exec_coordinator(r);
-		raw_syscall1(NR_exit_group, second < 0 ? 1 : 0);
+	char *stacks = mmap(NULL, 2 * CLONE_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+			    -1, 0);
+	if (stacks == MAP_FAILED)
+		return -errno;
+	struct spawn sp = { .r = r, .stack2 = stacks + 2 * CLONE_STACK };
+	int pid = clone(first_clone, stacks + CLONE_STACK, CLONE_VM | CLONE_VFORK /* no exit signal */, &sp);
+	int rc = pid < 0 ? -errno : 0;
+	if (pid > 0) {
+		int st = 0;
+		long w;
+		do
+			w = raw_syscall4(NR_wait4, pid, &st, __WCLONE, 0);
+		while (w == -EINTR);
+		if (w < 0)
+			rc = (int)w;
+		else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			rc = -ECHILD;
 	}
-	int st = 0;
-	long w;
-	do
-		w = raw_syscall4(NR_wait4, pid, &st, __WCLONE, 0);
-	while (w == -EINTR);
-	if (w < 0)
-		return (int)w;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
+	munmap(stacks, 2 * CLONE_STACK);	/* both clones are past it: exec'd or gone */
+	return rc;
 }
 
-/* RESPAWN, opened above the application's descriptors and locked, or -errno */
+/* RESPAWN, opened above the application's descriptors and write-locked,
+ * or -errno */
 static int open_locked(char *path, size_t size, struct stat *st)
 {
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct stat now;
+
 	if (snprintf(path, size, "%s/RESPAWN", crest.dir) >= (int)size)
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	pthread_mutex_lock(fd_lock);
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0)
+		held_fd = fd = crest_fd_protect(fd);
+	pthread_mutex_unlock(fd_lock);
 	if (fd < 0)
 		return -errno;
-	fd = crest_fd_protect(fd);
 	int rc = 0;
 	if (fstat(fd, st))
 		rc = -errno;
 	else if (!S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & 022))
 		rc = -EPERM;	/* only the user's own command, as written by crest */
-	else if (flock(fd, LOCK_EX | LOCK_NB))
+	else if (fcntl(fd, F_SETLK, &fl))
 		rc = -errno;	/* another process of the node does it */
+	else if (stat(path, &now) || now.st_ino != st->st_ino || now.st_dev != st->st_dev)
+		rc = -ESTALE;	/* removed meanwhile (crest step-stop, a new coordinator) */
 	if (rc) {
-		crest_fd_unprotect(fd);
-		close(fd);
+		crest_respawn_atfork_child();	/* closes it */
 		return rc;
 	}
 	return fd;
+}
+
+/* a forked child leaves a RESPAWN its parent had open (the lock, a POSIX
+ * one, stays the parent's) */
+void crest_respawn_atfork_child(void)
+{
+	if (held_fd >= 0) {
+		crest_fd_unprotect(held_fd);
+		close(held_fd);
+		held_fd = -1;
+	}
 }
 
 static struct crest_respawn *read_respawn(int fd, const struct stat *st)
@@ -196,6 +263,10 @@ bool crest_respawn_check(bool connected)
 		pr_warn("%s: %s: the coordinator is not started again", path, strerror(errno));
 		goto out_close;
 	}
+	/* the next try, this process's or another's, only after the full
+	 * time again, whether this one starts or not */
+	if (futimens(fd, NULL))
+		pr_warn("%s: cannot set its time: %s", path, strerror(errno));
 	int rc = spawn_detached(r);
 	if (rc) {
 		pr_warn("the coordinator of %s (pid %d) is gone; starting it again failed: %s", crest.dir,
@@ -216,7 +287,8 @@ bool crest_respawn_check(bool connected)
 			"(see its coord.log)", crest.dir, (int)r->pid, RESPAWN_WAIT_MS / 1000);
 	free(r);
 out_close:
-	crest_fd_unprotect(fd);
-	close(fd);
+	pthread_mutex_lock(fd_lock);
+	crest_respawn_atfork_child();	/* closes it, and with it the lock */
+	pthread_mutex_unlock(fd_lock);
 	return started;
 }

@@ -53,6 +53,7 @@
 
 #include "ckdir.h"
 #include "cli.h"
+#include "respawn.h"
 
 #define STOP_WAIT_MS 10000	/* node 0 waits this long for the others' exit-n<N> */
 #ifndef TMPFS_MAGIC
@@ -551,6 +552,7 @@ int cmd_step_stop(int argc, char **argv)
 	}
 	if (cli_abs_dir("step-stop", dir, abs, sizeof(abs)) || ckdir_node_dir(abs, node, run, sizeof(run)))
 		return 1;
+	crest_respawn_cancel(run);	/* a coordinator that died is not started again by what is left */
 	cli_shutdown_coord(run);
 	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
 	const char *how = !ok ? "killed\n" : zero ? "ok\nzero\n" : "ok\n";

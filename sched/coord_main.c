@@ -396,9 +396,11 @@ int main(int argc, char **argv)
 	/* how the node's processes start it again if it is killed */
 	char cwd[CKDIR_PATH_MAX];
 	int rrc = getcwd(cwd, sizeof(cwd)) ? crest_respawn_write(c.o.rundir, getpid(), cwd, argv, environ) : -errno;
-	if (rrc)
+	if (rrc) {
 		pr_warn("cannot write %s/RESPAWN (%s): if this coordinator dies, its processes cannot start it again",
 			c.o.rundir, strerror(-rrc));
+		crest_respawn_cancel(c.o.rundir);	/* a dead one's, which would start another beside it */
+	}
 	/* a root or standalone coordinator owns DIR now: a generation without
 	 * MANIFEST is what a coordinator that died during a checkpoint left
 	 * behind (a sub-coordinator may start while its root writes one) */
@@ -428,6 +430,7 @@ int main(int argc, char **argv)
 	tell_ready(&ready_fd, 0);
 
 	rc = coord_run(&c) ? 1 : 0;
+	crest_respawn_remove(c.o.rundir, getpid());	/* ends on its own: not to be started again */
 	if (coord_stop)
 		pr_info("stopping");
 	coord_close_all(&c);

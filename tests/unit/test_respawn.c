@@ -67,6 +67,36 @@ TEST(removed_only_by_its_writer)
 	EXPECT(access(path, F_OK) != 0);
 }
 
+/* crest step-stop's removal waits for a respawn in progress (its lock) */
+TEST(cancel_waits_for_the_lock_then_removes)
+{
+	char *dir = tmpdir(), path[256];
+	char *argv[] = { "/usr/bin/crest-coord", NULL }, *envp[] = { NULL };
+	int p[2];
+	char c;
+
+	snprintf(path, sizeof(path), "%s/RESPAWN", dir);
+	EXPECT_EQ(crest_respawn_write(dir, 5, "/", argv, envp), 0);
+	EXPECT_EQ(pipe(p), 0);
+	pid_t kid = fork();
+	if (kid == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open(path, O_RDWR);
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl))
+			_exit(1);
+		if (write(p[1], "l", 1) != 1)
+			_exit(1);
+		usleep(400000);
+		_exit(access(path, F_OK) == 0 ? 0 : 2);	/* still there while locked */
+	}
+	EXPECT_EQ(read(p[0], &c, 1), 1);
+	crest_respawn_cancel(dir);
+	int st = 0;
+	EXPECT_EQ(waitpid(kid, &st, 0), kid);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	EXPECT(access(path, F_OK) != 0);
+}
+
 TEST(relative_program_refused)
 {
 	char *dir = tmpdir();
