@@ -1098,7 +1098,7 @@ void ckdir_runtime_clear(const char *rundir)
 		return;
 	while ((e = readdir(d))) {
 		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7) &&
-		    strcmp(e->d_name, "RESPAWN"))	/* a killed coordinator's: not this run's */
+		    strcmp(e->d_name, "RESPAWN") && strcmp(e->d_name, "ENDED"))	/* a killed coordinator's */
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rundir, e->d_name);
 		unlink(path);

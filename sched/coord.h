@@ -288,6 +288,9 @@ void coord_ended_stop_tick(struct coord *c);
 unsigned coord_ended_nodes_away(const struct coord *c);
 /* root: a sub-coordinator of node says HELLO: it is no longer done */
 void coord_ended_node_back(struct coord *c, uint32_t node);
+/* what a coordinator that ran here before this one (it died) had learnt:
+ * RUNDIR/ENDED; 0 or -errno */
+int coord_ended_load(struct coord *c);
 /* the root: this node's and the member subs' into man->ended (malloc'ed) */
 int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man);
 

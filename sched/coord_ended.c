@@ -14,9 +14,17 @@
  * step's coordinator starts with the ended tasks of the generation it
  * restarts from (--ended-tasks).  A sub-coordinator sends its node's list
  * to the root at WRITE (TASKS_ENDED), which writes them all in MANIFEST.
+ *
+ * What a coordinator learns here is also appended to RUNDIR/ENDED, which a
+ * coordinator started again after this one died (preload/respawn.c) reads
+ * when it starts (coord_ended_load): "task RANK STATUS" (this node's),
+ * "node NODE RANK STATUS" and "done NODE" (the root: a node whose tasks
+ * all ended), "back NODE" (served again).  crest step-start and launch
+ * remove an earlier run's (ckdir_runtime_clear).
  */
 #define LOG_MODULE "coord"
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +32,28 @@
 
 #include "coord.h"
 #include "log.h"
+
+static bool loading;	/* coord_ended_load replays RUNDIR/ENDED: no new lines */
+
+/* one line appended to RUNDIR/ENDED */
+static void note(const struct coord *c, const char *fmt, ...)
+{
+	char path[CKDIR_PATH_MAX + 16], line[96];
+	va_list ap;
+
+	if (loading)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/ENDED", c->o.rundir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line, (size_t)n) != n)
+		pr_warn("cannot append to %s (%s): a coordinator started again after this one died would not "
+			"know it", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
 
 static struct ckdir_ended *find(struct ckdir_ended *e, size_t n, uint32_t rank)
 {
@@ -80,6 +110,7 @@ int coord_ended_add(struct coord *c, uint32_t rank, int32_t status, const char *
 	}
 	ckdir_status_text(status, how, sizeof(how));
 	pr_info("task %" PRIu32 " ended (%s), said by %s", rank, how, from);
+	note(c, "task %" PRIu32 " %" PRId32 "\n", rank, status);
 	return 0;
 }
 
@@ -252,6 +283,36 @@ void coord_ended_node_back(struct coord *c, uint32_t node)
 			c->done_ended[k++] = c->done_ended[i];
 	c->ndone_ended = k;
 	pr_info("node %u, whose tasks had all ended, is served by a sub-coordinator again", node);
+	note(c, "back %u\n", node);
+}
+
+/* root: node's task rank ended with status, as node-done said */
+static int done_add(struct coord *c, uint32_t node, uint32_t rank, int32_t status)
+{
+	if (add(&c->done_ended, &c->ndone_ended, &c->done_ended_cap, node, rank, status)) {
+		pr_err("out of memory recording the ended tasks of node %u", node);
+		return -ENOMEM;
+	}
+	note(c, "node %u %" PRIu32 " %" PRId32 "\n", node, rank, status);
+	return 0;
+}
+
+/* root: every task of node ended (its entries are in done_ended) */
+static int done_mark(struct coord *c, uint32_t node)
+{
+	if (c->ndone_nodes == c->done_nodes_cap) {
+		size_t ncap = c->done_nodes_cap ? 2 * c->done_nodes_cap : 8;
+		uint32_t *d = realloc(c->done_nodes, ncap * sizeof(*d));
+		if (!d) {
+			pr_err("out of memory recording that node %u is done", node);
+			return -ENOMEM;
+		}
+		c->done_nodes = d;
+		c->done_nodes_cap = ncap;
+	}
+	c->done_nodes[c->ndone_nodes++] = node;
+	note(c, "done %u\n", node);
+	return 0;
 }
 
 /* root: NODE_DONE from the sub-coordinator of p->node */
@@ -262,24 +323,10 @@ static void node_done_from_sub(struct coord *c, struct conn *p, const struct cre
 		return;
 	}
 	for (uint32_t i = 0; i < m->n; i++)
-		if (add(&c->done_ended, &c->ndone_ended, &c->done_ended_cap, p->node, m->t[i].rank,
-			m->t[i].status)) {
-			pr_err("out of memory recording the ended tasks of node %u", p->node);
+		if (done_add(c, p->node, m->t[i].rank, m->t[i].status))
 			return;
-		}
-	if (m->more & CREST_ENDED_MORE)
+	if (m->more & CREST_ENDED_MORE || done_mark(c, p->node))
 		return;
-	if (c->ndone_nodes == c->done_nodes_cap) {
-		size_t ncap = c->done_nodes_cap ? 2 * c->done_nodes_cap : 8;
-		uint32_t *d = realloc(c->done_nodes, ncap * sizeof(*d));
-		if (!d) {
-			pr_err("out of memory recording that node %u is done", p->node);
-			return;
-		}
-		c->done_nodes = d;
-		c->done_nodes_cap = ncap;
-	}
-	c->done_nodes[c->ndone_nodes++] = p->node;
 	pr_info("every task of node %u ended (%zu recorded); later generations record them and do not wait "
 		"for the node", p->node, c->ndone_ended);
 }
@@ -332,4 +379,41 @@ int coord_ended_collect(const struct coord *c, struct ckdir_manifest *man)
 			for (size_t i = 0; i < p->nended; i++)
 				man->ended[man->nended++] = p->ended[i];
 	return 0;
+}
+
+int coord_ended_load(struct coord *c)
+{
+	char path[CKDIR_PATH_MAX + 16], line[96];
+	unsigned long a, b;
+	long st;
+	int rc = 0, lineno = 0;
+
+	snprintf(path, sizeof(path), "%s/ENDED", c->o.rundir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	loading = true;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (sscanf(line, "task %lu %ld", &a, &st) == 2 && a <= UINT32_MAX && st >= 0 && st <= 0xffff)
+			rc = coord_ended_add(c, (uint32_t)a, (int32_t)st, "the coordinator that ran before this one");
+		else if (sscanf(line, "node %lu %lu %ld", &a, &b, &st) == 3 && a <= UINT32_MAX && b <= UINT32_MAX &&
+			 st >= 0 && st <= 0xffff)
+			rc = done_add(c, (uint32_t)a, (uint32_t)b, (int32_t)st);
+		else if (sscanf(line, "done %lu", &a) == 1 && a <= UINT32_MAX)
+			rc = node_is_done(c, (uint32_t)a) ? 0 : done_mark(c, (uint32_t)a);
+		else if (sscanf(line, "back %lu", &a) == 1 && a <= UINT32_MAX)
+			coord_ended_node_back(c, (uint32_t)a);
+		else
+			rc = -EBADMSG;
+	}
+	loading = false;
+	fclose(f);
+	if (rc)
+		pr_err("%s, line %d: %s; a coordinator that ran here before this one died, and what it knew of "
+		       "tasks that ended is lost", path, lineno, rc == -EBADMSG ? "not understood" : strerror(-rc));
+	else if (c->nended || c->ndone_nodes)
+		pr_info("%s: %zu of this node's tasks had ended, and %zu whole nodes (a coordinator ran here "
+			"before this one)", path, c->nended, c->ndone_nodes);
+	return rc;
 }

@@ -418,6 +418,8 @@ int main(int argc, char **argv)
 			c.o.ended_tasks);
 		goto out_coord;
 	}
+	if (c.o.tasks && coord_ended_load(&c))
+		pr_warn("going on without it: the step is not checkpointed until its tasks are all back");
 	if (coord_tree_setup(&c)) {
 		fprintf(stderr, "crest-coord: cannot set up the coordinator tree (see %s/coord.log)\n", c.o.rundir);
 		goto out_coord;

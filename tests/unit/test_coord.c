@@ -196,6 +196,48 @@ TEST(ended_task_recorded)
 	teardown(a);
 }
 
+/* a coordinator started again after a kill -9 (by its processes, through
+ * RESPAWN: the same command) knows the tasks that had ended (RUNDIR/ENDED),
+ * so the step, whose other task comes back to it, is checkpointed again */
+TEST(ended_tasks_known_to_a_coordinator_started_again)
+{
+	char args[1024], path[512], man[4096] = "", log[8192] = "", cmd[2048];
+
+	setup("--tasks 2 --task-ranks 0,1");
+	pid_t a = spawn_fake("--task 1");
+	pid_t b = spawn_fake("--task 2 --lifetime 1");
+	waitpid(b, NULL, 0);
+	snprintf(args, sizeof(args), "step-task-end --dir %s --node 0 --rank 1 --status 768", dir);
+	EXPECT_EQ(crest(args), 0);
+	usleep(300000);
+	snprintf(args, sizeof(args), "checkpoint --dir %s", dir);
+	EXPECT_EQ(crest(args), 0);
+	EXPECT(!strcmp(out, "1\n"));
+	pid_t old = ckdir_coord_alive(dir);
+	EXPECT(old > 0);
+	kill(old, SIGKILL);
+	for (int i = 0; i < 50 && ckdir_pid_alive(old); i++)
+		usleep(100000);
+	snprintf(cmd, sizeof(cmd), "%s/crest-coord --dir %s --tasks 2 --task-ranks 0,1", bin, dir);
+	EXPECT_EQ(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/coord.log", dir);
+	for (int i = 0; i < 50 && !strstr(log, "the step has started: 1 tasks here"); i++) {
+		usleep(100000);	/* task 0's fake process reconnects within 1 s */
+		slurp(path, log, sizeof(log));
+	}
+	EXPECT(strstr(log, "task 1 ended (exit 3), said by the coordinator that ran before this one"));
+	EXPECT(strstr(log, "1 of this node's tasks had ended"));
+	EXPECT_EQ(crest(args), 0);
+	EXPECT(!strcmp(out, "2\n"));
+	snprintf(path, sizeof(path), "%s/gen-000002/MANIFEST", dir);
+	slurp(path, man, sizeof(man));
+	EXPECT(strstr(man, "\nended n0 1 exit 3\nend\n"));
+	/* a new run of the step (crest step-start, crest launch) starts without it */
+	ckdir_runtime_clear(dir);
+	EXPECT(!exists("ENDED"));
+	teardown(a);
+}
+
 TEST(missing_task_named_by_rank)
 {
 	char path[512], log[4096] = "", cmd[4096];
