@@ -26,16 +26,33 @@ teardown() {
 	slurm_teardown
 }
 
-@test "sbatch --checkpoint=2s: each srun step on 2 nodes x 2 tasks is checkpointed while it runs, and ends right" {
-	submit -N2 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=60 job.sh
-	wait_state "$J" COMPLETED 60
-	run_logged cat "$W/out.$J"
-	check_results 60 "$J"
-	local d
+@test "sbatch --checkpoint=2s: each srun step on 2 nodes x 2 tasks is checkpointed while it runs, and ends right; its root and a sub-coordinator killed, the tasks start them again and checkpoints go on" {
+	local d i r0 s1 r0new s1new
+	submit -N2 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=150,CREST_RESPAWN_AFTER=1 job.sh
+	wait_log "$J" 'generation 1 committed' 30
 	d=$(step_dir "$J")
 	[ -n "$d" ]
-	run_logged grep -c 'committed (' "$d/coord.log"
-	[ "$output" -ge 2 ]
+	# kill -9 of the root and of node 1's sub-coordinator: each node's
+	# tasks start theirs again (CREST_RESPAWN_AFTER=1: a RESPAWN 1 s old)
+	r0=$(awk '$1 == "pid" { print $2 }' "$d/COORD")
+	s1=$(awk '$1 == "pid" { print $2 }' "$d/nodes/n1/COORD")
+	[ -n "$r0" ] && [ -n "$s1" ]
+	kill -9 "$r0" "$s1"
+	for ((i = 0; i < 150; i++)); do
+		r0new=$(awk '$1 == "pid" { print $2 }' "$d/COORD" 2>/dev/null)
+		s1new=$(awk '$1 == "pid" { print $2 }' "$d/nodes/n1/COORD" 2>/dev/null)
+		[ -n "$r0new" ] && [ "$r0new" != "$r0" ] && [ -n "$s1new" ] && [ "$s1new" != "$s1" ] && break
+		sleep 0.1
+	done
+	[ "$r0new" != "$r0" ] && [ "$s1new" != "$s1" ]
+	wait_state "$J" COMPLETED 60
+	run_logged cat "$W/out.$J"
+	check_results 150 "$J"
+	[ "$(grep -c 'started it again: pid' "$W/out.$J")" -eq 2 ]
+	# the new root had the whole step again and took generations
+	run_logged cat "$d/coord.log"
+	sed -n "/coordinator pid $r0new /,\$p" "$d/coord.log" | grep -q 'the step has started'
+	sed -n "/coordinator pid $r0new /,\$p" "$d/coord.log" | grep -q 'committed ('
 	grep -q 'started by the interval' "$d/coord.log"
 	# the step ended, every task with status 0: a rerun of the job would run
 	# it afresh; --checkpoint-keep kept the folder
