@@ -294,7 +294,7 @@ static int parent_dir(char *buf, size_t size, const char *path)
 	return 0;
 }
 
-int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable)
 {
 	char tmp[CKDIR_PATH_MAX], parent[CKDIR_PATH_MAX];
 	int rc, fd;
@@ -314,7 +314,7 @@ int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		pr_perror("cannot write %s", tmp);
 		goto out_unlink;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		rc = -errno;
 		pr_perror("cannot sync %s to disk", tmp);
 		goto out_unlink;
@@ -331,12 +331,22 @@ int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		pr_perror("cannot rename %s to %s", tmp, path);
 		goto out_unlink;
 	}
-	return ckdir_fsync_dir(parent);
+	return durable ? ckdir_fsync_dir(parent) : 0;
 out_unlink:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, true);
+}
+
+int ckdir_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, false);
 }
 
 int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])

@@ -103,6 +103,9 @@ int ckdir_fsync_file(const char *path);
 int ckdir_fsync_dir(const char *path);
 /* write a file atomically: PATH.tmp, fsync, rename, fsync the dir */
 int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* the same without fsync: readers see the old or the new content whole,
+ * but a crash of the machine may lose it (files of a running computation) */
+int ckdir_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 
 /* DIR/INCARNATION: a new random id for the run that owns DIR from now on
  * (a root or standalone coordinator at its start), and reading it back:

@@ -54,7 +54,7 @@ int crest_respawn_write(const char *rundir, pid_t pid, const char *cwd, char *co
 		rc = kept++ < CREST_RESPAWN_ENVS ? put(buf, &used, "env=", envp[i]) : -E2BIG;
 	}
 	if (!rc)
-		rc = ckdir_write_atomic(path, buf, used, 0600);
+		rc = ckdir_write_replace(path, buf, used, 0600);	/* of no use after a crash of the node */
 	free(buf);
 	return rc;
 }
