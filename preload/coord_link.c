@@ -237,7 +237,7 @@ static void send_endpoints(uint64_t gen)
 		memset(&m, 0, sizeof(m));
 		m.generation = gen;
 		for (; i < n && m.n < CREST_ENDPOINTS_MAX; i++) {
-			if (s[i].domain == AF_UNIX || s[i].state != CREST_SOCK_CONNECTED ||
+			if (!crest_sock_is_tcp(&s[i]) || s[i].state != CREST_SOCK_CONNECTED ||
 			    s[i].local_len > sizeof(m.ep[0].local) || s[i].peer_len > sizeof(m.ep[0].peer))
 				continue;
 			memcpy(m.ep[m.n].local, s[i].local, s[i].local_len);

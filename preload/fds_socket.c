@@ -131,11 +131,12 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 	int type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
 	int proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
 
+	bool inet = domain == AF_INET || domain == AF_INET6;
 	if (!(domain == AF_UNIX && (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_SEQPACKET)) &&
-	    !((domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM && proto == IPPROTO_TCP)) {
+	    !(inet && type == SOCK_STREAM && proto == IPPROTO_TCP) && !(inet && type == SOCK_DGRAM && proto == IPPROTO_UDP)) {
 		snprintf(err, errlen,
-			 "fd %d is a socket of family %d, type %d, which crest cannot checkpoint yet (AF_UNIX and TCP "
-			 "are supported; UDP, netlink, raw sockets are not, see docs/unsupported.md)",
+			 "fd %d is a socket of family %d, type %d, which crest cannot checkpoint yet (AF_UNIX, TCP and "
+			 "UDP are supported; netlink, raw and packet sockets are not, see docs/unsupported.md)",
 			 fd, domain, type);
 		return -ENOTSUP;
 	}
@@ -174,7 +175,8 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 	s->opt_reuseaddr = sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR);
 	s->opt_keepalive = sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE);
 	s->opt_peek_off = sockopt_int(fd, SOL_SOCKET, SO_PEEK_OFF);
-	s->opt_nodelay = domain != AF_UNIX ? sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) : -1;
+	s->opt_nodelay = crest_sock_is_tcp(s) ? sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) : -1;
+	s->opt_broadcast = crest_sock_is_udp(s) ? sockopt_int(fd, SOL_SOCKET, SO_BROADCAST) : 0;
 	return 0;
 }
 
@@ -263,9 +265,9 @@ int crest_sock_save(char *err, size_t errlen)
 	for (uint32_t i = 0; i < nsocks; i++) {
 		struct crest_img_socket *s = &socks[i];
 		int fd = crest.fds[s->fd_index].img.fd;
-		if (s->state == CREST_SOCK_LISTENING)
-			continue;
-		if (s->domain != AF_UNIX && s->state == CREST_SOCK_CONNECTED) {
+		if (s->state == CREST_SOCK_LISTENING || crest_sock_is_udp(s))
+			continue;	/* UDP: what waits is dropped, as a network may (docs/unsupported.md) */
+		if (crest_sock_is_tcp(s) && s->state == CREST_SOCK_CONNECTED) {
 			int unsent = 0;
 			for (int tries = 0; tries < 20; tries++) {
 				if (ioctl(fd, SIOCOUTQ, &unsent) < 0 || unsent == 0)
@@ -328,7 +330,7 @@ void crest_sock_restore(uint32_t fd_index)
 		setopt(fd, SOL_SOCKET, SO_KEEPALIVE, s->opt_keepalive);
 		if (s->opt_peek_off >= 0)
 			setopt(fd, SOL_SOCKET, SO_PEEK_OFF, s->opt_peek_off);
-		if (s->domain != AF_UNIX)
+		if (crest_sock_is_tcp(s))
 			setopt(fd, IPPROTO_TCP, TCP_NODELAY, s->opt_nodelay);
 		return;
 	}

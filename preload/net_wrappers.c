@@ -21,7 +21,7 @@
  * outside the computation on a host that was a node's is reached at that
  * node's new host.
  *
- * Not covered: sendto/sendmsg with an address (UDP is not checkpointed),
+ * Not covered: sendto/sendmsg with an address (UDP to another node),
  * a raw connect system call, ports that changed (a listener whose port was
  * taken on the new host).
  */

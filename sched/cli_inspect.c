@@ -24,6 +24,7 @@
 #include "crest/crc32c.h"
 #include "ckdir.h"
 #include "cli.h"
+#include "endpoint.h"
 #include "image_read.h"
 
 struct opts {
@@ -64,7 +65,8 @@ static const char *fd_kind_name(uint32_t k)
 {
 	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external",
 				   [CREST_FD_EVENTFD] = "eventfd", [CREST_FD_TIMERFD] = "timerfd",
-				   [CREST_FD_SIGNALFD] = "signalfd", [CREST_FD_EPOLL] = "epoll" };
+				   [CREST_FD_SIGNALFD] = "signalfd", [CREST_FD_EPOLL] = "epoll",
+				   [CREST_FD_SOCKET] = "socket" };
 	return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "?";
 }
 
@@ -170,7 +172,18 @@ static void print_sockets(const struct crest_img_socket *k, uint32_t n, int json
 			printf("%s{\"fd_index\": %u, \"domain\": %d, \"type\": %d, \"state\": \"%s\", \"ino\": %" PRIu64
 			       ", \"peer_ino\": %" PRIu64 ", \"queued\": %u, \"messages\": %u}", i ? ", " : "",
 			       k[i].fd_index, k[i].domain, k[i].type, st, k[i].ino, k[i].peer_ino, k[i].queued, k[i].nmsgs);
-		else
+		else if (crest_sock_is_tcp(&k[i]) || crest_sock_is_udp(&k[i])) {
+			char local[CREST_EP_KEY_MAX] = "?", peer[CREST_EP_KEY_MAX] = "-";
+			crest_ep_key(k[i].local, k[i].local_len, 0, local, sizeof(local));
+			if (k[i].peer_len)
+				crest_ep_key(k[i].peer, k[i].peer_len, 0, peer, sizeof(peer));
+			if (crest_sock_is_tcp(&k[i]))
+				printf("  fd record %u: TCP %s, local %s, peer %s, %u bytes waiting\n", k[i].fd_index, st,
+				       local, peer, k[i].queued);
+			else
+				printf("  fd record %u: UDP %s, local %s, peer %s (datagrams waiting are not saved)\n",
+				       k[i].fd_index, st, local, peer);
+		} else
 			printf("  fd record %u: family %d type %d %s, inode %" PRIu64 ", peer %" PRIu64
 			       ", %u bytes waiting (%u messages)\n", k[i].fd_index, k[i].domain, k[i].type, st, k[i].ino,
 			       k[i].peer_ino, k[i].queued, k[i].nmsgs);

@@ -15,6 +15,10 @@
  *     what was waiting, then end of stream, as if the peer had closed;
  *   - an AF_UNIX datagram socket bound to a name gets its name back and its
  *     waiting datagrams (their sender addresses are lost);
+ *   - UDP: a new socket bound to the same address and port (the port on
+ *     every address if the address is not here, another port if it is
+ *     taken), connected to the same peer address if it was; datagrams that
+ *     waited are lost, as a network may lose them;
  *   - anything else: a new socket of the same kind.
  */
 #include <errno.h>
@@ -72,8 +76,9 @@ int tree_sockets_plan(struct tree *t, char *err, size_t errlen)
 		for (size_t j = 0; j < t->nsocks && a->peer < 0; j++) {
 			struct tsock *b = &t->socks[j];
 			if (j == i || b->peer >= 0 || b->rec->domain != a->rec->domain ||
+			    b->rec->type != a->rec->type || crest_sock_is_udp(a->rec) ||
 			    b->rec->state != CREST_SOCK_CONNECTED)
-				continue;
+				continue;	/* UDP has no pairs: each is made alone */
 			bool pair = a->rec->domain == AF_UNIX
 				    ? a->rec->peer_ino == b->rec->ino && b->rec->peer_ino == a->rec->ino
 				    : tcp_mirror(a->rec, b->rec);
@@ -176,6 +181,60 @@ static int make_pair(struct tree *t, struct tsock *a, struct tsock *b, char *err
 	return rc;
 }
 
+/* binds an IP socket to the record's address again: on another node (the
+ * address is not here) the same port on every address of this one; a port
+ * that is taken: another port (peers that remember it will fail) */
+static void bind_inet_again(int fd, const struct crest_img_socket *r, const char *what)
+{
+	if (!bind(fd, (const struct sockaddr *)r->local, r->local_len))
+		return;
+	struct sockaddr_storage any;
+	char was[CREST_EP_KEY_MAX] = "?";
+	crest_ep_key(r->local, r->local_len, 0, was, sizeof(was));
+	memcpy(&any, r->local, r->local_len);
+	if (errno == EADDRNOTAVAIL) {
+		if (r->domain == AF_INET6)
+			((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
+		else
+			((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_ANY);
+		if (!bind(fd, (struct sockaddr *)&any, r->local_len)) {
+			fprintf(stderr, "crest: restart: the %s %s is on another node now: it is bound to the same port "
+				"of every address here\n", what, was);
+			return;
+		}
+	}
+	((struct sockaddr_in *)&any)->sin_port = 0;	/* sin6_port is at the same place */
+	fprintf(stderr, "crest: restart: the port of the %s %s is taken here: it has another port now\n", what, was);
+	bind(fd, (struct sockaddr *)&any, r->local_len);
+}
+
+/* UDP: bound and connected again, empty */
+static int make_udp(struct tree *t, struct tsock *s, char *err, size_t errlen)
+{
+	const struct crest_img_socket *r = s->rec;
+	int fd = socket(r->domain, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP), one = 1;
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create a UDP socket: %s", strerror(errno));
+		return -errno;
+	}
+	if (r->opt_reuseaddr > 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (r->opt_broadcast > 0)
+		setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+	const struct sockaddr_in *in = (const struct sockaddr_in *)r->local;	/* the port: same place in _in6 */
+	if (r->local_len > sizeof(sa_family_t) && in->sin_port)
+		bind_inet_again(fd, r, "UDP socket");
+	if (r->state == CREST_SOCK_CONNECTED && r->peer_len &&
+	    connect(fd, (const struct sockaddr *)r->peer, r->peer_len) < 0) {
+		char peer[CREST_EP_KEY_MAX] = "?";
+		crest_ep_key(r->peer, r->peer_len, 0, peer, sizeof(peer));
+		fprintf(stderr, "crest: restart: a UDP socket cannot be connected to %s again (%s): it is left "
+			"unconnected\n", peer, strerror(errno));
+	}
+	s->fd = high(t, fd);
+	return 0;
+}
+
 static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errlen)
 {
 	const struct crest_img_socket *r = s->rec;
@@ -190,40 +249,18 @@ static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errl
 		if (r->local_len > sizeof(sa_family_t) && un->sun_path[0] && !stat(un->sun_path, &st) &&
 		    S_ISSOCK(st.st_mode))
 			unlink(un->sun_path);	/* left behind by the killed process */
-	} else {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	}
-	if (r->local_len > sizeof(sa_family_t) && bind(fd, (const struct sockaddr *)r->local, r->local_len) < 0) {
-		if (r->domain == AF_UNIX) {
+		if (r->local_len > sizeof(sa_family_t) &&
+		    bind(fd, (const struct sockaddr *)r->local, r->local_len) < 0) {
 			snprintf(err, errlen, "cannot bind a socket to its name again: %s", strerror(errno));
 			close(fd);
 			return -errno;
 		}
-		/* another node (its address is not here): the same port on every
-		 * address of this one; a port that is taken: another port (clients
-		 * that remember it will fail) */
-		struct sockaddr_storage any;
-		char was[CREST_EP_KEY_MAX] = "?";
-		crest_ep_key(r->local, r->local_len, 0, was, sizeof(was));
-		memcpy(&any, r->local, r->local_len);
-		if (errno == EADDRNOTAVAIL) {
-			if (r->domain == AF_INET6)
-				((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
-			else
-				((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_ANY);
-			if (!bind(fd, (struct sockaddr *)&any, r->local_len)) {
-				fprintf(stderr, "crest: restart: the TCP listener %s is on another node now: it listens on "
-					"the same port of every address here\n", was);
-				goto bound;
-			}
-		}
-		((struct sockaddr_in *)&any)->sin_port = 0;
-		fprintf(stderr, "crest: restart: the port of the TCP listener %s is taken here: it listens on another "
-			"port now\n", was);
-		bind(fd, (struct sockaddr *)&any, r->local_len);
+	} else {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (r->local_len > sizeof(sa_family_t))
+			bind_inet_again(fd, r, "TCP listener");
 	}
-bound:
 	if (r->state == CREST_SOCK_LISTENING && listen(fd, r->backlog ? (int)r->backlog : 128) < 0) {
 		snprintf(err, errlen, "cannot listen again: %s", strerror(errno));
 		close(fd);
@@ -298,7 +335,7 @@ static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char 
 	for (size_t i = 0; i < t->nsocks; i++) {
 		struct tsock *s = &t->socks[i];
 		char key[CREST_EP_KEY_MAX];
-		if (s->peer >= 0 || s->rec->domain == AF_UNIX || s->rec->state != CREST_SOCK_CONNECTED)
+		if (s->peer >= 0 || !crest_sock_is_tcp(s->rec) || s->rec->state != CREST_SOCK_CONNECTED)
 			continue;
 		unsigned node = tree_image_node(t->p[s->proc].image);
 		if (!crest_ep_key(s->rec->peer, s->rec->peer_len, node, key, sizeof(key)) && crest_eps_has(&eps, key))
@@ -335,7 +372,9 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 		int rc;
 		if (s->fd >= 0)
 			continue;
-		if (s->rec->state == CREST_SOCK_CONNECTED)
+		if (crest_sock_is_udp(s->rec))
+			rc = make_udp(t, s, err, errlen);
+		else if (s->rec->state == CREST_SOCK_CONNECTED)
 			rc = make_pair(t, s, s->peer >= 0 ? &t->socks[s->peer] : NULL, err, errlen);
 		else
 			rc = make_listener(t, s, err, errlen);

@@ -234,8 +234,19 @@ struct crest_img_socket {
 	uint32_t nmsgs;			/* messages among them (datagram, seqpacket) */
 	int32_t opt_nodelay, opt_keepalive, opt_reuseaddr, opt_peek_off;
 	uint32_t shut;			/* SHUT_RD/WR seen: bit 0 read, bit 1 write */
-	uint32_t reserved[9];
+	int32_t opt_broadcast;		/* UDP: SO_BROADCAST (0 in images before UDP) */
+	uint32_t reserved[8];
 };
+
+static inline int crest_sock_is_tcp(const struct crest_img_socket *s)
+{
+	return (s->domain == 2 /* AF_INET */ || s->domain == 10 /* AF_INET6 */) && s->type == 1 /* SOCK_STREAM */;
+}
+
+static inline int crest_sock_is_udp(const struct crest_img_socket *s)
+{
+	return (s->domain == 2 || s->domain == 10) && s->type == 2 /* SOCK_DGRAM */;
+}
 
 #define CREST_SOCK_UNCONNECTED	0
 #define CREST_SOCK_LISTENING	1

@@ -345,9 +345,9 @@ find_python() {
 	true
 }
 
-@test "a checkpoint of a process holding a UDP socket fails at PREPARE, the program goes on" {
+@test "a checkpoint of a process holding a netlink socket fails at PREPARE, the program goes on" {
 	find_python
-	python_holding 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); fd = s.fileno()'
+	python_holding 's = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0); fd = s.fileno()'
 }
 
 @test "a checkpoint of a process holding an inotify fd fails at PREPARE, the program goes on" {
