@@ -4,8 +4,8 @@
  * process does with the socket `crest restart` handed over in its place.
  *
  * Supported: AF_UNIX (stream, seqpacket, datagram; socketpair, path and
- * abstract names, listening) and TCP over AF_INET/AF_INET6 (listening and
- * connected).  Recorded: the socket's and (AF_UNIX) its peer's inode, from
+ * abstract names, listening), TCP over AF_INET/AF_INET6 (listening and
+ * connected), and UDP (bound, connected; what waits in it is not saved).  Recorded: the socket's and (AF_UNIX) its peer's inode, from
  * the kernel's sock_diag, which is how `crest restart` finds the two ends of
  * a connection among the processes; names and addresses; a few options; and
  * the data waiting in the receive queue, read with MSG_PEEK (stepping with
@@ -116,6 +116,24 @@ static int sockopt_int(int fd, int level, int name)
 	return getsockopt(fd, level, name, &v, &l) < 0 ? -1 : v;
 }
 
+/* SO_RCVTIMEO / SO_SNDTIMEO in ms, rounded up; 0: none */
+static uint32_t sockopt_ms(int fd, int name)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t l = sizeof(tv);
+	if (getsockopt(fd, SOL_SOCKET, name, &tv, &l) < 0 || tv.tv_sec < 0)
+		return 0;
+	uint64_t ms = (uint64_t)tv.tv_sec * 1000 + ((uint64_t)tv.tv_usec + 999) / 1000;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+static void set_timeout(int fd, int name, uint32_t ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	if (ms)
+		setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
+}
+
 void crest_sock_reset(void)
 {
 	nsocks = 0;
@@ -177,6 +195,10 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 	s->opt_peek_off = sockopt_int(fd, SOL_SOCKET, SO_PEEK_OFF);
 	s->opt_nodelay = crest_sock_is_tcp(s) ? sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) : -1;
 	s->opt_broadcast = crest_sock_is_udp(s) ? sockopt_int(fd, SOL_SOCKET, SO_BROADCAST) : 0;
+	s->opt_reuseport = inet ? sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) : 0;
+	s->opt_v6only = domain == AF_INET6 ? sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+	s->rcvtimeo_ms = sockopt_ms(fd, SO_RCVTIMEO);
+	s->sndtimeo_ms = sockopt_ms(fd, SO_SNDTIMEO);
 	return 0;
 }
 
@@ -332,6 +354,8 @@ void crest_sock_restore(uint32_t fd_index)
 			setopt(fd, SOL_SOCKET, SO_PEEK_OFF, s->opt_peek_off);
 		if (crest_sock_is_tcp(s))
 			setopt(fd, IPPROTO_TCP, TCP_NODELAY, s->opt_nodelay);
+		set_timeout(fd, SO_RCVTIMEO, s->rcvtimeo_ms);
+		set_timeout(fd, SO_SNDTIMEO, s->sndtimeo_ms);
 		return;
 	}
 }

@@ -181,11 +181,17 @@ static int make_pair(struct tree *t, struct tsock *a, struct tsock *b, char *err
 	return rc;
 }
 
-/* binds an IP socket to the record's address again: on another node (the
- * address is not here) the same port on every address of this one; a port
- * that is taken: another port (peers that remember it will fail) */
+/* binds an IP socket to the record's address again, with the options
+ * that must come before bind: on another node (the address is not here)
+ * the same port on every address of this one; a port that is taken:
+ * another port (peers that remember it will fail) */
 static void bind_inet_again(int fd, const struct crest_img_socket *r, const char *what)
 {
+	int one = 1;
+	if (r->opt_reuseport > 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (r->domain == AF_INET6 && r->opt_v6only >= 0)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &r->opt_v6only, sizeof(r->opt_v6only));
 	if (!bind(fd, (const struct sockaddr *)r->local, r->local_len))
 		return;
 	struct sockaddr_storage any;
@@ -203,9 +209,12 @@ static void bind_inet_again(int fd, const struct crest_img_socket *r, const char
 			return;
 		}
 	}
+	fprintf(stderr, "crest: restart: the %s %s cannot be bound to its port here (%s): it gets another port\n",
+		what, was, strerror(errno));
 	((struct sockaddr_in *)&any)->sin_port = 0;	/* sin6_port is at the same place */
-	fprintf(stderr, "crest: restart: the port of the %s %s is taken here: it has another port now\n", what, was);
-	bind(fd, (struct sockaddr *)&any, r->local_len);
+	if (bind(fd, (struct sockaddr *)&any, r->local_len))
+		fprintf(stderr, "crest: restart: the %s %s cannot be bound at all here (%s): it is left unbound\n",
+			what, was, strerror(errno));
 }
 
 /* UDP: bound and connected again, empty */

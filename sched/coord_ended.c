@@ -48,9 +48,10 @@ static void note(const struct coord *c, const char *fmt, ...)
 	va_end(ap);
 	snprintf(path, sizeof(path), "%s/ENDED", c->o.rundir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, line, (size_t)n) != n)
+	ssize_t w = fd < 0 ? -1 : write(fd, line, (size_t)n);
+	if (w != n)
 		pr_warn("cannot append to %s (%s): a coordinator started again after this one died would not "
-			"know it", path, strerror(errno));
+			"know it", path, w < 0 ? strerror(errno) : "short write");
 	if (fd >= 0)
 		close(fd);
 }

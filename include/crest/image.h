@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
-#define CREST_IMG_VERSION	1
+#define CREST_IMG_VERSION	2	/* 2: UDP sockets, socket options */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -234,8 +234,12 @@ struct crest_img_socket {
 	uint32_t nmsgs;			/* messages among them (datagram, seqpacket) */
 	int32_t opt_nodelay, opt_keepalive, opt_reuseaddr, opt_peek_off;
 	uint32_t shut;			/* SHUT_RD/WR seen: bit 0 read, bit 1 write */
-	int32_t opt_broadcast;		/* UDP: SO_BROADCAST (0 in images before UDP) */
-	uint32_t reserved[8];
+	/* version 2 on (0 in version 1 images, which had no UDP) */
+	int32_t opt_broadcast;		/* UDP: SO_BROADCAST */
+	int32_t opt_reuseport;		/* IP: SO_REUSEPORT */
+	int32_t opt_v6only;		/* AF_INET6: IPV6_V6ONLY */
+	uint32_t rcvtimeo_ms, sndtimeo_ms;	/* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
+	uint32_t reserved[4];
 };
 
 static inline int crest_sock_is_tcp(const struct crest_img_socket *s)

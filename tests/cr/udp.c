@@ -5,12 +5,16 @@
  *   - the server (the parent) binds 127.0.0.1 to a port the kernel picks
  *     and answers each request "n" with "n*n" to the address it came from
  *     (recvfrom/sendto);
- *   - client A connect()s its socket to the server and uses send/recv;
- *   - client B, unconnected, uses sendto/recvfrom with the server's address;
- *     it set SO_BROADCAST, which must still be set after every restart.
- * A datagram in flight at a checkpoint may be lost (crest drops what waits
- * in a UDP socket, as a network may): a client that hears nothing within
- * 100 ms asks again, and takes only the answer to its current question.
+ *   - client A connect()s its socket to the server and uses send and a
+ *     recv that SO_RCVTIMEO (100 ms) ends;
+ *   - client B, unconnected, uses sendto and poll (100 ms) with recv; it set
+ *     SO_BROADCAST;
+ *   - the server's socket has SO_REUSEPORT.
+ * Each option must still be set after every restart (each is checked at
+ * every question).  A datagram in flight at a checkpoint may be lost
+ * (crest drops what waits in a UDP socket, as a network may): a client that
+ * hears nothing within 100 ms asks again, and takes only the answer to its
+ * current question.
  * Each client sums n*n over ROUNDS questions; prints
  * `RESULT udp a=.. b=..` and PASS, or FAIL and why.
  */
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,10 +47,39 @@ static void nap(long us)
 	nanosleep(&ts, NULL);
 }
 
+/* the int option `name` is set on s (its value is not 0) */
+static int opt_on(int s, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	return !getsockopt(s, level, name, &v, &l) && v;
+}
+
+static void check_options(int s, const char *who, unsigned long long q, int rcvtimeo, int broadcast, int reuseport)
+{
+	const char *lost = NULL;
+	if (rcvtimeo) {
+		struct timeval tv = { 0, 0 };
+		socklen_t l = sizeof(tv);
+		if (getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, &l) || tv.tv_sec != 0 || tv.tv_usec != 100000)
+			lost = "SO_RCVTIMEO of 100 ms";
+	}
+	if (broadcast && !opt_on(s, SOL_SOCKET, SO_BROADCAST))
+		lost = "SO_BROADCAST";
+	if (reuseport && !opt_on(s, SOL_SOCKET, SO_REUSEPORT))
+		lost = "SO_REUSEPORT";
+	if (lost) {
+		printf("FAIL udp: %s: %s is no longer set at question %llu\n", who, lost, q);
+		fflush(stdout);
+		_exit(1);
+	}
+}
+
 /* answers until it got "0" from each of the two clients (one that asks
  * again, its answer lost, is counted once) */
 static void serve(int s)
 {
+	unsigned long long served = 0;
 	in_port_t done_port[2];
 	int done = 0;
 	while (done < 2) {
@@ -58,6 +92,7 @@ static void serve(int s)
 		if (n < 0)
 			die("server", "recvfrom");
 		buf[n] = 0;
+		check_options(s, "server", ++served, 0, 0, 1);
 		unsigned long long q = strtoull(buf, NULL, 10), a = q * q;
 		if (q == 0 && !(done == 1 && done_port[0] == from.sin_port))
 			done_port[done++] = from.sin_port;
@@ -81,11 +116,13 @@ static unsigned long long ask(int s, const struct sockaddr_in *to, unsigned long
 		if (w < 0 && errno != EINTR && errno != ECONNREFUSED)
 			die(who, "send");
 		struct pollfd p = { .fd = s, .events = POLLIN };
-		while (poll(&p, 1, 100) > 0) {
+		while (!to || poll(&p, 1, 100) > 0) {	/* A: SO_RCVTIMEO ends recv */
 			char in[64];
 			ssize_t n = recv(s, in, sizeof(in) - 1, 0);
 			if (n < 0 && (errno == EINTR || errno == ECONNREFUSED))
 				continue;
+			if (n < 0 && !to && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;	/* 100 ms without an answer: ask again */
 			if (n < 0)
 				die(who, "recv");
 			in[n] = 0;
@@ -100,8 +137,11 @@ static unsigned long long ask(int s, const struct sockaddr_in *to, unsigned long
 static void client(const struct sockaddr_in *srv, int connected, const char *who, int out)
 {
 	int s = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+	struct timeval tmo = { 0, 100000 };
 	if (s < 0)
 		die(who, "socket");
+	if (connected && setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)))
+		die(who, "SO_RCVTIMEO");
 	if (!connected && setsockopt(s, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)))
 		die(who, "SO_BROADCAST");
 	if (connected && connect(s, (const struct sockaddr *)srv, sizeof(*srv)))
@@ -115,15 +155,7 @@ static void client(const struct sockaddr_in *srv, int connected, const char *who
 			_exit(1);
 		}
 		sum += a;
-		if (!connected) {
-			int v = 0;
-			socklen_t vl = sizeof(v);
-			if (getsockopt(s, SOL_SOCKET, SO_BROADCAST, &v, &vl) || !v) {
-				printf("FAIL udp: %s: SO_BROADCAST is no longer set at question %llu\n", who, q);
-				fflush(stdout);
-				_exit(1);
-			}
-		}
+		check_options(s, who, q, connected, !connected, 0);
 		nap(2000);
 	}
 	ask(s, connected ? NULL : srv, 0, who, 20);	/* done (the server may have ended: the answer lost) */
@@ -139,7 +171,9 @@ int main(void)
 	socklen_t sl = sizeof(srv);
 	int pa[2], pb[2];
 
-	if (s < 0 || bind(s, (struct sockaddr *)&srv, sizeof(srv)) || getsockname(s, (struct sockaddr *)&srv, &sl))
+	int one = 1;
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    bind(s, (struct sockaddr *)&srv, sizeof(srv)) || getsockname(s, (struct sockaddr *)&srv, &sl))
 		die("server", "bind");
 	if (pipe(pa) || pipe(pb))
 		die("main", "pipe");

@@ -418,9 +418,18 @@ TEST(damage_detected)
 
 	/* wrong version, wrong arch, incomplete: with a valid header crc */
 	memcpy(b, img, img_len);
-	((struct crest_img_header *)b)->version = 2;
+	((struct crest_img_header *)b)->version = CREST_IMG_VERSION + 1;
 	rehash_header(b);
-	expect_bad(b, img_len, "written by crest image version 2, this crest reads 1..1");
+	expect_bad(b, img_len, "written by crest image version 3, this crest reads 1..2");
+	/* the version before (no UDP sockets, no socket options) is read */
+	memcpy(b, img, img_len);
+	((struct crest_img_header *)b)->version = CREST_IMG_VERSION_MIN;
+	rehash_header(b);
+	{
+		char err[512] = "";
+		put("v1.img", b, img_len);
+		EXPECT(crest_ir_verify_all(tpath("v1.img"), NULL, 0, err, sizeof(err)) >= 0);
+	}
 	memcpy(b, img, img_len);
 	((struct crest_img_header *)b)->version = 0;
 	rehash_header(b);
