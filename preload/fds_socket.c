@@ -5,8 +5,9 @@
  *
  * Supported: AF_UNIX (stream, seqpacket, datagram; socketpair, path and
  * abstract names, listening), TCP over AF_INET/AF_INET6 (listening and
- * connected), and UDP (bound, connected; what waits in it is not saved).  Recorded: the socket's and (AF_UNIX) its peer's inode, from
- * the kernel's sock_diag, which is how `crest restart` finds the two ends of
+ * connected), and UDP (bound, connected; what waits in it is not saved).
+ * Recorded: the socket's and (AF_UNIX) its peer's inode, from the kernel's
+ * sock_diag, which is how `crest restart` finds the two ends of
  * a connection among the processes; names and addresses; a few options; and
  * the data waiting in the receive queue, read with MSG_PEEK (stepping with
  * SO_PEEK_OFF), so nothing is consumed and nothing has to be put back when

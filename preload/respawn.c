@@ -169,6 +169,16 @@ static int spawn_detached(const struct crest_respawn *r)
 	return rc;
 }
 
+/* closes RESPAWN, and with it the lock */
+static void drop_held(void)
+{
+	if (held_fd >= 0) {
+		crest_fd_unprotect(held_fd);
+		close(held_fd);
+		held_fd = -1;
+	}
+}
+
 /* RESPAWN, opened above the application's descriptors and write-locked,
  * or -errno */
 static int open_locked(char *path, size_t size, struct stat *st)
@@ -195,7 +205,7 @@ static int open_locked(char *path, size_t size, struct stat *st)
 	else if (stat(path, &now) || now.st_ino != st->st_ino || now.st_dev != st->st_dev)
 		rc = -ESTALE;	/* removed meanwhile (crest step-stop, a new coordinator) */
 	if (rc) {
-		crest_respawn_atfork_child();	/* closes it */
+		drop_held();
 		return rc;
 	}
 	return fd;
@@ -205,11 +215,7 @@ static int open_locked(char *path, size_t size, struct stat *st)
  * one, stays the parent's) */
 void crest_respawn_atfork_child(void)
 {
-	if (held_fd >= 0) {
-		crest_fd_unprotect(held_fd);
-		close(held_fd);
-		held_fd = -1;
-	}
+	drop_held();
 }
 
 static struct crest_respawn *read_respawn(int fd, const struct stat *st)
@@ -250,11 +256,13 @@ bool crest_respawn_check(bool connected)
 	uint64_t now = now_ms();
 	if (!down_since_ms)
 		down_since_ms = now;
-	if (respawn_after_s <= 0 || now - down_since_ms < RESPAWN_AFTER_DOWN_MS || ckdir_coord_alive(crest.dir))
+	if (respawn_after_s <= 0 || now - down_since_ms < RESPAWN_AFTER_DOWN_MS)
 		return false;
+	/* RESPAWN first: gone (the coordinator ended on its own) is the usual
+	 * case, and the cheapest to see; whether it lives, under the lock */
 	int fd = open_locked(path, sizeof(path), &st);
 	if (fd < 0)
-		return false;	/* none left (it ended on its own), or not ours to do */
+		return false;	/* none left, or not ours to do */
 	time_t age = time(NULL) - st.st_mtime;
 	if (age < respawn_after_s || ckdir_coord_alive(crest.dir))
 		goto out_close;
@@ -288,7 +296,7 @@ bool crest_respawn_check(bool connected)
 	free(r);
 out_close:
 	pthread_mutex_lock(fd_lock);
-	crest_respawn_atfork_child();	/* closes it, and with it the lock */
+	drop_held();
 	pthread_mutex_unlock(fd_lock);
 	return started;
 }

@@ -444,12 +444,17 @@ int cmd_step_start(int argc, char **argv)
 	 * is where crest checkpoint --job asks (cli_ckpt_munge.c).  A one-node
 	 * step on a node without an IPv4 address keeps a local coordinator
 	 * (--job then signals the step through Slurm). */
-	if (node == 0 && (r = node_address(addr, sizeof(addr))) && nodes > 1) {
-		fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other nodes "
-			"to reach: %s\n", strerror(-r));
-		return 1;
+	bool root = false;
+	if (node == 0) {
+		r = node_address(addr, sizeof(addr));
+		if (r && nodes > 1) {
+			fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other "
+				"nodes to reach: %s\n", strerror(-r));
+			return 1;
+		}
+		root = !r;
 	}
-	if (node == 0 && !r) {
+	if (root) {
 		snprintf(listen, sizeof(listen), "%s:0", addr);
 		extra[ne++] = "--root";
 		extra[ne++] = "--listen";

@@ -19,7 +19,8 @@
  * coordinator started again after this one died (preload/respawn.c) reads
  * when it starts (coord_ended_load): "task RANK STATUS" (this node's),
  * "node NODE RANK STATUS" and "done NODE" (the root: a node whose tasks
- * all ended), "back NODE" (served again).  crest step-start and launch
+ * all ended), "back NODE" (served again); not the --ended-tasks, which the
+ * new one gets with the same command line.  crest step-start and launch
  * remove an earlier run's (ckdir_runtime_clear).
  */
 #define LOG_MODULE "coord"
@@ -33,7 +34,7 @@
 #include "coord.h"
 #include "log.h"
 
-static bool loading;	/* coord_ended_load replays RUNDIR/ENDED: no new lines */
+static bool replaying;	/* what ENDED or --ended-tasks already hold: no new lines */
 
 /* one line appended to RUNDIR/ENDED */
 static void note(const struct coord *c, const char *fmt, ...)
@@ -41,7 +42,7 @@ static void note(const struct coord *c, const char *fmt, ...)
 	char path[CKDIR_PATH_MAX + 16], line[96];
 	va_list ap;
 
-	if (loading)
+	if (replaying)
 		return;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -118,19 +119,23 @@ int coord_ended_add(struct coord *c, uint32_t rank, int32_t status, const char *
 int coord_ended_parse(struct coord *c, const char *s)
 {
 	char *end;
+	int rc = 0;
 
-	for (const char *p = s; *p; p = end + (*end == ',')) {
+	replaying = true;	/* in argv: a coordinator started again has them there */
+	for (const char *p = s; !rc && *p; p = end + (*end == ',')) {
 		unsigned long rank = strtoul(p, &end, 10);
-		if (end == p || *end != ':' || rank > UINT32_MAX)
-			return -EINVAL;
+		if (end == p || *end != ':' || rank > UINT32_MAX) {
+			rc = -EINVAL;
+			break;
+		}
 		p = end + 1;
 		long status = strtol(p, &end, 10);
-		if (end == p || (*end && *end != ',') || status < 0 || status > 0xffff)
-			return -EINVAL;
-		if (coord_ended_add(c, (uint32_t)rank, (int32_t)status, "the generation restarted from"))
-			return -EINVAL;
+		if (end == p || (*end && *end != ',') || status < 0 || status > 0xffff ||
+		    coord_ended_add(c, (uint32_t)rank, (int32_t)status, "the generation restarted from"))
+			rc = -EINVAL;
 	}
-	return 0;
+	replaying = false;
+	return rc;
 }
 
 bool coord_ended_has(const struct coord *c, uint32_t rank)
@@ -393,7 +398,7 @@ int coord_ended_load(struct coord *c)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	loading = true;
+	replaying = true;
 	while (!rc && fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (sscanf(line, "task %lu %ld", &a, &st) == 2 && a <= UINT32_MAX && st >= 0 && st <= 0xffff)
@@ -408,7 +413,7 @@ int coord_ended_load(struct coord *c)
 		else
 			rc = -EBADMSG;
 	}
-	loading = false;
+	replaying = false;
 	fclose(f);
 	if (rc)
 		pr_err("%s, line %d: %s; a coordinator that ran here before this one died, and what it knew of "

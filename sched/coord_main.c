@@ -432,7 +432,6 @@ int main(int argc, char **argv)
 	tell_ready(&ready_fd, 0);
 
 	rc = coord_run(&c) ? 1 : 0;
-	crest_respawn_remove(c.o.rundir, getpid());	/* ends on its own: not to be started again */
 	if (coord_stop)
 		pr_info("stopping");
 	coord_close_all(&c);
@@ -440,7 +439,7 @@ int main(int argc, char **argv)
 	 * start and bind the same path */
 	coord_unlink_sock(&c);
 out_coord:
-	crest_respawn_remove(c.o.rundir, getpid());	/* before COORD: ended on its own */
+	crest_respawn_remove(c.o.rundir, getpid());	/* ended on its own: not to be started again; before COORD */
 	{
 		pid_t owner = 0;
 		if (!ckdir_coord_read(c.o.rundir, &owner, NULL, 0) && owner == getpid())
