@@ -140,6 +140,11 @@ static bool is_devnull_like(const char *path)
 	return false;
 }
 
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ull + st->st_mtim.tv_nsec;
+}
+
 static int find_pipe(uint64_t ino)
 {
 	for (uint32_t i = 0; i < crest.npipes; i++)
@@ -204,7 +209,7 @@ static int scan_fds(char *err, size_t errlen)
 			r->ino = st.st_ino;
 			r->size = st.st_size;
 			r->mode = st.st_mode;
-			r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
+			r->mtime_ns = mtime_ns(&st);
 			const char *info = fdinfo(fd, &r->pos, &r->flags);
 			int fdfl = fcntl(fd, F_GETFD);
 			r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
@@ -490,14 +495,27 @@ static bool no_truncate(const char *path)
 	return false;
 }
 
-/* A written file saved in the image: put its content back as it was. */
+/* A file saved in the image: put its content back as it was, with the
+ * modification time it had, so that programs comparing times (make) see
+ * the file of the checkpoint.  A file still as it was (same size and time)
+ * is left alone: rewriting it would only make it look newer. */
 static int rewrite_saved(struct crest_img_fd *r, uint32_t index, int image_fd)
 {
+	struct stat st;
+	if (!stat(r->path, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size == r->size &&
+	    mtime_ns(&st) == r->mtime_ns)
+		return 0;
 	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, r->mode & 07777);
 	if (fd < 0)
 		return -errno;
 	int rc = copy_filedata(image_fd, index, fd);
 	if (!rc && ftruncate(fd, r->size) < 0)
+		rc = -errno;
+	struct timespec times[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)(r->mtime_ns / 1000000000ull), .tv_nsec = (long)(r->mtime_ns % 1000000000ull) },
+	};
+	if (!rc && r->mtime_ns && futimens(fd, times) < 0)
 		rc = -errno;
 	close(fd);
 	return rc;
@@ -508,8 +526,7 @@ static void warn_changed(const struct crest_img_fd *r, int fd)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return;
-	uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + st.st_mtim.tv_nsec;
-	if ((uint64_t)st.st_size != r->size || mt != r->mtime_ns)
+	if ((uint64_t)st.st_size != r->size || mtime_ns(&st) != r->mtime_ns)
 		pr_warn("%s (fd %d, open read-only) changed since the checkpoint (%lu bytes then, %lu now); "
 			"the program reads the new content", r->path, r->fd, (unsigned long)r->size,
 			(unsigned long)st.st_size);
@@ -558,7 +575,7 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 					       r->fd, strerrordesc_np(-rc));
 			}
 			nfd = open(r->path, oflags);
-			if (nfd >= 0 && (r->flags & O_ACCMODE) == O_RDONLY)
+			if (nfd >= 0 && (r->flags & O_ACCMODE) == O_RDONLY && !r->content_saved)
 				warn_changed(r, nfd);
 			if (nfd >= 0 && (r->flags & O_ACCMODE) != O_RDONLY && !no_truncate(r->path)) {
 				struct stat st;

@@ -261,6 +261,52 @@ refused_quickly() {
 	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "RESULT filewriter $((HDR_MIB * MIB + STEPS * REC)) bytes" ]
 }
 
+@test "an unchanged read-only file under /tmp is saved but not rewritten at restart: same time, no warning" {
+	HDR_MIB=1
+	TMPD=/tmp/crest-bats-files.$$
+	rm -rf "$TMPD"
+	mkdir -p "$TMPD"
+	export CREST_NODE_LOCAL=/dev/shm:$TMPD
+	f=$D/out.dat
+	ro=$TMPD/input.txt
+	seq 1 1000 >"$ro"
+	touch -d '2001-02-03 04:05:06.789' "$ro"
+	before=$(stat -c %y "$ro")
+	run_and_kill "$f" 1 "$ro"
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	run_logged after_restart
+	[ "$rc" -eq 0 ]
+	# saved in the image (node-local), yet the same file, untouched
+	[ "$(stat -c %y "$ro")" = "$before" ]
+	! grep -a -- "$ro" <<<"$output" || false
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+}
+
+@test "a read-only file under /tmp deleted after the kill comes back with its content and time" {
+	HDR_MIB=1
+	TMPD=/tmp/crest-bats-files.$$
+	rm -rf "$TMPD"
+	mkdir -p "$TMPD"
+	export CREST_NODE_LOCAL=/dev/shm:$TMPD
+	f=$D/out.dat
+	ro=$TMPD/input.txt
+	seq 1 1000 >"$ro"
+	touch -d '2001-02-03 04:05:06.789' "$ro"
+	before=$(stat -c %y "$ro")
+	sum=$(md5sum <"$ro")
+	run_and_kill "$f" 1 "$ro"
+	rm "$ro"
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	[ "$(stat -c %y "$ro")" = "$before" ]
+	[ "$(md5sum <"$ro")" = "$sum" ]
+	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
+}
+
 @test "file locks stay held across a checkpoint the program survives (saving a file's content must not drop its POSIX locks)" {
 	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/locks" "$D"
 	wait_registered
