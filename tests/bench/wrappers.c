@@ -96,6 +96,21 @@ static void b_open_close(uint64_t n)
 	}
 }
 
+/* open(O_CREAT) of a file that exists: crest looks first whether the open
+ * will make it (preload/created_record.c) */
+static char creat_path[] = "/tmp/crest-bench-creat.XXXXXX";
+
+static void b_open_creat_close(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		int fd = open(creat_path, O_WRONLY | O_CREAT, 0600);
+
+		if (fd < 0)
+			die("open O_CREAT of an existing file");
+		close(fd);
+	}
+}
+
 static void b_stat(uint64_t n)
 {
 	struct stat st;
@@ -158,6 +173,7 @@ static const struct bench {
 	{ "getpid", b_getpid },
 	{ "pipe_write_read", b_pipe },
 	{ "open_close", b_open_close },
+	{ "open_creat_close", b_open_creat_close },
 	{ "stat", b_stat },
 	{ "fork_waitpid", b_fork_wait },
 	{ "pthread_create_join", b_thread },
@@ -195,6 +211,10 @@ int main(int argc, char **argv)
 
 	if (pipe(pipefd))
 		die("pipe");
+	int cfd = mkstemp(creat_path);
+	if (cfd < 0)
+		die("mkstemp");
+	close(cfd);
 	printf("# wrappers: pid %d, LD_PRELOAD=%s, best of %d runs of ~%llu ms each\n",
 	       (int)getpid(), getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "",
 	       RUNS, TARGET_NS / 1000000);
@@ -209,5 +229,6 @@ int main(int argc, char **argv)
 	}
 	close(pipefd[0]);
 	close(pipefd[1]);
+	unlink(creat_path);
 	return 0;
 }
