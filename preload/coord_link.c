@@ -22,6 +22,7 @@
 
 #include "ckdir.h"
 #include "crest.h"
+#include "created_record.h"
 #include "log.h"
 #include "proto.h"
 #include "rawsys.h"
@@ -403,6 +404,7 @@ void *crest_ckpt_thread(void *arg)
 {
 	(void)arg;
 	prctl(PR_SET_NAME, "crest-ckpt");	/* itself: no /proc write by the forking thread */
+	crest_thread_is_ckpt = true;	/* what it makes (images) is not recorded */
 	int trigger_ms = -1;
 	bool woken = true;
 	for (;;) {

@@ -7,6 +7,14 @@
  * the translated path lives in a PATH_MAX buffer on the stack, nothing is
  * allocated that glibc would not allocate itself.
  *
+ * The calls that make files and folders (open, openat, creat with O_CREAT,
+ * fopen and freopen in a "w" or "a" mode, mkdir, mkdirat, the rename
+ * family, and the mkstemp family and mkdtemp, which are not mapped) also
+ * tell created_record.c what they made (OPEN_CALL: an O_CREAT open is
+ * first tried without O_CREAT; fopen: one fstatat before; a statx and a
+ * readlink after a file was made), and unlink, unlinkat and rmdir what
+ * they removed.
+ *
  * Covered:
  *   open open64 openat openat64 creat creat64 fopen fopen64 freopen
  *   freopen64 stat stat64 lstat lstat64 fstatat fstatat64 statx statfs
@@ -35,7 +43,8 @@
  * Not covered:
  *   - raw system calls (syscall(SYS_open, ...), Go, static programs) and
  *     glibc's internal calls: nftw/ftw/fts, scandir, glob, mkstemp and
- *     mkdtemp (the template is the application's), tmpfile, getwd,
+ *     mkdtemp (the template is the application's: recorded, not mapped),
+ *     tmpfile, getwd,
  *     posix_spawn file actions, system/popen (paths in the shell command);
  *   - paths inside other calls: AF_UNIX socket addresses (bind, connect),
  *     inotify_add_watch, xattrs, chroot, mount, name_to_handle_at,
@@ -72,6 +81,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "created_record.h"
 #include "log.h"
 #include "path_map.h"
 
@@ -161,6 +171,50 @@ static inline bool map_in(const char **path, char *buf)
 #define PATH_CALL(name, path, ...) PATH_CALL_(REAL(name), -1, path, __VA_ARGS__)
 #define PATH_CALL_P(name, path, ...) PATH_CALL_(REALP(name), NULL, path, __VA_ARGS__)
 
+/* mkdir, mkfifo, mknod: what was made is recorded (created_record.c) */
+#define MADE_CALL(name, dirfd, path, ...) do { \
+	const char *P = (path); \
+	char P_buf[PATH_MAX]; \
+	if (crest_path_map_active() && !map_in(&P, P_buf)) \
+		return -1; \
+	bool note_ = crest_created_want(); \
+	bool held_ = note_ && crest_ckpt_hold(); \
+	int r_ = REAL(name)(__VA_ARGS__); \
+	if (!r_ && note_) \
+		crest_created_at((dirfd), P, 'f', false); \
+	crest_ckpt_release(held_); \
+	return r_; \
+} while (0)
+
+/* unlink, unlinkat, rmdir: that something is gone is recorded */
+#define GONE_CALL(name, dirfd, path, ...) do { \
+	const char *P = (path); \
+	char P_buf[PATH_MAX]; \
+	if (crest_path_map_active() && !map_in(&P, P_buf)) \
+		return -1; \
+	int r_ = REAL(name)(__VA_ARGS__); \
+	if (!r_) \
+		crest_created_removed((dirfd), P); \
+	return r_; \
+} while (0)
+
+/* the rename family: where a file the computation made goes is recorded,
+ * and whether it replaced one that was there; not for an exchange of two */
+#define MOVE_CALL(name, tofd, from, to, flags, ...) do { \
+	const char *P = (from), *Q = (to); \
+	char P_buf[PATH_MAX], Q_buf[PATH_MAX]; \
+	if (crest_path_map_active() && (!map_in(&P, P_buf) || !map_in(&Q, Q_buf))) \
+		return -1; \
+	bool note_ = !((flags) & RENAME_EXCHANGE) && crest_created_want(); \
+	bool was_ = note_ && crest_created_exists((tofd), Q); \
+	bool held_ = note_ && crest_ckpt_hold(); \
+	int r_ = REAL(name)(__VA_ARGS__); \
+	if (!r_ && note_) \
+		crest_created_at((tofd), Q, 'm', was_); \
+	crest_ckpt_release(held_); \
+	return r_; \
+} while (0)
+
 /* the same with two paths, P and Q */
 #define PATH2_CALL(name, path1, path2, ...) do { \
 	const char *P = (path1), *Q = (path2); \
@@ -182,6 +236,69 @@ static inline bool map_in(const char **path, char *buf)
 	} \
 } while (0)
 
+/*
+ * An fopen that may create a file: the real call with P mapped, then, if
+ * the call made the file, a record of it (created_record.c), the two under
+ * the checkpoint lock.  `fail` is the call's error value, FD(result) the
+ * descriptor.
+ */
+#define CREATE_CALL_(real, fail, FD, dirfd, path, flags, ...) do { \
+	const char *P = (path); \
+	char P_buf[PATH_MAX]; \
+	if (crest_path_map_active() && !map_in(&P, P_buf)) \
+		return fail; \
+	bool made_ = crest_created_missing((dirfd), P, (flags)); \
+	bool held_ = made_ && crest_ckpt_hold(); \
+	__typeof__(real(__VA_ARGS__)) r_ = real(__VA_ARGS__); \
+	if (made_ && r_ != fail) \
+		crest_created_fd(FD(r_)); \
+	crest_ckpt_release(held_); \
+	return r_; \
+} while (0)
+#define FOPEN_CALL(name, path, mode, ...) \
+	CREATE_CALL_(REALP(name), NULL, fileno, AT_FDCWD, path, fopen_flags(mode), __VA_ARGS__)
+
+/*
+ * The open family, as openat or openat64 (open is openat at AT_FDCWD): an
+ * O_CREAT open of a file that exists costs nothing more, because it is
+ * tried first without O_CREAT (the same call then: O_CREAT only acts on a
+ * missing file); only when that finds no file is the file made, recorded,
+ * under the lock.
+ */
+#define OPEN_CALL(name, dirfd, path, flags, mode) do { \
+	const char *P = (path); \
+	char P_buf[PATH_MAX]; \
+	if (crest_path_map_active() && !map_in(&P, P_buf)) \
+		return -1; \
+	if (!((flags) & O_CREAT) || !crest_created_want()) \
+		return REAL(name)((dirfd), P, (flags), (mode)); \
+	if (((flags) & O_EXCL) != O_EXCL) { \
+		int e_ = errno; \
+		int fd_ = REAL(name)((dirfd), P, (flags) & ~O_CREAT, (mode)); \
+		if (fd_ >= 0 || errno != ENOENT) \
+			return fd_; \
+		errno = e_; \
+	} \
+	bool held_ = crest_ckpt_hold(); \
+	int fd_ = REAL(name)((dirfd), P, (flags), (mode)); \
+	if (fd_ >= 0) \
+		crest_created_fd(fd_); \
+	crest_ckpt_release(held_); \
+	return fd_; \
+} while (0)
+
+/* the flags of an fopen mode that matter here: does it create, exclusively */
+static int fopen_flags(const char *mode)
+{
+	int f = 0;
+	if (mode && (mode[0] == 'w' || mode[0] == 'a'))
+		f = O_CREAT;
+	for (const char *m = mode; f && *m && *m != ','; m++)
+		if (*m == 'x')
+			f |= O_EXCL;
+	return f;
+}
+
 const char *crest_path_for_exec(const char *path, char *buf, size_t len)
 {
 	return crest_path_to_new(path, buf, len);
@@ -201,6 +318,15 @@ REAL_DECL(fopen);
 REAL_DECL(fopen64);
 REAL_DECL(freopen);
 REAL_DECL(freopen64);
+REAL_DECL(mkstemp);
+REAL_DECL(mkstemp64);
+REAL_DECL(mkostemp);
+REAL_DECL(mkostemp64);
+REAL_DECL(mkstemps);
+REAL_DECL(mkstemps64);
+REAL_DECL(mkostemps);
+REAL_DECL(mkostemps64);
+REAL_DECL(mkdtemp);
 REAL_DECL(stat);
 REAL_DECL(stat64);
 REAL_DECL(lstat);
@@ -272,28 +398,28 @@ EXPORT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	OPEN_MODE(flags, mode);
-	PATH_CALL(open, path, P, flags, mode);
+	OPEN_CALL(openat, AT_FDCWD, path, flags, mode);
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	OPEN_MODE(flags, mode);
-	PATH_CALL(open64, path, P, flags, mode);
+	OPEN_CALL(openat64, AT_FDCWD, path, flags, mode);
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	OPEN_MODE(flags, mode);
-	PATH_CALL(openat, path, dirfd, P, flags, mode);
+	OPEN_CALL(openat, dirfd, path, flags, mode);
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	OPEN_MODE(flags, mode);
-	PATH_CALL(openat64, path, dirfd, P, flags, mode);
+	OPEN_CALL(openat64, dirfd, path, flags, mode);
 }
 
 EXPORT int __open_2(const char *path, int flags)
@@ -318,33 +444,95 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 EXPORT int creat(const char *path, mode_t mode)
 {
-	PATH_CALL(creat, path, P, mode);
+	OPEN_CALL(openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);	/* what creat is */
 }
 
 EXPORT int creat64(const char *path, mode_t mode)
 {
-	PATH_CALL(creat64, path, P, mode);
+	OPEN_CALL(openat64, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
 EXPORT FILE *fopen(const char *restrict path, const char *restrict mode)
 {
-	PATH_CALL_P(fopen, path, P, mode);
+	FOPEN_CALL(fopen, path, mode, P, mode);
 }
 
 EXPORT FILE *fopen64(const char *restrict path, const char *restrict mode)
 {
-	PATH_CALL_P(fopen64, path, P, mode);
+	FOPEN_CALL(fopen64, path, mode, P, mode);
 }
 
 /* a NULL path (reopen with another mode) stays NULL */
 EXPORT FILE *freopen(const char *restrict path, const char *restrict mode, FILE *restrict stream)
 {
-	PATH_CALL_P(freopen, path, P, mode, stream);
+	FOPEN_CALL(freopen, path, mode, P, mode, stream);
 }
 
 EXPORT FILE *freopen64(const char *restrict path, const char *restrict mode, FILE *restrict stream)
 {
-	PATH_CALL_P(freopen64, path, P, mode, stream);
+	FOPEN_CALL(freopen64, path, mode, P, mode, stream);
+}
+
+/* ---- temporary files: not mapped (the template is the application's),
+ * recorded (glibc makes them with its internal open) */
+
+#define TEMP_FILE_CALL(name, ...) do { \
+	bool held_ = crest_created_want() && crest_ckpt_hold(); \
+	int fd_ = REAL(name)(__VA_ARGS__); \
+	if (fd_ >= 0) \
+		crest_created_fd(fd_); \
+	crest_ckpt_release(held_); \
+	return fd_; \
+} while (0)
+
+EXPORT int mkstemp(char *tmpl)
+{
+	TEMP_FILE_CALL(mkstemp, tmpl);
+}
+
+EXPORT int mkstemp64(char *tmpl)
+{
+	TEMP_FILE_CALL(mkstemp64, tmpl);
+}
+
+EXPORT int mkostemp(char *tmpl, int flags)
+{
+	TEMP_FILE_CALL(mkostemp, tmpl, flags);
+}
+
+EXPORT int mkostemp64(char *tmpl, int flags)
+{
+	TEMP_FILE_CALL(mkostemp64, tmpl, flags);
+}
+
+EXPORT int mkstemps(char *tmpl, int suffixlen)
+{
+	TEMP_FILE_CALL(mkstemps, tmpl, suffixlen);
+}
+
+EXPORT int mkstemps64(char *tmpl, int suffixlen)
+{
+	TEMP_FILE_CALL(mkstemps64, tmpl, suffixlen);
+}
+
+EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
+{
+	TEMP_FILE_CALL(mkostemps, tmpl, suffixlen, flags);
+}
+
+EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
+{
+	TEMP_FILE_CALL(mkostemps64, tmpl, suffixlen, flags);
+}
+
+EXPORT char *mkdtemp(char *tmpl)
+{
+	bool held = crest_created_want() && crest_ckpt_hold();
+	char *r = REALP(mkdtemp)(tmpl);
+	if (r)
+		crest_created_at(AT_FDCWD, r, 'd', false);
+	crest_ckpt_release(held);
+	return r;
 }
 
 EXPORT DIR *opendir(const char *path)
@@ -471,42 +659,42 @@ EXPORT int chdir(const char *path)
 
 EXPORT int mkdir(const char *path, mode_t mode)
 {
-	PATH_CALL(mkdir, path, P, mode);
+	MADE_CALL(mkdir, AT_FDCWD, path, P, mode);
 }
 
 EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	PATH_CALL(mkdirat, path, dirfd, P, mode);
+	MADE_CALL(mkdirat, dirfd, path, dirfd, P, mode);
 }
 
 EXPORT int rmdir(const char *path)
 {
-	PATH_CALL(rmdir, path, P);
+	GONE_CALL(rmdir, AT_FDCWD, path, P);
 }
 
 EXPORT int unlink(const char *path)
 {
-	PATH_CALL(unlink, path, P);
+	GONE_CALL(unlink, AT_FDCWD, path, P);
 }
 
 EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
-	PATH_CALL(unlinkat, path, dirfd, P, flags);
+	GONE_CALL(unlinkat, dirfd, path, dirfd, P, flags);
 }
 
 EXPORT int rename(const char *from, const char *to)
 {
-	PATH2_CALL(rename, from, to, P, Q);
+	MOVE_CALL(rename, AT_FDCWD, from, to, 0, P, Q);
 }
 
 EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
 {
-	PATH2_CALL(renameat, from, to, fromfd, P, tofd, Q);
+	MOVE_CALL(renameat, tofd, from, to, 0, fromfd, P, tofd, Q);
 }
 
 EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags)
 {
-	PATH2_CALL(renameat2, from, to, fromfd, P, tofd, Q, flags);
+	MOVE_CALL(renameat2, tofd, from, to, flags, fromfd, P, tofd, Q, flags);
 }
 
 EXPORT int link(const char *from, const char *to)
@@ -756,22 +944,22 @@ EXPORT int utimensat(int dirfd, const char *path, const struct timespec times[2]
 
 EXPORT int mkfifo(const char *path, mode_t mode)
 {
-	PATH_CALL(mkfifo, path, P, mode);
+	MADE_CALL(mkfifo, AT_FDCWD, path, P, mode);
 }
 
 EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
 {
-	PATH_CALL(mkfifoat, path, dirfd, P, mode);
+	MADE_CALL(mkfifoat, dirfd, path, dirfd, P, mode);
 }
 
 EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
 {
-	PATH_CALL(mknod, path, P, mode, dev);
+	MADE_CALL(mknod, AT_FDCWD, path, P, mode, dev);
 }
 
 EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 {
-	PATH_CALL(mknodat, path, dirfd, P, mode, dev);
+	MADE_CALL(mknodat, dirfd, path, dirfd, P, mode, dev);
 }
 
 EXPORT int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev)

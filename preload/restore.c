@@ -27,6 +27,7 @@
 
 #include "ckdir.h"
 #include "crest.h"
+#include "created_record.h"
 #include "log.h"
 #include "rawsys.h"
 #include "path_map.h"
@@ -248,6 +249,7 @@ void crest_after_restart(void)
 	crest_vpid_load_restart(ri->vpid_fd);
 	path_map_setup(ri, old_dir);
 	crest_state_restore();
+	crest_created_after_restart();	/* before any fd comes back at its number */
 	crest_fds_restore(ri->image_fd, err, sizeof(err));	/* says what failed itself */
 	close(ri->image_fd);	/* moved by crest_fds_restore */
 	crest.generation = ri->generation;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "crest.h"
+#include "created_record.h"
 #include "log.h"
 #include "rawsys.h"
 #include "vpid.h"
@@ -379,8 +380,16 @@ void crest_resume_all(void)
 void crest_exec_begin(void)
 {
 	crest_sig_exec(false);	/* a trigger signal the program ignores stays ignored */
+	crest_ckpt_hold();
+}
+
+/* The same lock for any call that must not be cut in two by a checkpoint
+ * (a file made and its record written: created_record.c).  False when the
+ * lock is not this process's to take (a vfork child shares our memory). */
+bool crest_ckpt_hold(void)
+{
 	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
-		return;	/* a vfork child shares our memory: not our lock */
+		return false;	/* a vfork child shares our memory: not our lock */
 	for (;;) {
 		while (__atomic_load_n(&crest.ckpt_busy, __ATOMIC_SEQ_CST)) {
 			struct timespec ts = { 0, 1000000 };
@@ -388,7 +397,7 @@ void crest_exec_begin(void)
 		}
 		__atomic_add_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&crest.ckpt_busy, __ATOMIC_SEQ_CST))
-			return;
+			return true;
 		__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
 	}
 }
@@ -396,7 +405,12 @@ void crest_exec_begin(void)
 void crest_exec_end(void)
 {
 	crest_sig_exec(true);
-	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
+	crest_ckpt_release(true);
+}
+
+void crest_ckpt_release(bool held)
+{
+	if (!held || !crest.active || raw_syscall0(NR_getpid) != crest.pid)
 		return;
 	__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
 }

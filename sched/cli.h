@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -95,6 +96,26 @@ struct cli_ckpt_job {
  * input (printed); CLI_FALLBACK: munge cannot be used, nothing printed,
  * why says why */
 int cli_ckpt_munge(const struct cli_ckpt_job *j, char *why, size_t size);
+
+/* cli_undo.c: what the computation created after generation `gen`,
+ * journaled in SRC_RUN/CREATED and in node src_node's copies in later
+ * generations (common/created.h), removed before a restart */
+struct cli_undo {
+	const char *abs;		/* the checkpoint folder */
+	const char *src_run;		/* the runtime folder of the node that made them */
+	unsigned src_node;
+	uint64_t gen;			/* 0: a fresh start, nothing removed */
+	int64_t taken;			/* the generation's MANIFEST time, seconds */
+	const char *run;		/* this restart's runtime folder: REMOVED */
+	char *const *maps;		/* --path-map OLD=NEW values */
+	int nmaps;
+	bool keep;			/* --keep-created: nothing removed */
+	bool slurm;			/* an 'e' record does not keep them */
+	const char *who;		/* "restart", "step-start" */
+};
+/* The list in RUN/REMOVED, one line on stderr; the journal emptied.  0, or
+ * -errno when something could not be read or removed (said on stderr). */
+int cli_undo_created(const struct cli_undo *u);
 
 /* tiny readers for the coordinator's own JSON (flat keys, first match after `from`) */
 bool cli_json_num(const char *json, const char *key, long long *v);

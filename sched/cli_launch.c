@@ -17,6 +17,7 @@
 
 #include "ckdir.h"
 #include "cli.h"
+#include "created.h"
 #include "log.h"
 #include "proto.h"
 #include "signame.h"
@@ -158,8 +159,10 @@ int cmd_launch(int argc, char **argv)
 	}
 	char rootpid[16];
 	/* a new computation: pids are real again, this process is its root */
-	if (!other)
+	if (!other) {
 		ckdir_runtime_clear(run);
+		crest_created_reset(run);	/* an older computation's record */
+	}
 	snprintf(rootpid, sizeof(rootpid), "%d", (int)getpid());
 	setenv("CREST_ROOT_PID", rootpid, 1);
 	if (!other && cli_start_coord("launch", &paths, abs, &ca))

@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"usage: crest restart [--dir DIR] [--generation N] [--interval SEC] [--keep N]\n"
 		"                     [--compress none|zstd] [--timeout SEC] [--min-spacing SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
-		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]...\n"
+		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]... [--keep-created]\n"
 		"                     [--node N --coord ADDR:PORT [--from-node M]]\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
 		"checkpoint, or from generation N.  The program runs in the foreground.\n"
@@ -48,6 +48,9 @@ static void usage(FILE *f)
 		"/OLD.  $TMPDIR and the checkpoint directory are mapped by themselves when they\n"
 		"changed.  --env NAME=VALUE sets a variable in every restored process\n"
 		"(CREST_RESTART_COUNT is always updated).\n"
+		"Files and folders the computation created after the checkpoint (in the run that\n"
+		"was then killed) are removed first, so that it finds what it had then; their\n"
+		"list goes to DIR/REMOVED.  --keep-created leaves them.\n"
 		"--node N --coord ADDR:PORT: restore only the processes of one node (those of\n"
 		"node M with --from-node M, default N) as node N of the computation whose root\n"
 		"coordinator listens on ADDR:PORT.\n");
@@ -350,6 +353,7 @@ int cmd_restart(int argc, char **argv)
 		{ "coord", required_argument, NULL, 'C' },
 		{ "from-node", required_argument, NULL, 'F' },
 		{ "task", required_argument, NULL, 'K' },
+		{ "keep-created", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -368,6 +372,7 @@ int cmd_restart(int argc, char **argv)
 	char *extra[2 * 64 + 1];
 	int nextra = 0;
 	int ch, r, status = 1;
+	bool keep_created = false;
 
 	cli_coord_args_init(&ca);
 	opterr = 0;
@@ -417,6 +422,10 @@ int cmd_restart(int argc, char **argv)
 		if (ch == 'h') {
 			usage(stdout);
 			return 0;
+		}
+		if (ch == 'R') {
+			keep_created = true;
+			continue;
 		}
 		if (ch == 'K') {
 			char *e;
@@ -526,6 +535,23 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "crest: restart: %s: %s; build it (make) or reinstall crest\n", paths.restart, strerror(errno));
 		goto out_free;
 	}
+	/* the files of the run that was killed after the checkpoint */
+	unsigned src_node = from ? (unsigned)atoi(from) : ca.node ? (unsigned)atoi(ca.node_arg) : 0;
+	char src_run[PATH_MAX];
+	if (ca.node && ckdir_node_dir(abs, src_node, src_run, sizeof(src_run)))
+		snprintf(src_run, sizeof(src_run), "%s", run);
+	else if (!ca.node)
+		snprintf(src_run, sizeof(src_run), "%s", run);
+	char *maps[64];
+	int nmaps = 0;
+	for (int i = 0; i + 1 < nextra && nmaps < 64; i += 2)
+		if (!strcmp(extra[i], "--path-map"))
+			maps[nmaps++] = extra[i + 1];
+	struct cli_undo u = {
+		.abs = abs, .src_run = src_run, .src_node = src_node, .gen = gen, .taken = man.created,
+		.run = run, .maps = maps, .nmaps = nmaps, .keep = keep_created, .who = "restart",
+	};
+	cli_undo_created(&u);
 	ckdir_procs_clear(run);
 	/* this pid becomes the restored process: `crest checkpoint` waits for it
 	 * to connect while it reads its image */

@@ -482,6 +482,17 @@ int cmd_step_start(int argc, char **argv)
 		return 1;
 	}
 	ckdir_runtime_clear(run);
+	/* what this node's processes created after the generation, in the
+	 * run that ended without a checkpoint (a node failure) */
+	struct ckdir_manifest man = { 0 };
+	struct cli_undo u = { .abs = abs, .src_run = run, .src_node = node, .run = run, .slurm = true,
+			      .who = "step-start" };
+	if (gen && !ckdir_manifest_read(abs, gen, &man)) {
+		u.gen = gen;
+		u.taken = man.created;
+	}
+	cli_undo_created(&u);	/* without a generation: the journal only emptied */
+	ckdir_manifest_free(&man);
 	snprintf(file, sizeof(file), "%s/exit-n%u", abs, node);
 	unlink(file);	/* an earlier run's */
 	if (cli_start_coord("step", &paths, abs, &ca))

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "created.h"
 #include "fault.h"
 #include "signame.h"
 #include "log.h"
@@ -462,6 +463,13 @@ static int local_images(struct coord *c, struct ckdir_manifest *man)
 		if (rc)
 			goto out_abort;
 	}
+	/* what the processes created since the generation before: a restart
+	 * from that one or older takes it away (common/created.h) */
+	settext(path, sizeof(path), "%s/n%u/" CREST_CREATED_NAME, gdir, c->o.node);
+	rc = crest_created_copy(c->o.rundir, path);
+	if (rc)
+		pr_warn("cannot copy %s/" CREST_CREATED_NAME " to %s: %s; a restart from an older generation "
+			"will leave what the computation created since", c->o.rundir, path, strerrordesc_np(-rc));
 	settext(path, sizeof(path), "%s/n%u", gdir, c->o.node);
 	rc = ckdir_fsync_dir(path);
 	if (rc)
@@ -562,6 +570,17 @@ static void send_write(struct coord *c)
 	}
 }
 
+/* generation committed, processes still stopped: what they created is
+ * older than the newest generation now, and in its copy */
+static void forget_created(struct coord *c)
+{
+	int rc = crest_created_reset(c->o.rundir);
+	if (rc)
+		pr_warn("cannot empty %s/" CREST_CREATED_NAME ": %s; a restart from generation %" PRIu64
+			" would remove what the computation created before it", c->o.rundir, strerrordesc_np(-rc),
+			c->ck.gen);
+}
+
 static void next_step(struct coord *c)
 {
 	struct crest_msg_ckpt m;
@@ -582,6 +601,7 @@ static void next_step(struct coord *c)
 			return;
 		uint64_t gen = c->ck.gen;
 		m.flags = c->ck.flags;
+		forget_created(c);
 		send_all(c, CREST_MSG_RESUME, &m);
 		pr_info("generation %" PRIu64 " committed (%" PRIu64 " bytes, %lld ms)%s", gen, c->ck.bytes,
 			coord_now_ms() - c->ck.start_ms, m.flags & CREST_CKPT_EXIT ? "; the computation ends" : "");
@@ -726,6 +746,7 @@ void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_m
 		fault_point(c, "RESUME");	/* the root has committed */
 		ckpt_msg(c, &d);
 		d.flags = m->flags;
+		forget_created(c);
 		send_all(c, CREST_MSG_RESUME, &d);
 		pr_info("generation %" PRIu64 " committed by the root (%" PRIu64 " bytes on node %u)",
 			c->ck.gen, c->ck.bytes, c->o.node);

@@ -6,6 +6,9 @@
 # the result an uninterrupted run must reach, at once.  SHORT_TASK=R:N in
 # the environment: task R runs only N steps (it ends before the others);
 # R:N+R:N+... for several tasks (sbatch --export splits at commas).
+# MARKS=DIR: every 10 steps the task's thread makes the file DIR/r<R>.<step>
+# with O_EXCL, so a mark a lost run made after the checkpoint, had the
+# restart not taken it away, fails the task (FileExistsError).
 import os
 import sys
 import threading
@@ -23,10 +26,16 @@ else:
             steps = int(short.split(":")[1])
 
 
-def checksum(seed, n, pause):
+marks = os.environ.get("MARKS", "")
+
+
+def checksum(seed, n, pause, mark=False):
     acc = seed
     for i in range(n):
         acc = (acc * 31 + i * i + 7) % 1000000007
+        if mark and marks and i % 10 == 9:
+            name = os.path.join(marks, "r%d.%d" % (rank, i))
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         if pause:
             time.sleep(pause)
     return acc
@@ -46,7 +55,7 @@ if child == 0:
     os._exit(0)
 os.close(w)
 out = {}
-t = threading.Thread(target=lambda: out.__setitem__("a", checksum(rank + 1, steps, delay)))
+t = threading.Thread(target=lambda: out.__setitem__("a", checksum(rank + 1, steps, delay, True)))
 t.start()
 t.join()
 theirs = int(os.read(r, 64).decode())

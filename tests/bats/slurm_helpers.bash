@@ -42,6 +42,7 @@ slurm_setup_file() {
 #!/bin/bash
 echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
 export CREST_LOG=info	# libcrest says what it does, in the job's output
+if [ -n "${MARKS:-}" ]; then mkdir -p "$MARKS" || exit 1; fi
 srun python3 slurm_app.py "$STEPS" 0.1
 echo "job done"
 JOB

@@ -1,0 +1,36 @@
+#!/bin/bash
+# The application of created.bats: bash, mkdir, mv and python3 making files
+# in folder W (its first argument), steered by files the test makes in
+# CTL (its second):
+#   start        makes W/before.txt, W/again.txt, W/keep/ and W/keep/old.txt,
+#                prints "ready"
+#   CTL/go       makes W/new.txt, W/made/ and W/made/in.txt, W/keep/moved.txt
+#                (made as W/moved.tmp, then mv), replaces W/keep/old.txt
+#                (W/old.tmp, then mv over it), appends to W/before.txt,
+#                makes a python3 tempfile.mkstemp file in W, removes
+#                W/again.txt and makes it again; removes CTL/go, prints "made"
+#   CTL/end      lists W (find, sorted) into CTL/listing, prints PASS, exits
+set -u
+W=$1
+CTL=$2
+mkdir -p "$W/keep" || exit 1
+echo before >"$W/before.txt"
+echo again >"$W/again.txt"
+echo old >"$W/keep/old.txt"
+echo ready
+while [ ! -e "$CTL/end" ]; do
+	if [ -e "$CTL/go" ]; then
+		echo new >"$W/new.txt"
+		mkdir "$W/made" && echo in >"$W/made/in.txt"
+		echo moved >"$W/moved.tmp" && mv "$W/moved.tmp" "$W/keep/moved.txt"
+		echo replaced >"$W/old.tmp" && mv "$W/old.tmp" "$W/keep/old.txt"
+		echo more >>"$W/before.txt"
+		python3 -c 'import sys, tempfile; tempfile.mkstemp(prefix="py-", dir=sys.argv[1])' "$W"
+		rm "$W/again.txt" && echo "made again" >"$W/again.txt"
+		rm -f "$CTL/go"
+		echo made
+	fi
+	sleep 0.1
+done
+(cd "$W" && find . | sort) >"$CTL/listing"
+echo PASS
