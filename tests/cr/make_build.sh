@@ -3,8 +3,9 @@
 # modules of 1024 generated functions, about 2.5 s of gcc -O2 each, a main,
 # a link, and a run of the program that writes checksum.txt), about 15 s on
 # 2 cores.  Under crest the checkpoints land in the middle of the build:
-# make, its jobserver pipe, the gcc drivers, cc1 and as with their
-# temporary files in ${TMPDIR:-/tmp}.  The project is copied into a fresh
+# make, its jobserver pipe, the gcc drivers, cc1 and as with the pipe
+# between them (-pipe), collect2 and ld with their temporary files in
+# ${TMPDIR:-/tmp}.  The project is copied into a fresh
 # build directory first; objects that finished compiler runs wrote stay on
 # disk across a restart, files the processes had open are put back by it.
 # Then the built program runs once more, and its output must equal
