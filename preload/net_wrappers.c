@@ -29,6 +29,8 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@
 #include <unistd.h>
 
 #include "ckdir.h"
+#include "created_record.h"
 #include "crest.h"
 #include "log.h"
 #include "proto.h"
@@ -50,6 +53,7 @@
 #define NO_ANSWER_MS	5000	/* no coordinator answer: leave addresses alone this long */
 
 static __typeof__(connect) *real_connect;
+static __typeof__(bind) *real_bind;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -183,4 +187,26 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		inet_ntop(AF_INET, &now, is, sizeof(is)));
 	*ip = now;
 	return real_connect(fd, (struct sockaddr *)&ss, len);
+}
+
+/* An AF_UNIX socket bound to a path makes a file there: recorded as made
+ * (created_record.c), so that a restart from before the bind removes it
+ * and the restored program's own bind does not fail with EADDRINUSE. */
+EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (__builtin_expect(!real_bind, 0))
+		real_bind = (__typeof__(bind) *)dlsym(RTLD_NEXT, "bind");
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (!addr || addr->sa_family != AF_UNIX || len <= off || len > sizeof(struct sockaddr_un) ||
+	    !((const struct sockaddr_un *)addr)->sun_path[0] || !crest_created_want())
+		return real_bind(fd, addr, len);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	memcpy(path, ((const struct sockaddr_un *)addr)->sun_path, len - off);
+	path[len - off] = 0;
+	bool held = crest_ckpt_hold();
+	int r = real_bind(fd, addr, len);
+	if (!r)
+		crest_created_at(AT_FDCWD, path, 'f', false);
+	crest_ckpt_release(held);
+	return r;
 }

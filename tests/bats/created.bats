@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Files and folders the computation makes after a checkpoint, in a run
 # that is then killed, are taken away by the restart (common/created.h):
-# files made by bash redirections, mkdir, mv and python3's mkstemp; a file
+# files made by bash redirections, mkdir, mv, python3's mkstemp and an
+# AF_UNIX socket's bind; a file
 # renamed over one older than the checkpoint, or made again where an older
 # one was removed, stays with its new content; a file written but made
 # before the checkpoint stays; crest's own files are never recorded; a
@@ -38,7 +39,8 @@ MADE_LISTING='.
 ./made
 ./made/in.txt
 ./new.txt
-./py-XXX'
+./py-XXX
+./sock'
 
 # W as it was at a checkpoint before "made" (old.txt and before.txt keep
 # what they got after it: they were there before)
@@ -100,8 +102,8 @@ restart_to_end() {
 	[ "$(cat "$W/keep/old.txt")" = replaced ]
 	[ "$(cat "$W/again.txt")" = "made again" ]
 	[ "$(cat "$W/before.txt")" = "$(printf 'before\nmore')" ]
-	grep -q 'removed 4 files and 1 folder the computation created after generation 1' "$OUT"
-	[ "$(wc -l <"$CK/REMOVED")" -eq 5 ]
+	grep -q 'removed 5 files and 1 folder the computation created after generation 1' "$OUT"
+	[ "$(wc -l <"$CK/REMOVED")" -eq 6 ]
 	grep -qx "$W/made/" "$CK/REMOVED"
 	# the journal started again: only what the restarted run made
 	! tr '\0' '\n' <"$CK/CREATED" | grep -q 'new.txt' || false
@@ -133,7 +135,7 @@ restart_to_end() {
 
 	restart_to_end --generation 1
 	[ "$output" = "$BEFORE_LISTING" ]
-	grep -q 'removed 4 files and 1 folder' "$OUT"
+	grep -q 'removed 5 files and 1 folder' "$OUT"
 	# generation 2, made after generation 1, is still whole
 	[ "$(ls "$CK"/gen-000002/n0/*.img | wc -l)" -eq "$imgs" ]
 	[ -e "$CK/gen-000002/MANIFEST" ]
@@ -159,7 +161,7 @@ restart_to_end() {
 	echo mine >"$W/new.txt"
 	restart_to_end
 	[ "$(cat "$W/new.txt")" = mine ]
-	grep -q 'removed 3 files and 1 folder' "$OUT"
+	grep -q 'removed 4 files and 1 folder' "$OUT"
 }
 
 @test "a computation that ended on its own keeps what it made after its last checkpoint" {

@@ -7,8 +7,10 @@
 #   CTL/go       makes W/new.txt, W/made/ and W/made/in.txt, W/keep/moved.txt
 #                (made as W/moved.tmp, then mv), replaces W/keep/old.txt
 #                (W/old.tmp, then mv over it), appends to W/before.txt,
-#                makes a python3 tempfile.mkstemp file in W, removes
-#                W/again.txt and makes it again; removes CTL/go, prints "made"
+#                makes a python3 tempfile.mkstemp file in W and binds a
+#                python3 AF_UNIX socket to W/sock (a relative path: W's
+#                may be too long for an AF_UNIX address), removes W/again.txt and
+#                makes it again; removes CTL/go, prints "made"
 #   CTL/end      lists W (find, sorted) into CTL/listing, prints PASS, exits
 set -u
 W=$1
@@ -26,6 +28,7 @@ while [ ! -e "$CTL/end" ]; do
 		echo replaced >"$W/old.tmp" && mv "$W/old.tmp" "$W/keep/old.txt"
 		echo more >>"$W/before.txt"
 		python3 -c 'import sys, tempfile; tempfile.mkstemp(prefix="py-", dir=sys.argv[1])' "$W"
+		(cd "$W" && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")')
 		rm "$W/again.txt" && echo "made again" >"$W/again.txt"
 		rm -f "$CTL/go"
 		echo made
