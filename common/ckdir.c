@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -980,9 +981,12 @@ char ckdir_proc_state(pid_t pid, char *comm, size_t commlen)
 	return r[2];
 }
 
+/* pid is the kernel's (a coordinator's, from COORD): the system call, not
+ * kill(), which in a restored process is libcrest's wrapper and would take
+ * it for a virtual pid */
 bool ckdir_pid_alive(pid_t pid)
 {
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+	if (pid <= 0 || (syscall(SYS_kill, pid, 0) < 0 && errno != EPERM))
 		return false;
 	/* a zombie (killed, not reaped yet) is dead for us; unreadable: alive */
 	char st = ckdir_proc_state(pid, NULL, 0);
