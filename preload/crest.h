@@ -221,6 +221,10 @@ uint32_t crest_fd_event_kind(const char *path);	/* CREST_FD_EVENTFD.. for its /p
 int crest_fds_event_save(char *err, size_t errlen);	/* after scan_fds, threads stopped */
 int crest_fd_event_open(uint32_t index);	/* a new fd for crest.fds[index], or -1 and errno */
 void crest_fds_event_restore_epoll(void);	/* when every other fd is back */
+/* fds_inotify.c: an inotify fd's watches from its fdinfo (into a table of
+ * its own: *first, *n), and a new inotify fd with them */
+int crest_inotify_save(int fd, const char *info, uint32_t *first, uint32_t *n, char *err, size_t errlen);
+int crest_inotify_open(int nonblock, uint32_t first, uint32_t n, int orig);
 
 /* dump.c */
 int crest_checkpoint_prepare(char *err, size_t errlen);

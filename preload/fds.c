@@ -627,6 +627,7 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		case CREST_FD_TIMERFD:
 		case CREST_FD_SIGNALFD:
 		case CREST_FD_EPOLL:
+		case CREST_FD_INOTIFY:
 			nfd = crest_fd_event_open(i);
 			break;
 		default:

@@ -12,6 +12,8 @@
  *             then "clockid:", "ticks:", "settime flags:" (octal)
  *   signalfd  "sigmask:" (hex, bit n-1 = signal n)
  *   epoll     one "tfd: N events: X data: X pos:P ino:I sdev:D" per target
+ *   inotify   one "inotify wd:W ino:I sdev:D mask:M ..." per watch
+ *             (fds_inotify.c)
  *
  * The records live in a table of our own, indexed like crest.fds, in
  * libcrest's .bss: it comes back with the memory image, like crest.fds.
@@ -67,6 +69,7 @@ static struct crest_ev_rec {
 		struct ev_timer tfd;
 		uint64_t sigmask;
 		struct { uint32_t first, n; } ep;	/* into targets[] */
+		struct { uint32_t first, n; } ino;	/* fds_inotify.c's watches */
 	};
 } recs[CREST_MAX_FDS];
 static struct ev_target targets[EPOLL_TARGETS_MAX];
@@ -79,6 +82,7 @@ uint32_t crest_fd_event_kind(const char *path)
 		{ "anon_inode:[timerfd]", CREST_FD_TIMERFD },
 		{ "anon_inode:[signalfd]", CREST_FD_SIGNALFD },
 		{ "anon_inode:[eventpoll]", CREST_FD_EPOLL },
+		{ "anon_inode:inotify", CREST_FD_INOTIFY },
 	};
 	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
 		if (!strcmp(path, k[i].path))
@@ -201,7 +205,7 @@ int crest_fds_event_save(char *err, size_t errlen)
 		struct crest_ev_rec *e = &recs[i];
 		uint64_t v;
 		int rc = 0;
-		if (r->kind < CREST_FD_EVENTFD || r->kind > CREST_FD_EPOLL)
+		if (r->kind < CREST_FD_EVENTFD || r->kind > CREST_FD_INOTIFY)
 			continue;
 		memset(e, 0, sizeof(*e));
 		ssize_t n = crest_fdinfo_read(r->fd, info, sizeof(info));
@@ -209,9 +213,9 @@ int crest_fds_event_save(char *err, size_t errlen)
 			snprintf(err, errlen, "cannot read /proc/self/fdinfo/%d: %s", r->fd, strerrordesc_np(-n));
 			return (int)n;
 		}
-		if (r->kind == CREST_FD_EPOLL && (size_t)n >= sizeof(info) - 1) {
-			snprintf(err, errlen, "epoll fd %d watches too many fds (fdinfo over %zu bytes)", r->fd,
-				 sizeof(info));
+		if ((r->kind == CREST_FD_EPOLL || r->kind == CREST_FD_INOTIFY) && (size_t)n >= sizeof(info) - 1) {
+			snprintf(err, errlen, "%s fd %d watches too many files (fdinfo over %zu bytes)",
+				 r->kind == CREST_FD_EPOLL ? "epoll" : "inotify", r->fd, sizeof(info));
 			return -E2BIG;
 		}
 		switch (r->kind) {
@@ -233,6 +237,9 @@ int crest_fds_event_save(char *err, size_t errlen)
 			break;
 		case CREST_FD_EPOLL:
 			rc = save_epoll(r->fd, info, e, err, errlen);
+			break;
+		case CREST_FD_INOTIFY:
+			rc = crest_inotify_save(r->fd, info, &e->ino.first, &e->ino.n, err, errlen);
 			break;
 		}
 		if (rc)
@@ -292,6 +299,9 @@ int crest_fd_event_open(uint32_t index)
 		break;
 	case CREST_FD_EPOLL:
 		fd = epoll_create1(EPOLL_CLOEXEC);	/* targets: crest_fds_event_restore_epoll */
+		break;
+	case CREST_FD_INOTIFY:
+		fd = crest_inotify_open(nb, e->ino.first, e->ino.n, r->fd);
 		break;
 	default:
 		errno = EINVAL;

@@ -47,7 +47,7 @@
  *     tmpfile, getwd,
  *     posix_spawn file actions, system/popen (paths in the shell command);
  *   - paths inside other calls: AF_UNIX socket addresses (bind, connect),
- *     inotify_add_watch, xattrs, chroot, mount, name_to_handle_at,
+ *     xattrs, chroot, mount, name_to_handle_at,
  *     pathconf, fanotify; paths read from or written to files and messages
  *     (other processes, config files, /proc/self/maps or mountinfo);
  *   - paths already consumed before the restart (argv, open fds: those are

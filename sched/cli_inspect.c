@@ -66,6 +66,7 @@ static const char *fd_kind_name(uint32_t k)
 	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external",
 				   [CREST_FD_EVENTFD] = "eventfd", [CREST_FD_TIMERFD] = "timerfd",
 				   [CREST_FD_SIGNALFD] = "signalfd", [CREST_FD_EPOLL] = "epoll",
+				   [CREST_FD_INOTIFY] = "inotify",
 				   [CREST_FD_SOCKET] = "socket" };
 	return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "?";
 }

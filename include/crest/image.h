@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
-#define CREST_IMG_VERSION	2	/* 2: UDP sockets, socket options */
+#define CREST_IMG_VERSION	3	/* 2: UDP sockets, socket options; 3: inotify fds */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -201,6 +201,7 @@ enum crest_fd_kind {
 	CREST_FD_TIMERFD = 10,	/* from its own memory (preload/fds_event.c); the record */
 	CREST_FD_SIGNALFD = 11,	/* holds only fd, flags and fd_flags */
 	CREST_FD_EPOLL = 12,
+	CREST_FD_INOTIFY = 13,	/* its watches: libcrest's memory (preload/fds_inotify.c) */
 	CREST_FD_SOCKET = 16,	/* socket: struct crest_img_socket in SOCKETS; created by
 				 * `crest restart` and in place before libcrest runs */
 };

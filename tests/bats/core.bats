@@ -350,9 +350,9 @@ find_python() {
 	python_holding 's = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0); fd = s.fileno()'
 }
 
-@test "a checkpoint of a process holding an inotify fd fails at PREPARE, the program goes on" {
+@test "a checkpoint of a process holding a pidfd fails at PREPARE, the program goes on" {
 	find_python
-	python_holding 'import ctypes; fd = ctypes.CDLL(None, use_errno=True).inotify_init1(0)'
+	python_holding 'import os; fd = os.pidfd_open(os.getpid())'
 }
 
 @test "status --json during a run, and the generations after it" {

@@ -43,8 +43,9 @@ declare -A CMD=(
 	[eventfds]="$BIN/eventfds"
 	[locks]="$BIN/locks $RUNS/locks"
 	[udp]="$BIN/udp"
+	[inotify]="$BIN/inotify $RUNS/inotify.d"
 )
-ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp"
+ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
 
 # CR_JOBS programs at a time (default 2): they mostly wait (the random
 # moments before each checkpoint, the kills and restarts), so two share the
