@@ -497,13 +497,14 @@ static bool no_truncate(const char *path)
 
 /* A file saved in the image: put its content back as it was, with the
  * modification time it had, so that programs comparing times (make) see
- * the file of the checkpoint.  A file still as it was (same size and time)
- * is left alone: rewriting it would only make it look newer. */
+ * the file of the checkpoint.  A file still as it was (the same file, with
+ * the same size and time) is left alone: rewriting it would only make it
+ * look newer. */
 static int rewrite_saved(struct crest_img_fd *r, uint32_t index, int image_fd)
 {
 	struct stat st;
-	if (!stat(r->path, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size == r->size &&
-	    mtime_ns(&st) == r->mtime_ns)
+	if (!stat(r->path, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == r->dev &&
+	    (uint64_t)st.st_ino == r->ino && (uint64_t)st.st_size == r->size && mtime_ns(&st) == r->mtime_ns)
 		return 0;
 	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, r->mode & 07777);
 	if (fd < 0)
