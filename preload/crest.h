@@ -225,6 +225,7 @@ void crest_fds_event_restore_epoll(void);	/* when every other fd is back */
  * its own: *first, *n), and a new inotify fd with them */
 int crest_inotify_save(int fd, const char *info, uint32_t *first, uint32_t *n, char *err, size_t errlen);
 int crest_inotify_open(int nonblock, uint32_t first, uint32_t n, int orig);
+void crest_inotify_reset(void);		/* before the first inotify fd of a checkpoint */
 
 /* dump.c */
 int crest_checkpoint_prepare(char *err, size_t errlen);

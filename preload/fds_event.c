@@ -200,6 +200,7 @@ int crest_fds_event_save(char *err, size_t errlen)
 {
 	static char info[EPOLL_TARGETS_MAX * 80];	/* an epoll target's line is < 80 bytes */
 	ntargets = 0;
+	crest_inotify_reset();
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		const struct crest_img_fd *r = &crest.fds[i].img;
 		struct crest_ev_rec *e = &recs[i];

@@ -7,9 +7,12 @@
  * "inotify wd:W ino:I sdev:D mask:M ..." (hex; D in the kernel's dev_t
  * encoding), but not the path it was added with.  The inotify_add_watch
  * wrapper below keeps, for every inode the program watched, the path it
- * named (after the path map: the file's path now); the checkpoint looks
- * each watch's inode up there.  A watch whose inode is not there (added by
- * a raw system call) fails the checkpoint at PREPARE, naming the fd.
+ * named, absolute, in the program's terms (those of the first run: a path
+ * map at a restart translates them); the checkpoint looks each watch's
+ * inode up there (device and inode, or the inode alone where it is the
+ * only one: btrfs's subvolumes report another device in stat than in
+ * fdinfo).  A watch whose inode is not there (added by a raw system call)
+ * fails the checkpoint (WRITE), naming the fd.
  *
  * At restart the fd is made again (inotify_init1, same O_NONBLOCK) and its
  * watches added in the order of their wds.  The kernel gives wds in a
@@ -59,13 +62,22 @@ static struct watch {
 } watches[WATCHES_MAX];
 static uint32_t nwatches;
 
-static void remember(uint64_t dev, uint64_t ino, const char *path)
+static __typeof__(inotify_add_watch) *real_add;
+
+static void resolve(void)
+{
+	if (__builtin_expect(!real_add, 0))
+		real_add = (__typeof__(inotify_add_watch) *)dlsym(RTLD_NEXT, "inotify_add_watch");
+}
+
+/* with `lock` held, or with every other thread stopped (a restart) */
+static void remember(uint64_t dev, uint64_t ino, const char *path, bool may_alloc)
 {
 	uint32_t n = __atomic_load_n(&nknown, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n; i++) {
 		if (known[i].dev != dev || known[i].ino != ino)
 			continue;
-		if (strcmp(known[i].path, path)) {
+		if (strcmp(known[i].path, path) && may_alloc) {
 			char *p = strdup(path);	/* the old one is left: a stopped reader may hold it */
 			if (p)
 				__atomic_store_n(&known[i].path, p, __ATOMIC_RELEASE);
@@ -73,51 +85,75 @@ static void remember(uint64_t dev, uint64_t ino, const char *path)
 		return;
 	}
 	if (n >= KNOWN_MAX)
-		return;	/* the checkpoint will say it does not know the path */
-	char *p = strdup(path);
+		return;	/* the checkpoint will say so */
+	/* at a restart the path is one known[] holds already: no malloc while
+	 * the program's threads are stopped (one may hold malloc's lock) */
+	char *p = may_alloc ? strdup(path) : (char *)path;
 	if (!p)
 		return;
 	known[n] = (struct known){ .dev = dev, .ino = ino, .path = p };
 	__atomic_store_n(&nknown, n + 1, __ATOMIC_RELEASE);
 }
 
+static void atfork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);	/* a thread of the parent may have held it */
+}
+
+__attribute__((constructor)) static void inotify_init_lock(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
 EXPORT int inotify_add_watch(int fd, const char *path, uint32_t mask)
 {
-	static __typeof__(inotify_add_watch) *real;
-	if (__builtin_expect(!real, 0))
-		real = (__typeof__(inotify_add_watch) *)dlsym(RTLD_NEXT, "inotify_add_watch");
+	resolve();
 	char buf[PATH_MAX], abs[PATH_MAX];
 	const char *p = path;
 	if (path && crest_path_map_active() && !(p = crest_path_to_new(path, buf, sizeof(buf))))
 		return -1;
-	int wd = real(fd, p, mask);
+	int wd = real_add(fd, p, mask);
 	if (wd < 0 || !crest.active)
 		return wd;
 	int e = errno;
 	struct stat st;
-	/* the path as it is now, absolute: the cwd may change before a restart
-	 * (the kernel's calls: libcrest's getcwd and stat speak the program's
-	 * terms of a path map) */
-	if (p[0] != '/' && syscall(SYS_getcwd, abs, sizeof(abs)) > 0 &&
-	    (size_t)snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", p) < sizeof(abs) - strlen(abs))
-		p = abs;
-	if (p[0] == '/' &&
+	/* the path in the program's terms, absolute (libcrest's getcwd answers
+	 * in them); stat of the path now (the kernel's call: libcrest's stat
+	 * would map it again) */
+	const char *prog = path;
+	if (path[0] != '/' && getcwd(abs, sizeof(abs)) &&
+	    (size_t)snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", path) < sizeof(abs) - strlen(abs))
+		prog = abs;
+	if (prog[0] == '/' &&
 	    !syscall(SYS_newfstatat, AT_FDCWD, p, &st, (mask & IN_DONT_FOLLOW) ? AT_SYMLINK_NOFOLLOW : 0)) {
 		pthread_mutex_lock(&lock);
-		remember(st.st_dev, st.st_ino, p);
+		remember(st.st_dev, st.st_ino, prog, true);
 		pthread_mutex_unlock(&lock);
 	}
 	errno = e;
 	return wd;
 }
 
+/* the device and inode match, or the inode alone if only one has it */
 static const struct known *known_of(uint64_t dev, uint64_t ino)
 {
 	uint32_t n = __atomic_load_n(&nknown, __ATOMIC_ACQUIRE);
-	for (uint32_t i = n; i-- > 0;)
-		if (known[i].dev == dev && known[i].ino == ino)
+	const struct known *only = NULL;
+	int same_ino = 0;
+	for (uint32_t i = n; i-- > 0;) {
+		if (known[i].ino != ino)
+			continue;
+		if (known[i].dev == dev)
 			return &known[i];
-	return NULL;
+		if (!same_ino++)
+			only = &known[i];
+	}
+	return same_ino == 1 ? only : NULL;
+}
+
+void crest_inotify_reset(void)
+{
+	nwatches = 0;
 }
 
 static int by_wd(const void *a, const void *b)
@@ -140,6 +176,12 @@ int crest_inotify_save(int fd, const char *info, uint32_t *first, uint32_t *n, c
 		}
 		/* the kernel's dev_t: major in the bits above 20 */
 		const struct known *k = known_of(makedev(sdev >> 20, sdev & 0xfffff), ino);
+		if (!k && __atomic_load_n(&nknown, __ATOMIC_ACQUIRE) >= KNOWN_MAX) {
+			snprintf(err, errlen, "inotify fd %d watches inode %lu (wd %u), one of more than %d "
+				 "files the program watched: crest keeps the paths of %d", fd, ino, wd, KNOWN_MAX,
+				 KNOWN_MAX);
+			return -E2BIG;
+		}
 		if (!k) {
 			snprintf(err, errlen, "inotify fd %d watches inode %lu (wd %u), added without "
 				 "inotify_add_watch (a raw system call?): its path is not known", fd, ino, wd);
@@ -157,16 +199,28 @@ int crest_inotify_save(int fd, const char *info, uint32_t *first, uint32_t *n, c
 	return 0;
 }
 
-/* a path on which none of `fd`'s watches is, to move the wd counter on */
+/* a watch's path now: the program's, through the path map */
+static const char *path_now(const struct watch *w, char *buf, size_t size)
+{
+	const char *p = known[w->known].path;
+	if (crest_path_map_active())
+		p = crest_path_to_new(p, buf, size);
+	return p;
+}
+
+/* a path on which none of `fd`'s watches is (as the files are now), to
+ * move the wd counter on */
 static const char *spare_path(uint32_t first, uint32_t n)
 {
 	static const char *const candidates[] = { "/", "/proc", "/dev", "/sys", "/tmp", "/etc" };
+	char buf[PATH_MAX];
 	for (size_t c = 0; c < sizeof(candidates) / sizeof(candidates[0]); c++) {
-		struct stat st;
+		struct stat st, ws;
 		bool used = syscall(SYS_newfstatat, AT_FDCWD, candidates[c], &st, 0) < 0;
 		for (uint32_t i = 0; !used && i < n; i++) {
-			const struct known *k = &known[watches[first + i].known];
-			used = k->dev == (uint64_t)st.st_dev && k->ino == (uint64_t)st.st_ino;
+			const char *p = path_now(&watches[first + i], buf, sizeof(buf));
+			used = p && !syscall(SYS_newfstatat, AT_FDCWD, p, &ws, 0) && ws.st_dev == st.st_dev &&
+			       ws.st_ino == st.st_ino;
 		}
 		if (!used)
 			return candidates[c];
@@ -174,8 +228,10 @@ static const char *spare_path(uint32_t first, uint32_t n)
 	return NULL;
 }
 
+/* at a restart, the program's threads stopped: no lock, no malloc */
 int crest_inotify_open(int nonblock, uint32_t first, uint32_t n, int orig)
 {
+	resolve();
 	int fd = inotify_init1(IN_CLOEXEC | (nonblock ? IN_NONBLOCK : 0));
 	if (fd < 0 || !n)
 		return fd;
@@ -183,29 +239,34 @@ int crest_inotify_open(int nonblock, uint32_t first, uint32_t n, int orig)
 	int next = 1;		/* the wd the kernel gives next */
 	for (uint32_t i = 0; i < n; i++) {
 		const struct watch *w = &watches[first + i];
-		const char *path = known[w->known].path;
+		char buf[PATH_MAX];
+		const char *path = path_now(w, buf, sizeof(buf));
 		for (uint32_t steps = 0; spare && next < w->wd && steps < WD_STEPS_MAX; steps++) {
-			int d = inotify_add_watch(fd, spare, IN_ATTRIB);
+			int d = real_add(fd, spare, IN_ATTRIB);
 			if (d < 0)
 				break;
 			inotify_rm_watch(fd, d);
 			next = d + 1;
 		}
-		int wd = inotify_add_watch(fd, path, w->mask);
+		int wd = path ? real_add(fd, path, w->mask) : -1;
 		if (wd < 0) {
 			pr_warn("restart: inotify fd %d: cannot watch %s again (wd %d): %s; its events are lost",
-				orig, path, w->wd, strerrordesc_np(errno));
+				orig, known[w->known].path, w->wd, strerrordesc_np(errno));
 			continue;
 		}
 		next = wd + 1;
 		if (wd != w->wd)
 			pr_warn("restart: inotify fd %d: %s is watched as wd %d now, not %d", orig, path, wd, w->wd);
+		/* its inode here, for the next checkpoint */
+		struct stat st;
+		if (!syscall(SYS_newfstatat, AT_FDCWD, path, &st, (w->mask & IN_DONT_FOLLOW) ? AT_SYMLINK_NOFOLLOW : 0))
+			remember(st.st_dev, st.st_ino, known[w->known].path, false);
 	}
 	/* the IN_IGNORED events of the spare watches are not the program's */
 	int fl = fcntl(fd, F_GETFL);
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	if (fl >= 0 && !fcntl(fd, F_SETFL, fl | O_NONBLOCK)) {
-		while (read(fd, buf, sizeof(buf)) > 0)
+		while (read(fd, ev, sizeof(ev)) > 0)
 			;
 		fcntl(fd, F_SETFL, fl);
 	}
