@@ -18,6 +18,7 @@
  * libcrest's own wrappers would translate paths for the application (a
  * path map) and record again.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -85,14 +86,18 @@ static int journal(void)
 {
 	int fd = __atomic_load_n(&journal_fd, __ATOMIC_ACQUIRE);
 	struct stat st;
+	/* a vfork child shares our memory, not our descriptors: it records
+	 * through ours, and changes nothing */
+	bool vforked = raw_syscall0(NR_getpid) != crest.pid;
 	if (fd >= 0) {
 		if (!syscall(SYS_fstat, fd, &st) && st.st_dev == journal_dev && st.st_ino == journal_ino)
 			return fd;
+		if (vforked)
+			return -1;
 		crest_fd_unprotect(fd);	/* not ours any more: left alone */
 		__atomic_store_n(&journal_fd, -1, __ATOMIC_RELEASE);
 	}
-	/* a vfork child shares our memory, not our descriptors */
-	if (journal_failed || raw_syscall0(NR_getpid) != crest.pid)
+	if (journal_failed || vforked)
 		return -1;
 	char path[sizeof(crest.dir) + 16];
 	if (snprintf(path, sizeof(path), "%s/" CREST_CREATED_NAME, crest.dir) >= (int)sizeof(path))
@@ -161,6 +166,12 @@ bool crest_created_missing(int dirfd, const char *path, int flags)
 	return missing;
 }
 
+bool crest_created_ours(int fd)
+{
+	struct stat st;
+	return !syscall(SYS_fstat, fd, &st) && st.st_uid == geteuid();
+}
+
 void crest_created_fd(int fd)
 {
 	if (!on())
@@ -177,24 +188,43 @@ void crest_created_fd(int fd)
 	errno = e;
 }
 
-/* the absolute path of `path` relative to dirfd, in buf: the directory as
- * the kernel names it, then the caller's string */
+/* the absolute path of `path` relative to dirfd, in buf, as the kernel
+ * names it (the records of opens are the kernel's names: a path through a
+ * symbolic link, with "..", or with a trailing "/" must read the same):
+ * its folder opened and named by the kernel, then its last component.
+ * False for a last component "." or "..", or a folder that cannot be
+ * opened. */
 static bool absolute(int dirfd, const char *path, char *buf, size_t size)
 {
-	if (path[0] == '/')
-		return (size_t)snprintf(buf, size, "%s", path) < size;
-	char lpath[64];
-	if (dirfd == AT_FDCWD)
-		snprintf(lpath, sizeof(lpath), "/proc/self/cwd");
-	else
-		snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", dirfd);
+	char dir[4096], lpath[64];
+	size_t len = strnlen(path, sizeof(dir));
+	if (!len || len >= sizeof(dir))
+		return false;
+	memcpy(dir, path, len + 1);
+	while (len > 1 && dir[len - 1] == '/')
+		dir[--len] = 0;
+	char *slash = strrchr(dir, '/');
+	const char *name = slash ? slash + 1 : dir;
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	int fd;
+	if (!slash)
+		fd = (int)syscall(SYS_openat, dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	else if (slash == dir)
+		fd = (int)syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	else {
+		*slash = 0;
+		fd = (int)syscall(SYS_openat, dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return false;
+	snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", fd);
 	ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, lpath, buf, size - 1);
+	close(fd);
 	if (n <= 0 || buf[0] != '/')
 		return false;
 	buf[n] = 0;
-	while (path[0] == '.' && path[1] == '/')
-		path += 2;
-	return (size_t)snprintf(buf + n, size - (size_t)n, "%s%s", n > 1 ? "/" : "", path) < size - (size_t)n;
+	return (size_t)snprintf(buf + n, size - (size_t)n, "%s%s", n > 1 ? "/" : "", name) < size - (size_t)n;
 }
 
 bool crest_created_exists(int dirfd, const char *path)
@@ -240,14 +270,37 @@ void crest_created_after_restart(void)
 	journal_failed = false;
 }
 
-/* The process `crest launch` started ends on its own (exit, or the end of
- * main; not a kill): the computation ended, and a restart keeps what it
- * made (common/created.h, record 'e').  Not under Slurm: a step's ending
- * is the plugin's to judge. */
-__attribute__((destructor)) static void ended(void)
+/* The process `crest launch` started ends on its own (exit, _exit, or the
+ * end of main; not a signal): the computation ended, and a restart keeps
+ * what it made (common/created.h, record 'e').  Not under Slurm: a step's
+ * ending is the plugin's to judge. */
+void crest_created_ended(void)
 {
 	if (!on() || crest.task || !crest.root_vpid || getpid() != crest.root_vpid ||
 	    raw_syscall0(NR_getpid) != crest.pid)
 		return;
 	note('e', NULL, false, "/");
+}
+
+__attribute__((destructor)) static void ended(void)
+{
+	crest_created_ended();
+}
+
+/* _exit and _Exit end the process without its destructors */
+__attribute__((visibility("default"), noreturn)) void _exit(int status)
+{
+	static void (*real)(int);
+	crest_created_ended();
+	if (!real)
+		real = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+	if (real)
+		real(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status)
+{
+	_exit(status);
 }

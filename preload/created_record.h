@@ -9,11 +9,12 @@
 
 #include <stdbool.h>
 
-/* suspend.c: the checkpoint lock that exec holds, around another call
- * (false: not this process's to take, a vfork child); release(false) does
- * nothing */
-bool crest_ckpt_hold(void);
-void crest_ckpt_release(bool held);
+/* suspend.c: the checkpoint lock that exec holds, around another call,
+ * with the thread's cancellation off: CREST_NOT_HELD when it is not this
+ * process's to take (a vfork child), else what release needs */
+#define CREST_NOT_HELD	(-1)
+int crest_ckpt_hold(void);
+void crest_ckpt_release(int held);
 
 /* set in libcrest's checkpoint thread: what it makes is crest's */
 extern __thread bool crest_thread_is_ckpt __attribute__((tls_model("initial-exec")));
@@ -22,6 +23,8 @@ extern __thread bool crest_thread_is_ckpt __attribute__((tls_model("initial-exec
 bool crest_created_want(void);
 /* before an open with these flags: will a success mean it made the file? */
 bool crest_created_missing(int dirfd, const char *path, int flags);
+/* the file fd is belongs to the effective user */
+bool crest_created_ours(int fd);
 /* the open made the file fd is */
 void crest_created_fd(int fd);
 /* before a rename: is something at the target? */
@@ -30,6 +33,9 @@ bool crest_created_exists(int dirfd, const char *path);
 void crest_created_at(int dirfd, const char *path, char kind, bool replaced);
 /* after unlink, unlinkat or rmdir: what was at path is gone */
 void crest_created_removed(int dirfd, const char *path);
+/* the process crest launch started ends on its own (its destructor, and
+ * the _exit wrappers) */
+void crest_created_ended(void);
 /* a restored process: its record descriptor is gone */
 void crest_created_after_restart(void);
 

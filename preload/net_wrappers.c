@@ -248,7 +248,7 @@ EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	memcpy(path, ((const struct sockaddr_un *)addr)->sun_path, len - off);
 	path[len - off] = 0;
-	bool held = crest_ckpt_hold();
+	int held = crest_ckpt_hold();
 	int r = real_bind(fd, addr, len);
 	if (!r)
 		crest_created_at(AT_FDCWD, path, 'f', false);

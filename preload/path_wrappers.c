@@ -178,7 +178,7 @@ static inline bool map_in(const char **path, char *buf)
 	if (crest_path_map_active() && !map_in(&P, P_buf)) \
 		return -1; \
 	bool note_ = crest_created_want(); \
-	bool held_ = note_ && crest_ckpt_hold(); \
+	int held_ = note_ ? crest_ckpt_hold() : CREST_NOT_HELD; \
 	int r_ = REAL(name)(__VA_ARGS__); \
 	if (!r_ && note_) \
 		crest_created_at((dirfd), P, 'f', false); \
@@ -198,19 +198,22 @@ static inline bool map_in(const char **path, char *buf)
 	return r_; \
 } while (0)
 
-/* the rename family: where a file the computation made goes is recorded,
- * and whether it replaced one that was there; not for an exchange of two */
-#define MOVE_CALL(name, tofd, from, to, flags, ...) do { \
+/* the rename family: that the source's path is empty now, and where the
+ * file went, with whether it replaced something there (created_record.c);
+ * not for an exchange of two */
+#define MOVE_CALL(name, fromfd, tofd, from, to, flags, ...) do { \
 	const char *P = (from), *Q = (to); \
 	char P_buf[PATH_MAX], Q_buf[PATH_MAX]; \
 	if (crest_path_map_active() && (!map_in(&P, P_buf) || !map_in(&Q, Q_buf))) \
 		return -1; \
 	bool note_ = !((flags) & RENAME_EXCHANGE) && crest_created_want(); \
 	bool was_ = note_ && crest_created_exists((tofd), Q); \
-	bool held_ = note_ && crest_ckpt_hold(); \
+	int held_ = note_ ? crest_ckpt_hold() : CREST_NOT_HELD; \
 	int r_ = REAL(name)(__VA_ARGS__); \
-	if (!r_ && note_) \
+	if (!r_ && note_) { \
+		crest_created_removed((fromfd), P); \
 		crest_created_at((tofd), Q, 'm', was_); \
+	} \
 	crest_ckpt_release(held_); \
 	return r_; \
 } while (0)
@@ -248,7 +251,7 @@ static inline bool map_in(const char **path, char *buf)
 	if (crest_path_map_active() && !map_in(&P, P_buf)) \
 		return fail; \
 	bool made_ = crest_created_missing((dirfd), P, (flags)); \
-	bool held_ = made_ && crest_ckpt_hold(); \
+	int held_ = made_ ? crest_ckpt_hold() : CREST_NOT_HELD; \
 	__typeof__(real(__VA_ARGS__)) r_ = real(__VA_ARGS__); \
 	if (made_ && r_ != fail) \
 		crest_created_fd(FD(r_)); \
@@ -259,11 +262,15 @@ static inline bool map_in(const char **path, char *buf)
 	CREATE_CALL_(REALP(name), NULL, fileno, AT_FDCWD, path, fopen_flags(mode), __VA_ARGS__)
 
 /*
- * The open family, as openat or openat64 (open is openat at AT_FDCWD): an
- * O_CREAT open of a file that exists costs nothing more, because it is
- * tried first without O_CREAT (the same call then: O_CREAT only acts on a
- * missing file); only when that finds no file is the file made, recorded,
- * under the lock.
+ * The open family, as openat or openat64 (open is openat at AT_FDCWD).  An
+ * O_CREAT open for writing (not O_DIRECTORY) is first tried without
+ * O_CREAT: for a file that exists that is the same call, so opening one
+ * costs nothing more, unless the file is not ours (the kernel refuses
+ * O_CREAT on another user's file in a sticky folder, protected_regular):
+ * then the call is made again as asked.  When the try finds no file, the
+ * file is made, and recorded, under the checkpoint lock.  Other O_CREAT
+ * opens (read-only, O_DIRECTORY: the kernel answers differently without
+ * O_CREAT) ask fstatat first whether the file is there.
  */
 #define OPEN_CALL(name, dirfd, path, flags, mode) do { \
 	const char *P = (path); \
@@ -272,16 +279,24 @@ static inline bool map_in(const char **path, char *buf)
 		return -1; \
 	if (!((flags) & O_CREAT) || !crest_created_want()) \
 		return REAL(name)((dirfd), P, (flags), (mode)); \
-	if (((flags) & O_EXCL) != O_EXCL) { \
+	bool made_ = true; \
+	if (((flags) & O_EXCL) == O_EXCL) { \
+		/* it makes the file, or fails */ \
+	} else if (((flags) & O_ACCMODE) == O_RDONLY || ((flags) & O_DIRECTORY)) { \
+		made_ = crest_created_missing((dirfd), P, (flags)); \
+	} else { \
 		int e_ = errno; \
 		int fd_ = REAL(name)((dirfd), P, (flags) & ~O_CREAT, (mode)); \
-		if (fd_ >= 0 || errno != ENOENT) \
+		if (fd_ >= 0 && crest_created_ours(fd_)) \
 			return fd_; \
+		if (fd_ >= 0) \
+			close(fd_); \
+		made_ = fd_ < 0 && errno == ENOENT; \
 		errno = e_; \
 	} \
-	bool held_ = crest_ckpt_hold(); \
+	int held_ = made_ ? crest_ckpt_hold() : CREST_NOT_HELD; \
 	int fd_ = REAL(name)((dirfd), P, (flags), (mode)); \
-	if (fd_ >= 0) \
+	if (made_ && fd_ >= 0) \
 		crest_created_fd(fd_); \
 	crest_ckpt_release(held_); \
 	return fd_; \
@@ -477,7 +492,7 @@ EXPORT FILE *freopen64(const char *restrict path, const char *restrict mode, FIL
  * recorded (glibc makes them with its internal open) */
 
 #define TEMP_FILE_CALL(name, ...) do { \
-	bool held_ = crest_created_want() && crest_ckpt_hold(); \
+	int held_ = crest_created_want() ? crest_ckpt_hold() : CREST_NOT_HELD; \
 	int fd_ = REAL(name)(__VA_ARGS__); \
 	if (fd_ >= 0) \
 		crest_created_fd(fd_); \
@@ -527,7 +542,7 @@ EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
 
 EXPORT char *mkdtemp(char *tmpl)
 {
-	bool held = crest_created_want() && crest_ckpt_hold();
+	int held = crest_created_want() ? crest_ckpt_hold() : CREST_NOT_HELD;
 	char *r = REALP(mkdtemp)(tmpl);
 	if (r)
 		crest_created_at(AT_FDCWD, r, 'd', false);
@@ -684,17 +699,17 @@ EXPORT int unlinkat(int dirfd, const char *path, int flags)
 
 EXPORT int rename(const char *from, const char *to)
 {
-	MOVE_CALL(rename, AT_FDCWD, from, to, 0, P, Q);
+	MOVE_CALL(rename, AT_FDCWD, AT_FDCWD, from, to, 0, P, Q);
 }
 
 EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
 {
-	MOVE_CALL(renameat, tofd, from, to, 0, fromfd, P, tofd, Q);
+	MOVE_CALL(renameat, fromfd, tofd, from, to, 0, fromfd, P, tofd, Q);
 }
 
 EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags)
 {
-	MOVE_CALL(renameat2, tofd, from, to, flags, fromfd, P, tofd, Q, flags);
+	MOVE_CALL(renameat2, fromfd, tofd, from, to, flags, fromfd, P, tofd, Q, flags);
 }
 
 EXPORT int link(const char *from, const char *to)

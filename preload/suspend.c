@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,16 +378,7 @@ void crest_resume_all(void)
  * that no checkpoint started; the checkpoint thread announces the checkpoint,
  * then waits for execs in flight to finish (a successful one replaces the
  * process, this thread with it: the coordinator sees the link close). */
-void crest_exec_begin(void)
-{
-	crest_sig_exec(false);	/* a trigger signal the program ignores stays ignored */
-	crest_ckpt_hold();
-}
-
-/* The same lock for any call that must not be cut in two by a checkpoint
- * (a file made and its record written: created_record.c).  False when the
- * lock is not this process's to take (a vfork child shares our memory). */
-bool crest_ckpt_hold(void)
+static bool lock_take(void)
 {
 	if (!crest.active || raw_syscall0(NR_getpid) != crest.pid)
 		return false;	/* a vfork child shares our memory: not our lock */
@@ -402,17 +394,47 @@ bool crest_ckpt_hold(void)
 	}
 }
 
+static void lock_drop(void)
+{
+	if (crest.active && raw_syscall0(NR_getpid) == crest.pid)
+		__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
+}
+
+void crest_exec_begin(void)
+{
+	crest_sig_exec(false);	/* a trigger signal the program ignores stays ignored */
+	lock_take();
+}
+
 void crest_exec_end(void)
 {
 	crest_sig_exec(true);
-	crest_ckpt_release(true);
+	lock_drop();
 }
 
-void crest_ckpt_release(bool held)
+/* The same lock for any call that must not be cut in two by a checkpoint
+ * (a file made and its record written: created_record.c), with the
+ * thread's cancellation off meanwhile (a thread cancelled inside would
+ * keep the lock, and every later checkpoint would wait for it in vain).
+ * CREST_NOT_HELD when the lock is not this process's to take (a vfork
+ * child shares our memory); else the cancel state to give back. */
+int crest_ckpt_hold(void)
 {
-	if (!held || !crest.active || raw_syscall0(NR_getpid) != crest.pid)
+	int old;
+	if (pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old))
+		old = PTHREAD_CANCEL_ENABLE;
+	if (lock_take())
+		return old;
+	pthread_setcancelstate(old, NULL);
+	return CREST_NOT_HELD;
+}
+
+void crest_ckpt_release(int held)
+{
+	if (held == CREST_NOT_HELD)
 		return;
-	__atomic_sub_fetch(&crest.exec_count, 1, __ATOMIC_SEQ_CST);
+	lock_drop();
+	pthread_setcancelstate(held, NULL);
 }
 
 void crest_ckpt_busy(bool busy)

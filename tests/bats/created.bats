@@ -2,9 +2,10 @@
 # Files and folders the computation makes after a checkpoint, in a run
 # that is then killed, are taken away by the restart (common/created.h):
 # files made by bash redirections, mkdir, mv, python3's mkstemp and an
-# AF_UNIX socket's bind; a file
+# AF_UNIX socket's bind, glibc's mkstemp and mkdtemp; a file
 # renamed over one older than the checkpoint, or made again where an older
-# one was removed, stays with its new content; a file written but made
+# one was removed or renamed away (also through a symbolic link), stays
+# with its new content; a file written but made
 # before the checkpoint stays; crest's own files are never recorded; a
 # computation that ended on its own keeps what it made.  The application is
 # tests/bats/created_app.sh.
@@ -33,14 +34,21 @@ teardown() {
 MADE_LISTING='.
 ./again.txt
 ./before.txt
+./dtmp-XXX
 ./keep
 ./keep/moved.txt
 ./keep/old.txt
+./ln
 ./made
 ./made/in.txt
 ./new.txt
 ./py-XXX
-./sock'
+./real
+./real/f.txt
+./rot.log
+./rot.log.1
+./sock
+./tmp-XXX'
 
 # W as it was at a checkpoint before "made" (old.txt and before.txt keep
 # what they got after it: they were there before)
@@ -48,20 +56,25 @@ BEFORE_LISTING='.
 ./again.txt
 ./before.txt
 ./keep
-./keep/old.txt'
+./keep/old.txt
+./ln
+./real
+./real/f.txt
+./rot.log
+./rot.log.1'
 
 # the listing the application wrote at its end, py-* names made constant
 listing() {
-	sed 's|^\./py-.*|./py-XXX|' "$D/listing"
+	sed -e 's|^\./py-.*|./py-XXX|' -e 's|^\./tmp-.*|./tmp-XXX|' -e 's|^\./dtmp-.*|./dtmp-XXX|' "$D/listing"
 }
 
 # the same of W now
 w_listing() {
-	(cd "$W" && find . | sort) | sed 's|^\./py-.*|./py-XXX|'
+	(cd "$W" && find . | sort) | sed -e 's|^\./py-.*|./py-XXX|' -e 's|^\./tmp-.*|./tmp-XXX|' -e 's|^\./dtmp-.*|./dtmp-XXX|'
 }
 
 start_app() {
-	start_bg "$CREST" launch --dir "$CK" --keep 3 -- bash "$APP" "$W" "$D"
+	start_bg "$CREST" launch --dir "$CK" --keep 3 -- bash "$APP" "$W" "$D" "$CR_BIN/make_temp"
 	app=$BG
 	wait_line '^ready$' 15
 	note_coord
@@ -101,9 +114,12 @@ restart_to_end() {
 	# content; appended: kept
 	[ "$(cat "$W/keep/old.txt")" = replaced ]
 	[ "$(cat "$W/again.txt")" = "made again" ]
+	# made where an older one was renamed away, or through a symbolic link
+	[ "$(cat "$W/rot.log")" = "new log" ]
+	[ "$(cat "$W/real/f.txt")" = "new f" ]
 	[ "$(cat "$W/before.txt")" = "$(printf 'before\nmore')" ]
-	grep -q 'removed 5 files and 1 folder the computation created after generation 1' "$OUT"
-	[ "$(wc -l <"$CK/REMOVED")" -eq 6 ]
+	grep -q 'removed 6 files and 2 folders the computation created after generation 1' "$OUT"
+	[ "$(wc -l <"$CK/REMOVED")" -eq 8 ]
 	grep -qx "$W/made/" "$CK/REMOVED"
 	# the journal started again: only what the restarted run made
 	! tr '\0' '\n' <"$CK/CREATED" | grep -q 'new.txt' || false
@@ -135,7 +151,7 @@ restart_to_end() {
 
 	restart_to_end --generation 1
 	[ "$output" = "$BEFORE_LISTING" ]
-	grep -q 'removed 5 files and 1 folder' "$OUT"
+	grep -q 'removed 6 files and 2 folders' "$OUT"
 	# generation 2, made after generation 1, is still whole
 	[ "$(ls "$CK"/gen-000002/n0/*.img | wc -l)" -eq "$imgs" ]
 	[ -e "$CK/gen-000002/MANIFEST" ]
@@ -161,7 +177,7 @@ restart_to_end() {
 	echo mine >"$W/new.txt"
 	restart_to_end
 	[ "$(cat "$W/new.txt")" = mine ]
-	grep -q 'removed 4 files and 1 folder' "$OUT"
+	grep -q 'removed 5 files and 2 folders' "$OUT"
 }
 
 @test "a computation that ended on its own keeps what it made after its last checkpoint" {

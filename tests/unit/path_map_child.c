@@ -22,11 +22,11 @@
 
 /* the record of created files (preload/created_record.c) is not what this
  * helper tests: nothing is recorded */
-bool crest_ckpt_hold(void)
+int crest_ckpt_hold(void)
 {
-	return false;
+	return CREST_NOT_HELD;
 }
-void crest_ckpt_release(bool held)
+void crest_ckpt_release(int held)
 {
 	(void)held;
 }
