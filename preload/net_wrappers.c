@@ -21,13 +21,9 @@
  * outside the computation on a host that was a node's is reached at that
  * node's new host.
  *
- * sendto and sendmsg with an address (a UDP datagram to another node) go
- * the same way; before the first restart they cost a load and a branch.
- *
- * Not covered: sendmmsg, a raw connect or sendto system call, ports that
- * changed (a listener whose port was taken on the new host), a UDP socket
- * connected before the checkpoint (crest restart connects it again to the
- * old address).
+ * Not covered: sendto/sendmsg with an address (UDP to another node),
+ * a raw connect system call, ports that changed (a listener whose port was
+ * taken on the new host).
  */
 #define LOG_MODULE "net"
 #include <arpa/inet.h>
@@ -58,8 +54,6 @@
 
 static __typeof__(connect) *real_connect;
 static __typeof__(bind) *real_bind;
-static __typeof__(sendto) *real_sendto;
-static __typeof__(sendmsg) *real_sendmsg;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -163,37 +157,6 @@ static struct in_addr moved(struct in_addr old)
 	return now;
 }
 
-/* addr in ss with its node's address now, when that moved: true */
-static bool translate(const struct sockaddr *addr, socklen_t len, struct sockaddr_storage *ss, const char *what)
-{
-	struct in_addr *ip;
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		memcpy(ss, addr, sizeof(struct sockaddr_in));
-		ip = &((struct sockaddr_in *)ss)->sin_addr;
-	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
-		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)addr)->sin6_addr)) {
-		memcpy(ss, addr, sizeof(struct sockaddr_in6));
-		ip = (struct in_addr *)&((struct sockaddr_in6 *)ss)->sin6_addr.s6_addr[12];
-	} else {
-		return false;
-	}
-	if ((ntohl(ip->s_addr) >> 24) == 127 || ip->s_addr == htonl(INADDR_ANY) ||
-	    ip->s_addr == htonl(INADDR_BROADCAST))
-		return false;
-	int saved = errno;
-	struct in_addr now = moved(*ip);
-	errno = saved;
-	if (now.s_addr == ip->s_addr)
-		return false;
-	if (what) {
-		char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
-		pr_info("%s to %s: that node is at %s now", what, inet_ntop(AF_INET, ip, was, sizeof(was)),
-			inet_ntop(AF_INET, &now, is, sizeof(is)));
-	}
-	*ip = now;
-	return true;
-}
-
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (__builtin_expect(!real_connect, 0))
@@ -201,37 +164,29 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1))
 		return real_connect(fd, addr, len);
 	struct sockaddr_storage ss;
-	if (!translate(addr, len, &ss, "connect"))
+	struct in_addr *ip;
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(&ss, addr, sizeof(struct sockaddr_in));
+		ip = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
+		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)addr)->sin6_addr)) {
+		memcpy(&ss, addr, sizeof(struct sockaddr_in6));
+		ip = (struct in_addr *)&((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12];
+	} else {
 		return real_connect(fd, addr, len);
+	}
+	if ((ntohl(ip->s_addr) >> 24) == 127 || ip->s_addr == htonl(INADDR_ANY))
+		return real_connect(fd, addr, len);
+	int saved = errno;
+	struct in_addr now = moved(*ip);
+	errno = saved;
+	if (now.s_addr == ip->s_addr)
+		return real_connect(fd, addr, len);
+	char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
+	pr_info("connect to %s: that node is at %s now", inet_ntop(AF_INET, ip, was, sizeof(was)),
+		inet_ntop(AF_INET, &now, is, sizeof(is)));
+	*ip = now;
 	return real_connect(fd, (struct sockaddr *)&ss, len);
-}
-
-/* a datagram to a node's old address goes where the node is now (once
- * per address a line at the info level, not once per datagram) */
-EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len)
-{
-	if (__builtin_expect(!real_sendto, 0))
-		real_sendto = (__typeof__(sendto) *)dlsym(RTLD_NEXT, "sendto");
-	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1))
-		return real_sendto(fd, buf, n, flags, addr, len);
-	struct sockaddr_storage ss;
-	if (!translate(addr, len, &ss, NULL))
-		return real_sendto(fd, buf, n, flags, addr, len);
-	return real_sendto(fd, buf, n, flags, (struct sockaddr *)&ss, len);
-}
-
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	if (__builtin_expect(!real_sendmsg, 0))
-		real_sendmsg = (__typeof__(sendmsg) *)dlsym(RTLD_NEXT, "sendmsg");
-	if (__builtin_expect(!crest.active || !msg || !msg->msg_name || !incarnation(), 1))
-		return real_sendmsg(fd, msg, flags);
-	struct sockaddr_storage ss;
-	if (!translate(msg->msg_name, msg->msg_namelen, &ss, NULL))
-		return real_sendmsg(fd, msg, flags);
-	struct msghdr m = *msg;
-	m.msg_name = &ss;
-	return real_sendmsg(fd, &m, flags);
 }
 
 /* An AF_UNIX socket bound to a path makes a file there: recorded as made

@@ -1,14 +1,11 @@
 # The application of the nodes.bats test of old addresses: a server and
-# clients that learn its address at start but use it only later, when
+# clients that learn its address at start but connect only later, when
 # the folder DIR has a file "go" (after the test restarted every node
-# elsewhere).  server DIR ADDR N: listens on every address (TCP, and UDP on
-# the same port number), writes ADDR:PORT to DIR/addr, answers N clients
-# over TCP ("pong <what they sent>"), then over UDP until it heard from N
-# of them ("upong <what they sent>", every datagram answered), and prints
-# "server done".  client DIR NAME: prints "client NAME knows ADDR:PORT",
-# then after DIR/go connects there and prints "client NAME got pong hello
-# NAME", then sends "uhello NAME" datagrams there (one a second, at most
-# 15) and prints "client NAME got upong uhello NAME"; or FAIL.
+# elsewhere).  server DIR ADDR N: listens on every address, writes
+# ADDR:PORT to DIR/addr, answers N clients ("pong <what they sent>") and
+# prints "server done".  client DIR NAME: prints "client NAME knows
+# ADDR:PORT", then after DIR/go connects there and prints "client NAME got
+# pong hello NAME", or FAIL.
 import os
 import socket
 import sys
@@ -20,8 +17,6 @@ if role == "server":
     lsn = socket.socket()
     lsn.bind(("0.0.0.0", 0))
     lsn.listen(8)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("0.0.0.0", lsn.getsockname()[1]))
     with open(d + "/addr.tmp", "w") as f:
         f.write("%s:%d" % (addr, lsn.getsockname()[1]))
     os.rename(d + "/addr.tmp", d + "/addr")
@@ -30,11 +25,6 @@ if role == "server":
         s, _ = lsn.accept()
         s.sendall(b"pong " + s.recv(100))
         s.close()
-    heard = set()
-    while len(heard) < n:
-        data, peer = udp.recvfrom(100)
-        heard.add(data)
-        udp.sendto(b"upong " + data, peer)
     print("server done", flush=True)
 else:
     name = sys.argv[3]
@@ -50,16 +40,4 @@ else:
         print("client %s got %s" % (name, s.recv(100).decode()), flush=True)
     except OSError as e:
         print("FAIL client %s: %s" % (name, e), flush=True)
-        sys.exit(1)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.settimeout(1)
-    for _ in range(15):
-        u.sendto(("uhello " + name).encode(), (host, int(port)))
-        try:
-            print("client %s got %s" % (name, u.recv(100).decode()), flush=True)
-            break
-        except OSError:
-            continue
-    else:
-        print("FAIL client %s: no answer over UDP from %s:%s" % (name, host, port), flush=True)
         sys.exit(1)

@@ -644,7 +644,7 @@ check_ring() {
 	check_ring "$steps" "c$cycles" 'c*'
 }
 
-@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere, over TCP and UDP" {
+@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere" {
 	local n
 	declare -a APPS
 	local app=$TOP/tests/bats/late_connect.py
@@ -689,9 +689,6 @@ check_ring() {
 	grep -qx "server done" "$D/r3.out"
 	grep -qx "client 2 got pong hello 2" "$D/r1.out"
 	grep -qx "client 3 got pong hello 3" "$D/r2.out"
-	# and UDP datagrams to the server's old address
-	grep -qx "client 2 got upong uhello 2" "$D/r1.out"
-	grep -qx "client 3 got upong uhello 3" "$D/r2.out"
 	! grep -q FAIL "$D"/r*.out || false
 }
 
