@@ -80,6 +80,24 @@ teardown() {
 	! pgrep -u crest-test -fa crest-coord || false
 }
 
+@test "salloc --checkpoint=2s: the srun step inside the allocation is checkpointed on each node while it runs, and ends right" {
+	local job d
+	run_logged as_user timeout 120 salloc -N2 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep \
+		srun --ntasks-per-node=2 -o out.salloc python3 slurm_app.py 150 0.1
+	[ "$status" -eq 0 ]
+	job=$(sed -n 's/.*Granted job allocation \([0-9]*\).*/\1/p' <<<"$output" | head -n 1)
+	[ -n "$job" ]
+	run_logged cat "$W/out.salloc"
+	check_results 150 salloc
+	d=$(step_dir "$job")
+	[ -n "$d" ]
+	run_logged cat "$d/coord.log"
+	grep -q 'started by the interval' "$d/coord.log"
+	grep -q 'generation [0-9]* committed (' "$d/coord.log"
+	grep -qx 'exit 0' "$d/DONE"
+	[ -n "$(ls "$d"/gen-*/n1/p-*.img)" ]
+}
+
 @test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; steps without crest are untouched" {
 	run_logged as_user srun -N1 --checkpoint=soon true
 	[ "$status" -ne 0 ]
