@@ -166,10 +166,17 @@ bool crest_created_missing(int dirfd, const char *path, int flags)
 	return missing;
 }
 
+/* the file's owner is the effective uid, asked once: a program that
+ * changes it later is compared with its first one (a root program that
+ * became a user could then open a world-writable file of root's in a
+ * sticky folder, which protected_regular refuses with O_CREAT) */
 bool crest_created_ours(int fd)
 {
+	static uid_t euid = (uid_t)-1;
 	struct stat st;
-	return !syscall(SYS_fstat, fd, &st) && st.st_uid == geteuid();
+	if (euid == (uid_t)-1)
+		euid = geteuid();
+	return !syscall(SYS_fstat, fd, &st) && st.st_uid == euid;
 }
 
 void crest_created_fd(int fd)

@@ -8,7 +8,9 @@
  *   int main(void) { return RUN_TESTS(); }
  *
  * Each test runs in its own forked process with a 30 s alarm, so a crash or
- * hang fails that test only.  Output ends with "N passed, N failed".
+ * hang fails that test only; it is a process group of its own, killed when
+ * the test ends, with whatever the test left running in it.  Output ends
+ * with "N passed, N failed".
  */
 #ifndef CREST_HARNESS_H
 #define CREST_HARNESS_H
@@ -45,12 +47,15 @@ static inline int harness_run(void)
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
+			setpgid(0, 0);	/* what the test starts and leaves is killed with it */
 			alarm(30);
 			harness_tests[i].fn();
 			exit(0);
 		}
+		setpgid(pid, pid);
 		int st = 0;
 		waitpid(pid, &st, 0);
+		kill(-pid, SIGKILL);	/* a failed test's helpers (fake_proc ...) */
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			printf("ok   %s\n", harness_tests[i].name);
 			pass++;
