@@ -8,8 +8,10 @@ load slurm_helpers
 
 setup_file() {
 	# local_ok=yes: tmpfs is allowed, the nodes must still share the folder;
-	# register_wait=5s: a task that never registers is told of soon
-	slurm_setup_file linuxproc "local_ok=yes register_wait=5s"
+	# register_wait=5s: a task that never registers is told of soon;
+	# timelimit (the default, checkpoint) with a margin of 40 s: a job
+	# with a 1-minute limit checkpoints after about 20 s
+	slurm_setup_file linuxproc "local_ok=yes register_wait=5s timelimit_margin=40s"
 }
 
 teardown_file() {
@@ -96,4 +98,28 @@ EOF
 	run_logged cat "$W/out.$J"
 	[ "$(grep -c 'started it again: pid' "$W/out.$J")" -eq 1 ]
 	check_results 200 "$J" "0 1"
+}
+
+@test "time limit (timelimit=checkpoint, the default): a job with a 1-minute limit checkpoints before it and ends at the limit; sbatch --restart-from continues each task to the uninterrupted result" {
+	local first d
+	# 60 s of work: the limit comes first
+	submit -N2 --ntasks-per-node=2 --time=1 --checkpoint=0 --export=ALL,STEPS=600 job.sh
+	first=$J
+	wait_state "$first" TIMEOUT 150
+	d=$(step_dir "$first")
+	[ -n "$d" ]
+	run_logged cat "$d/coord.log"
+	grep -q 'committed (' "$d/coord.log"
+	[ -e "$d/latest" ]
+	[ ! -e "$d/DONE" ]
+	run_logged cat "$W/out.$first"
+	! grep -q '^result' "$W/out.$first" || false
+	# a new job continues it
+	submit -N2 --ntasks-per-node=2 --checkpoint=0 --restart-from="$CKB/crest-test/$first" \
+		--export=ALL,STEPS=600 job.sh
+	wait_state "$J" COMPLETED 150
+	run_logged cat "$W/out.$J"
+	check_results 600 "$J"
+	grep -q 'restarted from generation' "$W/out.$J"
+	! grep -q '^start' "$W/out.$J" || false
 }
