@@ -153,17 +153,23 @@ static void note(char kind, const struct made *m, bool replaced, const char *pat
 		return;	/* a record lost: that file stays after a restart, as without crest */
 }
 
+/* is something at path: 0, or -errno; errno left as it was */
+static int lookup(int dirfd, const char *path, int at_flags)
+{
+	int e = errno;
+	struct stat st;
+	int rc = syscall(SYS_newfstatat, dirfd, path, &st, at_flags) < 0 ? -errno : 0;
+	errno = e;
+	return rc;
+}
+
 bool crest_created_missing(int dirfd, const char *path, int flags)
 {
 	if (!(flags & O_CREAT) || !path || !on())
 		return false;
 	if ((flags & O_EXCL) == O_EXCL)
 		return true;
-	int e = errno;
-	struct stat st;
-	bool missing = syscall(SYS_newfstatat, dirfd, path, &st, 0) < 0 && errno == ENOENT;
-	errno = e;
-	return missing;
+	return lookup(dirfd, path, 0) == -ENOENT;
 }
 
 /* the file's owner is the effective uid, asked once: a program that
@@ -238,11 +244,7 @@ bool crest_created_exists(int dirfd, const char *path)
 {
 	if (!path || !on())
 		return false;
-	int e = errno;
-	struct stat st;
-	bool there = !syscall(SYS_newfstatat, dirfd, path, &st, AT_SYMLINK_NOFOLLOW);
-	errno = e;
-	return there;
+	return !lookup(dirfd, path, AT_SYMLINK_NOFOLLOW);
 }
 
 void crest_created_at(int dirfd, const char *path, char kind, bool replaced)

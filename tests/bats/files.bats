@@ -79,11 +79,7 @@ run_and_kill() {
 # restart_to_end ARGS...: crest restart ARGS in the background, must end 0
 # with PASS and the exact size for a header of $HDR_MIB
 restart_to_end() {
-	echo "--- restart ---" >>"$OUT"
-	start_bg "$CREST" restart --dir "$CK" "$@"
-	wait_exit "$BG" 60
-	run_logged after_restart
-	[ "$rc" -eq 0 ]
+	restart_logged "$@"
 	! grep -aq '^FAIL' "$OUT" || false
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
 	[ "$(grep -a '^RESULT' "$OUT" | tail -n 1)" = "RESULT filewriter $((HDR_MIB * MIB + STEPS * REC)) bytes" ]
@@ -98,6 +94,31 @@ resumed_line() {
 	[ -n "$l" ]
 	RES_SIZE=$(echo "$l" | sed -E 's/.*: size ([0-9]+), expected ([0-9]+).*/\1/')
 	RES_EXPECT=$(echo "$l" | sed -E 's/.*: size ([0-9]+), expected ([0-9]+).*/\2/')
+}
+
+# restart_logged ARGS...: crest restart ARGS in the background, must end
+# 0; what was printed after the restart marker in $output
+restart_logged() {
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK" "$@"
+	wait_exit "$BG" 60
+	run_logged after_restart
+	[ "$rc" -eq 0 ]
+}
+
+# readonly_under_tmp: a read-only input $ro in a node-local $TMPD, with an
+# old modification time ($before), and the output file $f (header 1 MiB)
+readonly_under_tmp() {
+	HDR_MIB=1
+	TMPD=/tmp/crest-bats-files.$$
+	rm -rf "$TMPD"
+	mkdir -p "$TMPD"
+	export CREST_NODE_LOCAL=/dev/shm:$TMPD
+	f=$D/out.dat
+	ro=$TMPD/input.txt
+	seq 1 1000 >"$ro"
+	touch -d '2001-02-03 04:05:06.789' "$ro"
+	before=$(stat -c %y "$ro")
 }
 
 # refused_quickly FILE ARGS...: crest restart ARGS exits 1 within 15 s,
@@ -250,11 +271,7 @@ refused_quickly() {
 	# shellcheck disable=SC2016 # expanded by eval in run_and_kill
 	RO_HOOK='echo "changed after the checkpoint" >>"$ro"'
 	run_and_kill "$f" 8 "$ro"
-	echo "--- restart ---" >>"$OUT"
-	start_bg "$CREST" restart --dir "$CK"
-	wait_exit "$BG" 60
-	run_logged after_restart
-	[ "$rc" -eq 0 ]
+	restart_logged
 	# a warning naming the file, before the program's own lines
 	grep -a -- "$ro" <<<"$output" | grep -aiv '^filewriter:'
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
@@ -262,22 +279,9 @@ refused_quickly() {
 }
 
 @test "an unchanged read-only file under /tmp is saved but not rewritten at restart: same time, no warning" {
-	HDR_MIB=1
-	TMPD=/tmp/crest-bats-files.$$
-	rm -rf "$TMPD"
-	mkdir -p "$TMPD"
-	export CREST_NODE_LOCAL=/dev/shm:$TMPD
-	f=$D/out.dat
-	ro=$TMPD/input.txt
-	seq 1 1000 >"$ro"
-	touch -d '2001-02-03 04:05:06.789' "$ro"
-	before=$(stat -c %y "$ro")
+	readonly_under_tmp
 	run_and_kill "$f" 1 "$ro"
-	echo "--- restart ---" >>"$OUT"
-	start_bg "$CREST" restart --dir "$CK"
-	wait_exit "$BG" 60
-	run_logged after_restart
-	[ "$rc" -eq 0 ]
+	restart_logged
 	# saved in the image (node-local), yet the same file, untouched
 	[ "$(stat -c %y "$ro")" = "$before" ]
 	! grep -a -- "$ro" <<<"$output" || false
@@ -285,23 +289,11 @@ refused_quickly() {
 }
 
 @test "a read-only file under /tmp deleted after the kill comes back with its content and time" {
-	HDR_MIB=1
-	TMPD=/tmp/crest-bats-files.$$
-	rm -rf "$TMPD"
-	mkdir -p "$TMPD"
-	export CREST_NODE_LOCAL=/dev/shm:$TMPD
-	f=$D/out.dat
-	ro=$TMPD/input.txt
-	seq 1 1000 >"$ro"
-	touch -d '2001-02-03 04:05:06.789' "$ro"
-	before=$(stat -c %y "$ro")
+	readonly_under_tmp
 	sum=$(md5sum <"$ro")
 	run_and_kill "$f" 1 "$ro"
 	rm "$ro"
-	echo "--- restart ---" >>"$OUT"
-	start_bg "$CREST" restart --dir "$CK"
-	wait_exit "$BG" 60
-	[ "$rc" -eq 0 ]
+	restart_logged
 	[ "$(stat -c %y "$ro")" = "$before" ]
 	[ "$(md5sum <"$ro")" = "$sum" ]
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
