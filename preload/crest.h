@@ -201,8 +201,13 @@ void crest_sock_reset(void);		/* before a scan of the fds */
 int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen);
 int crest_sock_save(char *err, size_t errlen);	/* every process stopped: queues */
 const struct crest_img_socket *crest_sock_records(uint32_t *n);
-const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t *len);
+/* the waiting data of fd record fd_index's nth socket record that has any */
+const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t nth, uint32_t *len);
 void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
+/* sock_pending.c: connections waiting in a listener at a checkpoint */
+#define CREST_PENDING_MAX	128
+uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint32_t max);
+void crest_pending_forget(void);	/* after a restart */
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 /* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */
 ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);

@@ -495,10 +495,13 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 			continue;
 		uint32_t plen;
 		const unsigned char *pdata = crest_fds_pipe_data(i, &plen);
-		if (!pdata)
-			pdata = crest_sock_data(i, &plen);
 		if (pdata) {
 			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
+			continue;
+		}
+		if (crest.fds[i].img.kind == CREST_FD_SOCKET) {	/* the fd's, then its pending connections' */
+			for (uint32_t nth = 0; !rc && (pdata = crest_sock_data(i, nth, &plen)); nth++)
+				rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
 			continue;
 		}
 		/* the application's fd if it can read (pread: its offset stays);

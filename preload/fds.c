@@ -550,6 +550,7 @@ static int high_fd(int fd)
 int crest_fds_restore(int image_fd, char *err, size_t errlen)
 {
 	int rc = 0;
+	crest_pending_forget();	/* crest restart queued them in the new listeners */
 	restore_base = CREST_FD_BASE;
 	for (uint32_t i = 0; i < crest.nfds; i++)
 		if (crest.fds[i].img.fd >= restore_base)

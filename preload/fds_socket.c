@@ -142,28 +142,16 @@ void crest_sock_reset(void)
 	upeers_loaded = false;	/* a process without AF_UNIX sockets never asks */
 }
 
-int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
+/* what the image says of a socket of a kind crest_sock_scan accepts */
+static int describe(int fd, uint32_t index, struct crest_img_socket *s)
 {
-	struct crest_img_socket *s;
 	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
 	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
 	int type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
 	int proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
-
 	bool inet = domain == AF_INET || domain == AF_INET6;
-	if (!(domain == AF_UNIX && (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_SEQPACKET)) &&
-	    !(inet && type == SOCK_STREAM && proto == IPPROTO_TCP) && !(inet && type == SOCK_DGRAM && proto == IPPROTO_UDP)) {
-		snprintf(err, errlen,
-			 "fd %d is a socket of family %d, type %d, which crest cannot checkpoint yet (AF_UNIX, TCP and "
-			 "UDP are supported; netlink, raw and packet sockets are not, see docs/unsupported.md)",
-			 fd, domain, type);
-		return -ENOTSUP;
-	}
-	if (nsocks >= CREST_MAX_FDS || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "fd %d: cannot describe the socket", fd);
-		return -EMFILE;
-	}
-	s = &socks[nsocks++];
 	memset(s, 0, sizeof(*s));
 	s->fd_index = index;
 	s->domain = domain;
@@ -202,6 +190,30 @@ int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
 	s->sndtimeo_ms = sockopt_ms(fd, SO_SNDTIMEO);
 	return 0;
 }
+
+int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen)
+{
+	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
+	int type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
+	int proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
+
+	bool inet = domain == AF_INET || domain == AF_INET6;
+	if (!(domain == AF_UNIX && (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_SEQPACKET)) &&
+	    !(inet && type == SOCK_STREAM && proto == IPPROTO_TCP) && !(inet && type == SOCK_DGRAM && proto == IPPROTO_UDP)) {
+		snprintf(err, errlen,
+			 "fd %d is a socket of family %d, type %d, which crest cannot checkpoint yet (AF_UNIX, TCP and "
+			 "UDP are supported; netlink, raw and packet sockets are not, see docs/unsupported.md)",
+			 fd, domain, type);
+		return -ENOTSUP;
+	}
+	if (nsocks >= CREST_MAX_FDS || describe(fd, index, &socks[nsocks])) {
+		snprintf(err, errlen, "fd %d: cannot describe the socket", fd);
+		return -EMFILE;
+	}
+	nsocks++;
+	return 0;
+}
+
 
 /* ---- the receive queue ------------------------------------------------- */
 
@@ -282,34 +294,79 @@ static int peek_queue(int fd, struct crest_img_socket *s, char *err, size_t errl
 	return 0;
 }
 
+/* what waits in one socket, for its record */
+static int save_queue(int fd, struct crest_img_socket *s, char *err, size_t errlen)
+{
+	if (crest_sock_is_tcp(s) && s->state == CREST_SOCK_CONNECTED) {
+		int unsent = 0;
+		for (int tries = 0; tries < 20; tries++) {
+			if (ioctl(fd, SIOCOUTQ, &unsent) < 0 || unsent == 0)
+				break;
+			struct timespec ts = { 0, 10000000 };
+			nanosleep(&ts, NULL);
+		}
+		if (unsent > 0) {
+			snprintf(err, errlen,
+				 "TCP socket fd %d still has %d bytes its peer has not received (its receive buffer "
+				 "is full); crest cannot save them without privileges, try again later",
+				 fd, unsent);
+			return -EAGAIN;
+		}
+	}
+	int lock = s->type != SOCK_STREAM ? peek_lock() : -1;
+	int rc = peek_queue(fd, s, err, errlen);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+/* The connections waiting in listener s to be accepted (sock_pending.c):
+ * a CREST_SOCK_PENDING record each, after every record of an fd. */
+static int save_pending(const struct crest_img_socket *l, char *err, size_t errlen)
+{
+	int fds[CREST_PENDING_MAX];
+	struct crest_fd *lf = &crest.fds[l->fd_index];
+	uint32_t n = crest_pending_collect(lf->img.fd, l->ino, l->type, fds, CREST_PENDING_MAX);
+	if (n && l->domain == AF_UNIX)
+		unix_peers_load();	/* the accepted ends' peers */
+	for (uint32_t k = 0; k < n; k++) {
+		if (nsocks >= CREST_MAX_FDS) {
+			snprintf(err, errlen, "more than %d sockets", CREST_MAX_FDS);
+			return -EMFILE;
+		}
+		struct crest_img_socket *s = &socks[nsocks];
+		if (describe(fds[k], l->fd_index, s))
+			continue;	/* reset meanwhile: it stays with the program, as a reset connection */
+		nsocks++;
+		s->state = CREST_SOCK_PENDING;
+		int rc = save_queue(fds[k], s, err, errlen);
+		if (rc)
+			return rc;
+		if (s->queued) {
+			lf->img.content_saved = 1;
+			lf->img.size += s->queued;
+		}
+	}
+	return 0;
+}
+
 /* Threads of every process are stopped: copy what waits in each socket. */
 int crest_sock_save(char *err, size_t errlen)
 {
-	for (uint32_t i = 0; i < nsocks; i++) {
+	uint32_t scanned = nsocks;
+	for (uint32_t i = 0; i < scanned; i++) {
 		struct crest_img_socket *s = &socks[i];
 		int fd = crest.fds[s->fd_index].img.fd;
+		int rc;
+		if (s->state == CREST_SOCK_LISTENING && s->type != SOCK_DGRAM) {
+			rc = save_pending(s, err, errlen);
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (s->state == CREST_SOCK_LISTENING || crest_sock_is_udp(s))
 			continue;	/* UDP: what waits is dropped, as a network may (docs/unsupported.md) */
-		if (crest_sock_is_tcp(s) && s->state == CREST_SOCK_CONNECTED) {
-			int unsent = 0;
-			for (int tries = 0; tries < 20; tries++) {
-				if (ioctl(fd, SIOCOUTQ, &unsent) < 0 || unsent == 0)
-					break;
-				struct timespec ts = { 0, 10000000 };
-				nanosleep(&ts, NULL);
-			}
-			if (unsent > 0) {
-				snprintf(err, errlen,
-					 "TCP socket fd %d still has %d bytes its peer has not received (its receive buffer "
-					 "is full); crest cannot save them without privileges, try again later",
-					 fd, unsent);
-				return -EAGAIN;
-			}
-		}
-		int lock = s->type != SOCK_STREAM ? peek_lock() : -1;
-		int rc = peek_queue(fd, s, err, errlen);
-		if (lock >= 0)
-			close(lock);
+		rc = save_queue(fd, s, err, errlen);
 		if (rc)
 			return rc;
 		crest.fds[s->fd_index].img.content_saved = s->queued > 0;
@@ -324,12 +381,12 @@ const struct crest_img_socket *crest_sock_records(uint32_t *n)
 	return socks;
 }
 
-const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t *len)
+const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t nth, uint32_t *len)
 {
 	for (uint32_t i = 0; i < nsocks; i++)
-		if (socks[i].fd_index == fd_index) {
+		if (socks[i].fd_index == fd_index && socks[i].queued && !nth--) {
 			*len = socks[i].queued;
-			return socks[i].queued ? sock_data + data_off[i] : NULL;
+			return sock_data + data_off[i];
 		}
 	return NULL;
 }

@@ -165,10 +165,10 @@ static void print_children(const struct crest_img_child *c, uint32_t n, int json
 
 static void print_sockets(const struct crest_img_socket *k, uint32_t n, int json)
 {
-	static const char *const states[] = { "unconnected", "listening", "connected" };
+	static const char *const states[] = { "unconnected", "listening", "connected", "waiting to be accepted" };
 	printf(json ? ", \"sockets\": [" : "sockets\n");
 	for (uint32_t i = 0; i < n; i++) {
-		const char *st = k[i].state < 3 ? states[k[i].state] : "?";
+		const char *st = k[i].state < 4 ? states[k[i].state] : "?";
 		if (json)
 			printf("%s{\"fd_index\": %u, \"domain\": %d, \"type\": %d, \"state\": \"%s\", \"ino\": %" PRIu64
 			       ", \"peer_ino\": %" PRIu64 ", \"queued\": %u, \"messages\": %u}", i ? ", " : "",

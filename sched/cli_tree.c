@@ -141,13 +141,14 @@ static int load_image(struct tree *t, struct tproc *tp, char *err, size_t errlen
 			break;
 		case CREST_SEC_FILEDATA: {
 			if (tp->fds && sh.index < tp->nfds && tp->fds[sh.index].kind == CREST_FD_SOCKET) {
-				for (size_t k = 0; k < tp->nsocks; k++) {
-					if (tp->socks[k].fd_index != sh.index || tp->sockdata[k])
+				for (size_t k = 0; k < tp->nsocks; k++) {	/* the next record of the fd with data */
+					if (tp->socks[k].fd_index != sh.index || !tp->socks[k].queued || tp->sockdata[k])
 						continue;
 					size_t n;
 					tp->sockdata[k] = read_array(&r, &sh, off, 1, &n, err, errlen);
 					if (!tp->sockdata[k] || n < tp->socks[k].queued)
 						rc = -EBADMSG;
+					break;
 				}
 				break;
 			}

@@ -10,7 +10,12 @@
  *     new ports), each end's waiting data sent again from the other end;
  *   - listening: bound again to the same name (a stale AF_UNIX socket file
  *     is removed first) or the same address and port, and listening;
- *     connections not yet accepted at the checkpoint are lost;
+ *   - a connection that waited in a listener's queue, not yet accepted
+ *     (CREST_SOCK_PENDING, preload/sock_pending.c): its client's new socket
+ *     connects to the new listener and sends what waited in it, so that
+ *     it waits there again; a client outside the computation (or on
+ *     another node): the same from a socket crest closes, the program
+ *     accepts it, reads what waited, then end of stream;
  *   - connected to a process outside the computation: the application reads
  *     what was waiting, then end of stream, as if the peer had closed;
  *   - an AF_UNIX datagram socket bound to a name gets its name back and its
@@ -77,7 +82,7 @@ int tree_sockets_plan(struct tree *t, char *err, size_t errlen)
 			struct tsock *b = &t->socks[j];
 			if (j == i || b->peer >= 0 || b->rec->domain != a->rec->domain ||
 			    b->rec->type != a->rec->type || crest_sock_is_udp(a->rec) ||
-			    b->rec->state != CREST_SOCK_CONNECTED)
+			    (b->rec->state != CREST_SOCK_CONNECTED && b->rec->state != CREST_SOCK_PENDING))
 				continue;	/* UDP has no pairs: each is made alone */
 			bool pair = a->rec->domain == AF_UNIX
 				    ? a->rec->peer_ino == b->rec->ino && b->rec->peer_ino == a->rec->ino
@@ -290,6 +295,64 @@ static int make_listener(struct tree *t, struct tsock *s, char *err, size_t errl
 	return 0;
 }
 
+/* the listener a pending connection waited in: the LISTENING record of
+ * the same fd in the same process (the tree has it under its inode) */
+static struct tsock *listener_of(struct tree *t, const struct tsock *p)
+{
+	const struct tproc *tp = &t->p[p->proc];
+	for (size_t k = 0; k < tp->nsocks; k++) {
+		const struct crest_img_socket *r = &tp->socks[k];
+		if (r->fd_index == p->rec->fd_index && r->state == CREST_SOCK_LISTENING) {
+			int i = find_sock(t, r->ino);
+			return i >= 0 ? &t->socks[i] : NULL;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Pending connection p waits again in its new listener: a new socket
+ * connects to it and sends what waited in p.  That socket becomes the
+ * client's (a) end, or, with no client here, is closed: the program reads
+ * what waited, then end of stream.
+ */
+static int make_pending(struct tree *t, struct tsock *p, struct tsock *a, char *err, size_t errlen)
+{
+	struct tsock *l = listener_of(t, p);
+	struct sockaddr_storage to;
+	socklen_t len = sizeof(to);
+	int rc;
+
+	if (!l) {
+		snprintf(err, errlen, "image %s: a connection waits in fd record %u, which is no listener",
+			 t->p[p->proc].image, p->rec->fd_index);
+		return -EBADMSG;
+	}
+	if (l->fd < 0 && (rc = make_listener(t, l, err, errlen)))
+		return rc;
+	if (getsockname(l->fd, (struct sockaddr *)&to, &len) < 0)
+		return -errno;
+	if (to.ss_family == AF_INET && ((struct sockaddr_in *)&to)->sin_addr.s_addr == htonl(INADDR_ANY))
+		((struct sockaddr_in *)&to)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (to.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&to)->sin6_addr))
+		((struct sockaddr_in6 *)&to)->sin6_addr = in6addr_loopback;
+	int c = socket(to.ss_family, p->rec->type | SOCK_CLOEXEC, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&to, len) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot connect to a listener again for a connection that waited in it: %s",
+			 strerror(errno));
+		if (c >= 0)
+			close(c);
+		return rc;
+	}
+	rc = refill(p, c, err, errlen);
+	if (a)
+		a->fd = high(t, c);
+	else
+		close(c);
+	return rc;
+}
+
 unsigned tree_image_node(const char *image)
 {
 	const char *slash = strrchr(image, '/'), *p = slash;
@@ -379,12 +442,20 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 	for (size_t i = 0; i < t->nsocks; i++) {
 		struct tsock *s = &t->socks[i];
 		int rc;
+		struct tsock *peer = s->peer >= 0 ? &t->socks[s->peer] : NULL;
 		if (s->fd >= 0)
 			continue;
+		if (s->rec->state == CREST_SOCK_PENDING) {	/* no fd of its own */
+			if (!peer && (rc = make_pending(t, s, NULL, err, errlen)))
+				return rc;
+			continue;
+		}
 		if (crest_sock_is_udp(s->rec))
 			rc = make_udp(t, s, err, errlen);
+		else if (peer && peer->rec->state == CREST_SOCK_PENDING)
+			rc = make_pending(t, peer, s, err, errlen);
 		else if (s->rec->state == CREST_SOCK_CONNECTED)
-			rc = make_pair(t, s, s->peer >= 0 ? &t->socks[s->peer] : NULL, err, errlen);
+			rc = make_pair(t, s, peer, err, errlen);
 		else
 			rc = make_listener(t, s, err, errlen);
 		if (rc)
@@ -401,7 +472,7 @@ int tree_socket_fd(const struct tree *t, int i, size_t k)
 {
 	const struct tproc *tp = &t->p[i];
 	for (size_t j = 0; j < tp->nsocks; j++) {
-		if (tp->socks[j].fd_index != k)
+		if (tp->socks[j].fd_index != k || tp->socks[j].state == CREST_SOCK_PENDING)
 			continue;
 		int s = find_sock(t, tp->socks[j].ino);
 		return s >= 0 ? t->socks[s].fd : -1;

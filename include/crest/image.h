@@ -22,7 +22,8 @@
 #include <stdint.h>
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
-#define CREST_IMG_VERSION	3	/* 2: UDP sockets, socket options; 3: inotify fds */
+#define CREST_IMG_VERSION	4	/* 2: UDP sockets, socket options; 3: inotify fds;
+					 * 4: CREST_SOCK_PENDING records */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -219,10 +220,13 @@ struct crest_img_fd {
 	char path[CREST_FD_PATH_MAX];
 };
 
-/* CREST_SEC_SOCKETS: one per socket fd record (kind CREST_FD_SOCKET).  The
- * data waiting in its receive queue (read with MSG_PEEK: nothing consumed)
- * is the FILEDATA of the fd record: raw bytes for a stream socket; for
- * datagram and seqpacket sockets a sequence of (uint32_t length, bytes). */
+/* CREST_SEC_SOCKETS: one per socket fd record (kind CREST_FD_SOCKET), then
+ * the CREST_SOCK_PENDING ones.  The data waiting in its receive queue (read
+ * with MSG_PEEK: nothing consumed) is a FILEDATA section of the fd record:
+ * raw bytes for a stream socket; for datagram and seqpacket sockets a
+ * sequence of (uint32_t length, bytes).  Records with nothing waiting
+ * (queued 0) have no section; the sections of one fd record go to its
+ * socket records that have data, in order. */
 struct crest_img_socket {
 	uint32_t fd_index;		/* the FDS record */
 	int32_t domain, type, protocol;	/* AF_UNIX/AF_INET/AF_INET6, SOCK_* */
@@ -256,6 +260,11 @@ static inline int crest_sock_is_udp(const struct crest_img_socket *s)
 #define CREST_SOCK_UNCONNECTED	0
 #define CREST_SOCK_LISTENING	1
 #define CREST_SOCK_CONNECTED	2
+/* version 4 on: a connection that waited in listener fd_index's queue, not
+ * yet accepted by the program; after every record of an fd, in the order
+ * the program would have accepted them.  Its data is one more FILEDATA
+ * section of the listener's fd record, in record order. */
+#define CREST_SOCK_PENDING	3
 
 /* Section END payload: none.  hdr.count = number of sections before it. */
 
