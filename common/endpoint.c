@@ -143,14 +143,16 @@ int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t
 		}
 		if (eps->n == cap) {
 			cap = cap ? cap * 2 : 64;
-			char **n = realloc(eps->local, cap * sizeof(*n));
+			char **n = realloc(eps->ends, cap * sizeof(*n));
 			if (!n) {
 				rc = -ENOMEM;
 				break;
 			}
-			eps->local = n;
+			eps->ends = n;
 		}
-		if (!(eps->local[eps->n] = strdup(l))) {
+		char pair[2 * CREST_EP_KEY_MAX + 2];
+		snprintf(pair, sizeof(pair), "%s %s", l, p);
+		if (!(eps->ends[eps->n] = strdup(pair))) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -165,20 +167,23 @@ int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t
 		crest_eps_free(eps);
 		return rc;
 	}
-	qsort(eps->local, eps->n, sizeof(*eps->local), cmp_str);
+	qsort(eps->ends, eps->n, sizeof(*eps->ends), cmp_str);
 	return 0;
 }
 
-int crest_eps_has(const struct crest_eps *eps, const char *key)
+int crest_eps_has(const struct crest_eps *eps, const char *local, const char *peer)
 {
-	return eps->n && bsearch(&key, eps->local, eps->n, sizeof(*eps->local), cmp_str) != NULL;
+	char pair[2 * CREST_EP_KEY_MAX + 2];
+	const char *key = pair;
+	snprintf(pair, sizeof(pair), "%s %s", local, peer);
+	return eps->n && bsearch(&key, eps->ends, eps->n, sizeof(*eps->ends), cmp_str) != NULL;
 }
 
 void crest_eps_free(struct crest_eps *eps)
 {
 	for (size_t i = 0; i < eps->n; i++)
-		free(eps->local[i]);
-	free(eps->local);
+		free(eps->ends[i]);
+	free(eps->ends);
 	free(eps->nodes);
 	memset(eps, 0, sizeof(*eps));
 }

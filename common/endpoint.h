@@ -21,10 +21,11 @@
  */
 int crest_ep_key(const void *sockaddr, size_t len, uint32_t node, char *buf, size_t size);
 
-/* the local ends listed in gen-N/ENDPOINTS, sorted for crest_eps_has(),
- * and the address of each node ("node N ADDRESS" lines) */
+/* the connections listed in gen-N/ENDPOINTS ("LOCAL PEER", one per
+ * connected end), sorted for crest_eps_has(), and the address of each node
+ * ("node N ADDRESS" lines) */
 struct crest_eps {
-	char **local;
+	char **ends;
 	size_t n;
 	struct crest_eps_node { uint32_t node; char addr[CREST_EP_KEY_MAX]; } *nodes;
 	size_t nnodes;
@@ -33,7 +34,12 @@ struct crest_eps {
 /* gen_dir/ENDPOINTS: 0, -ENOENT (a generation of an older crest: no
  * record), -EBADMSG naming the line in err */
 int crest_eps_read(const char *gen_dir, struct crest_eps *eps, char *err, size_t errlen);
-int crest_eps_has(const struct crest_eps *eps, const char *key);
+/* is an end listed whose local address is `local` and whose peer is
+ * `peer` (keys of crest_ep_key)?  The other end of a connection, asked with
+ * its addresses swapped: a listener's address alone (the peer of a client
+ * whose connection was never accepted, or was closed by the server) does
+ * not match another accepted connection of the listener */
+int crest_eps_has(const struct crest_eps *eps, const char *local, const char *peer);
 /* the address node had at the checkpoint, or NULL */
 const char *crest_eps_node_addr(const struct crest_eps *eps, uint32_t node);
 void crest_eps_free(struct crest_eps *eps);

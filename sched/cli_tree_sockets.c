@@ -406,11 +406,13 @@ static int remote_peers(struct tree *t, struct tsock ***out, size_t *nout, char 
 	}
 	for (size_t i = 0; i < t->nsocks; i++) {
 		struct tsock *s = &t->socks[i];
-		char key[CREST_EP_KEY_MAX];
+		char mine[CREST_EP_KEY_MAX], theirs[CREST_EP_KEY_MAX];
 		if (s->peer >= 0 || !crest_sock_is_tcp(s->rec) || s->rec->state != CREST_SOCK_CONNECTED)
 			continue;
 		unsigned node = tree_image_node(t->p[s->proc].image);
-		if (!crest_ep_key(s->rec->peer, s->rec->peer_len, node, key, sizeof(key)) && crest_eps_has(&eps, key))
+		if (!crest_ep_key(s->rec->peer, s->rec->peer_len, node, theirs, sizeof(theirs)) &&
+		    !crest_ep_key(s->rec->local, s->rec->local_len, node, mine, sizeof(mine)) &&
+		    crest_eps_has(&eps, theirs, mine))
 			v[n++] = s;
 	}
 	crest_eps_free(&eps);

@@ -692,6 +692,54 @@ check_ring() {
 	! grep -q FAIL "$D"/r*.out || false
 }
 
+@test "a connection from another node not yet accepted at the checkpoint: the restart completes without waiting for it; the server gets what was sent, the client end of stream; the accepted one is rewired" {
+	local n
+	declare -a APPS
+	local app=$TOP/tests/bats/pending_remote.py
+	start_root
+	OUT=$D/p1.out
+	start_bg nsenter --net="/run/netns/crest-t-$NET_ID-1" "$CREST" launch --dir "$CK" --node 1 \
+		--coord "$ADDR:$PORT" -- "$RING_PY" "$app" server "$D" "$NET.11"
+	APPS[1]=$BG
+	OUT=$D/p2.out
+	start_bg nsenter --net="/run/netns/crest-t-$NET_ID-2" "$CREST" launch --dir "$CK" --node 2 \
+		--coord "$ADDR:$PORT" -- "$RING_PY" "$app" a "$D"
+	APPS[2]=$BG
+	OUT=$D/p3.out
+	start_bg nsenter --net="/run/netns/crest-t-$NET_ID-3" "$CREST" launch --dir "$CK" --node 3 \
+		--coord "$ADDR:$PORT" -- "$RING_PY" "$app" b "$D"
+	APPS[3]=$BG
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	OUT=$D/p2.out wait_line "client a talked" 10
+	OUT=$D/p3.out wait_line "client b sent" 10
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	# the server's accepted connection is listed, with the listener's address
+	run_logged cat "$CK/gen-000001/ENDPOINTS"
+	grep -q "^$NET.11:" "$CK/gen-000001/ENDPOINTS"
+	kill_nodes
+	restart_rotated r
+	# each node's restart: no wait for a rewire of b's connection (120 s)
+	wait_tree 3 1
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	touch "$D/go"
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 30
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D"/r*.out
+	grep -qx "server got hello b" "$D/r3.out"
+	grep -qx "server done" "$D/r3.out"
+	grep -qx "client a ok" "$D/r1.out"
+	grep -qx "client b: end of stream" "$D/r2.out"
+	! grep -q FAIL "$D"/r*.out || false
+}
+
 @test "a node whose tasks all ended tells the root when it is stopped, also when the last status comes after the SHUTDOWN" {
 	local sub
 	mkdir -p "$CK"

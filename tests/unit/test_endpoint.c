@@ -93,11 +93,13 @@ TEST(file_roundtrip_and_damage)
 	put(text);
 	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), 0);
 	EXPECT_EQ(eps.n, 3);
-	EXPECT(crest_eps_has(&eps, "10.0.0.2:5000"));
-	EXPECT(crest_eps_has(&eps, "10.0.0.3:6000"));
-	EXPECT(crest_eps_has(&eps, "n4/127.0.0.1:1"));
-	EXPECT(!crest_eps_has(&eps, "n4/127.0.0.1:2"));	/* a peer, not a local end */
-	EXPECT(!crest_eps_has(&eps, "127.0.0.1:1"));
+	EXPECT(crest_eps_has(&eps, "10.0.0.2:5000", "10.0.0.3:6000"));
+	EXPECT(crest_eps_has(&eps, "10.0.0.3:6000", "10.0.0.2:5000"));
+	EXPECT(crest_eps_has(&eps, "n4/127.0.0.1:1", "n4/127.0.0.1:2"));
+	EXPECT(!crest_eps_has(&eps, "n4/127.0.0.1:2", "n4/127.0.0.1:1"));	/* a peer, not a local end */
+	EXPECT(!crest_eps_has(&eps, "127.0.0.1:1", "127.0.0.1:2"));
+	/* the listener's address with another peer: another connection of it */
+	EXPECT(!crest_eps_has(&eps, "10.0.0.2:5000", "10.0.0.3:6001"));
 	crest_eps_free(&eps);
 	free(buf);
 	/* node addresses, beside the connections */
@@ -114,7 +116,7 @@ TEST(file_roundtrip_and_damage)
 	EXPECT(!strcmp(crest_eps_node_addr(&eps, 2), "10.0.0.12"));
 	EXPECT(!strcmp(crest_eps_node_addr(&eps, 0), "10.0.0.1"));
 	EXPECT(crest_eps_node_addr(&eps, 1) == NULL);
-	EXPECT(!crest_eps_has(&eps, "node"));
+	EXPECT(!crest_eps_has(&eps, "node", "2"));
 	crest_eps_free(&eps);
 	put(CREST_EPS_HEADER "node 2 nowhere\n");
 	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), -EBADMSG);
@@ -122,7 +124,7 @@ TEST(file_roundtrip_and_damage)
 	put(CREST_EPS_HEADER);
 	EXPECT_EQ(crest_eps_read(dir, &eps, err, sizeof(err)), 0);
 	EXPECT_EQ(eps.n, 0);
-	EXPECT(!crest_eps_has(&eps, "10.0.0.2:5000"));
+	EXPECT(!crest_eps_has(&eps, "10.0.0.2:5000", "10.0.0.3:6000"));
 	crest_eps_free(&eps);
 	/* damaged: refused, naming the line */
 	put("something else\n");
