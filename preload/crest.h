@@ -207,6 +207,7 @@ void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
 /* sock_pending.c: connections waiting in a listener at a checkpoint */
 #define CREST_PENDING_MAX	128
 uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint32_t max);
+void crest_pending_keep(const uint64_t *inos, uint32_t n);	/* the listeners still open */
 void crest_pending_forget(void);	/* after a restart */
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 /* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */

@@ -353,14 +353,23 @@ static int save_pending(const struct crest_img_socket *l, char *err, size_t errl
 /* Threads of every process are stopped: copy what waits in each socket. */
 int crest_sock_save(char *err, size_t errlen)
 {
-	uint32_t scanned = nsocks;
+	uint32_t scanned = nsocks, nlisten = 0;
+	static uint64_t listeners[CREST_MAX_FDS];
+	for (uint32_t i = 0; i < scanned; i++)
+		if (socks[i].state == CREST_SOCK_LISTENING && socks[i].type != SOCK_DGRAM)
+			listeners[nlisten++] = socks[i].ino;
+	crest_pending_keep(listeners, nlisten);
 	for (uint32_t i = 0; i < scanned; i++) {
 		struct crest_img_socket *s = &socks[i];
 		int fd = crest.fds[s->fd_index].img.fd;
 		int rc;
 		if (s->state == CREST_SOCK_LISTENING && s->type != SOCK_DGRAM) {
-			rc = save_pending(s, err, errlen);
-			if (rc)
+			bool first = true;	/* a listener at several fds: its first */
+			for (uint32_t k = 0; k < i && first; k++)
+				first = socks[k].ino != s->ino;
+			/* SO_REUSEPORT: the kernel may queue a stand-in in another
+			 * socket of the group: left as it is (docs/unsupported.md) */
+			if (first && s->opt_reuseport <= 0 && (rc = save_pending(s, err, errlen)))
 				return rc;
 			continue;
 		}

@@ -22,11 +22,20 @@
  * sees the connection it would have seen, with what its client sent.  A
  * listener with nothing held costs accept() one load and a branch.
  *
+ * Entries are matched by the listener's inode, not its fd number (a
+ * listener dup()ed to several fds, or moved).  A thread blocked in accept()
+ * across the checkpoint is covered: what the kernel returns is checked
+ * whenever something is held when accept returns.
+ *
  * Left as it was (docs/unsupported.md): a listener open in another process
  * too (a pre-forked server, or one shared with a process outside the
- * computation) is not touched, since another process could accept the
- * stand-in; a child forked before the program accepted what is held here
- * closes its copies (its parent hands them out).
+ * computation), or with SO_REUSEPORT, is not touched, since another
+ * process or socket could get the stand-in.  A child forked before the
+ * program accepted what is held here closes its copies: if it accepts a
+ * stand-in, it gets a connection that sends nothing and its parent never
+ * gets the one held.  exec closes what is held (a program exec'ed reads
+ * end of stream on the stand-ins, and the clients see theirs closed).  A
+ * raw accept system call (Go, io_uring) gets the stand-in itself.
  */
 #define LOG_MODULE "sockets"
 #include <dirent.h>
@@ -53,8 +62,8 @@
 #define HELD_MAX	CREST_PENDING_MAX	/* connections held, all listeners together */
 
 struct held {
-	int lfd;			/* the program's listener */
-	uint64_t lino;			/* ... its inode, to know it is still that one */
+	int lfd;			/* an fd of the program's listener, at the last checkpoint */
+	uint64_t lino;			/* the listener's inode: what entries are matched by */
 	int fd;				/* the accepted connection, a crest fd */
 	int standin;			/* crest's end of the stand-in connection, or -1 */
 	struct sockaddr_storage name;	/* the stand-in's address, as the listener's side sees its peer */
@@ -67,11 +76,13 @@ static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static __typeof__(accept) *real_accept;
 static __typeof__(accept4) *real_accept4;
+static __typeof__(connect) *real_connect;	/* not libcrest's: no name service lookup */
 
 static void resolve(void)
 {
 	if (__builtin_expect(!real_accept4, 0)) {
 		real_accept = (__typeof__(accept) *)dlsym(RTLD_NEXT, "accept");
+		real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
 		real_accept4 = (__typeof__(accept4) *)dlsym(RTLD_NEXT, "accept4");
 	}
 }
@@ -92,11 +103,6 @@ static void drop(uint32_t i)
 	nheld--;
 }
 
-static bool is_listener(int lfd, uint64_t lino)
-{
-	struct stat st;
-	return !fstat(lfd, &st) && S_ISSOCK(st.st_mode) && st.st_ino == lino;
-}
 
 /* Is the socket inode open in another process (one we may read)?  Only
  * asked when a listener has connections waiting: a few readlinks per
@@ -175,7 +181,7 @@ static void make_standin(struct held *h, int type)
 		if (bind(s, (struct sockaddr *)&self, sizeof(sa_family_t)) < 0)
 			goto fail;
 	}
-	if (connect(s, (struct sockaddr *)&to, tolen) < 0 && errno != EINPROGRESS)
+	if (real_connect(s, (struct sockaddr *)&to, tolen) < 0 && errno != EINPROGRESS)
 		goto fail;
 	h->namelen = sizeof(h->name);
 	if (getsockname(s, (struct sockaddr *)&h->name, &h->namelen) < 0)
@@ -187,29 +193,43 @@ fail:
 	close(s);
 }
 
-static int standin_of(int lfd, const struct sockaddr_storage *peer, socklen_t len)
+static int standin_of(uint64_t lino, const struct sockaddr_storage *peer, socklen_t len)
 {
 	for (uint32_t i = 0; i < nheld; i++)
-		if (held[i].lfd == lfd && held[i].standin >= 0 && held[i].namelen == len &&
+		if (held[i].lino == lino && held[i].standin >= 0 && held[i].namelen == len &&
 		    !memcmp(&held[i].name, peer, len))
 			return (int)i;
 	return -1;
 }
 
+/* Every thread of the computation is stopped: what is held for a listener
+ * that is no longer open (inos: the listeners this scan found) is closed. */
+void crest_pending_keep(const uint64_t *inos, uint32_t n)
+{
+	for (uint32_t i = 0; i < nheld;) {
+		bool open = false;
+		for (uint32_t k = 0; k < n && !open; k++)
+			open = inos[k] == held[i].lino;
+		if (open)
+			i++;
+		else
+			drop(i);
+	}
+}
+
 /* Every thread of the computation is stopped.  Takes what waits in the
- * listener's queue, stand-ins of an earlier checkpoint dropped, and gives a
- * stand-in to each connection held for it.  *out: the held connections, in
- * the order the program will get them. */
+ * listener's queue (lfd, one of its fds; once per listener), stand-ins of
+ * an earlier checkpoint dropped, and gives a stand-in to each connection
+ * held for it that has none.  *out: the held connections, in the order the
+ * program will get them. */
 uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint32_t max)
 {
 	uint32_t n = 0;
 	bool asked = false;
 	resolve();
-	for (uint32_t i = 0; i < nheld;)	/* the program closed the listener since */
-		if (!is_listener(held[i].lfd, held[i].lino))
-			drop(i);
-		else
-			i++;
+	int fl = fcntl(lfd, F_GETFL);	/* an acceptor we cannot see must not block us */
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return 0;
 	for (;;) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 		if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
@@ -229,7 +249,7 @@ uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint3
 		int c = real_accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
 		if (c < 0)
 			break;
-		int k = standin_of(lfd, &peer, plen);
+		int k = standin_of(lino, &peer, plen);
 		if (k >= 0) {	/* ours: its connection gets a new one below */
 			close(c);
 			close_own(held[k].standin);
@@ -238,12 +258,14 @@ uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint3
 		}
 		held[nheld++] = (struct held){ .lfd = lfd, .lino = lino, .fd = crest_fd_protect(c), .standin = -1 };
 	}
+	if (!(fl & O_NONBLOCK))
+		fcntl(lfd, F_SETFL, fl);
 	for (uint32_t i = 0; i < nheld; i++) {
-		if (held[i].lfd != lfd)
+		if (held[i].lino != lino)
 			continue;
-		if (held[i].standin >= 0)	/* the queue was not readable: still there */
-			close_own(held[i].standin);
-		make_standin(&held[i], type);
+		held[i].lfd = lfd;
+		if (held[i].standin < 0)	/* one still queued, or held by a thread in accept(), stays */
+			make_standin(&held[i], type);
 		if (n < max)
 			out[n++] = held[i].fd;
 	}
@@ -261,6 +283,16 @@ void crest_pending_forget(void)
 	nheld = 0;
 }
 
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&held_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&held_lock);
+}
+
 static void atfork_child(void)
 {
 	pthread_mutex_init(&held_lock, NULL);
@@ -270,7 +302,7 @@ static void atfork_child(void)
 
 __attribute__((constructor)) static void pending_init(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* the held connection at fd `at` (or the lowest free fd when at < 0), as
@@ -293,41 +325,52 @@ static int hand_out(uint32_t i, int at, struct sockaddr *addr, socklen_t *alen, 
 	return r;
 }
 
-static int accept_held(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
+/* Before the kernel is asked: a connection held for this listener without
+ * a stand-in (none could be made) is given at once. */
+static int held_first(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	socklen_t cap = alen ? *alen : 0;
+	struct stat st;
+	int r = -2;
+	if (fstat(lfd, &st))
+		return r;
 	int hold = crest_ckpt_hold();
 	pthread_mutex_lock(&held_lock);
-	int r = -2, first = -1;
-	struct stat st;
-	if (!fstat(lfd, &st))
-		for (uint32_t i = 0; i < nheld && first < 0; i++)
-			if (held[i].lfd == lfd && held[i].lino == st.st_ino)
-				first = (int)i;
-	if (first >= 0 && held[first].standin < 0)	/* no stand-in: given at once */
-		r = hand_out((uint32_t)first, -1, addr, alen, cap, flags);
+	for (uint32_t i = 0; i < nheld; i++)
+		if (held[i].lino == st.st_ino && held[i].standin < 0) {
+			r = hand_out(i, -1, addr, alen, cap, flags);
+			break;
+		}
 	pthread_mutex_unlock(&held_lock);
 	crest_ckpt_release(hold);
-	if (r != -2)
-		return r;
-	r = real_accept4(lfd, addr, alen, flags);
-	if (r < 0 || first < 0)
-		return r;
+	return r;
+}
+
+/* After it: the kernel gave r; a stand-in is replaced by what it stood for.
+ * Asked whenever something is held when accept returns, also if nothing
+ * was when it was called (a thread blocked in accept() across a checkpoint). */
+static int swap_standin(int lfd, int r, struct sockaddr *addr, socklen_t *alen, socklen_t cap, int flags)
+{
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
+	struct stat st;
 	int saved = errno;
-	if (getpeername(r, (struct sockaddr *)&peer, &plen) < 0) {
+	if (getpeername(r, (struct sockaddr *)&peer, &plen) < 0 || fstat(lfd, &st)) {
 		errno = saved;
 		return r;	/* a connection already reset: not a stand-in */
 	}
-	hold = crest_ckpt_hold();
+	int hold = crest_ckpt_hold();
 	pthread_mutex_lock(&held_lock);
-	int k = standin_of(lfd, &peer, plen);
+	int k = standin_of(st.st_ino, &peer, plen);
 	if (k >= 0) {
 		int fd = r;
 		r = hand_out((uint32_t)k, fd, addr, alen, cap, flags);
-		if (r < 0)
-			close(fd);
+		if (r < 0) {
+			saved = errno;
+			close(fd);	/* the stand-in: its connection stays held, without one */
+			close_own(held[k].standin);
+			held[k].standin = -1;
+		}
 	}
 	pthread_mutex_unlock(&held_lock);
 	crest_ckpt_release(hold);
@@ -338,15 +381,29 @@ static int accept_held(int lfd, struct sockaddr *addr, socklen_t *alen, int flag
 EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	resolve();
-	if (__builtin_expect(!__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
-		return real_accept4(lfd, addr, alen, flags);
-	return accept_held(lfd, addr, alen, flags);
+	socklen_t cap = alen ? *alen : 0;
+	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0)) {
+		int r = held_first(lfd, addr, alen, flags);
+		if (r != -2)
+			return r;
+	}
+	int r = real_accept4(lfd, addr, alen, flags);
+	if (__builtin_expect(r < 0 || !__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
+		return r;
+	return swap_standin(lfd, r, addr, alen, cap, flags);
 }
 
 EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
 {
 	resolve();
-	if (__builtin_expect(!__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
-		return real_accept(lfd, addr, alen);
-	return accept_held(lfd, addr, alen, 0);
+	socklen_t cap = alen ? *alen : 0;
+	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0)) {
+		int r = held_first(lfd, addr, alen, 0);
+		if (r != -2)
+			return r;
+	}
+	int r = real_accept(lfd, addr, alen);
+	if (__builtin_expect(r < 0 || !__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
+		return r;
+	return swap_standin(lfd, r, addr, alen, cap, 0);
 }

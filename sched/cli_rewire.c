@@ -5,9 +5,9 @@
  * Slurm task) are connected again to that end, wherever it restarts now
  * (docs/architecture.md, "Connections between nodes").
  *
- * gen-N/ENDPOINTS lists the local end of every connected TCP socket of the
- * generation; a socket whose peer is there and not among this restart's
- * own sockets is rewired:
+ * gen-N/ENDPOINTS lists the local end and the peer of every connected TCP
+ * socket of the generation; a socket whose other end is there (addresses
+ * swapped) and not among this restart's own sockets is rewired:
  *
  *   - both ends name the connection alike: "tcp/gen-N/<A>|<B>", A < B the
  *     endpoint names of its two ends (common/endpoint.c);

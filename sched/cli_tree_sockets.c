@@ -84,8 +84,12 @@ int tree_sockets_plan(struct tree *t, char *err, size_t errlen)
 			    b->rec->type != a->rec->type || crest_sock_is_udp(a->rec) ||
 			    (b->rec->state != CREST_SOCK_CONNECTED && b->rec->state != CREST_SOCK_PENDING))
 				continue;	/* UDP has no pairs: each is made alone */
+			/* a client's peer not yet accepted had no inode (0) at its
+			 * process's scan: the accepted end's peer tells */
 			bool pair = a->rec->domain == AF_UNIX
-				    ? a->rec->peer_ino == b->rec->ino && b->rec->peer_ino == a->rec->ino
+				    ? b->rec->peer_ino == a->rec->ino &&
+				      (a->rec->peer_ino == b->rec->ino ||
+				       (!a->rec->peer_ino && b->rec->state == CREST_SOCK_PENDING))
 				    : tcp_mirror(a->rec, b->rec);
 			if (pair) {
 				a->peer = (int)j;
@@ -330,8 +334,11 @@ static int make_pending(struct tree *t, struct tsock *p, struct tsock *a, char *
 	}
 	if (l->fd < 0 && (rc = make_listener(t, l, err, errlen)))
 		return rc;
-	if (getsockname(l->fd, (struct sockaddr *)&to, &len) < 0)
-		return -errno;
+	if (getsockname(l->fd, (struct sockaddr *)&to, &len) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "a listener made again has no address: %s", strerror(errno));
+		return rc;
+	}
 	if (to.ss_family == AF_INET && ((struct sockaddr_in *)&to)->sin_addr.s_addr == htonl(INADDR_ANY))
 		((struct sockaddr_in *)&to)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (to.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&to)->sin6_addr))
@@ -441,21 +448,21 @@ int tree_sockets_make(struct tree *t, char *err, size_t errlen)
 	free(remote);
 	if (rc)
 		return rc;
+	/* first what waited in listeners, in the order it waited (its clients'
+	 * ends with it) */
 	for (size_t i = 0; i < t->nsocks; i++) {
 		struct tsock *s = &t->socks[i];
-		int rc;
+		if (s->rec->state == CREST_SOCK_PENDING &&
+		    (rc = make_pending(t, s, s->peer >= 0 ? &t->socks[s->peer] : NULL, err, errlen)))
+			return rc;
+	}
+	for (size_t i = 0; i < t->nsocks; i++) {
+		struct tsock *s = &t->socks[i];
 		struct tsock *peer = s->peer >= 0 ? &t->socks[s->peer] : NULL;
-		if (s->fd >= 0)
-			continue;
-		if (s->rec->state == CREST_SOCK_PENDING) {	/* no fd of its own */
-			if (!peer && (rc = make_pending(t, s, NULL, err, errlen)))
-				return rc;
-			continue;
-		}
+		if (s->fd >= 0 || s->rec->state == CREST_SOCK_PENDING)
+			continue;	/* made, or has no fd of its own */
 		if (crest_sock_is_udp(s->rec))
 			rc = make_udp(t, s, err, errlen);
-		else if (peer && peer->rec->state == CREST_SOCK_PENDING)
-			rc = make_pending(t, peer, s, err, errlen);
 		else if (s->rec->state == CREST_SOCK_CONNECTED)
 			rc = make_pair(t, s, peer, err, errlen);
 		else

@@ -75,6 +75,13 @@ restart_to_end() {
 	restart_to_end
 }
 
+@test "AF_UNIX: connections waiting to be accepted at a checkpoint wait again after a restart, each with its client" {
+	start_app unix
+	checkpoint
+	three_waiting
+	restart_to_end
+}
+
 @test "AF_UNIX: connections waiting to be accepted survive two checkpoints, then a restart from the second" {
 	start_app unix
 	checkpoint
