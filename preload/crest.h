@@ -209,6 +209,8 @@ void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
 uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint32_t max);
 void crest_pending_keep(const uint64_t *inos, uint32_t n);	/* the listeners still open */
 void crest_pending_forget(void);	/* after a restart */
+/* sysv_shm.c: a /SYSV region of the image: id, size, mode */
+void crest_sysv_describe(struct crest_img_region *r);
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
 /* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */
 ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);

@@ -297,6 +297,8 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 				msync((void *)e->start, e->end - e->start, MS_SYNC);
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;
+			if (!strncmp(e->path, "/SYSV", 5))
+				crest_sysv_describe(r);
 		} else if (e->path[0] == '/') {
 			r->kind = CREST_REG_FILE_PRIVATE;
 			known_size = fill_identity(r, deleted ? NULL : e->path);

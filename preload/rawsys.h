@@ -45,6 +45,8 @@ static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, 
 #define NR_rt_sigprocmask 14
 #define NR_pread64 17
 #define NR_mremap 25
+#define NR_shmat 30
+#define NR_shmctl 31
 #define NR_madvise 28
 #define NR_getpid 39
 #define NR_getppid 110

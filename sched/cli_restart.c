@@ -248,7 +248,7 @@ static void become_tree(const struct cli_paths *paths, const char *run, uint64_t
 	/* a stale table of an earlier incarnation must not reach new programs */
 	ckdir_tree_file(file, sizeof(file), run, "VPIDS", task);
 	unlink(file);
-	cli_tree_set_run(tree, run);
+	cli_tree_set_run(tree, run, task);
 	if (cli_tree_start(tree, args, why, sizeof(why)))
 		fprintf(stderr, "crest: restart: %s\n", why);
 }

@@ -84,6 +84,7 @@ static struct tshm *find_shm(struct tree *t, const struct crest_img_region *r, b
 	o->ino = r->ino;
 	memcpy(o->path, r->path, sizeof(o->path));
 	o->fd = -1;
+	o->sysv_id = -1;
 	return o;
 }
 
@@ -248,6 +249,10 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				return -ENOMEM;
 			if (r->offset + (r->end - r->start) > o->size)
 				o->size = r->offset + (r->end - r->start);
+			if (tree_shm_is_sysv(o) && r->file_size > o->segsz)
+				o->segsz = r->file_size;	/* version 4 on */
+			if (tree_shm_is_sysv(o) && r->sysv_mode)
+				o->mode = r->sysv_mode;
 		}
 	}
 	for (size_t i = 0; i < t->n; i++) {
@@ -345,6 +350,12 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < t->nshm; i++) {
 		struct tshm *o = &t->shm[i];
+		if (tree_shm_is_sysv(o)) {
+			int rc = tree_sysv_make(t, o, err, errlen);
+			if (rc)
+				return rc;
+			continue;
+		}
 		int fd = memfd_create("crest-shm", 0);
 		if (fd < 0 || ftruncate(fd, o->size) < 0) {
 			snprintf(err, errlen, "cannot create shared memory %s (%" PRIu64 " bytes): %s", o->path,
@@ -384,8 +395,12 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 			rc = crest_ir_read_payload(&r, &sh, off, buf, CREST_CHUNK_MAX, err, errlen);
 			if (rc)
 				break;
-			if (pwrite(o->fd, buf, sh.raw_length, reg->offset + (sh.addr - reg->start)) !=
-			    (ssize_t)sh.raw_length) {
+			uint64_t at = reg->offset + (sh.addr - reg->start);
+			if (o->map && at + sh.raw_length <= o->size) {
+				memcpy((char *)o->map + at, buf, sh.raw_length);
+				continue;
+			}
+			if (pwrite(o->fd, buf, sh.raw_length, at) != (ssize_t)sh.raw_length) {
 				rc = -errno;
 				snprintf(err, errlen, "cannot fill shared memory %s: %s", o->path, strerror(errno));
 				break;
@@ -394,6 +409,8 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 		crest_ir_close(&r);
 	}
 	free(buf);
+	if (rc >= 0)
+		rc = tree_sysv_done(t, err, errlen);
 	return rc < 0 ? rc : 0;
 }
 
@@ -619,8 +636,13 @@ static void become(struct tree *t, int i, char **args)
 	shmarg[0] = 0;
 	for (size_t k = 0; k < tp->nregions; k++) {
 		struct tshm *o = tp->regions[k].kind == CREST_REG_SHARED_ANON ? find_shm(t, &tp->regions[k], false) : NULL;
-		if (!o || used + 32 >= sizeof(shmarg))
+		if (!o || used + 48 >= sizeof(shmarg))
 			continue;
+		if (o->sysv_id >= 0) {	/* attached by id; removed again after N attachments (0: never) */
+			used += snprintf(shmarg + used, sizeof(shmarg) - used, "%s%zu:s%d:%u", used ? "," : "", k,
+					 o->sysv_id, o->attaches);
+			continue;
+		}
 		used += snprintf(shmarg + used, sizeof(shmarg) - used, "%s%zu:%d", used ? "," : "", k, o->fd);
 		fcntl(o->fd, F_SETFD, 0);	/* through exec into crest-restart */
 	}
@@ -715,9 +737,10 @@ fail:
 	return NULL;
 }
 
-void cli_tree_set_run(struct tree *t, const char *run)
+void cli_tree_set_run(struct tree *t, const char *run, uint32_t task)
 {
 	t->run = run;
+	t->task = task;
 }
 
 size_t cli_tree_size(const struct tree *t)

@@ -22,7 +22,9 @@ void cli_tree_free(struct tree *t);
 int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen);
 
 /* The folder of the coordinator the restored processes connect to (the
- * name service that connects them to other nodes); set before start. */
-void cli_tree_set_run(struct tree *t, const char *run);
+ * name service that connects them to other nodes) and the Slurm task (1 +
+ * rank, 0 without Slurm) whose files in it are this tree's; set before
+ * start. */
+void cli_tree_set_run(struct tree *t, const char *run, uint32_t task);
 
 #endif

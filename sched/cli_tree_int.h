@@ -64,7 +64,13 @@ struct tshm {
 	uint64_t ino;
 	char path[CREST_IMG_PATH_MAX];
 	uint64_t size;
-	int fd;
+	int fd;				/* a memfd, or -1 (SysV) */
+	/* SysV (/SYSV<key>, cli_tree_sysv.c) */
+	uint64_t segsz;			/* shm_segsz at the checkpoint; 0: unknown */
+	uint32_t mode;			/* shm_perm.mode (SHM_DEST: removed); 0: unknown */
+	int sysv_id;			/* the new segment, or -1 */
+	void *map;			/* attached while it is filled */
+	uint32_t attaches;		/* removed: attachments to wait for before removing it again */
 };
 
 struct tree {
@@ -84,8 +90,16 @@ struct tree {
 	struct tsock *socks;
 	size_t nsocks;
 	const char *run;		/* the coordinator's folder, for cli_rewire.c */
+	uint32_t task;			/* 1 + the Slurm task (ckdir_tree_file) */
 };
 
+
+/* cli_tree_sysv.c */
+bool tree_shm_is_sysv(const struct tshm *o);
+/* a new segment for o, attached at o->map to be filled */
+int tree_sysv_make(struct tree *t, struct tshm *o, char *err, size_t errlen);
+/* every segment filled: detached, and RUNDIR/SYSV written */
+int tree_sysv_done(struct tree *t, char *err, size_t errlen);
 
 /* cli_tree_sockets.c */
 int tree_sockets_plan(struct tree *t, char *err, size_t errlen);

@@ -23,7 +23,7 @@
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
 #define CREST_IMG_VERSION	4	/* 2: UDP sockets, socket options; 3: inotify fds;
-					 * 4: CREST_SOCK_PENDING records */
+					 * 4: CREST_SOCK_PENDING records, SysV segment mode and size */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -176,10 +176,12 @@ struct crest_img_region {
 	uint32_t prot;			/* PROT_* */
 	uint32_t kind;			/* enum crest_region_kind */
 	uint32_t flags;			/* CREST_REGF_* */
-	uint32_t reserved0;
+	uint32_t sysv_mode;		/* a /SYSV region (version 4 on): shm_perm.mode, SHM_DEST
+					 * if removed (IPC_RMID); 0: unknown */
 	uint64_t offset;		/* file offset of a file mapping */
-	uint64_t dev, ino;		/* identity of the mapped file */
-	uint64_t file_size, mtime_ns;
+	uint64_t dev, ino;		/* identity of the mapped file; /SYSV: the segment id
+					 * the program knows */
+	uint64_t file_size, mtime_ns;	/* /SYSV (version 4 on): file_size = shm_segsz */
 	uint64_t saved_bytes;		/* raw bytes in MEMORY chunks */
 	char path[CREST_IMG_PATH_MAX];	/* mapped file, or [heap] etc. */
 };

@@ -225,7 +225,8 @@ static uint32_t inherit_fds = 7;	/* fds 0-2 the shell's: not checked, not restor
  * processes that share them (--shm-fds REGION:FD,...): mapped from the fd,
  * their chunks in this image are not loaded again. */
 #define MAX_SHM 1024
-static struct { uint32_t region; int fd; } shm_fds[MAX_SHM];
+#define SHM_SYSV (-2)	/* shm_fd_of: a SysV segment, attached by id */
+static struct { uint32_t region; int fd; int sysv_id; uint32_t attaches; } shm_fds[MAX_SHM];
 static uint32_t nshm;
 
 static int shm_fd_of(uint64_t region)
@@ -236,6 +237,74 @@ static int shm_fd_of(uint64_t region)
 	return -1;
 }
 
+/* IPC_STAT's shmid64_ds on x86_64, up to shm_nattch */
+struct rt_shmid_ds {
+	uint32_t key, uid, gid, cuid, cgid, mode;
+	uint16_t seq, pad1;
+	uint32_t pad2;
+	uint64_t unused1, unused2;
+	uint64_t segsz;
+	int64_t atime, dtime, ctime;
+	int32_t cpid, lpid;
+	uint64_t nattch;
+	uint64_t unused4, unused5;
+};
+_Static_assert(sizeof(struct rt_shmid_ds) == 112, "struct shmid64_ds of x86_64");
+
+/*
+ * A SysV segment (--shm-fds REGION:sID:N): attached whole at the address
+ * the process had it at (start - offset), once for all the regions of that
+ * attachment; the parts no region covers are unmapped again.  N > 0: the
+ * program had removed it; removed again once N attachments are made.
+ */
+static void map_sysv(uint64_t i)
+{
+	struct crest_img_region *r = &regions[i];
+	uint32_t k = 0;
+	while (shm_fds[k].region != i)
+		k++;
+	uint64_t base = r->start - r->offset;
+	for (uint64_t j = 0; j < i; j++)	/* attached already, with an earlier region */
+		if (shm_fd_of(j) == SHM_SYSV && regions[j].start - regions[j].offset == base &&
+		    regions[j].ino == r->ino)
+			return;
+	int ro = 1;	/* read-only unless a region of the attachment is writable */
+	for (uint64_t j = 0; j < nregions; j++)
+		if (shm_fd_of(j) == SHM_SYSV && regions[j].ino == r->ino &&
+		    regions[j].start - regions[j].offset == base && (regions[j].prot & PROT_WRITE))
+			ro = 0;
+	long m = raw_syscall3(NR_shmat, shm_fds[k].sysv_id, base, ro ? 010000 /* SHM_RDONLY */ : 0);
+	if (m < 0 || (uint64_t)m != base)
+		rt_die("cannot attach SysV segment %d at 0x%lx: %s", shm_fds[k].sysv_id, (unsigned long)base,
+		       rt_strerror(m < 0 ? m : -17 /* EEXIST */));
+	struct rt_shmid_ds ds;
+	if (raw_syscall3(NR_shmctl, shm_fds[k].sysv_id, 2 /* IPC_STAT */, &ds) < 0)
+		rt_die("cannot look at SysV segment %d", shm_fds[k].sysv_id);
+	/* the holes of this attachment (the program unmapped them) */
+	uint64_t end = base + ((ds.segsz + 4095) & ~4095ull);
+	for (uint64_t at = base; at < end;) {
+		uint64_t next = end;
+		int covered = 0;
+		for (uint64_t j = 0; j < nregions; j++) {
+			struct crest_img_region *q = &regions[j];
+			if (shm_fd_of(j) != SHM_SYSV || q->ino != r->ino || q->start - q->offset != base)
+				continue;
+			if (q->start <= at && at < q->end) {
+				covered = 1;
+				next = q->end;
+				break;
+			}
+			if (q->start > at && q->start < next)
+				next = q->start;
+		}
+		if (!covered)
+			raw_syscall2(NR_munmap, at, next - at);
+		at = next;
+	}
+	if (shm_fds[k].attaches && ds.nattch >= shm_fds[k].attaches)
+		raw_syscall3(NR_shmctl, shm_fds[k].sysv_id, 0 /* IPC_RMID */, 0);
+}
+
 static void parse_shm_fds(const char *v)
 {
 	while (*v && nshm < MAX_SHM) {
@@ -243,9 +312,16 @@ static void parse_shm_fds(const char *v)
 		uint64_t region = rt_strtou(p, &p, 10);
 		if (*p != ':')
 			rt_die("--shm-fds %s: expected REGION:FD,...", v);
-		uint64_t fd = rt_strtou(p + 1, &p, 10);
 		shm_fds[nshm].region = (uint32_t)region;
-		shm_fds[nshm].fd = (int)fd;
+		if (p[1] == 's') {	/* REGION:sID:N */
+			shm_fds[nshm].sysv_id = (int)rt_strtou(p + 2, &p, 10);
+			if (*p != ':')
+				rt_die("--shm-fds %s: expected REGION:sID:N", v);
+			shm_fds[nshm].attaches = (uint32_t)rt_strtou(p + 1, &p, 10);
+			shm_fds[nshm].fd = SHM_SYSV;
+		} else {
+			shm_fds[nshm].fd = (int)rt_strtou(p + 1, &p, 10);
+		}
 		nshm++;
 		v = *p == ',' ? p + 1 : p;
 		if (*p && *p != ',')
@@ -452,6 +528,9 @@ static void map_regions(void)
 			m = raw_syscall6(NR_mmap, r->start, len, r->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
 					 r->offset);
 			raw_syscall1(NR_close, fd);
+		} else if (r->kind == CREST_REG_SHARED_ANON && shm_fd_of(i) == SHM_SYSV) {
+			map_sysv(i);
+			continue;
 		} else if (r->kind == CREST_REG_SHARED_ANON && shm_fd_of(i) >= 0) {
 			m = raw_syscall6(NR_mmap, r->start, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
 					 shm_fd_of(i), r->offset);
@@ -606,7 +685,7 @@ static void load_memory(uint64_t off)
 		uint64_t at = off;
 		if (!next_section(&off, &sh))
 			break;
-		if (sh.type != CREST_SEC_MEMORY || shm_fd_of(sh.index) >= 0)
+		if (sh.type != CREST_SEC_MEMORY || shm_fd_of(sh.index) != -1)
 			continue;	/* (a shared object's content is in place already) */
 		if (nchunks >= MAX_CHUNKS)
 			rt_die("image %s has more than %u memory chunks", image_path, MAX_CHUNKS);
@@ -810,7 +889,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	read_own_maps(&own, 1);	/* unmaps the old stack, heap, ... */
 	map_regions();
 	for (uint32_t k = 0; k < nshm; k++)
-		raw_syscall1(NR_close, shm_fds[k].fd);
+		if (shm_fds[k].fd >= 0)
+			raw_syscall1(NR_close, shm_fds[k].fd);
 	load_memory(mem_off);
 	set_protections();
 	set_mm();

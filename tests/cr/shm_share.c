@@ -6,9 +6,15 @@
  *   posix - shm_open in /dev/shm, unlinked at once (as python's SemLock does)
  *   memfd - memfd_create
  *   sysv  - shmget/shmat, IPC_RMID after attaching
+ *   key   - shmget with a key, never removed until the end
  * Two children add 1 to each region's counter N times under its mutex, with
  * short sleeps; the parent waits for them and checks every counter is 2*N.
- * Prints `RESULT anon=.. posix=.. memfd=.. sysv=..` and PASS.
+ * Every 250 steps each child checks the SysV ids it knows still work
+ * (after a restart too): IPC_STAT of both, shmget of the key gives the same
+ * id, a second shmat of the keyed one sees the same counter.  At the end
+ * the removed segment must still be marked removed (SHM_DEST), and the
+ * keyed one is removed.
+ * Prints `RESULT anon=.. posix=.. memfd=.. sysv=.. key=..` and PASS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +61,36 @@ static struct area *map_fd(int fd)
 	return p;
 }
 
+static void fail_ids(const char *what)
+{
+	printf("FAIL shm_share: %s: %s\n", what, strerror(errno));
+	fflush(stdout);
+	_exit(1);
+}
+
+/* the SysV ids the program knows still name its segments */
+static void check_ids(int id, int kid, key_t key, struct area *keyed)
+{
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) || ds.shm_segsz != 65536)
+		fail_ids("IPC_STAT of the removed segment's id");
+	if (shmctl(kid, IPC_STAT, &ds) || ds.shm_segsz != 65536 || ds.shm_perm.__key != key)
+		fail_ids("IPC_STAT of the keyed segment's id");
+	if (shmget(key, 0, 0) != kid)
+		fail_ids("shmget of the key gives another id");
+	long before = keyed->counter;
+	struct area *again = shmat(kid, NULL, SHM_RDONLY);
+	if (again == (void *)-1)
+		fail_ids("a second shmat of the keyed segment");
+	if (again->counter < before)
+		fail_ids("a second shmat of the keyed segment shows other memory");
+	shmdt(again);
+}
+
 int main(void)
 {
-	struct area *a[4];
-	const char *names[4] = { "anon", "posix", "memfd", "sysv" };
+	struct area *a[5];
+	const char *names[5] = { "anon", "posix", "memfd", "sysv", "key" };
 
 	a[0] = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char name[64];
@@ -70,11 +102,14 @@ int main(void)
 	a[3] = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
 	if (id >= 0)
 		shmctl(id, IPC_RMID, NULL);
-	if (a[0] == MAP_FAILED || a[3] == (void *)-1) {
+	key_t key = (key_t)(0x43520000 | (getpid() & 0xffff));
+	int kid = shmget(key, 65536, IPC_CREAT | IPC_EXCL | 0600);
+	a[4] = kid < 0 ? (void *)-1 : shmat(kid, NULL, 0);
+	if (a[0] == MAP_FAILED || a[3] == (void *)-1 || a[4] == (void *)-1) {
 		perror("shared memory");
 		return 1;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		init_area(a[i]);
 	printf("shm_share: start, 2 children x %d increments in 4 areas\n", N);
 	fflush(stdout);
@@ -87,7 +122,9 @@ int main(void)
 		}
 		if (kids[c] == 0) {
 			for (int n = 0; n < N; n++) {
-				for (int i = 0; i < 4; i++) {
+				if (n % 250 == 0)
+					check_ids(id, kid, key, a[4]);
+				for (int i = 0; i < 5; i++) {
 					pthread_mutex_lock(&a[i]->lock);
 					long v = a[i]->counter;
 					a[i]->last_writer = getpid();
@@ -112,14 +149,21 @@ int main(void)
 			bad = 1;
 		}
 	}
-	for (int i = 0; i < 4; i++) {
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) || !(ds.shm_perm.mode & SHM_DEST)) {
+		printf("FAIL shm_share: the removed segment is not marked removed (mode 0%o)\n", ds.shm_perm.mode);
+		bad = 1;
+	}
+	check_ids(id, kid, key, a[4]);
+	shmctl(kid, IPC_RMID, NULL);
+	for (int i = 0; i < 5; i++) {
 		if (a[i]->counter != 2 * N) {
 			printf("FAIL shm_share: %s counter %ld, want %d\n", names[i], a[i]->counter, 2 * N);
 			bad = 1;
 		}
 	}
-	printf("RESULT anon=%ld posix=%ld memfd=%ld sysv=%ld\n", a[0]->counter, a[1]->counter, a[2]->counter,
-	       a[3]->counter);
+	printf("RESULT anon=%ld posix=%ld memfd=%ld sysv=%ld key=%ld\n", a[0]->counter, a[1]->counter,
+	       a[2]->counter, a[3]->counter, a[4]->counter);
 	if (bad)
 		return 1;
 	printf("PASS\n");
