@@ -546,6 +546,9 @@ __attribute__((constructor)) static void crest_init(void)
 	const char *task = getenv("CREST_TASK");
 	if (task && *task)
 		crest.task = (uint32_t)strtoul(task, NULL, 10) + 1;
+	const char *restarts = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
+	if (restarts && *restarts)
+		crest.restart_count = (uint32_t)strtoul(restarts, NULL, 10);
 	const char *sig = getenv("CREST_SIGNAL");
 	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
 	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {

@@ -297,7 +297,7 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 				msync((void *)e->start, e->end - e->start, MS_SYNC);
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;
-			if (!strncmp(e->path, "/SYSV", 5))
+			if (!strncmp(e->path, "/SYSV", 5) && deleted)	/* "/SYSV<key> (deleted)" */
 				crest_sysv_describe(r);
 		} else if (e->path[0] == '/') {
 			r->kind = CREST_REG_FILE_PRIVATE;

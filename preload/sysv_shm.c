@@ -14,7 +14,8 @@
  * go through that table: the program keeps using the ids it had.
  *
  * Before the first restart there is no table: each wrapper is one load and
- * a branch.  The table is read once per incarnation (a restart count).
+ * a branch.  The table is read once per incarnation (the restart count;
+ * a program exec'ed after a restart starts from its CREST_RESTART_COUNT).
  * Not covered: segments no process had attached at the checkpoint (they
  * are not saved), ids passed through raw system calls, a segment created
  * after a restart that the kernel gives an id some restored segment had.
@@ -55,12 +56,11 @@ static void resolve(void)
 	}
 }
 
+/* restarts this process went through (a program exec'ed after one: its
+ * CREST_RESTART_COUNT, read at start) */
 static uint32_t incarnation(void)
 {
-	if (crest.restart_count)
-		return crest.restart_count;
-	const char *e = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
-	return e ? (uint32_t)strtoul(e, NULL, 10) : 0;
+	return crest.restart_count;
 }
 
 /* DIR/SYSV of this incarnation, once; a missing file: no segment moved.
@@ -124,9 +124,8 @@ static int to_virtual(int id)
  * stopped: the id the program knows, the size and mode of the segment */
 void crest_sysv_describe(struct crest_img_region *r)
 {
-	struct shmid_ds ds;
-	resolve();
-	if (real_shmctl((int)r->ino, IPC_STAT, &ds) == 0) {
+	struct shmid_ds ds;	/* the kernel's shmid64_ds on x86_64 */
+	if (syscall(SYS_shmctl, (int)r->ino, IPC_STAT, &ds) == 0) {
 		r->file_size = ds.shm_segsz;
 		r->sysv_mode = ds.shm_perm.mode;
 	}
@@ -147,6 +146,12 @@ EXPORT void *shmat(int id, const void *addr, int flags)
 	return real_shmat(incarnation() ? to_real(id) : id, addr, flags);
 }
 
+static void virtual_pids(struct shmid_ds *buf)
+{
+	buf->shm_cpid = crest_real_to_vpid(buf->shm_cpid);
+	buf->shm_lpid = crest_real_to_vpid(buf->shm_lpid);
+}
+
 EXPORT int shmctl(int id, int cmd, struct shmid_ds *buf)
 {
 	resolve();
@@ -159,13 +164,13 @@ EXPORT int shmctl(int id, int cmd, struct shmid_ds *buf)
 	case SHM_STAT:
 	case SHM_STAT_ANY: {	/* an index in, an id out */
 		int r = real_shmctl(id, cmd, buf);
+		if (r >= 0 && buf)
+			virtual_pids(buf);
 		return r >= 0 ? to_virtual(r) : r;
 	}
 	}
 	int r = real_shmctl(to_real(id), cmd, buf);
-	if (r == 0 && cmd == IPC_STAT && buf) {
-		buf->shm_cpid = crest_real_to_vpid(buf->shm_cpid);
-		buf->shm_lpid = crest_real_to_vpid(buf->shm_lpid);
-	}
+	if (r == 0 && cmd == IPC_STAT && buf)
+		virtual_pids(buf);
 	return r;
 }

@@ -370,7 +370,7 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 		}
 	}
 	if (!t->nshm)
-		return 0;
+		return tree_sysv_done(t, err, errlen);	/* (an older table removed) */
 	void *buf = malloc(CREST_CHUNK_MAX);
 	if (!buf)
 		return -ENOMEM;
@@ -636,11 +636,19 @@ static void become(struct tree *t, int i, char **args)
 	shmarg[0] = 0;
 	for (size_t k = 0; k < tp->nregions; k++) {
 		struct tshm *o = tp->regions[k].kind == CREST_REG_SHARED_ANON ? find_shm(t, &tp->regions[k], false) : NULL;
-		if (!o || used + 48 >= sizeof(shmarg))
+		if (!o)
 			continue;
-		if (o->sysv_id >= 0) {	/* attached by id; removed again after N attachments (0: never) */
-			used += snprintf(shmarg + used, sizeof(shmarg) - used, "%s%zu:s%d:%u", used ? "," : "", k,
-					 o->sysv_id, o->attaches);
+		if (used + 64 >= sizeof(shmarg)) {
+			fprintf(stderr, "crest: restart: process %u has too many shared memory regions (%zu)\n",
+				tp->proc.pid, tp->nregions);
+			_exit(127);
+		}
+		if (o->sysv_id >= 0) {	/* attached by id (cli_tree_sysv.c) */
+			if (used)
+				shmarg[used++] = ',';
+			used += tree_sysv_arg(t, o, k, shmarg + used, sizeof(shmarg) - used);
+			if (t->sysv_count_fd >= 0)
+				fcntl(t->sysv_count_fd, F_SETFD, 0);
 			continue;
 		}
 		used += snprintf(shmarg + used, sizeof(shmarg) - used, "%s%zu:%d", used ? "," : "", k, o->fd);
@@ -650,7 +658,8 @@ static void become(struct tree *t, int i, char **args)
 		bool keep = false;
 		for (size_t j = 0; j < t->nshm && !keep; j++)
 			keep = open_fds[k] == t->shm[j].fd;
-		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && !is_target(tp, open_fds[k]) && !keep)
+		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && open_fds[k] != t->sysv_count_fd &&
+		    !is_target(tp, open_fds[k]) && !keep)
 			close(open_fds[k]);
 	}
 	char vfd[16], inh[16];
@@ -715,6 +724,7 @@ struct tree *cli_tree_load(char **images, size_t n, uint32_t task, char *err, si
 		return NULL;
 	}
 	t->vpid_fd = -1;
+	t->sysv_count_fd = -1;
 	for (size_t i = 0; i < n; i++) {
 		struct tproc *tp = &t->p[t->n++];
 		snprintf(tp->image, sizeof(tp->image), "%s", images[i]);
@@ -771,8 +781,10 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 		rc = make_shm(t, err, errlen);
 	if (!rc)
 		rc = make_table(t, err, errlen);
-	if (rc)
+	if (rc) {
+		tree_sysv_abort(t);	/* the segments made, not left behind */
 		return rc;
+	}
 	record(t, t->p[t->root].slot, t->p[t->root].proc.pid, getpid());
 	fflush(NULL);
 	build(t, t->root, args);

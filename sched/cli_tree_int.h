@@ -70,7 +70,9 @@ struct tshm {
 	uint32_t mode;			/* shm_perm.mode (SHM_DEST: removed); 0: unknown */
 	int sysv_id;			/* the new segment, or -1 */
 	void *map;			/* attached while it is filled */
+	bool created;			/* by this restart (not the killed run's, used again) */
 	uint32_t attaches;		/* removed: attachments to wait for before removing it again */
+	uint32_t count_slot;		/* ... counted in this slot of sysv_count_fd */
 };
 
 struct tree {
@@ -91,6 +93,8 @@ struct tree {
 	size_t nsocks;
 	const char *run;		/* the coordinator's folder, for cli_rewire.c */
 	uint32_t task;			/* 1 + the Slurm task (ckdir_tree_file) */
+	int sysv_count_fd;		/* attachments of removed SysV segments, or -1 */
+	uint32_t sysv_nslots;
 };
 
 
@@ -100,6 +104,10 @@ bool tree_shm_is_sysv(const struct tshm *o);
 int tree_sysv_make(struct tree *t, struct tshm *o, char *err, size_t errlen);
 /* every segment filled: detached, and RUNDIR/SYSV written */
 int tree_sysv_done(struct tree *t, char *err, size_t errlen);
+/* the restart failed before the fork: the segments it made removed */
+void tree_sysv_abort(struct tree *t);
+/* o's entry of crest-restart's --shm-fds for region index `region` */
+int tree_sysv_arg(const struct tree *t, const struct tshm *o, size_t region, char *buf, size_t size);
 
 /* cli_tree_sockets.c */
 int tree_sockets_plan(struct tree *t, char *err, size_t errlen);

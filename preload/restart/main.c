@@ -226,7 +226,14 @@ static uint32_t inherit_fds = 7;	/* fds 0-2 the shell's: not checked, not restor
  * their chunks in this image are not loaded again. */
 #define MAX_SHM 1024
 #define SHM_SYSV (-2)	/* shm_fd_of: a SysV segment, attached by id */
-static struct { uint32_t region; int fd; int sysv_id; uint32_t attaches; } shm_fds[MAX_SHM];
+static struct {
+	uint32_t region;
+	int fd;
+	int sysv_id;			/* SHM_SYSV: the segment */
+	uint32_t attaches;		/* removed: remove again at the N-th attachment (0: never) */
+	int count_fd;			/* ... counted in a shared memfd */
+	uint32_t count_slot;
+} shm_fds[MAX_SHM];
 static uint32_t nshm;
 
 static int shm_fd_of(uint64_t region)
@@ -252,10 +259,12 @@ struct rt_shmid_ds {
 _Static_assert(sizeof(struct rt_shmid_ds) == 112, "struct shmid64_ds of x86_64");
 
 /*
- * A SysV segment (--shm-fds REGION:sID:N): attached whole at the address
- * the process had it at (start - offset), once for all the regions of that
- * attachment; the parts no region covers are unmapped again.  N > 0: the
- * program had removed it; removed again once N attachments are made.
+ * A SysV segment (--shm-fds REGION:sID:N:FD:SLOT): attached whole at the
+ * address the process had it at (start - offset), once for all the regions
+ * of that attachment (read-only only if its mode allows nothing else); the
+ * parts no region covers are unmapped again.  N > 0: the program had
+ * removed it: this attachment is counted in slot SLOT of the memfd FD, and
+ * the N-th removes it again (sched/cli_tree_sysv.c).
  */
 static void map_sysv(uint64_t i)
 {
@@ -268,12 +277,9 @@ static void map_sysv(uint64_t i)
 		if (shm_fd_of(j) == SHM_SYSV && regions[j].start - regions[j].offset == base &&
 		    regions[j].ino == r->ino)
 			return;
-	int ro = 1;	/* read-only unless a region of the attachment is writable */
-	for (uint64_t j = 0; j < nregions; j++)
-		if (shm_fd_of(j) == SHM_SYSV && regions[j].ino == r->ino &&
-		    regions[j].start - regions[j].offset == base && (regions[j].prot & PROT_WRITE))
-			ro = 0;
-	long m = raw_syscall3(NR_shmat, shm_fds[k].sysv_id, base, ro ? 010000 /* SHM_RDONLY */ : 0);
+	long m = raw_syscall3(NR_shmat, shm_fds[k].sysv_id, base, 0);
+	if (m == -13 /* EACCES */)
+		m = raw_syscall3(NR_shmat, shm_fds[k].sysv_id, base, 010000 /* SHM_RDONLY */);
 	if (m < 0 || (uint64_t)m != base)
 		rt_die("cannot attach SysV segment %d at 0x%lx: %s", shm_fds[k].sysv_id, (unsigned long)base,
 		       rt_strerror(m < 0 ? m : -17 /* EEXIST */));
@@ -301,8 +307,15 @@ static void map_sysv(uint64_t i)
 			raw_syscall2(NR_munmap, at, next - at);
 		at = next;
 	}
-	if (shm_fds[k].attaches && ds.nattch >= shm_fds[k].attaches)
-		raw_syscall3(NR_shmctl, shm_fds[k].sysv_id, 0 /* IPC_RMID */, 0);
+	if (shm_fds[k].attaches && shm_fds[k].count_fd >= 0) {
+		long c = raw_syscall6(NR_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fds[k].count_fd, 0);
+		if (c < 0)
+			rt_die("cannot map the SysV attachment counters: %s", rt_strerror(c));
+		uint32_t *slot = (uint32_t *)c + shm_fds[k].count_slot;
+		if (__atomic_add_fetch(slot, 1, __ATOMIC_SEQ_CST) == shm_fds[k].attaches)
+			raw_syscall3(NR_shmctl, shm_fds[k].sysv_id, 0 /* IPC_RMID */, 0);
+		raw_syscall2(NR_munmap, c, 4096);
+	}
 }
 
 static void parse_shm_fds(const char *v)
@@ -313,11 +326,23 @@ static void parse_shm_fds(const char *v)
 		if (*p != ':')
 			rt_die("--shm-fds %s: expected REGION:FD,...", v);
 		shm_fds[nshm].region = (uint32_t)region;
-		if (p[1] == 's') {	/* REGION:sID:N */
+		if (p[1] == 's') {	/* REGION:sID:N:FD:SLOT (FD -1: none) */
 			shm_fds[nshm].sysv_id = (int)rt_strtou(p + 2, &p, 10);
 			if (*p != ':')
-				rt_die("--shm-fds %s: expected REGION:sID:N", v);
+				rt_die("--shm-fds %s: expected REGION:sID:N:FD:SLOT", v);
 			shm_fds[nshm].attaches = (uint32_t)rt_strtou(p + 1, &p, 10);
+			if (*p != ':')
+				rt_die("--shm-fds %s: expected REGION:sID:N:FD:SLOT", v);
+			if (p[1] == '-') {
+				shm_fds[nshm].count_fd = -1;
+				p += 2;
+				rt_strtou(p, &p, 10);
+			} else {
+				shm_fds[nshm].count_fd = (int)rt_strtou(p + 1, &p, 10);
+			}
+			if (*p != ':')
+				rt_die("--shm-fds %s: expected REGION:sID:N:FD:SLOT", v);
+			shm_fds[nshm].count_slot = (uint32_t)rt_strtou(p + 1, &p, 10);
 			shm_fds[nshm].fd = SHM_SYSV;
 		} else {
 			shm_fds[nshm].fd = (int)rt_strtou(p + 1, &p, 10);
@@ -888,9 +913,12 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 	place_vdso(&own);	/* refuses before anything is unmapped */
 	read_own_maps(&own, 1);	/* unmaps the old stack, heap, ... */
 	map_regions();
-	for (uint32_t k = 0; k < nshm; k++)
+	for (uint32_t k = 0; k < nshm; k++) {
 		if (shm_fds[k].fd >= 0)
 			raw_syscall1(NR_close, shm_fds[k].fd);
+		if (shm_fds[k].fd == SHM_SYSV && shm_fds[k].count_fd >= 0)
+			raw_syscall1(NR_close, shm_fds[k].count_fd);	/* (shared by entries: closed once) */
+	}
 	load_memory(mem_off);
 	set_protections();
 	set_mm();

@@ -13,8 +13,12 @@
  * (after a restart too): IPC_STAT of both, shmget of the key gives the same
  * id, a second shmat of the keyed one sees the same counter.  At the end
  * the removed segment must still be marked removed (SHM_DEST), and the
- * keyed one is removed.
- * Prints `RESULT anon=.. posix=.. memfd=.. sysv=.. key=..` and PASS.
+ * keyed one is removed.  A third child works on the two SysV segments
+ * only, through their ids: it attaches them, adds 1 to their second
+ * counter E times, and every E/4 steps detaches and execs itself (so that
+ * a program exec'ed after a restart is checkpointed and restarted again
+ * with the ids it got in its arguments).
+ * Prints `RESULT anon=.. posix=.. memfd=.. sysv=.. key=.. exec=..` and PASS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,11 +34,13 @@
 #include <unistd.h>
 
 #define N 4000
+#define E 600	/* steps of the exec'ing child */
 
 struct area {
 	pthread_mutex_t lock;
 	long counter;
 	long last_writer;
+	long exec_counter;
 };
 
 static void init_area(struct area *a)
@@ -87,8 +93,45 @@ static void check_ids(int id, int kid, key_t key, struct area *keyed)
 	shmdt(again);
 }
 
-int main(void)
+/* the exec'ing child: shm_share exec ID KID KEY DONE */
+static int exec_child(char **argv)
 {
+	int id = atoi(argv[2]), kid = atoi(argv[3]);
+	key_t key = (key_t)strtol(argv[4], NULL, 10);
+	int done = atoi(argv[5]);
+	struct area *s = shmat(id, NULL, 0), *k = shmat(kid, NULL, 0);
+	if (s == (void *)-1 || k == (void *)-1)
+		fail_ids("the exec'ed child attaches the segments by id");
+	for (int n = done; n < E; n++) {
+		if (n > done && n % (E / 4) == 0) {
+			char ids[2][16], keys[16], steps[16];	/* argv[0]: /proc/self/exe names crest-restart after a restart */
+			shmdt(s);
+			shmdt(k);
+			snprintf(ids[0], sizeof(ids[0]), "%d", id);
+			snprintf(ids[1], sizeof(ids[1]), "%d", kid);
+			snprintf(keys, sizeof(keys), "%ld", (long)key);
+			snprintf(steps, sizeof(steps), "%d", n);
+			char *args[] = { argv[0], "exec", ids[0], ids[1], keys, steps, NULL };
+			execv(argv[0], args);
+			fail_ids("exec");
+		}
+		check_ids(id, kid, key, k);
+		for (int i = 0; i < 2; i++) {
+			struct area *x = i ? k : s;
+			pthread_mutex_lock(&x->lock);
+			x->exec_counter++;
+			pthread_mutex_unlock(&x->lock);
+		}
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 5 && !strcmp(argv[1], "exec"))
+		return exec_child(argv);
 	struct area *a[5];
 	const char *names[5] = { "anon", "posix", "memfd", "sysv", "key" };
 
@@ -111,9 +154,23 @@ int main(void)
 	}
 	for (int i = 0; i < 5; i++)
 		init_area(a[i]);
-	printf("shm_share: start, 2 children x %d increments in 4 areas\n", N);
+	printf("shm_share: start, 2 children x %d increments in 5 areas, 1 exec'ing child x %d\n", N, E);
 	fflush(stdout);
-	pid_t kids[2];
+	pid_t kids[3];
+	kids[2] = fork();
+	if (kids[2] < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (kids[2] == 0) {
+		char ids[2][16], keys[16];
+		snprintf(ids[0], sizeof(ids[0]), "%d", id);
+		snprintf(ids[1], sizeof(ids[1]), "%d", kid);
+		snprintf(keys, sizeof(keys), "%ld", (long)key);
+		char *args[] = { argv[0], "exec", ids[0], ids[1], keys, "0", NULL };
+		execv(argv[0], args);
+		fail_ids("exec");
+	}
 	for (int c = 0; c < 2; c++) {
 		kids[c] = fork();
 		if (kids[c] < 0) {
@@ -142,7 +199,7 @@ int main(void)
 		}
 	}
 	int bad = 0;
-	for (int c = 0; c < 2; c++) {
+	for (int c = 0; c < 3; c++) {
 		int st;
 		if (waitpid(kids[c], &st, 0) != kids[c] || !WIFEXITED(st) || WEXITSTATUS(st)) {
 			printf("FAIL shm_share: child %d (pid %d) did not exit 0\n", c, (int)kids[c]);
@@ -156,14 +213,19 @@ int main(void)
 	}
 	check_ids(id, kid, key, a[4]);
 	shmctl(kid, IPC_RMID, NULL);
+	for (int i = 3; i < 5; i++)
+		if (a[i]->exec_counter != E) {
+			printf("FAIL shm_share: %s exec counter %ld, want %d\n", names[i], a[i]->exec_counter, E);
+			bad = 1;
+		}
 	for (int i = 0; i < 5; i++) {
 		if (a[i]->counter != 2 * N) {
 			printf("FAIL shm_share: %s counter %ld, want %d\n", names[i], a[i]->counter, 2 * N);
 			bad = 1;
 		}
 	}
-	printf("RESULT anon=%ld posix=%ld memfd=%ld sysv=%ld key=%ld\n", a[0]->counter, a[1]->counter,
-	       a[2]->counter, a[3]->counter, a[4]->counter);
+	printf("RESULT anon=%ld posix=%ld memfd=%ld sysv=%ld key=%ld exec=%ld\n", a[0]->counter, a[1]->counter,
+	       a[2]->counter, a[3]->counter, a[4]->counter, a[3]->exec_counter + a[4]->exec_counter);
 	if (bad)
 		return 1;
 	printf("PASS\n");
