@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -215,8 +216,10 @@ static int plan(struct tree *t, char *err, size_t errlen)
 			}
 		tp->slot = slot++;
 		tp->parent = (int)i == t->root ? -1 : find_proc(t, tp->proc.ppid);
-		if ((int)i != t->root && tp->parent < 0)
+		if ((int)i != t->root && tp->parent < 0) {
 			tp->parent = t->root;	/* an orphan: its parent had exited */
+			tp->orphan = true;
+		}
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
@@ -500,6 +503,19 @@ static void build(struct tree *t, int i, char **args)
 				next = (int)j, best = t->p[j].proc.pid;
 		if (next < 0)
 			break;
+		/* an orphan is forked by a process that exits at once: it goes
+		 * to init (or the nearest subreaper), as it had */
+		pid_t mid = t->p[next].orphan ? fork() : 0;
+		if (mid < 0) {
+			fprintf(stderr, "crest: restart: cannot fork process %u: %s\n", best, strerror(errno));
+			_exit(1);
+		}
+		if (mid > 0) {
+			int st;
+			if (waitpid(mid, &st, 0) != mid || !WIFEXITED(st) || WEXITSTATUS(st))
+				_exit(1);	/* it said why */
+			continue;
+		}
 		pid_t pid = fork();
 		if (pid < 0) {
 			fprintf(stderr, "crest: restart: cannot fork process %u: %s\n", best, strerror(errno));
@@ -514,6 +530,8 @@ static void build(struct tree *t, int i, char **args)
 		const struct crest_img_process *cp = &t->p[next].proc;
 		if (cp->sid != cp->pid && cp->pgid != cp->pid && real_of(t, cp->pgid))
 			setpgid(pid, real_of(t, cp->pgid));	/* either side may win the race */
+		if (t->p[next].orphan)
+			_exit(0);	/* the process between */
 	}
 	for (size_t k = 0; k < t->nz; k++) {
 		if (t->z[k].parent != i)

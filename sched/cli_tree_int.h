@@ -35,6 +35,7 @@ struct tproc {
 	size_t nsocks;
 	unsigned char **sockdata;	/* per socket record: its queue (FILEDATA) */
 	int parent;			/* index, -1 for the root */
+	bool orphan;			/* its parent had exited: forked through the root, not its child */
 	int slot;			/* in the pid table */
 };
 

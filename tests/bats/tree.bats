@@ -124,3 +124,41 @@ teardown() {
 	# nothing was started
 	! pgrep -f "crest-restart.*$CK" || false
 }
+
+# kill -9 every process the coordinator of $CK lists (an orphan is no
+# descendant of the application), then wait for the application and the
+# coordinator to be gone
+kill_computation() {
+	local p
+	for p in $(cat "$CK/PROCS"); do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	wait_exit "$1" 10
+	wait_coord_gone "$CK" 15
+}
+
+@test "an orphan (its parent had exited) comes back with the same parent as it had, not as a child of the root" {
+	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/orphan" "$D"
+	app=$BG
+	wait_line '^orphan ready$' 15
+	wait_processes 2
+	note_coord
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_computation "$app"
+	echo "--- restart ---" >>"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_processes 2
+	# the restored orphan's parent is not the restored root
+	orphan=
+	for p in $(grep -vx "$BG" "$CK/PROCS"); do
+		is_alive "$p" && orphan=$p
+	done
+	[ -n "$orphan" ]
+	[ "$(awk '{print $4}' "/proc/$orphan/stat")" != "$BG" ]
+	PIDS+=("$orphan")
+	touch "$D/go"
+	wait_exit "$BG" 30
+	[ "$rc" -eq 0 ]
+	check_output "RESULT sum=44850"
+}
