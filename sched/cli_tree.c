@@ -804,6 +804,10 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 		return rc;
 	}
 	record(t, t->p[t->root].slot, t->p[t->root].proc.pid, getpid());
+	/* an orphan's go-between is waited for (a shell that ignored SIGCHLD
+	 * would have it reaped unseen); each process's own dispositions come
+	 * back from its image */
+	signal(SIGCHLD, SIG_DFL);
 	fflush(NULL);
 	build(t, t->root, args);
 	become(t, t->root, args);
