@@ -97,6 +97,19 @@ struct cli_ckpt_job {
  * why says why */
 int cli_ckpt_munge(const struct cli_ckpt_job *j, char *why, size_t size);
 
+struct ckdir_image;
+/* cli_gen_check.c: "is damaged: ..." in why unless every image of
+ * generation gen (or the one image) is there with its MANIFEST size and
+ * header checksum */
+int cli_image_check(const char *image, const struct ckdir_image *rec, char *why, size_t whylen);
+int cli_gen_check(const char *abs, uint64_t gen, char *why, size_t whylen);
+/* the newest complete generation of abs (`shown` in messages) that
+ * cli_gen_check passes, and also() when given, in *gen (0: none); a
+ * damaged one is reported (prefixed "crest: WHO: ") and older ones tried;
+ * -1 when there were complete ones and none passes */
+int cli_newest_whole(const char *abs, const char *shown, const char *who, uint64_t *gen,
+		     int (*also)(uint64_t gen, void *arg, char *why, size_t whylen), void *arg);
+
 /* cli_undo.c: what the computation created after generation `gen`,
  * journaled in SRC_RUN/CREATED and in node src_node's copies in later
  * generations (common/created.h), removed before a restart */

@@ -123,29 +123,9 @@ static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint
 		return -1;
 	}
 	for (size_t i = 0; i < man->nimages; i++) {
-		struct stat st;
-		struct crest_ir ir;
 		snprintf(image, sizeof(image), "%s/%s", gdir, man->images[i].path);
-		if (stat(image, &st) < 0) {
-			snprintf(why, whylen, "is damaged: image %s: %s", image, strerror(errno));
+		if (cli_image_check(image, &man->images[i], why, whylen))
 			goto out;
-		}
-		if ((uint64_t)st.st_size != man->images[i].size) {
-			snprintf(why, whylen, "is damaged: image %s is %lld bytes, MANIFEST says %" PRIu64,
-				 image, (long long)st.st_size, man->images[i].size);
-			goto out;
-		}
-		if (crest_ir_open(&ir, image, err, sizeof(err))) {
-			snprintf(why, whylen, "is damaged: %s", err);
-			goto out;
-		}
-		uint32_t crc = ir.hdr.crc;
-		crest_ir_close(&ir);
-		if (crc != man->images[i].crc) {
-			snprintf(why, whylen, "is damaged: the header of image %s has checksum %08x, MANIFEST says %08x",
-				 image, crc, man->images[i].crc);
-			goto out;
-		}
 		if (asprintf(&images[i], "%s", image) < 0) {
 			images[i] = NULL;
 			snprintf(why, whylen, "cannot be read: out of memory");
@@ -168,42 +148,37 @@ out:
 }
 
 /*
- * No --generation: the newest complete generation that passes load_gen.  A
- * damaged one is reported and the next older one tried (a checkpoint that
- * cannot be restarted must not cost the computation its older ones).
+ * No --generation: the newest complete generation whose images are whole,
+ * every node's (cli_gen_check: the nodes of a computation restarted each
+ * with --node choose alike), and that passes load_gen.  A damaged one is
+ * reported and the next older one tried (a checkpoint that cannot be
+ * restarted must not cost the computation its older ones).
  */
+struct loadable {
+	const char *abs, *node_prefix;
+	struct ckdir_manifest *man;
+	struct tree **tree;
+};
+
+static int try_load(uint64_t gen, void *arg, char *why, size_t whylen)
+{
+	struct loadable *l = arg;
+	return load_gen(l->abs, gen, l->node_prefix, 0, l->man, l->tree, why, whylen);
+}
+
 static int newest_loadable(const char *abs, const char *dir, const char *node_prefix, uint64_t *gen,
 			   struct ckdir_manifest *man, struct tree **tree)
 {
-	uint64_t *gens = NULL;
-	size_t n = 0;
-	char why[3 * PATH_MAX];
-	int tried = 0;
+	struct loadable l = { abs, node_prefix, man, tree };
 
-	if (ckdir_list_gens(abs, &gens, &n) < 0)
-		n = 0;
-	for (size_t i = n; i-- > 0;) {
-		if (!ckdir_gen_complete(abs, gens[i]))
-			continue;
-		if (!load_gen(abs, gens[i], node_prefix, 0, man, tree, why, sizeof(why))) {
-			if (tried)
-				fprintf(stderr, "crest: restart: restarting from generation %" PRIu64 " instead\n", gens[i]);
-			*gen = gens[i];
-			free(gens);
-			return 0;
-		}
-		fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s%s\n", gens[i], dir, why,
-			tried ? "" : "; trying older generations");
-		tried++;
-	}
-	free(gens);
-	if (tried)
-		fprintf(stderr, "crest: restart: no complete generation in %s can be restarted; "
-			"the checkpoint is damaged\n", dir);
-	else
+	if (cli_newest_whole(abs, dir, "restart", gen, try_load, &l))
+		return -1;
+	if (!*gen) {
 		fprintf(stderr, "crest: restart: no complete checkpoint in %s; take one with crest checkpoint while the computation runs\n",
 			dir);
-	return -1;
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -208,11 +208,59 @@ static int occurrence_dir(const char *dir, const char *occ, char *out, size_t si
  * of several must see within wait_s (--tasks-wait: the nodes of a step
  * start together; a folder each node has on its own disk fails there).
  */
+#define DECIDE_WAIT_S 600	/* node 0 checks every image of a generation before it decides */
+
+/* STARTED: "RUNID\n", then "restart GEN\n" or "failed\n" once node 0 decided */
+static int write_started(const char *file, const char *runid, const int64_t *gen)
+{
+	char text[96];
+	if (!gen)
+		snprintf(text, sizeof(text), "%s\n", runid);
+	else if (*gen < 0)
+		snprintf(text, sizeof(text), "%s\nfailed\n", runid);
+	else
+		snprintf(text, sizeof(text), "%s\nrestart %" PRId64 "\n", runid, *gen);
+	if (ckdir_write_atomic(file, text, strlen(text), 0600)) {
+		fprintf(stderr, "crest: step-start: cannot write %s\n", file);
+		return -1;
+	}
+	return 0;
+}
+
+/* node != 0: 1 when STARTED is this run's, with node 0's decision in *gen
+ * (-2: failed; left alone when not decided yet) */
+static int read_started(const char *file, const char *runid, int64_t *gen)
+{
+	char text[96];
+	int64_t g;
+	FILE *f = fopen(file, "re");
+	if (!f)
+		return 0;
+	bool same = fgets(text, sizeof(text), f) && !strncmp(text, runid, strlen(runid)) &&
+		    text[strlen(runid)] == '\n';
+	if (same && fgets(text, sizeof(text), f)) {
+		if (!strcmp(text, "failed\n"))
+			*gen = -2;
+		else if (sscanf(text, "restart %" SCNd64, &g) == 1 && g >= 0)
+			*gen = g;
+	}
+	fclose(f);
+	return same;
+}
+
+/*
+ * The folder must be one every node shares: node 0 writes STARTED with
+ * the step's run id, which the other nodes of a step wait for (wait_s).
+ * Node 0 then decides the generation (decide(), the caller's) and writes
+ * it after the run id; the others wait for that too (DECIDE_WAIT_S) and
+ * take it in *gen.  Without a run id: nothing shared, *gen untouched.
+ */
 static int check_shared(const char *abs, unsigned node, const char *runid, bool local_ok,
-			unsigned wait_s)
+			unsigned wait_s, int64_t *gen, int (*decide)(const char *, unsigned, int64_t *, void *),
+			void *arg)
 {
 	struct statfs sf;
-	char file[PATH_MAX + 16], text[80];
+	char file[PATH_MAX + 16];
 
 	if (!local_ok && statfs(abs, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)) {
 		fprintf(stderr, "crest: the checkpoint folder %s is in the memory of node %u (tmpfs): it would be lost "
@@ -225,29 +273,74 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 		return 0;
 	snprintf(file, sizeof(file), "%s/STARTED", abs);
 	if (node == 0) {	/* also on one node: crest checkpoint --job looks for it */
-		snprintf(text, sizeof(text), "%s\n", runid);
-		if (ckdir_write_atomic(file, text, strlen(text), 0600)) {
-			fprintf(stderr, "crest: step-start: cannot write %s\n", file);
+		if (write_started(file, runid, NULL))
+			return -1;
+		int bad = decide(abs, node, gen, arg);
+		if (bad)
+			*gen = -1;
+		return write_started(file, runid, gen) || bad ? -1 : 0;
+	}
+	unsigned i;
+	for (i = 0; i < wait_s * 10 && !read_started(file, runid, gen); i++)
+		usleep(100000);
+	if (i == wait_s * 10) {
+		fprintf(stderr, "crest: node %u does not see the step folder %s that node 0 made (no %s of this run "
+			"after %u s): the checkpoint folder must be on a file system every node of the step shares "
+			"(plugstack.conf dir=, or --checkpoint-dir)\n", node, abs, file, wait_s);
+		return -1;
+	}
+	for (i = 0; i < DECIDE_WAIT_S * 10 && *gen == -1; i++) {
+		usleep(100000);
+		read_started(file, runid, gen);
+	}
+	if (*gen == -2) {
+		fprintf(stderr, "crest: node %u: node 0 could not start the step (its message says why)\n", node);
+		return -1;
+	}
+	if (*gen == -1) {
+		fprintf(stderr, "crest: node %u: node 0 did not say within %u s which generation the step restarts "
+			"from (%s)\n", node, DECIDE_WAIT_S, file);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Afresh (0) or from which generation: the newest complete one whose
+ * images are all whole (an older one when it is damaged, cli_gen_check.c),
+ * unless the step finished in an earlier run (DONE: its checkpoints are
+ * forgotten, by node 0).  -1 (said why) when the step may not start.
+ */
+static int choose_gen(const char *abs, unsigned node, bool restart, int64_t *gen)
+{
+	char file[PATH_MAX + 16];
+	uint64_t g = 0;
+
+	snprintf(file, sizeof(file), "%s/DONE", abs);
+	if (!access(file, F_OK)) {
+		if (node == 0 && forget_finished(abs, file)) {
+			fprintf(stderr, "crest: step-start: %s: %s\n", file, strerror(errno));
 			return -1;
 		}
+		*gen = 0;
 		return 0;
 	}
-	for (unsigned i = 0; i < wait_s * 10; i++) {
-		FILE *f = fopen(file, "re");
-		bool same = false;
-		if (f) {
-			same = fgets(text, sizeof(text), f) && !strncmp(text, runid, strlen(runid)) &&
-			       text[strlen(runid)] == '\n';
-			fclose(f);
-		}
-		if (same)
-			return 0;
-		usleep(100000);
+	if (ckdir_latest_complete(abs, &g))
+		g = 0;
+	if (g && !restart) {
+		fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
+			PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n", abs, g);
+		return -1;
 	}
-	fprintf(stderr, "crest: node %u does not see the step folder %s that node 0 made (no %s of this run after "
-		"%u s): the checkpoint folder must be on a file system every node of the step shares (plugstack.conf "
-		"dir=, or --checkpoint-dir)\n", node, abs, file, wait_s);
-	return -1;
+	if (g && cli_newest_whole(abs, abs, "step-start", &g, NULL, NULL))
+		return -1;
+	*gen = (int64_t)g;
+	return 0;
+}
+
+static int decide(const char *abs, unsigned node, int64_t *gen, void *restart)
+{
+	return choose_gen(abs, node, *(bool *)restart, gen);
 }
 
 static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -379,7 +472,13 @@ int cmd_step_start(int argc, char **argv)
 	}
 	if (cli_find_paths(&paths) || make_parents(dir) || ckdir_make(dir) || cli_abs_dir("step-start", dir, abs, sizeof(abs)))
 		return 1;
-	if (check_shared(abs, node, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20))
+	/* afresh or from which generation: node 0 decides for every node and
+	 * tells them in STARTED (without a run id each node decides alike) */
+	int64_t decided = -1;
+	if (check_shared(abs, node, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20,
+			 &decided, decide, &restart))
+		return 1;
+	if (!runid && choose_gen(abs, node, restart, &decided))
 		return 1;
 	if (occ)
 		printf("dir %s\n", abs);
@@ -390,25 +489,7 @@ int cmd_step_start(int argc, char **argv)
 		return 1;
 	}
 
-	/* afresh or from which generation */
-	uint64_t gen = 0;
-	snprintf(file, sizeof(file), "%s/DONE", abs);
-	bool done = !access(file, F_OK);
-	if (done) {
-		if (node == 0 && forget_finished(abs, file)) {
-			fprintf(stderr, "crest: step-start: %s: %s\n", file, strerror(errno));
-			return 1;
-		}
-	} else {
-		if (ckdir_latest_complete(abs, &gen))
-			gen = 0;
-		if (gen && !restart) {
-			fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
-				PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n",
-				abs, gen);
-			return 1;
-		}
-	}
+	uint64_t gen = (uint64_t)decided;
 
 	/* the coordinator of this node */
 	snprintf(num[0], sizeof(num[0]), "%u", tasks);

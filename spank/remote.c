@@ -336,13 +336,20 @@ int crest_remote_user_init(spank_t sp)
 		return 0;
 	}
 	crest_step.started = true;
-	if (crest_step.node == 0) {
-		if (crest_step.restart_gen)
-			slurm_info("crest: step %u.%u restarts from generation %" PRIu64 " of %s", jobid, stepid,
-				   crest_step.restart_gen, crest_step.stepdir);
-		else
-			slurm_info("crest: step %u.%u is checkpointed to %s", jobid, stepid, crest_step.stepdir);
+	/* what step-start said on the way (a damaged generation passed over) */
+	for (char *line = out, *end; *line; line = end + (*end != 0)) {
+		end = line + strcspn(line, "\n");
+		char said[512];
+		if (!strncmp(line, "crest: ", 7)) {
+			snprintf(said, sizeof(said), "%.*s", (int)(end - line), line);
+			slurm_info("%s", said);
+		}
 	}
+	if (crest_step.restart_gen)	/* every node: each restores its own images */
+		slurm_info("crest: step %u.%u restarts from generation %" PRIu64 " of %s", jobid, stepid,
+			   crest_step.restart_gen, crest_step.stepdir);
+	else if (crest_step.node == 0)
+		slurm_info("crest: step %u.%u is checkpointed to %s", jobid, stepid, crest_step.stepdir);
 	return 0;
 }
 

@@ -175,7 +175,7 @@ restart_rotated() {
 	done
 }
 
-@test "a checkpoint through the tree covers every node; each node restarts, in another namespace" {
+@test "a checkpoint through the tree covers every node; with an image of node 2 in the next one damaged, each node restarts from the first, in another namespace" {
 	local n g img
 	declare -a APPS
 	start_root
@@ -193,6 +193,12 @@ restart_rotated() {
 		done
 	done
 	[ "$(readlink "$CK/latest")" = gen-000001 ]
+	# a second one, with a flipped byte in the header of one image of node
+	# 2: every node, each deciding on its own, passes over it alike
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	img=$(ls "$CK/gen-000002/n2"/p-*.img | head -n 1)
+	flip_byte "$img" 100
 
 	# every application process dies; node n's processes come back in
 	# namespace n, under that node's new sub-coordinator
@@ -209,6 +215,8 @@ restart_rotated() {
 		run_logged cat "$OUT"
 		! grep -aq '^FAIL' "$OUT" || false
 		[ "$(grep -ac "^$COUNTER_RESULT\$" "$OUT")" -eq 4 ]
+		grep -q "generation 2 in .* is damaged: .*/gen-000002/n2/" "$OUT"
+		grep -q 'restarting from generation 1 instead' "$OUT"
 	done
 }
 

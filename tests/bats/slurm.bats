@@ -145,7 +145,7 @@ teardown() {
 	[ "$status" -ne 0 ]
 	# even given the root's address (it cannot read the folder), nobody's
 	# munge credential is refused by the root
-	step=$(cut -d. -f3 "$d/STARTED")
+	step=$(head -n 1 "$d/STARTED" | cut -d. -f3)
 	run_logged runuser -u nobody -- env SLURM_CONF="$STATE/etc/slurm.conf" "$P/bin/crest" checkpoint \
 		--job "$first.$step" --root-addr "$(cat "$d/ROOT")"
 	[ "$status" -ne 0 ]
@@ -213,8 +213,8 @@ teardown() {
 	[ -e "$d/DONE" ]
 }
 
-@test "TCP connections between tasks: a ring of 4 tasks on 2 nodes, checkpointed every 2 s, scancel (a final checkpoint), then sbatch --restart-from on the two other nodes continues every rank to the uninterrupted result" {
-	local d first g
+@test "TCP connections between tasks: a ring of 4 tasks on 2 nodes, checkpointed every 2 s, scancel (a final checkpoint); an image of node 1 in it damaged, sbatch --restart-from on the two other nodes continues every rank from the generation before to the uninterrupted result" {
+	local d first g prev img
 	# ranks 0 and 1 on node1, 2 and 3 on node2: the connections 0->1 and
 	# 2->3 stay within a node, 1->2 and 3->0 go between the nodes; 5 tokens
 	# go round 100 times, 0.05 s at each rank (about 25 s)
@@ -235,6 +235,14 @@ teardown() {
 	run_logged cat "$W/out.$first"
 	[ "$(grep -c '^start ' "$W/out.$first")" -eq 4 ]
 	! grep -q -e '^result' -e '^FAIL' -e '^Traceback' "$W/out.$first" || false
+	# one image of node 1 of the newest generation is damaged (a flipped
+	# byte in its header): node 0 finds it, and both nodes restart from the
+	# generation before (keep=2)
+	prev=$((g - 1))
+	[ -e "$d/$(printf 'gen-%06d' "$prev")/MANIFEST" ]
+	img=$(ls "$d/$(printf 'gen-%06d' "$g")"/n1/*.img | head -n 1)
+	[ -n "$img" ]
+	flip_byte "$img" 100
 
 	# a new job on the two other nodes: every connection now joins other
 	# addresses, and each rank goes on with the data that was waiting
@@ -246,7 +254,9 @@ teardown() {
 	check_ring_results 100 "$J"
 	# it continued: no rank started from the beginning
 	! grep -q '^start' "$W/out.$J" || false
-	grep -q "step $J.0 restarts from generation $g " "$STATE/log/slurmd.node3.log"
+	grep -q "step $J.0 restarts from generation $prev " "$STATE/log/slurmd.node3.log"
+	grep -q "step $J.0 restarts from generation $prev " "$STATE/log/slurmd.node4.log"
+	grep -q "generation $g in .* is damaged" "$STATE/log/slurmd.node3.log"
 	[ -e "$d/DONE" ]
 }
 
