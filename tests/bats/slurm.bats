@@ -127,12 +127,13 @@ teardown() {
 	! grep -q -e libcrest -e / <<<"$output" || false
 }
 
-@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task; tasks that ended early are recorded and not run again, and once every task of node 1 ended the root goes on without that node" {
+@test "another user cannot checkpoint or see the job; crest checkpoint --job (munge) answers the generation, scancel --signal=USR2 takes one, scancel a final one, then sbatch --restart-from on other nodes continues each task; tasks that ended early are recorded with their exit status (one nonzero) and not run again, the rerun's srun ending with that status, and once every task of node 1 ended the root goes on without that node" {
 	local d first step i g
 	# tasks 2 and 3 (node 1 of the step) run 30 and 20 steps and end after
-	# about 3 and 2 s: Slurm ends the step on node 1 and the plugin stops its
-	# sub-coordinator, which tells the root first
-	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250,SHORT_TASK=2:30+3:20 job.sh
+	# about 3 and 2 s, task 3 with exit status 5: Slurm ends the step on
+	# node 1 and the plugin stops its sub-coordinator, which tells the root
+	# first
+	submit -N2 --ntasks-per-node=2 -w "node[1-2]" --checkpoint=0 --export=ALL,STEPS=250,SHORT_TASK=2:30+3:20:5 job.sh
 	first=$J
 	wait_log "$first" 'the step has started' 30
 	# another user reaches neither the job nor its coordinator
@@ -154,11 +155,11 @@ teardown() {
 	! grep -q 'started by' "$d/coord.log" || false
 	# the plugin told node 1's coordinator how task 3 ended
 	for ((i = 0; i < 200; i++)); do
-		grep -q 'task 3 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log" && break
+		grep -q 'task 3 ended (exit 5), said by the Slurm plugin' "$d/nodes/n1/coord.log" && break
 		sleep 0.1
 	done
 	run_logged cat "$d/nodes/n1/coord.log"
-	grep -q 'task 3 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log"
+	grep -q 'task 3 ended (exit 5), said by the Slurm plugin' "$d/nodes/n1/coord.log"
 	wait_log "$first" 'every task of node 1 ended (2 recorded)' 30
 	grep -q 'task 2 ended (exit 0), said by the Slurm plugin' "$d/nodes/n1/coord.log"
 	grep -q 'every task of node 1 ended: told the root' "$d/nodes/n1/coord.log"
@@ -187,7 +188,7 @@ teardown() {
 	# and has no image of node 1
 	for g in 2 3; do	# generation 1 is pruned (keep 2)
 		grep -qx 'ended n1 2 exit 0' "$d/gen-00000$g/MANIFEST"
-		grep -qx 'ended n1 3 exit 0' "$d/gen-00000$g/MANIFEST"
+		grep -qx 'ended n1 3 exit 5' "$d/gen-00000$g/MANIFEST"
 		! grep -q '^n1/' "$d/gen-00000$g/MANIFEST" || false
 	done
 	# their results, and only theirs, were printed
@@ -197,7 +198,7 @@ teardown() {
 
 	# a new job, on the two other nodes, from that job's folder
 	submit -N2 --ntasks-per-node=2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
-		--export=ALL,STEPS=250,SHORT_TASK=2:30+3:20 job.sh
+		--export=ALL,STEPS=250,SHORT_TASK=2:30+3:20:5 job.sh
 	wait_state "$J" COMPLETED 90
 	run_logged cat "$W/out.$J"
 	check_results 250 "$J" "0 1"
@@ -205,7 +206,9 @@ teardown() {
 	# ended again at once with their status, without running
 	! grep -q '^start' "$W/out.$J" || false
 	grep -q 'crest: task 2 had ended (exit 0) when generation 3 was taken' "$W/out.$J"
-	grep -q 'crest: task 3 had ended (exit 0) when generation 3 was taken' "$W/out.$J"
+	grep -q 'crest: task 3 had ended (exit 5) when generation 3 was taken' "$W/out.$J"
+	# srun ends with the status task 3 ended with in the first run
+	grep -qx 'job done (srun exit 5)' "$W/out.$J"
 	# and node 1 of the rerun, whose tasks all ended at once, told its root
 	# too (the root's log is appended to by every run of the step)
 	[ "$(grep -c 'every task of node 1 ended (2 recorded)' "$d/coord.log")" -eq 2 ]

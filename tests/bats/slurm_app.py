@@ -5,7 +5,8 @@
 # does not print it again) and "result R X" at the end; --expect R prints
 # the result an uninterrupted run must reach, at once.  SHORT_TASK=R:N in
 # the environment: task R runs only N steps (it ends before the others);
-# R:N+R:N+... for several tasks (sbatch --export splits at commas).
+# R:N:CODE: and exits with CODE after its result; R:N+R:N+... for several
+# tasks (sbatch --export splits at commas).
 # MARKS=DIR: every 10 steps the task's thread makes the file DIR/r<R>.<step>
 # with O_EXCL, so a mark a lost run made after the checkpoint, had the
 # restart not taken it away, fails the task (FileExistsError).
@@ -21,9 +22,12 @@ if args[0] == "--expect":
 else:
     rank, steps = int(os.environ["SLURM_PROCID"]), int(args[0])
     delay = float(args[1]) if len(args) > 1 else 0.1
+    code = 0
     for short in filter(None, os.environ.get("SHORT_TASK", "").split("+")):
-        if int(short.split(":")[0]) == rank:
-            steps = int(short.split(":")[1])
+        fields = short.split(":")
+        if int(fields[0]) == rank:
+            steps = int(fields[1])
+            code = int(fields[2]) if len(fields) > 2 else 0
 
 
 marks = os.environ.get("MARKS", "")
@@ -61,3 +65,4 @@ t.join()
 theirs = int(os.read(r, 64).decode())
 os.waitpid(child, 0)
 print("result", rank, (out["a"] * 7 + theirs) % 1000000007, flush=True)
+sys.exit(code)

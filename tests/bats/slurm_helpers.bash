@@ -44,7 +44,7 @@ echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
 export CREST_LOG=info	# libcrest says what it does, in the job's output
 if [ -n "${MARKS:-}" ]; then mkdir -p "$MARKS" || exit 1; fi
 srun python3 slurm_app.py "$STEPS" 0.1
-echo "job done"
+echo "job done (srun exit $?)"
 JOB
 	chmod 0755 "$W/job.sh"
 	chmod a+r "$W/slurm_app.py"
@@ -68,7 +68,7 @@ echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
 srun python3 slurm_app.py "$STEPS" 0.1
 echo "between the steps"
 srun python3 slurm_app.py "$STEPS" 0.1
-echo "job done"
+echo "job done (srun exit $?)"
 JOB
 	chmod 0755 "$W/twice.sh"
 }
