@@ -37,8 +37,8 @@ int crest_slurm_authinfo_socket(const char *authinfo, char *out, size_t size);
 
 /*
  * A step's run id as crest step-start writes it in STEPDIR/STARTED
- * ("JOB.RUN.STEP", the job id, SLURM_RESTART_COUNT and the step id: its
- * first line, the newline optional).  0 or -EINVAL.
+ * ("JOB.RUN.STEP", the job id, SLURM_RESTART_COUNT and the step id): its
+ * first line, read alone (nothing may follow the newline in s).  0 or -EINVAL.
  */
 struct crest_slurm_runid {
 	uint32_t job, run, step;

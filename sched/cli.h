@@ -105,8 +105,9 @@ int cli_image_check(const char *image, const struct ckdir_image *rec, char *why,
 int cli_gen_check(const char *abs, uint64_t gen, char *why, size_t whylen);
 /* the newest complete generation of abs (`shown` in messages) that
  * cli_gen_check passes, and also() when given, in *gen (0: none); a
- * damaged one is reported (prefixed "crest: WHO: ") and older ones tried;
- * -1 when there were complete ones and none passes */
+ * damaged one is reported (prefixed "crest: WHO: ") and older ones tried,
+ * unless also() returned -2 (whole, but not usable here: no older one
+ * either); -1 when there were complete ones and none passes */
 int cli_newest_whole(const char *abs, const char *shown, const char *who, uint64_t *gen,
 		     int (*also)(uint64_t gen, void *arg, char *why, size_t whylen), void *arg);
 

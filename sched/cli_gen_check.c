@@ -8,6 +8,7 @@
  * whole one (cli_step.c).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -82,6 +83,7 @@ int cli_newest_whole(const char *abs, const char *shown, const char *who, uint64
 	size_t n = 0;
 	char why[3 * PATH_MAX];
 	int tried = 0;
+	bool refused = false;
 
 	*gen = 0;
 	if (ckdir_list_gens(abs, &gens, &n) < 0)
@@ -89,7 +91,16 @@ int cli_newest_whole(const char *abs, const char *shown, const char *who, uint64
 	for (size_t i = n; i-- > 0;) {
 		if (!ckdir_gen_complete(abs, gens[i]))
 			continue;
-		if (!cli_gen_check(abs, gens[i], why, sizeof(why)) && (!also || !also(gens[i], arg, why, sizeof(why)))) {
+		int r = cli_gen_check(abs, gens[i], why, sizeof(why));
+		if (!r && also && (r = also(gens[i], arg, why, sizeof(why))) == -2) {
+			/* whole, but not for this one: an older one would part it
+			 * from the others, which take this one */
+			fprintf(stderr, "crest: %s: generation %" PRIu64 " in %s %s; the other nodes restart from it: "
+				"restart every node with --generation N to use an older one\n", who, gens[i], shown, why);
+			refused = true;
+			break;
+		}
+		if (!r) {
 			if (tried)
 				fprintf(stderr, "crest: %s: restarting from generation %" PRIu64 " instead\n", who, gens[i]);
 			*gen = gens[i];
@@ -100,6 +111,8 @@ int cli_newest_whole(const char *abs, const char *shown, const char *who, uint64
 		tried++;
 	}
 	free(gens);
+	if (refused)
+		return -1;
 	if (!*gen && tried) {
 		fprintf(stderr, "crest: %s: no complete generation in %s can be restarted; the checkpoint is "
 			"damaged\n", who, shown);

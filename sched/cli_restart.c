@@ -120,6 +120,7 @@ static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint
 	images = calloc(man->nimages, sizeof(*images));
 	if (!images) {
 		snprintf(why, whylen, "cannot be read: out of memory");
+		ckdir_manifest_free(man);
 		return -1;
 	}
 	for (size_t i = 0; i < man->nimages; i++) {
@@ -163,7 +164,11 @@ struct loadable {
 static int try_load(uint64_t gen, void *arg, char *why, size_t whylen)
 {
 	struct loadable *l = arg;
-	return load_gen(l->abs, gen, l->node_prefix, 0, l->man, l->tree, why, whylen);
+	if (!load_gen(l->abs, gen, l->node_prefix, 0, l->man, l->tree, why, whylen))
+		return 0;
+	/* one node of several: its images are whole (cli_gen_check), so the
+	 * others take this generation; falling back alone would part them */
+	return *l->node_prefix ? -2 : -1;
 }
 
 static int newest_loadable(const char *abs, const char *dir, const char *node_prefix, uint64_t *gen,

@@ -208,8 +208,6 @@ static int occurrence_dir(const char *dir, const char *occ, char *out, size_t si
  * of several must see within wait_s (--tasks-wait: the nodes of a step
  * start together; a folder each node has on its own disk fails there).
  */
-#define DECIDE_WAIT_S 600	/* node 0 checks every image of a generation before it decides */
-
 /* STARTED: "RUNID\n", then "restart GEN\n" or "failed\n" once node 0 decided */
 static int write_started(const char *file, const char *runid, const int64_t *gen)
 {
@@ -252,8 +250,9 @@ static int read_started(const char *file, const char *runid, int64_t *gen)
  * The folder must be one every node shares: node 0 writes STARTED with
  * the step's run id, which the other nodes of a step wait for (wait_s).
  * Node 0 then decides the generation (decide(), the caller's) and writes
- * it after the run id; the others wait for that too (DECIDE_WAIT_S) and
- * take it in *gen.  Without a run id: nothing shared, *gen untouched.
+ * it after the run id; the others wait for that too, within the same
+ * wait_s (the plugin gives step-start that long), and take it in *gen.
+ * Without a run id: nothing shared, *gen untouched.
  */
 static int check_shared(const char *abs, unsigned node, const char *runid, bool local_ok,
 			unsigned wait_s, int64_t *gen, int (*decide)(const char *, unsigned, int64_t *, void *),
@@ -273,6 +272,12 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 		return 0;
 	snprintf(file, sizeof(file), "%s/STARTED", abs);
 	if (node == 0) {	/* also on one node: crest checkpoint --job looks for it */
+		/* an earlier root's address goes first: neither --job nor
+		 * another node takes it for this run's (only this node's own
+		 * root writes it again) */
+		snprintf(file, sizeof(file), "%s/ROOT", abs);
+		unlink(file);
+		snprintf(file, sizeof(file), "%s/STARTED", abs);
 		if (write_started(file, runid, NULL))
 			return -1;
 		int bad = decide(abs, node, gen, arg);
@@ -283,13 +288,13 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 	unsigned i;
 	for (i = 0; i < wait_s * 10 && !read_started(file, runid, gen); i++)
 		usleep(100000);
-	if (i == wait_s * 10) {
+	if (i >= wait_s * 10) {
 		fprintf(stderr, "crest: node %u does not see the step folder %s that node 0 made (no %s of this run "
 			"after %u s): the checkpoint folder must be on a file system every node of the step shares "
 			"(plugstack.conf dir=, or --checkpoint-dir)\n", node, abs, file, wait_s);
 		return -1;
 	}
-	for (i = 0; i < DECIDE_WAIT_S * 10 && *gen == -1; i++) {
+	for (; i < wait_s * 10 && *gen == -1; i++) {
 		usleep(100000);
 		read_started(file, runid, gen);
 	}
@@ -299,7 +304,7 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 	}
 	if (*gen == -1) {
 		fprintf(stderr, "crest: node %u: node 0 did not say within %u s which generation the step restarts "
-			"from (%s)\n", node, DECIDE_WAIT_S, file);
+			"from (%s); it may have failed: see its message\n", node, wait_s, file);
 		return -1;
 	}
 	return 0;
@@ -519,8 +524,8 @@ int cmd_step_start(int argc, char **argv)
 	}
 	static char listen[96], rootfile[PATH_MAX + 16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
-	if (node == 0)
-		unlink(rootfile);	/* an earlier root's; only node 0's own root writes it */
+	if (node == 0 && !runid)
+		unlink(rootfile);	/* an earlier root's (with a run id: check_shared) */
 	/* node 0 runs the root, on TCP, also when the step has one node: that
 	 * is where crest checkpoint --job asks (cli_ckpt_munge.c).  A one-node
 	 * step on a node without an IPv4 address keeps a local coordinator

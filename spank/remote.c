@@ -86,11 +86,16 @@ static void become_user(void *arg)
  * The exit status (0..255), or -1 if it could not run or took over
  * RUN_TIMEOUT_MS.
  */
-static int run_as_user(char *const argv[], char *out, size_t size)
+static int run_as_user_for(char *const argv[], char *out, size_t size, int timeout_ms)
 {
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", crest_step.slurm_conf[0] ? crest_step.slurm_conf : NULL,
 			NULL };
-	return crest_run_capture(argv, env, become_user, NULL, out, size, RUN_TIMEOUT_MS);
+	return crest_run_capture(argv, env, become_user, NULL, out, size, timeout_ms);
+}
+
+static int run_as_user(char *const argv[], char *out, size_t size)
+{
+	return run_as_user_for(argv, out, size, RUN_TIMEOUT_MS);
 }
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -312,8 +317,11 @@ int crest_remote_user_init(spank_t sp)
 	if (restart)
 		argv[na++] = "--restart";
 	argv[na] = NULL;
-	char out[CREST_SPANK_ERR_MAX];
-	int rc = run_as_user(argv, out, sizeof(out));
+	/* step-start waits up to register_wait for node 0 (its STARTED and
+	 * its choice of generation); what it says on the way (a damaged
+	 * generation passed over) comes before its answer, the last line */
+	static char out[16384];
+	int rc = run_as_user_for(argv, out, sizeof(out), (int)(crest_conf.register_wait + 30) * 1000);
 	const char *last = strrchr(out, '\n');
 	last = last ? last + 1 : out;
 	if (rc != 0) {
@@ -321,11 +329,13 @@ int crest_remote_user_init(spank_t sp)
 		     out[0] ? out : "crest step-start failed");
 		return 0;
 	}
-	if (!strncmp(out, "dir ", 4)) {
+	const char *dl = !strncmp(out, "dir ", 4) ? out : strstr(out, "\ndir ");
+	if (dl) {
 		/* the folder of this occurrence: STEPDIR, or STEPDIR.2 ... */
-		size_t l = strcspn(out + 4, "\n");
-		if (set_stepdir(out + 4, l)) {
-			fail("checkpoint directory %.*s: too long", (int)l, out + 4);
+		dl += *dl == '\n';
+		size_t l = strcspn(dl + 4, "\n");
+		if (set_stepdir(dl + 4, l)) {
+			fail("checkpoint directory %.*s: too long", (int)l, dl + 4);
 			return 0;
 		}
 	}
