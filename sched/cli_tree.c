@@ -241,6 +241,8 @@ static int plan(struct tree *t, char *err, size_t errlen)
 			t->z[t->nz++] = (struct tzombie){ (int)i, *c, slot++ };
 		}
 	}
+	if (tree_groups_plan(t, &slot))
+		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
 		for (size_t k = 0; k < tp->nregions; k++) {
@@ -419,7 +421,7 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 
 static int make_table(struct tree *t, char *err, size_t errlen)
 {
-	size_t n = t->n + t->nz;
+	size_t n = t->n + t->nz + t->ngroups;
 	size_t len = sizeof(struct crest_vpids_hdr) + n * sizeof(struct crest_vpid_pair);
 	int fd = memfd_create("crest-vpids", 0);
 	if (fd < 0 || ftruncate(fd, len) < 0) {
@@ -442,7 +444,7 @@ static int make_table(struct tree *t, char *err, size_t errlen)
 	return 0;
 }
 
-static void record(struct tree *t, int slot, uint32_t vpid, pid_t real)
+void tree_record(struct tree *t, int slot, uint32_t vpid, pid_t real)
 {
 	struct crest_vpid_pair *e = (struct crest_vpid_pair *)(t->tab + 1);
 	e[slot].virt = (int32_t)vpid;
@@ -462,13 +464,14 @@ static pid_t real_of(const struct tree *t, uint32_t vpid)
 }
 
 /* The session and process group of process i, in the forked child. */
-static void join_groups(const struct tree *t, int i)
+static void join_groups(struct tree *t, int i)
 {
 	const struct crest_img_process *p = &t->p[i].proc;
 	if (i == t->root)
 		return;	/* stays in the restarting shell's session and job */
 	if (p->sid == p->pid) {
 		setsid();
+		tree_groups_hold(t, p->sid);	/* before any process of the session */
 		return;
 	}
 	pid_t leader = p->pgid == p->pid ? 0 : real_of(t, p->pgid);
@@ -526,7 +529,7 @@ static void build(struct tree *t, int i, char **args)
 			build(t, next, args);
 			become(t, next, args);
 		}
-		record(t, t->p[next].slot, best, pid);
+		tree_record(t, t->p[next].slot, best, pid);
 		const struct crest_img_process *cp = &t->p[next].proc;
 		if (cp->sid != cp->pid && cp->pgid != cp->pid && real_of(t, cp->pgid))
 			setpgid(pid, real_of(t, cp->pgid));	/* either side may win the race */
@@ -540,7 +543,7 @@ static void build(struct tree *t, int i, char **args)
 		if (pid == 0)
 			die_like(&t->z[k].c);
 		if (pid > 0)
-			record(t, t->z[k].slot, t->z[k].c.pid, pid);
+			tree_record(t, t->z[k].slot, t->z[k].c.pid, pid);
 	}
 }
 
@@ -729,6 +732,7 @@ void cli_tree_free(struct tree *t)
 	}
 	free(t->p);
 	free(t->z);
+	free(t->groups);
 	free(t->pipes);
 	free(t);
 }
@@ -803,12 +807,13 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 		tree_sysv_abort(t);	/* the segments made, not left behind */
 		return rc;
 	}
-	record(t, t->p[t->root].slot, t->p[t->root].proc.pid, getpid());
+	tree_record(t, t->p[t->root].slot, t->p[t->root].proc.pid, getpid());
 	/* an orphan's go-between is waited for (a shell that ignored SIGCHLD
 	 * would have it reaped unseen); each process's own dispositions come
 	 * back from its image */
 	signal(SIGCHLD, SIG_DFL);
 	fflush(NULL);
+	tree_groups_hold(t, t->p[t->root].proc.sid);
 	build(t, t->root, args);
 	become(t, t->root, args);
 }

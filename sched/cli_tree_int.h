@@ -45,6 +45,13 @@ struct tzombie {
 	int slot;
 };
 
+/* A process group whose leader is gone, made again by a holder process
+ * (cli_tree_groups.c) */
+struct tgroup {
+	uint32_t pgid, sid;		/* virtual */
+	int slot;			/* in the pid table */
+};
+
 struct tpipe {
 	uint64_t ino;
 	uint64_t size;
@@ -96,7 +103,18 @@ struct tree {
 	uint32_t task;			/* 1 + the Slurm task (ckdir_tree_file) */
 	int sysv_count_fd;		/* attachments of removed SysV segments, or -1 */
 	uint32_t sysv_nslots;
+	struct tgroup *groups;
+	size_t ngroups;
 };
+
+/* cli_tree.c: vpid is `real` from now on, in slot `slot` of the pid table */
+void tree_record(struct tree *t, int slot, uint32_t vpid, pid_t real);
+
+/* cli_tree_groups.c */
+/* the groups whose leader is gone, each given a slot from *slot */
+int tree_groups_plan(struct tree *t, int *slot);
+/* their holders, for the groups of session sid (in this process's session) */
+void tree_groups_hold(struct tree *t, uint32_t sid);
 
 
 /* cli_tree_sysv.c */

@@ -36,6 +36,7 @@ declare -A CMD=(
 	[sockets]="$BIN/sockets"
 	[mp_pool]="$PY $TOP/tests/cr/mp_pool.py"
 	[forktree]="$BIN/forktree"
+	[lost_leader]="$BIN/lost_leader"
 	[pipeline]="bash $TOP/tests/cr/pipeline.sh"
 	[fifo_pair]="$BIN/fifo_pair"
 	[make_build]="bash $TOP/tests/cr/make_build.sh"
@@ -45,7 +46,7 @@ declare -A CMD=(
 	[udp]="$BIN/udp"
 	[inotify]="$BIN/inotify $RUNS/inotify.d"
 )
-ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
+ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree lost_leader pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
 
 # CR_JOBS programs at a time (default 2): they mostly wait (the random
 # moments before each checkpoint, the kills and restarts), so two share the
