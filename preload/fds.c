@@ -17,6 +17,7 @@
 #define LOG_MODULE "fds"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,31 @@ static int find_pipe(uint64_t ino)
 	return (int)crest.npipes++;
 }
 
+/*
+ * A file fd that shares its open file description with a lower fd of this
+ * process (dup, a shell's 2>&1) is recorded as such (CREST_FD_SAME_AS), so
+ * that the restart gives both one description again: one offset, not two
+ * that would write over each other.  kcmp(KCMP_FILE) tells; without it
+ * (a kernel without CONFIG_KCMP) each fd keeps its own, as before.
+ */
+static void mark_shared_descriptions(void)
+{
+	pid_t self = (pid_t)syscall(SYS_getpid);
+	for (uint32_t j = 0; j < crest.nfds; j++) {
+		struct crest_img_fd *b = &crest.fds[j].img;
+		if (b->kind != CREST_FD_FILE && b->kind != CREST_FD_DELETED)
+			continue;
+		for (uint32_t i = 0; i < crest.nfds; i++) {
+			const struct crest_img_fd *a = &crest.fds[i].img;
+			if (a->fd >= b->fd || a->kind != b->kind || a->dev != b->dev || a->ino != b->ino ||
+			    CREST_FD_SAME_AS(a) >= 0 || syscall(SYS_kcmp, self, self, KCMP_FILE, a->fd, b->fd) != 0)
+				continue;
+			b->fd_flags |= (uint32_t)(a->fd + 1) << CREST_FD_SAME_SHIFT;
+			break;
+		}
+	}
+}
+
 /* Lists and classifies every fd into crest.fds. */
 static int scan_fds(char *err, size_t errlen)
 {
@@ -273,6 +299,8 @@ static int scan_fds(char *err, size_t errlen)
 	}
 out:
 	close(dfd);
+	if (!rc)
+		mark_shared_descriptions();
 	return rc;
 }
 
@@ -547,6 +575,20 @@ static int high_fd(int fd)
 	return nfd;
 }
 
+/* record i shares its description with a lower fd whose record came
+ * before it and is open now (put back, or the restarting shell's) */
+static bool same_as_restored(uint32_t i)
+{
+	const struct crest_img_fd *r = &crest.fds[i].img;
+	int lower = CREST_FD_SAME_AS(r);
+	if (lower < 0)
+		return false;
+	for (uint32_t k = 0; k < i; k++)
+		if (crest.fds[k].img.fd == lower)
+			return crest.fds[k].img.kind == r->kind && fcntl(lower, F_GETFD) >= 0;
+	return false;
+}
+
 int crest_fds_restore(int image_fd, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -566,6 +608,16 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 
 		if (r->fd <= 2 && (crest.rinfo.inherit_fds >> r->fd & 1) && r->kind != CREST_FD_PIPE)
 			continue;	/* the restarting shell's (crest restart decides) */
+		if (same_as_restored(i)) {
+			/* one description with a lower fd, put back already */
+			if (dup3(CREST_FD_SAME_AS(r), r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+				snprintf(err, errlen, "cannot restore fd %d (%s) as a copy of fd %d: %s", r->fd,
+					 r->path, CREST_FD_SAME_AS(r), strerrordesc_np(errno));
+				pr_err("restart: %s", err);
+				rc = -errno;
+			}
+			continue;
+		}
 		switch (r->kind) {
 		case CREST_FD_STDIO:
 			continue;

@@ -291,12 +291,17 @@ static void print_fds(const struct crest_img_fd *f, uint32_t n, int json)
 			       f[i].flags, f[i].fd_flags & FD_CLOEXEC ? "true" : "false", f[i].pos,
 			       f[i].content_saved ? "true" : "false");
 			cli_json_put(path, SIZE_MAX);
+			if (CREST_FD_SAME_AS(&f[i]) >= 0)
+				printf(", \"same_description_as\": %d", CREST_FD_SAME_AS(&f[i]));
 			printf("}");
 			continue;
 		}
-		printf("  %4d %-7s flags 0%o%s pos %" PRIu64 " %s%s\n", f[i].fd, fd_kind_name(f[i].kind), f[i].flags,
+		printf("  %4d %-7s flags 0%o%s pos %" PRIu64 " %s%s", f[i].fd, fd_kind_name(f[i].kind), f[i].flags,
 		       f[i].fd_flags & FD_CLOEXEC ? " cloexec" : "", f[i].pos, path,
 		       f[i].content_saved ? " (content saved)" : "");
+		if (CREST_FD_SAME_AS(&f[i]) >= 0)
+			printf(" (one description with fd %d)", CREST_FD_SAME_AS(&f[i]));
+		printf("\n");
 	}
 	if (json)
 		printf("]");

@@ -22,8 +22,9 @@
 #include <stdint.h>
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
-#define CREST_IMG_VERSION	4	/* 2: UDP sockets, socket options; 3: inotify fds;
-					 * 4: CREST_SOCK_PENDING records, SysV segment mode and size */
+#define CREST_IMG_VERSION	5	/* 2: UDP sockets, socket options; 3: inotify fds;
+					 * 4: CREST_SOCK_PENDING records, SysV segment mode and size;
+					 * 5: fds that share an open file description (fd_flags) */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -209,12 +210,18 @@ enum crest_fd_kind {
 				 * `crest restart` and in place before libcrest runs */
 };
 
+/* fd_flags >> CREST_FD_SAME_SHIFT: 0, or 1 + an earlier fd of the same
+ * process (a lower one) that shares this fd's open file description (dup,
+ * dup2, a shell's 2>&1): one offset and one set of status flags for both */
+#define CREST_FD_SAME_SHIFT	8
+#define CREST_FD_SAME_AS(r)	((int)((r)->fd_flags >> CREST_FD_SAME_SHIFT) - 1)
+
 /* CREST_SEC_FDS */
 struct crest_img_fd {
 	int32_t fd;
 	uint32_t kind;			/* enum crest_fd_kind */
 	uint32_t flags;			/* open flags (fdinfo flags, octal there) */
-	uint32_t fd_flags;		/* FD_CLOEXEC */
+	uint32_t fd_flags;		/* FD_CLOEXEC; bits 8-31 (version 5): CREST_FD_SAME_AS */
 	uint64_t pos;
 	uint64_t dev, ino, size, mtime_ns;
 	uint32_t mode;

@@ -4,7 +4,8 @@
 # external /bin/sleep every few lines (fork/exec churn all along the run),
 # the filter (a subshell) writes "x*7 % 10007 x", sort orders by the first
 # field, awk checks the order and that every x came once and sums.  Beside
-# it a background job writes numbered lines to a file it keeps open, and
+# it a background job writes numbered lines to a file it keeps open at two
+# fds that share one open file description (3, and 4>&3: one offset), and
 # is waited for.  Prints `RESULT count=N sum=S` and PASS, or FAIL and why.
 # Run as `bash tests/cr/pipeline.sh`.
 set -uo pipefail
@@ -37,12 +38,13 @@ echo "pipeline: start, $N lines"
 # the background job: keeps its file open (a file a process has open is
 # part of its checkpoint; one it reopens for each line would not be)
 (
-	exec 3>"$TMP/bg.log" || exit 1
+	exec 3>"$TMP/bg.log" 4>&3 || exit 1
 	for ((j = 1; j <= BG_LINES; j++)); do
 		echo "bg $j" >&3 || exit 1
+		echo "dup $j" >&4 || exit 1
 		sleep 0.2
 	done
-	exec 3>&-
+	exec 3>&- 4>&-
 	exit 0
 ) &
 bg=$!
@@ -68,7 +70,9 @@ grep '^FAIL' "$TMP/out" && exit 1
 wait "$bg"
 rc=$?
 [ $rc -eq 0 ] || fail "background job exited $rc"
-bad_bg=$(awk -v n="$BG_LINES" '$0 != "bg " NR { print "line " NR ": " $0; exit } END { if (NR != n) print NR " lines, want " n }' "$TMP/bg.log")
+bad_bg=$(awk -v n="$BG_LINES" '
+	$0 != (NR % 2 ? "bg " (NR + 1) / 2 : "dup " NR / 2) { print "line " NR ": " $0; exit }
+	END { if (NR != 2 * n) print NR " lines, want " 2 * n }' "$TMP/bg.log")
 [ -z "$bad_bg" ] || fail "background job's file: $bad_bg"
 
 read -r count sum <"$TMP/out" || fail "the consumer printed nothing"
