@@ -16,8 +16,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,13 +68,21 @@ int tree_groups_plan(struct tree *t, int *slot)
 	return 0;
 }
 
-/* the holder: waits for the end of `hold`, in a group of its own */
+/* the holder: waits for the end of `hold`, in a group of its own, deaf to
+ * what the program may send the group meanwhile */
 static void holder(int hold) __attribute__((noreturn));
 static void holder(int hold)
 {
 	char c;
-	if (dup2(hold, 0) == 0)
-		syscall(SYS_close_range, 1u, ~0u, 0u);	/* nothing of the restart kept open */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_IGN);
+	if (dup2(hold, 0) != 0)
+		_exit(1);
+	/* nothing of the restart kept open (its pipes' ends, the shell's
+	 * stdout, the write end of `hold`): glibc's closefrom falls back to
+	 * /proc/self/fd where close_range is missing */
+	closefrom(1);
 	while (read(0, &c, 1) != 0 && errno == EINTR)
 		;
 	_exit(0);
@@ -85,11 +94,18 @@ void tree_groups_hold(struct tree *t, uint32_t sid)
 		struct tgroup *g = &t->groups[k];
 		int hold[2], ready[2];
 		pid_t h = 0;
-		if (g->sid != sid || pipe2(hold, O_CLOEXEC) < 0)
+		if (g->sid != sid)
 			continue;
+		if (pipe2(hold, O_CLOEXEC) < 0) {
+			tree_record(t, g->slot, 0, 0);	/* every slot is filled: the processes wait for that */
+			fprintf(stderr, "crest: restart: cannot make process group %u again: %m\n", g->pgid);
+			continue;
+		}
 		if (pipe2(ready, O_CLOEXEC) < 0) {
 			close(hold[0]);
 			close(hold[1]);
+			tree_record(t, g->slot, 0, 0);
+			fprintf(stderr, "crest: restart: cannot make process group %u again: %m\n", g->pgid);
 			continue;
 		}
 		pid_t mid = fork();
@@ -113,7 +129,14 @@ void tree_groups_hold(struct tree *t, uint32_t sid)
 		 * from here on holds it until its exec */
 		int w = h > 0 ? fcntl(hold[1], F_DUPFD_CLOEXEC, t->fd_base) : -1;
 		close(hold[1]);
-		if (w >= 0)
+		/* without a holder the members stay in their parent's group, and
+		 * the slot is an identity that translates nothing */
+		if (w >= 0) {
 			tree_record(t, g->slot, g->pgid, h);
+		} else {
+			tree_record(t, g->slot, 0, 0);
+			fprintf(stderr, "crest: restart: cannot make process group %u again (its leader had exited); "
+				"its processes join their parent's\n", g->pgid);
+		}
 	}
 }

@@ -322,7 +322,7 @@ static int daemonize(int *ready_fd)
 		close(ready);
 		ready = 3;
 	}
-	syscall(SYS_close_range, 4, ~0u, 0);
+	closefrom(4);	/* close_range, or /proc/self/fd where it is missing */
 	*ready_fd = ready;
 	return 0;
 }

@@ -8,7 +8,8 @@
  * signals the group (kill(-A, SIGUSR1)) and tells B through a pipe; B
  * waits for that signal, checks that its group is still A's (getpgrp,
  * getpgid), and answers; the parent checks getpgid(B) too.  At the end B
- * prints how many signals it got, the parent waits for it.
+ * prints how many signals it got, the parent waits for it as the group's
+ * (waitpid(-A)).
  *
  * Twice at once: the first process does it in its own session, and a child
  * S that made a session of its own (setsid) does it in S's.  Prints
@@ -155,8 +156,9 @@ static int scenario(const char *who)
 		nap_ms(20);
 	}
 	close(go[1]);
-	if (waitpid(b, &st, 0) != b || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		printf("FAIL %s: B ended with status %d\n", who, st);
+	pid_t w = waitpid(-a, &st, 0);	/* any child in A's group: B */
+	if (w != b || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("FAIL %s: waitpid(-%d) gave %d (B is %d), status %d\n", who, (int)a, (int)w, (int)b, st);
 		return 1;
 	}
 	printf("%s: %d rounds\n", who, rounds);
