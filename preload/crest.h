@@ -212,6 +212,11 @@ void crest_pending_forget(void);	/* after a restart */
 /* sysv_shm.c: a /SYSV region of the image: id, size, mode */
 void crest_sysv_describe(struct crest_img_region *r);
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
+/* fds_share.c: after a restart, open file descriptions shared with the
+ * parent come from it (received[i] set for record i), and those the
+ * children share are sent to them once this process's fds are back */
+void crest_fds_share_receive(uint8_t *received);
+void crest_fds_share_send(void);
 /* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */
 ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);
 /* fds_lock.c: file locks held, read from each regular file's fdinfo while

@@ -30,7 +30,9 @@
 #include "crest.h"
 #include "fd_own.h"
 #include "crest/crc32c.h"
+#include "dirents.h"
 #include "log.h"
+#include "vpid.h"
 
 unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
 static uint64_t own_fds[65536 / 64];	/* crest's own fds: never saved */
@@ -185,12 +187,54 @@ static void mark_shared_descriptions(void)
 	}
 }
 
+/*
+ * The same across processes: a file fd that shares its description with an
+ * fd of the parent (inherited through fork: a file a shell opened for a
+ * group of commands) is recorded with the parent's fd (CREST_FD_SAME_PARENT),
+ * so that crest restart hands the parent's description to it again
+ * (sched/cli_tree_files.c).  Every process of the computation is stopped:
+ * the parent's fds stay as they are while they are compared.  Not for the
+ * root, whose parent is outside the computation.
+ */
+static void mark_parent_descriptions(void)
+{
+	char path[64];
+	pid_t self = (pid_t)syscall(SYS_getpid), parent = (pid_t)syscall(SYS_getppid);
+	bool any = false;
+
+	for (uint32_t j = 0; j < crest.nfds && !any; j++)
+		any = crest.fds[j].img.kind == CREST_FD_FILE && CREST_FD_SAME_AS(&crest.fds[j].img) < 0;
+	if (!any || parent <= 1 || crest_real_to_vpid(self) == crest.root_vpid)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)parent);
+	struct crest_dirents d = { .fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
+	if (d.fd < 0)
+		return;
+	for (long pfd; (pfd = crest_dirents_next(&d)) >= 0;) {
+		struct stat st;
+		if (fstatat(d.fd, d.name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (uint32_t j = 0; j < crest.nfds; j++) {
+			struct crest_img_fd *b = &crest.fds[j].img;
+			int had = CREST_FD_PARENT_FD(b);
+			if (b->kind != CREST_FD_FILE || CREST_FD_SAME_AS(b) >= 0 || (had >= 0 && had < pfd) ||
+			    b->dev != st.st_dev || b->ino != st.st_ino ||
+			    syscall(SYS_kcmp, self, parent, KCMP_FILE, b->fd, pfd) != 0)
+				continue;
+			/* the parent's lowest such fd */
+			b->fd_flags = (b->fd_flags & ((1u << CREST_FD_SAME_SHIFT) - 1)) | CREST_FD_SAME_PARENT |
+				      (uint32_t)(pfd + 1) << CREST_FD_SAME_SHIFT;
+		}
+	}
+	close(d.fd);
+}
+
 /* Lists and classifies every fd into crest.fds. */
 static int scan_fds(char *err, size_t errlen)
 {
-	char buf[4096];
 	int rc = 0;
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct crest_dirents d = { .fd = dfd };
 	if (dfd < 0) {
 		snprintf(err, errlen, "cannot list /proc/self/fd: %s", strerrordesc_np(errno));
 		return -errno;
@@ -199,103 +243,93 @@ static int scan_fds(char *err, size_t errlen)
 	crest.npipes = 0;
 	crest_sock_reset();
 	crest_locks_reset();
-	for (;;) {
-		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (long off = 0; off < n;) {
-			struct dirent64 { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; };
-			struct dirent64 *d = (struct dirent64 *)(buf + off);
-			off += d->reclen;
-			if (d->name[0] < '0' || d->name[0] > '9')
-				continue;
-			int fd = atoi(d->name);
-			if (fd == dfd || is_own(fd))
-				continue;
-			if (crest.nfds >= CREST_MAX_FDS) {
-				snprintf(err, errlen, "more than %d open files", CREST_MAX_FDS);
+	for (long entry; (entry = crest_dirents_next(&d)) >= 0;) {
+		int fd = (int)entry;
+		if (fd == dfd || is_own(fd))
+			continue;
+		if (crest.nfds >= CREST_MAX_FDS) {
+			snprintf(err, errlen, "more than %d open files", CREST_MAX_FDS);
+			rc = -EMFILE;
+			goto out;
+		}
+		struct crest_fd *f = &crest.fds[crest.nfds];
+		struct crest_img_fd *r = &f->img;
+		memset(f, 0, sizeof(*f));
+		f->pipe = -1;
+		r->fd = fd;
+		char lpath[64];
+		snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", fd);
+		ssize_t l = readlink(lpath, r->path, sizeof(r->path) - 1);
+		if (l < 0)
+			continue;	/* closed meanwhile */
+		r->path[l] = 0;
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			continue;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->size = st.st_size;
+		r->mode = st.st_mode;
+		r->mtime_ns = mtime_ns(&st);
+		const char *info = fdinfo(fd, &r->pos, &r->flags);
+		int fdfl = fcntl(fd, F_GETFD);
+		r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
+		size_t pl = strlen(r->path);
+		bool deleted = pl > 10 && !strcmp(r->path + pl - 10, " (deleted)");
+		if (S_ISFIFO(st.st_mode)) {	/* a pipe, or a FIFO (named: path kept) */
+			int pi = find_pipe(st.st_ino);
+			if (pi < 0) {
+				snprintf(err, errlen, "more than %zu pipes",
+					 sizeof(crest.pipes) / sizeof(crest.pipes[0]));
 				rc = -EMFILE;
 				goto out;
 			}
-			struct crest_fd *f = &crest.fds[crest.nfds];
-			struct crest_img_fd *r = &f->img;
-			memset(f, 0, sizeof(*f));
-			f->pipe = -1;
-			r->fd = fd;
-			char lpath[64];
-			snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", fd);
-			ssize_t l = readlink(lpath, r->path, sizeof(r->path) - 1);
-			if (l < 0)
-				continue;	/* closed meanwhile */
-			r->path[l] = 0;
-			struct stat st;
-			if (fstat(fd, &st) < 0)
-				continue;
-			r->dev = st.st_dev;
-			r->ino = st.st_ino;
-			r->size = st.st_size;
-			r->mode = st.st_mode;
-			r->mtime_ns = mtime_ns(&st);
-			const char *info = fdinfo(fd, &r->pos, &r->flags);
-			int fdfl = fcntl(fd, F_GETFD);
-			r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
-			size_t pl = strlen(r->path);
-			bool deleted = pl > 10 && !strcmp(r->path + pl - 10, " (deleted)");
-			if (S_ISFIFO(st.st_mode)) {	/* a pipe, or a FIFO (named: path kept) */
-				int pi = find_pipe(st.st_ino);
-				if (pi < 0) {
-					snprintf(err, errlen, "more than %zu pipes",
-						 sizeof(crest.pipes) / sizeof(crest.pipes[0]));
-					rc = -EMFILE;
-					goto out;
-				}
-				f->pipe = pi;
-				if ((r->flags & O_ACCMODE) == O_WRONLY)
-					crest.pipes[pi].wfd = fd;
-				else
-					crest.pipes[pi].rfd = fd;
-				int psz = fcntl(fd, F_GETPIPE_SZ);
-				r->size = psz > 0 ? (uint64_t)psz : 0;
-				r->kind = CREST_FD_PIPE;
-			} else if (S_ISREG(st.st_mode)) {
-				r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
-				/* files whose content comes back with the image: small
-				 * written ones, and every node-local one, read-only too
-				 * (another process of the computation may delete it after
-				 * the checkpoint: gcc's /tmp/cc*.s read by as) */
-				if (r->kind == CREST_FD_DELETED || node_local(r->path) ||
-				    ((r->flags & O_ACCMODE) != O_RDONLY &&
-				     (uint64_t)st.st_size <= SMALL_FILE_MAX))
-					r->content_saved = 1;
-				if (info)
-					crest_locks_scan(crest.nfds, info);
-			} else if (S_ISDIR(st.st_mode)) {
-				r->kind = CREST_FD_DIR;
-			} else if (S_ISCHR(st.st_mode) && is_devnull_like(r->path)) {
-				r->kind = CREST_FD_DEVNULL;
-			} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
-							   major(st.st_rdev) == 5)) {
-				r->kind = CREST_FD_TTY;
-			} else if (S_ISSOCK(st.st_mode) && fd > 2) {
-				r->kind = CREST_FD_SOCKET;
-				rc = crest_sock_scan(fd, crest.nfds, err, errlen);
-				if (rc)
-					goto out;
-			} else if ((r->kind = crest_fd_event_kind(r->path))) {
-				/* eventfd, timerfd, signalfd, epoll: fds_event.c */
-			} else if (fd <= 2) {
-				/* the restarting shell's, like the root process's 0-2 */
-				r->kind = CREST_FD_STDIO;
-			} else {
-				snprintf(err, errlen,
-					 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
-					 "processes, ... come with issue 3; see docs/unsupported.md)",
-					 fd, r->path);
-				rc = -ENOTSUP;
+			f->pipe = pi;
+			if ((r->flags & O_ACCMODE) == O_WRONLY)
+				crest.pipes[pi].wfd = fd;
+			else
+				crest.pipes[pi].rfd = fd;
+			int psz = fcntl(fd, F_GETPIPE_SZ);
+			r->size = psz > 0 ? (uint64_t)psz : 0;
+			r->kind = CREST_FD_PIPE;
+		} else if (S_ISREG(st.st_mode)) {
+			r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
+			/* files whose content comes back with the image: small
+			 * written ones, and every node-local one, read-only too
+			 * (another process of the computation may delete it after
+			 * the checkpoint: gcc's /tmp/cc*.s read by as) */
+			if (r->kind == CREST_FD_DELETED || node_local(r->path) ||
+			    ((r->flags & O_ACCMODE) != O_RDONLY &&
+			     (uint64_t)st.st_size <= SMALL_FILE_MAX))
+				r->content_saved = 1;
+			if (info)
+				crest_locks_scan(crest.nfds, info);
+		} else if (S_ISDIR(st.st_mode)) {
+			r->kind = CREST_FD_DIR;
+		} else if (S_ISCHR(st.st_mode) && is_devnull_like(r->path)) {
+			r->kind = CREST_FD_DEVNULL;
+		} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
+						   major(st.st_rdev) == 5)) {
+			r->kind = CREST_FD_TTY;
+		} else if (S_ISSOCK(st.st_mode) && fd > 2) {
+			r->kind = CREST_FD_SOCKET;
+			rc = crest_sock_scan(fd, crest.nfds, err, errlen);
+			if (rc)
 				goto out;
-			}
-			crest.nfds++;
+		} else if ((r->kind = crest_fd_event_kind(r->path))) {
+			/* eventfd, timerfd, signalfd, epoll: fds_event.c */
+		} else if (fd <= 2) {
+			/* the restarting shell's, like the root process's 0-2 */
+			r->kind = CREST_FD_STDIO;
+		} else {
+			snprintf(err, errlen,
+				 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
+				 "processes, ... come with issue 3; see docs/unsupported.md)",
+				 fd, r->path);
+			rc = -ENOTSUP;
+			goto out;
 		}
+		crest.nfds++;
 	}
 out:
 	close(dfd);
@@ -376,6 +410,7 @@ int crest_fds_save(char *err, size_t errlen)
 	int rc = scan_fds(err, errlen);
 	if (rc)
 		return rc;
+	mark_parent_descriptions();
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		struct crest_img_fd *r = &crest.fds[i].img;
 		if ((r->kind == CREST_FD_FILE) && (r->flags & O_ACCMODE) != O_RDONLY)
@@ -600,6 +635,9 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 	/* the image fd must not be in the way of the application's */
 	image_fd = high_fd(image_fd);
 	crest.rinfo.image_fd = image_fd;
+	static uint8_t received[CREST_MAX_FDS];	/* from the parent: one description with its fd */
+	memset(received, 0, sizeof(received));
+	crest_fds_share_receive(received);
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		struct crest_fd *f = &crest.fds[i];
 		struct crest_img_fd *r = &f->img;
@@ -608,6 +646,8 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 
 		if (r->fd <= 2 && (crest.rinfo.inherit_fds >> r->fd & 1) && r->kind != CREST_FD_PIPE)
 			continue;	/* the restarting shell's (crest restart decides) */
+		if (received[i])
+			continue;	/* the parent's description: content, size and offset are its */
 		if (same_as_restored(i)) {
 			/* one description with a lower fd, put back already */
 			if (dup3(CREST_FD_SAME_AS(r), r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
@@ -711,5 +751,6 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 	}
 	crest_fds_event_restore_epoll();
 	crest_locks_restore();
+	crest_fds_share_send();
 	return rc;
 }

@@ -293,6 +293,8 @@ static void print_fds(const struct crest_img_fd *f, uint32_t n, int json)
 			cli_json_put(path, SIZE_MAX);
 			if (CREST_FD_SAME_AS(&f[i]) >= 0)
 				printf(", \"same_description_as\": %d", CREST_FD_SAME_AS(&f[i]));
+			if (CREST_FD_PARENT_FD(&f[i]) >= 0)
+				printf(", \"same_description_as_parent\": %d", CREST_FD_PARENT_FD(&f[i]));
 			printf("}");
 			continue;
 		}
@@ -301,6 +303,8 @@ static void print_fds(const struct crest_img_fd *f, uint32_t n, int json)
 		       f[i].content_saved ? " (content saved)" : "");
 		if (CREST_FD_SAME_AS(&f[i]) >= 0)
 			printf(" (one description with fd %d)", CREST_FD_SAME_AS(&f[i]));
+		if (CREST_FD_PARENT_FD(&f[i]) >= 0)
+			printf(" (one description with the parent's fd %d)", CREST_FD_PARENT_FD(&f[i]));
 		printf("\n");
 	}
 	if (json)

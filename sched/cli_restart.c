@@ -220,11 +220,11 @@ static void become_tree(const struct cli_paths *paths, const char *run, uint64_t
 	unlink(file);
 	char *args[18 + 2 * 64 + 1] = { (char *)paths->restart, "--image", "@IMAGE@", "--dir", (char *)run,
 					 "--generation", genbuf, "--keep-fds", "--vpid-fd", "@VPIDFD@",
-					 "--inherit-fds", "@INHERIT@", "--shm-fds", "@SHM@", "--tmpdir",
-					 getenv("TMPDIR") ? getenv("TMPDIR") : "" };
+					 "--inherit-fds", "@INHERIT@", "--shm-fds", "@SHM@", "--fd-links", "@FDLINKS@",
+					 "--tmpdir", getenv("TMPDIR") ? getenv("TMPDIR") : "" };
 	for (int i = 0; i < nextra; i++)
-		args[16 + i] = extra[i];
-	args[16 + nextra] = NULL;
+		args[18 + i] = extra[i];
+	args[18 + nextra] = NULL;
 	/* a stale table of an earlier incarnation must not reach new programs */
 	ckdir_tree_file(file, sizeof(file), run, "VPIDS", task);
 	unlink(file);

@@ -241,7 +241,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 			t->z[t->nz++] = (struct tzombie){ (int)i, *c, slot++ };
 		}
 	}
-	if (tree_groups_plan(t, &slot))
+	if (tree_groups_plan(t, &slot) || tree_files_plan(t))
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
@@ -680,9 +680,11 @@ static void become(struct tree *t, int i, char **args)
 		for (size_t j = 0; j < t->nshm && !keep; j++)
 			keep = open_fds[k] == t->shm[j].fd;
 		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && open_fds[k] != t->sysv_count_fd &&
-		    !is_target(tp, open_fds[k]) && !keep)
+		    !is_target(tp, open_fds[k]) && !keep && !tree_files_keep(t, i, open_fds[k]))
 			close(open_fds[k]);
 	}
+	static char links[2048];
+	tree_files_arg(t, i, links, sizeof(links));
 	char vfd[16], inh[16];
 	snprintf(vfd, sizeof(vfd), "%d", t->vpid_fd);
 	snprintf(inh, sizeof(inh), "%u", inherit);
@@ -696,6 +698,8 @@ static void become(struct tree *t, int i, char **args)
 			args[a] = inh;
 		else if (!strcmp(args[a], "@SHM@"))
 			args[a] = shmarg;
+		else if (!strcmp(args[a], "@FDLINKS@"))
+			args[a] = links;
 	}
 	execv(args[0], args);
 	fprintf(stderr, "crest: restart: cannot run %s: %s\n", args[0], strerror(errno));
@@ -730,6 +734,11 @@ void cli_tree_free(struct tree *t)
 		free(t->pipes[i].data);
 		free(t->pipes[i].fifo);
 	}
+	for (size_t i = 0; i < t->nlinks; i++)
+		for (int e = 0; e < 2; e++)
+			if (t->links[i].sock[e] >= 0)
+				close(t->links[i].sock[e]);
+	free(t->links);
 	free(t->p);
 	free(t->z);
 	free(t->groups);
@@ -790,13 +799,16 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 				top = t->p[i].fds[k].fd;
 	t->fd_base = top + 1 > 1000 ? top + 1 : 1000;
 	struct rlimit rl;
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)t->fd_base + 2 * t->npipes + 16) {
+	if (!getrlimit(RLIMIT_NOFILE, &rl) &&
+	    rl.rlim_cur < (rlim_t)t->fd_base + 2 * t->npipes + t->ngroups + 2 * t->nlinks + 16) {
 		rl.rlim_cur = rl.rlim_max;	/* libcrest restores the process's own limits */
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	for (int n = 0; n <= 2; n++)
 		t->shell_fd[n] = fcntl(n, F_DUPFD_CLOEXEC, t->fd_base);
 	int rc = make_pipes(t, err, errlen);
+	if (!rc)
+		rc = tree_files_make(t, err, errlen);
 	if (!rc)
 		rc = tree_sockets_make(t, err, errlen);
 	if (!rc)

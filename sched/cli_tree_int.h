@@ -52,6 +52,16 @@ struct tgroup {
 	int slot;			/* in the pid table */
 };
 
+/* Open file descriptions a parent hands to a child at restart
+ * (cli_tree_files.c): the parent's fd pfd[j] becomes the child's cfd[j] */
+#define TLINK_MAX 64
+struct tlink {
+	int parent, child;		/* process indexes */
+	int sock[2];			/* [0] the parent's end, [1] the child's */
+	int n;
+	int pfd[TLINK_MAX], cfd[TLINK_MAX];
+};
+
 struct tpipe {
 	uint64_t ino;
 	uint64_t size;
@@ -105,6 +115,8 @@ struct tree {
 	uint32_t sysv_nslots;
 	struct tgroup *groups;
 	size_t ngroups;
+	struct tlink *links;
+	size_t nlinks;
 };
 
 /* cli_tree.c: vpid is `real` from now on, in slot `slot` of the pid table */
@@ -127,6 +139,15 @@ int tree_sysv_done(struct tree *t, char *err, size_t errlen);
 void tree_sysv_abort(struct tree *t);
 /* o's entry of crest-restart's --shm-fds for region index `region` */
 int tree_sysv_arg(const struct tree *t, const struct tshm *o, size_t region, char *buf, size_t size);
+
+/* cli_tree_files.c */
+int tree_files_plan(struct tree *t);
+/* the socket pairs, at high fds */
+int tree_files_make(struct tree *t, char *err, size_t errlen);
+/* fd is one of process i's ends */
+bool tree_files_keep(const struct tree *t, int i, int fd);
+/* process i's crest-restart --fd-links (its ends made inheritable); its length */
+size_t tree_files_arg(const struct tree *t, int i, char *buf, size_t size);
 
 /* cli_tree_sockets.c */
 int tree_sockets_plan(struct tree *t, char *err, size_t errlen);

@@ -210,18 +210,24 @@ enum crest_fd_kind {
 				 * `crest restart` and in place before libcrest runs */
 };
 
-/* fd_flags >> CREST_FD_SAME_SHIFT: 0, or 1 + an earlier fd of the same
- * process (a lower one) that shares this fd's open file description (dup,
- * dup2, a shell's 2>&1): one offset and one set of status flags for both */
+/* fd_flags bits 8-30: 0, or 1 + an fd that shares this fd's open file
+ * description (one offset and one set of status flags for both): a lower
+ * fd of the same process (dup, dup2, a shell's 2>&1), or with bit 31 an fd
+ * of the process's parent (inherited through fork, e.g. a file a shell
+ * opened for a group of commands) */
 #define CREST_FD_SAME_SHIFT	8
-#define CREST_FD_SAME_AS(r)	((int)((r)->fd_flags >> CREST_FD_SAME_SHIFT) - 1)
+#define CREST_FD_SAME_MASK	0x7fffffu
+#define CREST_FD_SAME_PARENT	(1u << 31)
+#define CREST_FD_SAME_FD(r)	((int)(((r)->fd_flags >> CREST_FD_SAME_SHIFT) & CREST_FD_SAME_MASK) - 1)
+#define CREST_FD_SAME_AS(r)	((r)->fd_flags & CREST_FD_SAME_PARENT ? -1 : CREST_FD_SAME_FD(r))
+#define CREST_FD_PARENT_FD(r)	((r)->fd_flags & CREST_FD_SAME_PARENT ? CREST_FD_SAME_FD(r) : -1)
 
 /* CREST_SEC_FDS */
 struct crest_img_fd {
 	int32_t fd;
 	uint32_t kind;			/* enum crest_fd_kind */
 	uint32_t flags;			/* open flags (fdinfo flags, octal there) */
-	uint32_t fd_flags;		/* FD_CLOEXEC; bits 8-31 (version 5): CREST_FD_SAME_AS */
+	uint32_t fd_flags;		/* FD_CLOEXEC; bits 8-31 (version 5): CREST_FD_SAME_* */
 	uint64_t pos;
 	uint64_t dev, ino, size, mtime_ns;
 	uint32_t mode;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define CREST_RINFO_MAGIC	0x4f464e49u	/* "INFO" */
-#define CREST_RINFO_VERSION	1
+#define CREST_RINFO_VERSION	2	/* 2: fd_links */
 #define CREST_RESTART_IMAGE_FD	990	/* image fd in the restored process */
 
 struct crest_restart_info {
@@ -32,6 +32,12 @@ struct crest_restart_info {
 	char path_map[8192];		/* "OLD\0NEW\0...\0" from --path-map, empty-terminated */
 	char env[4096];			/* "NAME=VALUE\0...\0" from --env, empty-terminated */
 	char tmpdir[1024];		/* TMPDIR of `crest restart` ("" if unset) */
+	/* open file descriptions shared with the parent or children, handed
+	 * over through sockets crest restart made (sched/cli_tree_files.c):
+	 * lines "i SOCK PFD:FD,..." (receive from the parent: its fd PFD
+	 * becomes fd FD here) and "o SOCK PFD,..." (send these fds to a
+	 * child); "" when none */
+	char fd_links[2048];
 };
 
 /* The pid table of a restarted process tree: `crest restart` creates it

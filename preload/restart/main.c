@@ -869,6 +869,8 @@ __attribute__((noreturn, used)) void restart_main(uint64_t *sp)
 			i++;
 		} else if (!strcmp(a, "--tmpdir") && v)
 			strncpy_z(rinfo.tmpdir, v, sizeof(rinfo.tmpdir)), i++;
+		else if (!strcmp(a, "--fd-links") && v)	/* for libcrest: preload/fds_share.c */
+			strncpy_z(rinfo.fd_links, v, sizeof(rinfo.fd_links)), i++;
 		else if (!strcmp(a, "--keep-fds"))
 			keep_fds = 1;
 		else if (!strcmp(a, "--restart-count") && v)

@@ -6,7 +6,9 @@
 # field, awk checks the order and that every x came once and sums.  Beside
 # it a background job writes numbered lines to a file it keeps open at two
 # fds that share one open file description (3, and 4>&3: one offset), and
-# is waited for.  Prints `RESULT count=N sum=S` and PASS, or FAIL and why.
+# a second one, whose subshell has its stdout on a file, runs two writers
+# that share that description with it (each line goes after the last one,
+# whoever wrote it); both are waited for.  Prints `RESULT count=N sum=S` and PASS, or FAIL and why.
 # Run as `bash tests/cr/pipeline.sh`.
 set -uo pipefail
 export LC_ALL=C
@@ -48,6 +50,19 @@ echo "pipeline: start, $N lines"
 	exit 0
 ) &
 bg=$!
+(
+	writer() {
+		local j
+		for ((j = 1; j <= BG_LINES; j++)); do
+			echo "$1 $j" || exit 1
+			sleep 0.2
+		done
+	}
+	writer w1 &
+	writer w2 &
+	wait
+) >"$TMP/shared.log" &
+bg2=$!
 
 producer |
 	(
@@ -74,6 +89,13 @@ bad_bg=$(awk -v n="$BG_LINES" '
 	$0 != (NR % 2 ? "bg " (NR + 1) / 2 : "dup " NR / 2) { print "line " NR ": " $0; exit }
 	END { if (NR != 2 * n) print NR " lines, want " 2 * n }' "$TMP/bg.log")
 [ -z "$bad_bg" ] || fail "background job's file: $bad_bg"
+wait "$bg2"
+rc=$?
+[ $rc -eq 0 ] || fail "second background job exited $rc"
+bad_shared=$(awk -v n="$BG_LINES" '
+	!/^w[12] [0-9]+$/ || $2 < 1 || $2 > n || seen[$0]++ { print "line " NR ": " $0; exit }
+	END { if (NR != 2 * n) print NR " lines, want " 2 * n }' "$TMP/shared.log")
+[ -z "$bad_shared" ] || fail "the writers' shared file: $bad_shared"
 
 read -r count sum <"$TMP/out" || fail "the consumer printed nothing"
 want_sum=0
