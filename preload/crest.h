@@ -215,7 +215,7 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen);
 /* fds_share.c: after a restart, open file descriptions shared with the
  * parent come from it (received[i] set for record i), and those the
  * children share are sent to them once this process's fds are back */
-void crest_fds_share_receive(uint8_t *received);
+void crest_fds_share_receive(uint8_t *received, int base);	/* base: above every fd to restore */
 void crest_fds_share_send(void);
 /* /proc/self/fdinfo/fd into buf (NUL-terminated); its length, or -errno */
 ssize_t crest_fdinfo_read(int fd, char *buf, size_t len);

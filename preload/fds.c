@@ -169,6 +169,20 @@ static int find_pipe(uint64_t ino)
  * that would write over each other.  kcmp(KCMP_FILE) tells; without it
  * (a kernel without CONFIG_KCMP) each fd keeps its own, as before.
  */
+/* kcmp(KCMP_FILE) of a and b (in processes pa, pb): 0 when one description;
+ * a kernel or seccomp profile without kcmp is said once */
+static long same_file(pid_t pa, pid_t pb, int a, int b)
+{
+	static bool said;
+	long r = syscall(SYS_kcmp, pa, pb, KCMP_FILE, a, b);
+	if (r < 0 && (errno == ENOSYS || errno == EPERM) && !said) {
+		said = true;
+		pr_warn("kcmp is not available here (%s): fds that share an open file description come back "
+			"with one each", strerrordesc_np(errno));
+	}
+	return r;
+}
+
 static void mark_shared_descriptions(void)
 {
 	pid_t self = (pid_t)syscall(SYS_getpid);
@@ -179,7 +193,7 @@ static void mark_shared_descriptions(void)
 		for (uint32_t i = 0; i < crest.nfds; i++) {
 			const struct crest_img_fd *a = &crest.fds[i].img;
 			if (a->fd >= b->fd || a->kind != b->kind || a->dev != b->dev || a->ino != b->ino ||
-			    CREST_FD_SAME_AS(a) >= 0 || syscall(SYS_kcmp, self, self, KCMP_FILE, a->fd, b->fd) != 0)
+			    CREST_FD_SAME_AS(a) >= 0 || same_file(self, self, a->fd, b->fd) != 0)
 				continue;
 			b->fd_flags |= (uint32_t)(a->fd + 1) << CREST_FD_SAME_SHIFT;
 			break;
@@ -219,7 +233,7 @@ static void mark_parent_descriptions(void)
 			int had = CREST_FD_PARENT_FD(b);
 			if (b->kind != CREST_FD_FILE || CREST_FD_SAME_AS(b) >= 0 || (had >= 0 && had < pfd) ||
 			    b->dev != st.st_dev || b->ino != st.st_ino ||
-			    syscall(SYS_kcmp, self, parent, KCMP_FILE, b->fd, pfd) != 0)
+			    same_file(self, parent, b->fd, pfd) != 0)
 				continue;
 			/* the parent's lowest such fd */
 			b->fd_flags = (b->fd_flags & ((1u << CREST_FD_SAME_SHIFT) - 1)) | CREST_FD_SAME_PARENT |
@@ -637,7 +651,7 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 	crest.rinfo.image_fd = image_fd;
 	static uint8_t received[CREST_MAX_FDS];	/* from the parent: one description with its fd */
 	memset(received, 0, sizeof(received));
-	crest_fds_share_receive(received);
+	crest_fds_share_receive(received, restore_base);
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		struct crest_fd *f = &crest.fds[i];
 		struct crest_img_fd *r = &f->img;

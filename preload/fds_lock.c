@@ -14,10 +14,13 @@
  * that took it meanwhile: a warning names the file and the lock, and the
  * program runs without it.
  *
- * A flock or OFD lock shared by several processes (one description
- * inherited through fork) comes back in one of them only: crest restores
- * such a description once per process (docs/unsupported.md).  Leases and
- * mandatory locks are not restored (a warning at restart).
+ * A flock or OFD lock on a description several processes share comes
+ * back with the description: one for a parent and its children
+ * (fds_share.c), so each takes it again on the same description; where
+ * crest restores the description once per process (docs/unsupported.md:
+ * siblings whose parent closed it, one passed over a Unix socket), in
+ * one of them only.  Leases and mandatory locks are not restored (a
+ * warning at restart).
  */
 #define LOG_MODULE "locks"
 #include <errno.h>

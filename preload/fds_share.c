@@ -48,7 +48,7 @@ static int record_of(int fd)
 	return -1;
 }
 
-void crest_fds_share_receive(uint8_t *received)
+void crest_fds_share_receive(uint8_t *received, int base)
 {
 	const char *at = crest.rinfo.fd_links, *rest;
 	char kind;
@@ -81,25 +81,40 @@ void crest_fds_share_receive(uint8_t *received)
 		struct cmsghdr *h = len > 0 ? CMSG_FIRSTHDR(&m) : NULL;
 		int nfds = h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS ?
 				   (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
-		const int *fds = h ? (const int *)CMSG_DATA(h) : NULL;
+		int fds[SHARE_MAX];
 		if (nfds > (int)(len / (ssize_t)sizeof(int32_t)))
 			nfds = (int)(len / (ssize_t)sizeof(int32_t));
+		/* the kernel put them at the lowest free fds, where this process's
+		 * own fds go: above them all first */
 		for (int j = 0; j < nfds; j++) {
-			for (int k = 0; k < n; k++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + j * sizeof(int), sizeof(int));
+			fds[j] = fcntl(fd, F_DUPFD_CLOEXEC, base);
+			close(fd);
+		}
+		int placed = 0;
+		for (int j = 0; j < nfds; j++) {
+			for (int k = 0; k < n && fds[j] >= 0; k++) {
 				int r = got[j] == pfd[k] ? record_of(cfd[k]) : -1;
 				if (r < 0 || received[r])
 					continue;
 				const struct crest_img_fd *rec = &crest.fds[r].img;
-				if (rec->fd <= 2 && (crest.rinfo.inherit_fds >> rec->fd & 1))
-					continue;	/* the restarting shell's already, as the parent's is */
-				if (dup3(fds[j], rec->fd, (rec->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) == rec->fd)
+				if (rec->fd <= 2 && (crest.rinfo.inherit_fds >> rec->fd & 1)) {
+					placed++;	/* the restarting shell's already, as the parent's is */
+					continue;
+				}
+				if (dup3(fds[j], rec->fd, (rec->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) == rec->fd) {
 					received[r] = 1;
+					placed++;
+				}
 			}
-			close(fds[j]);
+			if (fds[j] >= 0)
+				close(fds[j]);
 		}
-		if (nfds < n && len >= 0)
-			pr_warn("restart: %d of %d files shared with the parent did not come from it; "
-				"they are reopened on their own (their offsets no longer shared)", n - nfds, n);
+		if (placed < n)
+			pr_warn("restart: %d of %d files shared with the parent did not come from it (%s); "
+				"they are reopened on their own, their offsets no longer shared", n - placed, n,
+				len < 0 ? "no message" : len == 0 ? "it ended" : "not sent or not placed");
 	}
 }
 

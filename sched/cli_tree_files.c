@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,20 @@ static struct tlink *find_link(struct tree *t, int parent, int child)
 	return l;
 }
 
+/* fd 0-2 record r of a process other than the root is the same file as
+ * one of the root's 0-2: crest restart gives it the restarting shell's
+ * (cli_tree.c stdio_fds), nothing to hand over */
+static bool shell_stdio(const struct tree *t, const struct crest_img_fd *r)
+{
+	const struct tproc *root = &t->p[t->root];
+	if (r->fd > 2)
+		return false;
+	for (size_t k = 0; k < root->nfds; k++)
+		if (root->fds[k].fd <= 2 && root->fds[k].dev == r->dev && root->fds[k].ino == r->ino)
+			return true;
+	return false;
+}
+
 int tree_files_plan(struct tree *t)
 {
 	for (size_t c = 0; c < t->n; c++) {
@@ -51,7 +66,8 @@ int tree_files_plan(struct tree *t)
 		for (size_t k = 0; k < tp->nfds; k++) {
 			const struct crest_img_fd *r = &tp->fds[k];
 			int pfd = CREST_FD_PARENT_FD(r);
-			if (r->kind != CREST_FD_FILE || pfd < 0 || !has_file_fd(&t->p[tp->parent], pfd))
+			if (r->kind != CREST_FD_FILE || pfd < 0 || !has_file_fd(&t->p[tp->parent], pfd) ||
+			    shell_stdio(t, r))
 				continue;
 			struct tlink *l = find_link(t, tp->parent, (int)c);
 			if (!l)
@@ -105,15 +121,16 @@ size_t tree_files_arg(const struct tree *t, int i, char *buf, size_t size)
 		bool out = l->parent == i;
 		if (!out && l->child != i)
 			continue;
-		int w = snprintf(buf + used, size - used, "%c %d ", out ? 'o' : 'i', l->sock[out ? 0 : 1]);
-		for (int j = 0; j < l->n && w > 0 && used + (size_t)w < size; j++) {
-			used += (size_t)w;
-			w = out ? snprintf(buf + used, size - used, "%s%d", j ? "," : "", l->pfd[j])
-				: snprintf(buf + used, size - used, "%s%d:%d", j ? "," : "", l->pfd[j], l->cfd[j]);
-		}
-		if (w < 0 || used + (size_t)w + 2 >= size)
-			return 0;	/* does not fit: each process reopens its own */
-		used += (size_t)w;
+		char line[TLINK_MAX * 24 + 32];
+		size_t len = (size_t)snprintf(line, sizeof(line), "%c %d ", out ? 'o' : 'i', l->sock[out ? 0 : 1]);
+		for (int j = 0; j < l->n; j++)
+			len += (size_t)(out ? snprintf(line + len, sizeof(line) - len, "%s%d", j ? "," : "", l->pfd[j])
+					    : snprintf(line + len, sizeof(line) - len, "%s%d:%d", j ? "," : "", l->pfd[j],
+						       l->cfd[j]));
+		if (used + len + 2 > size)
+			continue;	/* does not fit: the child reopens those files on its own */
+		memcpy(buf + used, line, len);
+		used += len;
 		buf[used++] = '\n';
 		buf[used] = 0;
 		fcntl(l->sock[out ? 0 : 1], F_SETFD, 0);	/* through exec into crest-restart */

@@ -6,7 +6,7 @@
 # field, awk checks the order and that every x came once and sums.  Beside
 # it a background job writes numbered lines to a file it keeps open at two
 # fds that share one open file description (3, and 4>&3: one offset), and
-# a second one, whose subshell has its stdout on a file, runs two writers
+# a second one, whose subshell opened a file at fd 3, runs two writers
 # that share that description with it (each line goes after the last one,
 # whoever wrote it); both are waited for.  Prints `RESULT count=N sum=S` and PASS, or FAIL and why.
 # Run as `bash tests/cr/pipeline.sh`.
@@ -51,17 +51,18 @@ echo "pipeline: start, $N lines"
 ) &
 bg=$!
 (
+	exec 3>"$TMP/shared.log" || exit 1
 	writer() {
 		local j
 		for ((j = 1; j <= BG_LINES; j++)); do
-			echo "$1 $j" || exit 1
+			echo "$1 $j" >&3 || exit 1
 			sleep 0.2
 		done
 	}
 	writer w1 &
 	writer w2 &
 	wait
-) >"$TMP/shared.log" &
+) &
 bg2=$!
 
 producer |
