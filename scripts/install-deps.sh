@@ -1,23 +1,26 @@
 #!/bin/bash
 # Install what building and testing crest needs, on Debian 12.
 # --fuzz: also what `make fuzz` needs (clang and its libFuzzer).
+# --soak: also what `make soak` runs (Debian's GROMACS).
 # Idempotent: asks dpkg first and touches apt only when something is missing.
 # Works without a terminal (CI=true, no stdin).
 set -euo pipefail
 
-PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy
+PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy r-base-core
       procps util-linux iproute2 file busybox-static
       slurm-wlm slurm-client munge libslurm-dev)
 
 # libFuzzer (libclang_rt.fuzzer-x86_64.a) is in libclang-rt-14-dev, which
 # clang only recommends: libclang-rt-dev pulls the one matching clang
 FUZZ_PKGS=(clang libclang-rt-dev)
+SOAK_PKGS=(gromacs)
 
 case "${1:-}" in
 "") ;;
 --fuzz) PKGS+=("${FUZZ_PKGS[@]}") ;;
+--soak) PKGS+=("${SOAK_PKGS[@]}") ;;
 *)
-	echo "usage: $0 [--fuzz]" >&2
+	echo "usage: $0 [--fuzz | --soak]" >&2
 	exit 2
 	;;
 esac

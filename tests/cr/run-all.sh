@@ -27,6 +27,7 @@ declare -A CMD=(
 	[sleepread]="$BIN/sleepread"
 	[deleted_file]="$BIN/deleted_file $RUNS/deleted_file"
 	[numpy_loop]="$PY $TOP/tests/cr/numpy_loop.py"
+	[r_loop]="Rscript $TOP/tests/cr/r_loop.R"
 	[sigwait_thread]="$BIN/sigwait_thread"
 	[manythreads]="$BIN/manythreads"
 	[blocking]="$BIN/blocking"
@@ -46,7 +47,7 @@ declare -A CMD=(
 	[udp]="$BIN/udp"
 	[inotify]="$BIN/inotify $RUNS/inotify.d"
 )
-ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree lost_leader pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
+ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop r_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree lost_leader pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
 
 # CR_JOBS programs at a time (default 2): they mostly wait (the random
 # moments before each checkpoint, the kills and restarts), so two share the
