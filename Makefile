@@ -110,6 +110,9 @@ deps:
 deps-fuzz:
 	scripts/install-deps.sh --fuzz
 
+deps-soak:
+	scripts/install-deps.sh --soak
+
 demo: deps
 	$(MAKE) all
 	scripts/demo.sh
@@ -132,6 +135,12 @@ bench: deps
 bench-barrier: $(COORD) $(B)/bench/barrier
 	tests/bench/barrier.sh
 
+# real programs (GROMACS) through many checkpoint-restart cycles; not in
+# check (tests/soak/run.sh: SOAK_CYCLES, SOAK_ONLY)
+soak: deps-soak
+	$(MAKE) all
+	tests/soak/run.sh
+
 # libFuzzer with clang: each target FUZZ_SECONDS (default 60); not in check
 fuzz: deps-fuzz
 	$(MAKE) fuzz-run
@@ -146,6 +155,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-fuzz demo demo-slurm check bench bench-barrier fuzz install clean tests-build
+.PHONY: all deps deps-fuzz deps-soak soak demo demo-slurm check bench bench-barrier fuzz install clean tests-build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
