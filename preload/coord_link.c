@@ -474,6 +474,10 @@ void *crest_ckpt_thread(void *arg)
 			crest_ckpt_busy(false);
 		} else if (hdr.type == CREST_MSG_RESUME || hdr.type == CREST_MSG_ABORT) {
 			crest_trigger_after_checkpoint();
+			/* held after a final checkpoint: the TERM that ends the hold
+			 * finds every thread blocking it and wakes nothing; the
+			 * service looks for it every 200 ms from now on */
+			woken = true;
 		}
 	}
 	return NULL;
@@ -527,13 +531,13 @@ static void atfork_child(void)
 
 __attribute__((constructor)) static void crest_init(void)
 {
-	const char *dir = getenv("CREST_DIR");
+	const char *dir = crest_getenv("CREST_DIR");
 	if (!dir || !*dir)
 		return;
 	crest_task_restart();	/* a Slurm task that restarts does not come back */
 	crest_log_init();
 	crest.pid = (pid_t)raw_syscall0(NR_getpid);
-	const char *root = getenv("CREST_ROOT_PID");
+	const char *root = crest_getenv("CREST_ROOT_PID");
 	if (root && *root) {
 		crest.root_vpid = atoi(root);
 	} else {
@@ -543,13 +547,13 @@ __attribute__((constructor)) static void crest_init(void)
 		setenv("CREST_ROOT_PID", pidbuf, 1);
 	}
 	snprintf(crest.dir, sizeof(crest.dir), "%s", dir);
-	const char *task = getenv("CREST_TASK");
+	const char *task = crest_getenv("CREST_TASK");
 	if (task && *task)
 		crest.task = (uint32_t)strtoul(task, NULL, 10) + 1;
-	const char *restarts = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
+	const char *restarts = crest_getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
 	if (restarts && *restarts)
 		crest.restart_count = (uint32_t)strtoul(restarts, NULL, 10);
-	const char *sig = getenv("CREST_SIGNAL");
+	const char *sig = crest_getenv("CREST_SIGNAL");
 	crest.sig = sig ? atoi(sig) : CREST_DEFAULT_SIG;
 	if (crest.sig < SIGRTMIN || crest.sig > SIGRTMAX) {
 		pr_err("CREST_SIGNAL=%s is not a real-time signal (%d..%d); using %d", sig, SIGRTMIN,

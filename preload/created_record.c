@@ -46,7 +46,7 @@ static size_t base_len;
 static bool on(void)
 {
 	if (__builtin_expect(wanted < 0, 0)) {
-		const char *v = getenv("CREST_UNDO_CREATED");
+		const char *v = crest_getenv("CREST_UNDO_CREATED");
 		wanted = !(v && !strcmp(v, "0"));
 	}
 	return wanted && crest.active && crest.dir[0] && !crest_thread_is_ckpt;

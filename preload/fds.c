@@ -117,9 +117,9 @@ static bool under(const char *path, const char *dir, size_t len)
  * and $TMPDIR. */
 static bool node_local(const char *path)
 {
-	const char *list = getenv("CREST_NODE_LOCAL");
+	const char *list = crest_getenv("CREST_NODE_LOCAL");
 	if (!list) {
-		const char *tmpdir = getenv("TMPDIR");
+		const char *tmpdir = crest_getenv("TMPDIR");
 		return under(path, "/tmp", 4) || under(path, "/dev/shm", 8) ||
 		       (tmpdir && under(path, tmpdir, strlen(tmpdir)));
 	}

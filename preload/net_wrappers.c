@@ -70,7 +70,7 @@ static uint32_t incarnation(void)
 	if (crest.restart_count)
 		return crest.restart_count;
 	if (__builtin_expect(env_count < 0, 0)) {
-		const char *e = getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
+		const char *e = crest_getenv("CREST_RESTART_COUNT");	/* a program exec'ed after a restart */
 		env_count = e ? (int)strtoul(e, NULL, 10) : 0;
 	}
 	return (uint32_t)env_count;

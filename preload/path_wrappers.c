@@ -83,6 +83,7 @@
 
 #include "created_record.h"
 #include "log.h"
+#include "crest.h"
 #include "path_map.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -879,7 +880,7 @@ EXPORT char *get_current_dir_name(void)
 	if (!crest_path_map_active())
 		return REALP(get_current_dir_name)();
 	int e = errno;
-	const char *pwd = getenv("PWD");
+	const char *pwd = crest_getenv("PWD");
 	char P_buf[PATH_MAX];
 	const char *P = pwd && pwd[0] == '/' ? crest_path_to_new(pwd, P_buf, sizeof(P_buf)) : NULL;
 	struct stat a, b;

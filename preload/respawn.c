@@ -77,7 +77,7 @@ static uint64_t now_ms(void)
 void crest_respawn_init(pthread_mutex_t *lock)
 {
 	fd_lock = lock;
-	const char *s = getenv("CREST_RESPAWN_AFTER");
+	const char *s = crest_getenv("CREST_RESPAWN_AFTER");
 	char *e;
 
 	respawn_after_s = RESPAWN_AFTER_DEFAULT;

@@ -156,7 +156,7 @@ static void path_map_setup(const struct crest_restart_info *ri, const char *old_
 	size_t len = 0, given = 0;
 	/* TMPDIR and the checkpoint directory first: for the same OLD the first
 	 * entry wins, and these are what is true now */
-	const char *old_tmp = getenv("TMPDIR");	/* the application's environment: no malloc */
+	const char *old_tmp = crest_getenv("TMPDIR");	/* the application's environment: no malloc */
 	const char *pairs[2][2] = { { old_tmp, ri->tmpdir }, { old_dir, ri->dir } };
 	for (int k = 0; k < 2; k++) {
 		const char *o = pairs[k][0], *n = pairs[k][1];

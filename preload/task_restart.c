@@ -23,7 +23,7 @@
 /* LD_PRELOAD without libcrest: crest itself must not be checkpointed */
 static void drop_preload(void)
 {
-	const char *pre = getenv("LD_PRELOAD");
+	const char *pre = crest_getenv("LD_PRELOAD");
 	char *out, *copy, *tok, *save = NULL;
 	size_t len = 0;
 
@@ -52,16 +52,16 @@ out:
 
 void crest_task_restart(void)
 {
-	const char *gen = getenv("CREST_RESTART_GEN");
+	const char *gen = crest_getenv("CREST_RESTART_GEN");
 	if (!gen || !*gen)
 		return;
 	/* only the task itself: not what slurmstepd runs with its environment
 	 * (TaskProlog), nor anything the task starts */
-	const char *root = getenv("CREST_ROOT_PID");
+	const char *root = crest_getenv("CREST_ROOT_PID");
 	if (!root || atoi(root) != (int)getpid())
 		return;
-	const char *bin = getenv("CREST_BIN"), *dir = getenv("CREST_STEP_DIR");
-	const char *task = getenv("CREST_TASK"), *node = getenv("CREST_NODE");
+	const char *bin = crest_getenv("CREST_BIN"), *dir = crest_getenv("CREST_STEP_DIR");
+	const char *task = crest_getenv("CREST_TASK"), *node = crest_getenv("CREST_NODE");
 	char g[32], t[16], n[16];
 
 	if (!bin || !dir || !task) {

@@ -17,7 +17,8 @@
  *   checkpoint is committed the threads stay stopped, and the TERM acts only
  *   when it comes again — Slurm sends it again at the end of the grace time
  *   and then SIGKILL — so that the job is still running then and is
- *   requeued, and nothing runs after its final checkpoint.
+ *   requeued, and nothing runs after its final checkpoint: that TERM ends
+ *   the process without the program's own handler (die_after_final).
  *
  * Either signal sent by a process of the computation (itself, or one listed
  * in DIR/PROCS) is the application's: its own action runs at once.
@@ -54,6 +55,7 @@ static int ckpt_sig;		/* 0: none */
 static bool on_term;		/* SIGTERM checkpoints first */
 static bool hold;		/* ... and holds the process stopped after it */
 static volatile uint32_t term_again;	/* TERM while held */
+static volatile uint32_t held_final;	/* held after a committed final checkpoint */
 static int wake_fd = -1;
 static volatile uint32_t sig_pending;	/* the checkpoint signal arrived */
 static volatile uint32_t sig_sender;
@@ -199,7 +201,7 @@ static int open_wake_fd(void)
 
 void crest_trigger_init(void)
 {
-	const char *s = getenv("CREST_CKPT_SIGNAL");
+	const char *s = crest_getenv("CREST_CKPT_SIGNAL");
 	ckpt_sig = SIGUSR2;
 	if (s && *s) {
 		int sig = crest_signal_parse(s);
@@ -210,7 +212,7 @@ void crest_trigger_init(void)
 		}
 		ckpt_sig = sig;
 	}
-	s = getenv("CREST_ON_TERM");
+	s = crest_getenv("CREST_ON_TERM");
 	on_term = true;
 	if (s && *s) {
 		if (!strcmp(s, "exit")) {
@@ -294,6 +296,27 @@ static void die_of_term(const char *why)
 	raw_syscall2(NR_kill, raw_syscall0(NR_getpid), SIGTERM);
 }
 
+/*
+ * The TERM again after a committed final checkpoint (hold): the process
+ * ends of it as the KILL that follows would end it, without the program's
+ * own SIGTERM handling.  The rerun continues from the checkpoint, and what
+ * a handler does on the way out (a shell's `trap 'rm -rf $work' EXIT`, a
+ * "cancelled" marker, an MPI abort) would undo what the rerun needs.  The
+ * threads, stopped, block it; it is delivered, fatal, as they resume,
+ * before any of the program's code runs.
+ */
+static void die_after_final(void)
+{
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} dfl = { 0 };	/* SIG_DFL */
+	pr_info("SIGTERM again after the final checkpoint: the process ends, without its own SIGTERM "
+		"handling (the rerun continues from the checkpoint)");
+	crest_sig_disown(SIGTERM);
+	raw_syscall4(NR_rt_sigaction, SIGTERM, &dfl, 0, 8);
+	raw_syscall2(NR_kill, raw_syscall0(NR_getpid), SIGTERM);
+}
+
 static void send_trigger(uint32_t reason, uint32_t signo, uint32_t sender)
 {
 	struct crest_msg_trigger t;
@@ -323,7 +346,10 @@ int crest_trigger_service(void)
 		/* the threads block it while stopped: it shows as pending */
 		if (!__atomic_exchange_n(&term_again, 0, __ATOMIC_SEQ_CST) && !term_is_pending())
 			return 200;
-		die_of_term("SIGTERM again after the final checkpoint");
+		if (__atomic_load_n(&held_final, __ATOMIC_SEQ_CST))
+			die_after_final();
+		else
+			die_of_term("SIGTERM again, no final checkpoint was taken");
 		crest_resume_all();
 		return -1;
 	}
@@ -377,10 +403,11 @@ bool crest_trigger_hold(bool final)
 {
 	if (!hold || !on_term || !crest_sig_owned(SIGTERM) || !(final || was_final()))
 		return false;
+	__atomic_store_n(&held_final, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
 	pr_info("the final checkpoint is committed: this process stays stopped until SIGTERM comes again "
-		"(the end of the grace time) or SIGKILL");
+		"(the end of the grace time) or SIGKILL, and then ends without its own SIGTERM handling");
 	return true;
 }
 

@@ -64,7 +64,7 @@ REAL_DECL(sethostname);
 
 void crest_uts_init(void)
 {
-	const char *name = getenv(HOSTNAME_ENV);
+	const char *name = crest_getenv(HOSTNAME_ENV);
 	struct utsname u;
 
 	REAL(uname);

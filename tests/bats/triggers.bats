@@ -159,6 +159,42 @@ python_pid() {
 	[ "$(grep '^RESULT' "$OUT")" = "$want" ]
 }
 
+@test "CREST_ON_TERM=hold (the Slurm plugin's): a bash script is held after its final checkpoint, and the TERM again ends it without its EXIT trap, which would remove its work file; the restart continues" {
+	mkdir -p "$D/work"
+	cat >"$D/held.sh" <<'SH'
+w=$1
+echo payload >"$w/data"
+trap 'rm -f "$w/data"; echo "TRAP RAN"' EXIT
+for ((i = 1; i <= 60; i++)); do
+	echo "step $i"
+	sleep 0.1
+done
+echo "RESULT $(cat "$w/data") $i"
+SH
+	start_bg env CREST_ON_TERM=hold "$CREST" launch --dir "$CK" -- bash "$D/held.sh" "$D/work"
+	app=$BG
+	wait_line "^step 10$" 20
+	kill -TERM "$app"
+	wait_gens 1 20
+	# held: stopped, alive, until the TERM comes again
+	sleep 1
+	is_alive "$app"
+	! grep -q '^step 2[5-9]$' "$OUT" || false
+	kill -TERM "$app"
+	wait_exit "$app" 20
+	[ "$rc" -eq 143 ]
+	[ -e "$D/work/data" ]
+	! grep -q 'TRAP RAN' "$OUT" || false
+	wait_coord_gone "$CK" 15
+
+	: >"$OUT"
+	start_bg "$CREST" restart --dir "$CK"
+	wait_exit "$BG" 60
+	[ "$rc" -eq 0 ]
+	grep -qx 'RESULT payload 61' "$OUT"
+	grep -q 'TRAP RAN' "$OUT"	# at its own end, as without crest
+}
+
 @test "a SIGTERM during a running checkpoint makes it the final one; more TERMs start none" {
 	# 1 GiB of non-zero memory: the checkpoint lasts long enough to be hit
 	start_bg "$CREST" launch --dir "$CK" -- "$PY" "$APP" 400 big
