@@ -6,7 +6,8 @@
 # rank of 2 OpenMP threads, which makes the run bitwise reproducible.
 # Prints `RESULT <md5 of the final coordinates> <last step>` and PASS, or
 # FAIL and why.  Run as `bash tests/soak/gromacs.sh`; GMX_STEPS changes
-# the number of steps.
+# the number of steps, GMX_WORK the folder its work folder is made in
+# (default $TMPDIR or /tmp), GMX_KEEP=1 keeps that.
 set -uo pipefail
 export LC_ALL=C
 
@@ -18,7 +19,7 @@ fail() {
 }
 
 command -v gmx >/dev/null || fail "gmx not found: scripts/install-deps.sh --soak installs Debian's gromacs"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crest-gromacs.XXXXXX") || fail "mktemp -d failed"
+TMP=$(mktemp -d "${GMX_WORK:-${TMPDIR:-/tmp}}/crest-gromacs.XXXXXX") || fail "mktemp -d failed"
 trap '[ -n "${GMX_KEEP:-}" ] || rm -rf "$TMP"' EXIT
 cd "$TMP" || fail "cd $TMP"
 
