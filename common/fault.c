@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "env.h"
 #include "fault.h"
 
 const char *crest_fault(const char *component, const char *phase)
@@ -12,7 +13,7 @@ const char *crest_fault(const char *component, const char *phase)
 	static int parsed;	/* 0 not yet, 1 a fault, -1 none */
 
 	if (!parsed) {
-		const char *v = getenv("CREST_FAULT");
+		const char *v = crest_getenv("CREST_FAULT");
 		const char *c1 = v ? strchr(v, ':') : NULL;
 		parsed = -1;
 		if (c1 && (size_t)(c1 - v) < sizeof(comp)) {

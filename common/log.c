@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "log.h"
 
 int crest_log_level = LOG_WARN;
@@ -13,7 +14,7 @@ static const char *log_prefix = "crest";
 
 void crest_log_init(void)
 {
-	const char *v = getenv("CREST_LOG");
+	const char *v = crest_getenv("CREST_LOG");
 	if (!v)
 		return;
 	if (!strcmp(v, "debug"))

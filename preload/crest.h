@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "context.h"
+#include "env.h"
 #include "crest/image.h"
 #include "crest/restart.h"
 
@@ -212,9 +213,7 @@ void crest_pending_forget(void);	/* after a restart */
 /* sysv_shm.c: a /SYSV region of the image: id, size, mode */
 void crest_sysv_describe(struct crest_img_region *r);
 int crest_fds_restore(int image_fd, char *err, size_t errlen);
-/* env.c: NAME's value in the process's environment (environ), or NULL;
- * never the program's own getenv (bash has one) */
-const char *crest_getenv(const char *name);
+
 /* fds_share.c: after a restart, open file descriptions shared with the
  * parent come from it (received[i] set for record i), and those the
  * children share are sent to them once this process's fds are back */

@@ -17,7 +17,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../preload/env.c"
 #include "../../preload/path_map.c"
 #include "../../preload/path_wrappers.c"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crest.h"
+#include "env.h"
 
 const char *crest_getenv(const char *name)
 {
