@@ -20,34 +20,45 @@
 #include "crest.h"
 #include "log.h"
 
-/* LD_PRELOAD without libcrest: crest itself must not be checkpointed */
-static void drop_preload(void)
+/*
+ * The environment crest restart runs with: this one without
+ * CREST_RESTART_GEN, and LD_PRELOAD without libcrest (crest itself must not
+ * be checkpointed).  Built here and given to execve: the program's own
+ * setenv/unsetenv need not change environ (bash's work on its shell
+ * variables), so editing environ through them could leave both in.
+ */
+static char **restart_env(void)
 {
-	const char *pre = crest_getenv("LD_PRELOAD");
-	char *out, *copy, *tok, *save = NULL;
-	size_t len = 0;
-
-	if (!pre)
-		return;
-	copy = strdup(pre);
-	out = calloc(1, strlen(pre) + 1);
-	if (!copy || !out) {
-		unsetenv("LD_PRELOAD");
-		goto out;
-	}
-	for (tok = strtok_r(copy, ": ", &save); tok; tok = strtok_r(NULL, ": ", &save)) {
-		const char *base = strrchr(tok, '/');
-		if (!strcmp(base ? base + 1 : tok, "libcrest.so"))
+	size_t n = 0, k = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	char **out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (char **e = environ; e && *e; e++) {
+		if (!strncmp(*e, "CREST_RESTART_GEN=", 18))
 			continue;
-		len += (size_t)sprintf(out + len, "%s%s", len ? ":" : "", tok);
+		if (strncmp(*e, "LD_PRELOAD=", 11)) {
+			out[k++] = *e;
+			continue;
+		}
+		char *copy = strdup(*e + 11), *kept = calloc(1, strlen(*e) + 1), *tok, *save = NULL;
+		size_t len = 0;
+		if (!copy || !kept)
+			return NULL;
+		len = (size_t)sprintf(kept, "LD_PRELOAD=");
+		for (tok = strtok_r(copy, ": ", &save); tok; tok = strtok_r(NULL, ": ", &save)) {
+			const char *base = strrchr(tok, '/');
+			if (strcmp(base ? base + 1 : tok, "libcrest.so"))
+				len += (size_t)sprintf(kept + len, "%s%s", len > 11 ? ":" : "", tok);
+		}
+		free(copy);
+		if (len > 11)
+			out[k++] = kept;	/* lives until the exec */
+		else
+			free(kept);
 	}
-	if (len)
-		setenv("LD_PRELOAD", out, 1);
-	else
-		unsetenv("LD_PRELOAD");
-out:
-	free(copy);
-	free(out);
+	return out;
 }
 
 void crest_task_restart(void)
@@ -72,11 +83,14 @@ void crest_task_restart(void)
 	snprintf(g, sizeof(g), "%s", gen);
 	snprintf(t, sizeof(t), "%s", task);
 	snprintf(n, sizeof(n), "%s", node ? node : "0");
-	unsetenv("CREST_RESTART_GEN");
-	drop_preload();
+	char **envp = restart_env();
+	if (!envp) {
+		fprintf(stderr, "crest: cannot restart task %s: out of memory\n", t);
+		_exit(1);
+	}
 	char *argv[] = { (char *)bin, "restart", "--dir", (char *)dir, "--generation", g, "--task", t,
 			 "--node", n, NULL };
-	execv(bin, argv);
+	execve(bin, argv, envp);
 	/* never run the program from its start instead: that would overwrite
 	 * what the checkpoint holds the results of */
 	fprintf(stderr, "crest: cannot run %s to restart task %s: %s\n", bin, t, strerror(errno));

@@ -238,6 +238,7 @@ static void reset_state(void)
 		__atomic_store_n(&resent[i], 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&sig_pending, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_state, TERM_NONE, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&held_final, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_again, 0, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
 }
@@ -305,13 +306,13 @@ static void die_of_term(const char *why)
  * threads, stopped, block it; it is delivered, fatal, as they resume,
  * before any of the program's code runs.
  */
-static void die_after_final(void)
+static void die_after_final(const char *why)
 {
 	struct {
 		uint64_t handler, flags, restorer, mask;
 	} dfl = { 0 };	/* SIG_DFL */
-	pr_info("SIGTERM again after the final checkpoint: the process ends, without its own SIGTERM "
-		"handling (the rerun continues from the checkpoint)");
+	pr_info("SIGTERM again %s: the process ends, without its own SIGTERM handling (the rerun continues "
+		"from the checkpoint)", why);
 	crest_sig_disown(SIGTERM);
 	raw_syscall4(NR_rt_sigaction, SIGTERM, &dfl, 0, 8);
 	raw_syscall2(NR_kill, raw_syscall0(NR_getpid), SIGTERM);
@@ -346,10 +347,15 @@ int crest_trigger_service(void)
 		/* the threads block it while stopped: it shows as pending */
 		if (!__atomic_exchange_n(&term_again, 0, __ATOMIC_SEQ_CST) && !term_is_pending())
 			return 200;
+		/* without a final checkpoint too (it would not have fitted: the
+		 * rerun continues from the newest generation), unless there is
+		 * none, and the rerun starts afresh */
 		if (__atomic_load_n(&held_final, __ATOMIC_SEQ_CST))
-			die_after_final();
+			die_after_final("after the final checkpoint");
+		else if (crest.generation)
+			die_after_final("(no final checkpoint: the rerun takes the newest generation)");
 		else
-			die_of_term("SIGTERM again, no final checkpoint was taken");
+			die_of_term("SIGTERM again, and no checkpoint was ever taken");
 		crest_resume_all();
 		return -1;
 	}
@@ -406,6 +412,11 @@ bool crest_trigger_hold(bool final)
 	__atomic_store_n(&held_final, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&term_state, TERM_HELD, __ATOMIC_SEQ_CST);
 	term_deadline_ns = 0;
+	/* a TERM that came while the threads were stopped made this checkpoint
+	 * the final one (was_final) and is still pending: it is spent, only a
+	 * later one ends the hold */
+	siginfo_t spent[4];
+	crest_sig_take(1ull << (SIGTERM - 1), spent, 4);
 	pr_info("the final checkpoint is committed: this process stays stopped until SIGTERM comes again "
 		"(the end of the grace time) or SIGKILL, and then ends without its own SIGTERM handling");
 	return true;

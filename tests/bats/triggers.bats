@@ -195,9 +195,12 @@ SH
 	grep -q 'TRAP RAN' "$OUT"	# at its own end, as without crest
 }
 
-@test "a SIGTERM during a running checkpoint makes it the final one; more TERMs start none" {
+# term_during_checkpoint [env ...]: three TERMs while a checkpoint of
+# 1 GiB runs make that checkpoint the final one and start no other; the
+# app's pid in $app
+term_during_checkpoint() {
 	# 1 GiB of non-zero memory: the checkpoint lasts long enough to be hit
-	start_bg "$CREST" launch --dir "$CK" -- "$PY" "$APP" 400 big
+	start_bg env "$@" "$CREST" launch --dir "$CK" -- "$PY" "$APP" 400 big
 	app=$BG
 	wait_line "^step 5$" 60
 	start_bg timeout 120 "$CREST" checkpoint --dir "$CK"
@@ -211,13 +214,28 @@ SH
 	sleep 0.05
 	kill -TERM "$app" 2>/dev/null || true
 	kill -TERM "$app" 2>/dev/null || true
-	wait_exit "$app" 60
-	[ "$rc" -eq 143 ]
 	wait_exit "$ck" 60
 	[ "$rc" -eq 0 ]
+}
+
+@test "a SIGTERM during a running checkpoint makes it the final one; more TERMs start none" {
+	term_during_checkpoint
+	wait_exit "$app" 60
+	[ "$rc" -eq 143 ]
 	[ "$(complete_gens)" = gen-000001 ]
 	[ ! -e "$CK/gen-000002" ]
 	! grep -q "started by SIGTERM" "$CK/coord.log" || false
+}
+
+@test "with CREST_ON_TERM=hold, TERMs during a running checkpoint make it the final one and the process stays held after it (they are spent); a later TERM ends it" {
+	term_during_checkpoint CREST_ON_TERM=hold
+	[ "$(complete_gens)" = gen-000001 ]
+	sleep 1
+	is_alive "$app"
+	kill -TERM "$app"
+	wait_exit "$app" 20
+	[ "$rc" -eq 143 ]
+	[ ! -e "$CK/gen-000002" ]
 }
 
 @test "a checkpoint signal from outside still pending during a checkpoint stays a trigger: the process lives on" {
