@@ -162,13 +162,6 @@ static int find_pipe(uint64_t ino)
 	return (int)crest.npipes++;
 }
 
-/*
- * A file fd that shares its open file description with a lower fd of this
- * process (dup, a shell's 2>&1) is recorded as such (CREST_FD_SAME_AS), so
- * that the restart gives both one description again: one offset, not two
- * that would write over each other.  kcmp(KCMP_FILE) tells; without it
- * (a kernel without CONFIG_KCMP) each fd keeps its own, as before.
- */
 /* kcmp(KCMP_FILE) of a and b (in processes pa, pb): 0 when one description;
  * a kernel or seccomp profile without kcmp is said once */
 static long same_file(pid_t pa, pid_t pb, int a, int b)
@@ -183,6 +176,13 @@ static long same_file(pid_t pa, pid_t pb, int a, int b)
 	return r;
 }
 
+/*
+ * A file fd that shares its open file description with a lower fd of this
+ * process (dup, a shell's 2>&1) is recorded as such (CREST_FD_SAME_AS), so
+ * that the restart gives both one description again: one offset, not two
+ * that would write over each other.  kcmp(KCMP_FILE) tells; without it
+ * (a kernel without CONFIG_KCMP) each fd keeps its own, as before.
+ */
 static void mark_shared_descriptions(void)
 {
 	pid_t self = (pid_t)syscall(SYS_getpid);
@@ -347,8 +347,6 @@ static int scan_fds(char *err, size_t errlen)
 	}
 out:
 	close(dfd);
-	if (!rc)
-		mark_shared_descriptions();
 	return rc;
 }
 
@@ -424,6 +422,8 @@ int crest_fds_save(char *err, size_t errlen)
 	int rc = scan_fds(err, errlen);
 	if (rc)
 		return rc;
+	/* what the image records, not what PREPARE checks: only here */
+	mark_shared_descriptions();
 	mark_parent_descriptions();
 	for (uint32_t i = 0; i < crest.nfds; i++) {
 		struct crest_img_fd *r = &crest.fds[i].img;

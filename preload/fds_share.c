@@ -24,6 +24,7 @@
 
 #define SHARE_MAX 64		/* TLINK_MAX of cli_tree_files.c */
 #define SHARE_WAIT_MS 600000	/* the parent restores its memory first: it may be large */
+_Static_assert(sizeof(int) == sizeof(int32_t), "an fd number is the int SCM_RIGHTS carries");
 
 /* the next line of the links: its kind, socket and the rest; false at the end */
 static bool next_line(const char **at, char *kind, int *sock, const char **rest)
@@ -126,23 +127,22 @@ void crest_fds_share_send(void)
 	while (next_line(&at, &kind, &sock, &rest)) {
 		if (kind != 'o')
 			continue;
-		int32_t which[SHARE_MAX];
-		int fds[SHARE_MAX], n = 0;
+		/* their numbers are the message, and the fds its SCM_RIGHTS */
+		int32_t fds[SHARE_MAX];
+		int n = 0;
 		while (n < SHARE_MAX && *rest >= '0' && *rest <= '9') {
 			char *e;
-			int fd = (int)strtol(rest, &e, 10);
+			fds[n] = (int32_t)strtol(rest, &e, 10);
 			rest = *e == ',' ? e + 1 : e;
-			if (fcntl(fd, F_GETFD) < 0)
-				continue;	/* not back: the child reopens it */
-			which[n] = fd;
-			fds[n++] = fd;
+			if (fcntl(fds[n], F_GETFD) >= 0)
+				n++;	/* else not back: the child reopens it */
 		}
 		union {
 			char buf[CMSG_SPACE(SHARE_MAX * sizeof(int))];
 			struct cmsghdr align;
 		} c;
 		memset(&c, 0, sizeof(c));
-		struct iovec iov = { which, n * sizeof(int32_t) };
+		struct iovec iov = { fds, n * sizeof(int32_t) };
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 		if (n) {
 			m.msg_control = c.buf;

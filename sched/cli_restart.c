@@ -81,10 +81,11 @@ static void complete_list(const char *dir, char *buf, size_t size)
 /*
  * The verification before anything starts: generation `gen` of `abs` has a
  * MANIFEST, every image it lists exists with its size and a header whose
- * checksum is the one recorded, and the process tree loads from them.
- * 0 with *man and *tree filled, or -1 with `why` ("is damaged: ...").
+ * checksum is the one recorded (unless `checked`: cli_gen_check did it for
+ * every node), and the process tree loads from them.  0 with *man and
+ * *tree filled, or -1 with `why` ("is damaged: ...").
  */
-static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint32_t task,
+static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint32_t task, bool checked,
 		    struct ckdir_manifest *man, struct tree **tree, char *why, size_t whylen)
 {
 	char gdir[PATH_MAX], image[PATH_MAX * 2], err[1024];
@@ -125,7 +126,7 @@ static int load_gen(const char *abs, uint64_t gen, const char *node_prefix, uint
 	}
 	for (size_t i = 0; i < man->nimages; i++) {
 		snprintf(image, sizeof(image), "%s/%s", gdir, man->images[i].path);
-		if (cli_image_check(image, &man->images[i], why, whylen))
+		if (!checked && cli_image_check(image, &man->images[i], why, whylen))
 			goto out;
 		if (asprintf(&images[i], "%s", image) < 0) {
 			images[i] = NULL;
@@ -164,7 +165,7 @@ struct loadable {
 static int try_load(uint64_t gen, void *arg, char *why, size_t whylen)
 {
 	struct loadable *l = arg;
-	if (!load_gen(l->abs, gen, l->node_prefix, 0, l->man, l->tree, why, whylen))
+	if (!load_gen(l->abs, gen, l->node_prefix, 0, true, l->man, l->tree, why, whylen))
 		return 0;
 	/* one node of several: its images are whole (cli_gen_check), so the
 	 * others take this generation; falling back alone would part them */
@@ -295,7 +296,7 @@ static int restart_task(const char *abs, const char *run, const char *dir, uint6
 		return 1;
 	}
 	snprintf(prefix, sizeof(prefix), "n%u/", node);
-	if (load_gen(abs, gen, prefix, task, &man, &tree, why, sizeof(why))) {
+	if (load_gen(abs, gen, prefix, task, false, &man, &tree, why, sizeof(why))) {
 		fprintf(stderr, "crest: restart: task %u: generation %" PRIu64 " in %s %s\n", task - 1, gen, dir, why);
 		return 1;
 	}
@@ -501,7 +502,7 @@ int cmd_restart(int argc, char **argv)
 				gen, dir, list);
 			return 1;
 		}
-		if (load_gen(abs, gen, node_prefix, task, &man, &tree, why, sizeof(why))) {
+		if (load_gen(abs, gen, node_prefix, task, false, &man, &tree, why, sizeof(why))) {
 			fprintf(stderr, "crest: restart: generation %" PRIu64 " in %s %s; complete ones:%s\n",
 				gen, dir, why, list);
 			goto out_free;

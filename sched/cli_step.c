@@ -208,6 +208,39 @@ static int occurrence_dir(const char *dir, const char *occ, char *out, size_t si
  * of several must see within wait_s (--tasks-wait: the nodes of a step
  * start together; a folder each node has on its own disk fails there).
  */
+/*
+ * Afresh (0) or from which generation: the newest complete one whose
+ * images are all whole (an older one when it is damaged, cli_gen_check.c),
+ * unless the step finished in an earlier run (DONE: its checkpoints are
+ * forgotten, by node 0).  -1 (said why) when the step may not start.
+ */
+static int choose_gen(const char *abs, unsigned node, bool restart, int64_t *gen)
+{
+	char file[PATH_MAX + 16];
+	uint64_t g = 0;
+
+	snprintf(file, sizeof(file), "%s/DONE", abs);
+	if (!access(file, F_OK)) {
+		if (node == 0 && forget_finished(abs, file)) {
+			fprintf(stderr, "crest: step-start: %s: %s\n", file, strerror(errno));
+			return -1;
+		}
+		*gen = 0;
+		return 0;
+	}
+	if (ckdir_latest_complete(abs, &g))
+		g = 0;
+	if (g && !restart) {
+		fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
+			PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n", abs, g);
+		return -1;
+	}
+	if (g && cli_newest_whole(abs, abs, "step-start", &g, NULL, NULL))
+		return -1;
+	*gen = (int64_t)g;
+	return 0;
+}
+
 /* STARTED: "RUNID\n", then "restart GEN\n" or "failed\n" once node 0 decided */
 static int write_started(const char *file, const char *runid, const int64_t *gen)
 {
@@ -249,14 +282,13 @@ static int read_started(const char *file, const char *runid, int64_t *gen)
 /*
  * The folder must be one every node shares: node 0 writes STARTED with
  * the step's run id, which the other nodes of a step wait for (wait_s).
- * Node 0 then decides the generation (decide(), the caller's) and writes
+ * Node 0 then decides the generation (choose_gen) and writes
  * it after the run id; the others wait for that too, within the same
  * wait_s (the plugin gives step-start that long), and take it in *gen.
  * Without a run id: nothing shared, *gen untouched.
  */
 static int check_shared(const char *abs, unsigned node, const char *runid, bool local_ok,
-			unsigned wait_s, int64_t *gen, int (*decide)(const char *, unsigned, int64_t *, void *),
-			void *arg)
+			unsigned wait_s, bool restart, int64_t *gen)
 {
 	struct statfs sf;
 	char file[PATH_MAX + 16];
@@ -280,7 +312,7 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 		snprintf(file, sizeof(file), "%s/STARTED", abs);
 		if (write_started(file, runid, NULL))
 			return -1;
-		int bad = decide(abs, node, gen, arg);
+		int bad = choose_gen(abs, node, restart, gen);
 		if (bad)
 			*gen = -1;
 		return write_started(file, runid, gen) || bad ? -1 : 0;
@@ -308,44 +340,6 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * Afresh (0) or from which generation: the newest complete one whose
- * images are all whole (an older one when it is damaged, cli_gen_check.c),
- * unless the step finished in an earlier run (DONE: its checkpoints are
- * forgotten, by node 0).  -1 (said why) when the step may not start.
- */
-static int choose_gen(const char *abs, unsigned node, bool restart, int64_t *gen)
-{
-	char file[PATH_MAX + 16];
-	uint64_t g = 0;
-
-	snprintf(file, sizeof(file), "%s/DONE", abs);
-	if (!access(file, F_OK)) {
-		if (node == 0 && forget_finished(abs, file)) {
-			fprintf(stderr, "crest: step-start: %s: %s\n", file, strerror(errno));
-			return -1;
-		}
-		*gen = 0;
-		return 0;
-	}
-	if (ckdir_latest_complete(abs, &g))
-		g = 0;
-	if (g && !restart) {
-		fprintf(stderr, "crest: %s holds checkpoints of a step that did not finish (newest: generation %"
-			PRIu64 "); continue it with --restart-from=DIR, or remove it to start afresh\n", abs, g);
-		return -1;
-	}
-	if (g && cli_newest_whole(abs, abs, "step-start", &g, NULL, NULL))
-		return -1;
-	*gen = (int64_t)g;
-	return 0;
-}
-
-static int decide(const char *abs, unsigned node, int64_t *gen, void *restart)
-{
-	return choose_gen(abs, node, *(bool *)restart, gen);
 }
 
 static int parse_node(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -481,7 +475,7 @@ int cmd_step_start(int argc, char **argv)
 	 * tells them in STARTED (without a run id each node decides alike) */
 	int64_t decided = -1;
 	if (check_shared(abs, node, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20,
-			 &decided, decide, &restart))
+			 restart, &decided))
 		return 1;
 	if (!runid && choose_gen(abs, node, restart, &decided))
 		return 1;

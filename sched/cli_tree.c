@@ -43,7 +43,7 @@
 #include "image_read.h"
 
 
-static int find_proc(const struct tree *t, uint32_t vpid)
+int tree_find_proc(const struct tree *t, uint32_t vpid)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (t->p[i].proc.pid == vpid)
@@ -200,7 +200,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 		if (t->p[i].proc.root_pid && t->p[i].proc.pid == t->p[i].proc.root_pid)
 			t->root = (int)i;
 	for (size_t i = 0; i < t->n && t->root < 0; i++)
-		if (find_proc(t, t->p[i].proc.ppid) < 0 &&
+		if (tree_find_proc(t, t->p[i].proc.ppid) < 0 &&
 		    (t->root < 0 || t->p[i].proc.pid < t->p[t->root].proc.pid))
 			t->root = (int)i;
 	if (t->root < 0)
@@ -215,7 +215,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				return -EBADMSG;
 			}
 		tp->slot = slot++;
-		tp->parent = (int)i == t->root ? -1 : find_proc(t, tp->proc.ppid);
+		tp->parent = (int)i == t->root ? -1 : tree_find_proc(t, tp->proc.ppid);
 		if ((int)i != t->root && tp->parent < 0) {
 			tp->parent = t->root;	/* an orphan: its parent had exited */
 			tp->orphan = true;
@@ -226,7 +226,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 		for (size_t k = 0; k < tp->nkids; k++) {
 			struct crest_img_child *c = &tp->kids[k];
 			if (!c->zombie) {
-				if (find_proc(t, c->pid) < 0) {
+				if (tree_find_proc(t, c->pid) < 0) {
 					snprintf(err, errlen,
 						 "process %u (%s) had a child %u, which has no image in this generation: the checkpoint is incomplete",
 						 tp->proc.pid, tp->image, c->pid);
@@ -555,7 +555,7 @@ static bool is_target(const struct tproc *tp, int fd)
 	return false;
 }
 
-static const struct crest_img_fd *fd_rec(const struct tproc *tp, int fd)
+const struct crest_img_fd *tree_fd_rec(const struct tproc *tp, int fd)
 {
 	for (size_t k = 0; k < tp->nfds; k++)
 		if (tp->fds[k].fd == fd)
@@ -568,26 +568,31 @@ static const struct crest_img_fd *fd_rec(const struct tproc *tp, int fd)
  * shell's matching fd; the others libcrest reopens from the image (a child
  * writing into its own file keeps writing into it).  Returns the mask of
  * fds libcrest must leave alone. */
+int tree_root_stdio(const struct tree *t, const struct crest_img_fd *f)
+{
+	for (int r = 0; r <= 2; r++) {
+		const struct crest_img_fd *rf = tree_fd_rec(&t->p[t->root], r);
+		if (rf && rf->dev == f->dev && rf->ino == f->ino)
+			return r;
+	}
+	return -1;
+}
+
 static unsigned stdio_fds(struct tree *t, int i)
 {
-	const struct tproc *tp = &t->p[i], *root = &t->p[t->root];
+	const struct tproc *tp = &t->p[i];
 	unsigned inherit = 0;
 	if (i == t->root)
 		return 7;
 	for (int n = 0; n <= 2; n++) {
-		const struct crest_img_fd *f = fd_rec(tp, n);
+		const struct crest_img_fd *f = tree_fd_rec(tp, n);
 		if (!f) {
 			close(n);	/* it had none */
 			continue;
 		}
 		if (f->kind == CREST_FD_PIPE)
 			continue;	/* placed with the pipes */
-		int m = -1;
-		for (int r = 0; r <= 2 && m < 0; r++) {
-			const struct crest_img_fd *rf = fd_rec(root, r);
-			if (rf && rf->dev == f->dev && rf->ino == f->ino)
-				m = r;
-		}
+		int m = tree_root_stdio(t, f);
 		if (m >= 0 && t->shell_fd[m] >= 0)
 			dup2(t->shell_fd[m], n);
 		if (m >= 0 || f->kind == CREST_FD_STDIO)

@@ -21,14 +21,6 @@
 
 #include "cli_tree_int.h"
 
-static bool has_file_fd(const struct tproc *tp, int fd)
-{
-	for (size_t k = 0; k < tp->nfds; k++)
-		if (tp->fds[k].fd == fd)
-			return tp->fds[k].kind == CREST_FD_FILE;
-	return false;
-}
-
 static struct tlink *find_link(struct tree *t, int parent, int child)
 {
 	for (size_t i = 0; i < t->nlinks; i++)
@@ -43,20 +35,6 @@ static struct tlink *find_link(struct tree *t, int parent, int child)
 	return l;
 }
 
-/* fd 0-2 record r of a process other than the root is the same file as
- * one of the root's 0-2: crest restart gives it the restarting shell's
- * (cli_tree.c stdio_fds), nothing to hand over */
-static bool shell_stdio(const struct tree *t, const struct crest_img_fd *r)
-{
-	const struct tproc *root = &t->p[t->root];
-	if (r->fd > 2)
-		return false;
-	for (size_t k = 0; k < root->nfds; k++)
-		if (root->fds[k].fd <= 2 && root->fds[k].dev == r->dev && root->fds[k].ino == r->ino)
-			return true;
-	return false;
-}
-
 int tree_files_plan(struct tree *t)
 {
 	for (size_t c = 0; c < t->n; c++) {
@@ -66,8 +44,10 @@ int tree_files_plan(struct tree *t)
 		for (size_t k = 0; k < tp->nfds; k++) {
 			const struct crest_img_fd *r = &tp->fds[k];
 			int pfd = CREST_FD_PARENT_FD(r);
-			if (r->kind != CREST_FD_FILE || pfd < 0 || !has_file_fd(&t->p[tp->parent], pfd) ||
-			    shell_stdio(t, r))
+			const struct crest_img_fd *in_parent = pfd < 0 ? NULL : tree_fd_rec(&t->p[tp->parent], pfd);
+			/* a child's 0-2 that get the restarting shell's: nothing to hand over */
+			if (r->kind != CREST_FD_FILE || !in_parent || in_parent->kind != CREST_FD_FILE ||
+			    (r->fd <= 2 && tree_root_stdio(t, r) >= 0))
 				continue;
 			struct tlink *l = find_link(t, tp->parent, (int)c);
 			if (!l)

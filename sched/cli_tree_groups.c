@@ -26,9 +26,8 @@
 
 static bool restored(const struct tree *t, uint32_t vpid)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i].proc.pid == vpid)
-			return true;
+	if (tree_find_proc(t, vpid) >= 0)
+		return true;
 	for (size_t k = 0; k < t->nz; k++)
 		if (t->z[k].c.pid == vpid)
 			return true;
@@ -38,12 +37,8 @@ static bool restored(const struct tree *t, uint32_t vpid)
 /* sid's session comes back: the root's, or one a restored process leads */
 static bool session_back(const struct tree *t, uint32_t sid)
 {
-	if (sid == t->p[t->root].proc.sid)
-		return true;
-	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i].proc.pid == sid && t->p[i].proc.sid == sid)
-			return true;
-	return false;
+	int leader = tree_find_proc(t, sid);
+	return sid == t->p[t->root].proc.sid || (leader >= 0 && t->p[leader].proc.sid == sid);
 }
 
 int tree_groups_plan(struct tree *t, int *slot)

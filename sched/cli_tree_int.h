@@ -121,6 +121,13 @@ struct tree {
 
 /* cli_tree.c: vpid is `real` from now on, in slot `slot` of the pid table */
 void tree_record(struct tree *t, int slot, uint32_t vpid, pid_t real);
+/* the process of virtual pid vpid: its index, or -1 */
+int tree_find_proc(const struct tree *t, uint32_t vpid);
+/* tp's record of fd, or NULL */
+const struct crest_img_fd *tree_fd_rec(const struct tproc *tp, int fd);
+/* the root's fd 0-2 that is the same file as f (it becomes the restarting
+ * shell's matching fd in other processes), or -1 */
+int tree_root_stdio(const struct tree *t, const struct crest_img_fd *f);
 
 /* cli_tree_groups.c */
 /* the groups whose leader is gone, each given a slot from *slot */
