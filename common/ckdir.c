@@ -1112,7 +1112,8 @@ void ckdir_runtime_clear(const char *rundir)
 		return;
 	while ((e = readdir(d))) {
 		if (strncmp(e->d_name, "VPIDS", 5) && strncmp(e->d_name, "PATHMAP", 7) && strncmp(e->d_name, "SYSV", 4) &&
-		    strcmp(e->d_name, "RESPAWN") && strcmp(e->d_name, "ENDED"))	/* a killed coordinator's */
+		    strcmp(e->d_name, "RESPAWN") && strcmp(e->d_name, "ENDED") &&	/* a killed coordinator's */
+		    strcmp(e->d_name, "ADDR"))	/* where an earlier run's listened */
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rundir, e->d_name);
 		unlink(path);

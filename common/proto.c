@@ -38,6 +38,8 @@ static long msg_size(uint16_t type)
 		return sizeof(struct crest_msg_endpoints);
 	case CREST_MSG_TASKS_ENDED:
 		return sizeof(struct crest_msg_tasks_ended);
+	case CREST_MSG_SUBTREE:
+		return sizeof(struct crest_msg_subtree);
 	case CREST_MSG_TASK_ENDED:
 		return sizeof(struct crest_msg_task_ended);
 	case CREST_MSG_NS_PUBLISH:
@@ -94,6 +96,7 @@ const char *crest_msg_type_name(uint16_t type)
 	case CREST_MSG_IMAGES: return "IMAGES";
 	case CREST_MSG_ENDPOINTS: return "ENDPOINTS";
 	case CREST_MSG_TASKS_ENDED: return "TASKS_ENDED";
+	case CREST_MSG_SUBTREE: return "SUBTREE";
 	case CREST_MSG_TASK_ENDED: return "TASK_ENDED";
 	case CREST_MSG_NS_PUBLISH: return "NS_PUBLISH";
 	case CREST_MSG_NS_LOOKUP: return "NS_LOOKUP";

@@ -46,17 +46,19 @@ struct cli_coord_args {
 	char *argv[48];
 	int argc;
 	char buf[4][32];
-	/* --node N --coord ADDR:PORT (launch, restart): a sub-coordinator */
+	/* --node N --coord ADDR:PORT (launch, restart): a sub-coordinator;
+	 * --listen ADDR:PORT: the parent of other sub-coordinators too */
 	unsigned node;
-	const char *node_arg, *parent;
+	const char *node_arg, *parent, *listen;
 };
 void cli_coord_args_init(struct cli_coord_args *a);
 /* handles --interval/--keep/--compress/--timeout/--min-spacing; 1 if `ch` was one, 0 if
  * not, -1 on a bad value (message printed) */
 int cli_coord_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
 
-/* --node N and --coord ADDR:PORT of launch and restart, as getopt
- * characters 'n' and 'C'; 1 if `ch` was one, -1 on a bad value */
+/* --node N, --coord ADDR:PORT and --listen ADDR:PORT of launch and
+ * restart, as getopt characters 'n', 'C' and 'L'; 1 if `ch` was one, -1 on
+ * a bad value */
 int cli_node_opt(struct cli_coord_args *a, const char *verb, int ch, const char *arg);
 /* the runtime folder of the node given (absdir itself without --node),
  * created; both --node and --coord or neither.  0, or an error printed */

@@ -27,7 +27,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: crest launch [--dir DIR] [--interval SEC] [--keep N] [--compress none|zstd]\n"
 		"                    [--timeout SEC] [--min-spacing SEC] [--checkpoint-signal SIG]\n"
-		"                    [--on-term checkpoint|exit] [--node N --coord ADDR:PORT]\n"
+		"                    [--on-term checkpoint|exit]\n"
+		"                    [--node N --coord ADDR:PORT [--listen ADDR:PORT]]\n"
 		"                    -- PROG ARGS...\n"
 		"Runs PROG under checkpoint control; checkpoints go to DIR (default ./" CLI_DEFAULT_DIR ").\n"
 		"  --interval SEC   checkpoint every SEC seconds (default: only on demand)\n"
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 		"  --node N --coord ADDR:PORT  run on node N (>= 1) of a computation whose root\n"
 		"                   coordinator (crest-coord --root) listens on ADDR:PORT; the node's\n"
 		"                   sub-coordinator is started unless it runs already\n"
+		"  --listen ADDR:PORT  that sub-coordinator is the parent of other nodes' too:\n"
+		"                   their --coord is ADDR:PORT (a tree of more than one level)\n"
 		"Then: crest checkpoint --dir DIR; crest restart --dir DIR.\n");
 }
 
@@ -80,6 +83,7 @@ int cmd_launch(int argc, char **argv)
 		{ "on-term", required_argument, NULL, 'T' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "coord", required_argument, NULL, 'C' },
+		{ "listen", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

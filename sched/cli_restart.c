@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"                     [--compress none|zstd] [--timeout SEC] [--min-spacing SEC]\n"
 		"                     [--allow-changed FILE]... [--no-truncate GLOB]...\n"
 		"                     [--path-map /OLD=/NEW]... [--env NAME=VALUE]... [--keep-created]\n"
-		"                     [--node N --coord ADDR:PORT [--from-node M]]\n"
+		"                     [--node N --coord ADDR:PORT [--from-node M] [--listen ADDR:PORT]]\n"
 		"Continues the computation of DIR (default ./" CLI_DEFAULT_DIR ") from its newest complete\n"
 		"checkpoint, or from generation N.  The program runs in the foreground.\n"
 		"Files the program had open must be as they were at the checkpoint: a file that\n"
@@ -53,7 +53,8 @@ static void usage(FILE *f)
 		"list goes to DIR/REMOVED.  --keep-created leaves them.\n"
 		"--node N --coord ADDR:PORT: restore only the processes of one node (those of\n"
 		"node M with --from-node M, default N) as node N of the computation whose root\n"
-		"coordinator listens on ADDR:PORT.\n");
+		"coordinator (or the sub-coordinator of node N's parent) listens on ADDR:PORT;\n"
+		"--listen ADDR:PORT: other nodes' sub-coordinators connect to this one.\n");
 }
 
 /* " 3 4" : the complete generations, for messages */
@@ -332,6 +333,7 @@ int cmd_restart(int argc, char **argv)
 		{ "env", required_argument, NULL, 'E' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "coord", required_argument, NULL, 'C' },
+		{ "listen", required_argument, NULL, 'L' },
 		{ "from-node", required_argument, NULL, 'F' },
 		{ "task", required_argument, NULL, 'K' },
 		{ "keep-created", no_argument, NULL, 'R' },

@@ -65,6 +65,10 @@ int cli_node_opt(struct cli_coord_args *a, const char *verb, int ch, const char 
 		a->parent = arg;
 		return 1;
 	}
+	if (ch == 'L') {
+		a->listen = arg;
+		return 1;
+	}
 	if (ch != 'n')
 		return 0;
 	errno = 0;
@@ -83,6 +87,11 @@ int cli_node_dir(const char *verb, const struct cli_coord_args *a, const char *a
 {
 	int rc;
 
+	if (a->listen && !a->node) {
+		fprintf(stderr, "crest: %s: --listen ADDR:PORT goes with --node N and --coord ADDR:PORT (a "
+			"sub-coordinator that other nodes' sub-coordinators connect to)\n", verb);
+		return -EINVAL;
+	}
 	if (!a->node != !a->parent) {
 		fprintf(stderr, "crest: %s: --node N and --coord ADDR:PORT (the root coordinator) go together\n", verb);
 		return -EINVAL;
@@ -234,6 +243,10 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 		argv[n++] = (char *)a->node_arg;
 		argv[n++] = "--parent";
 		argv[n++] = (char *)a->parent;
+		if (a->listen) {
+			argv[n++] = "--listen";
+			argv[n++] = (char *)a->listen;
+		}
 	}
 	/* launch and restart become the program: the coordinator watches that pid */
 	char pidbuf[16];

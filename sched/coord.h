@@ -65,6 +65,7 @@ struct conn {
 	/* TCP (root): a sub-coordinator, a member that answers for its node */
 	bool tcp;
 	bool sub;			/* CONN_PROC that is the sub-coordinator of `node` */
+	bool sub_gone;			/* dropped: its nodes no longer counted (c->nsubnodes) */
 	bool task;			/* CONN_PROC that is the first process of a Slurm task */
 	uint32_t node;
 	char peer[64];			/* address:port, for the log */
@@ -73,6 +74,10 @@ struct conn {
 	size_t nimgs, imgs_cap;
 	struct ckdir_ended *ended;	/* its node's ended tasks, same (TASKS_ENDED) */
 	size_t nended, ended_cap;
+	/* a sub-coordinator: the nodes it answers for (its own, and those of
+	 * the sub-coordinators below it: SUBTREE), and the set on its way */
+	uint32_t *subtree, *subtree_in;
+	size_t nsubtree, nsubtree_in, subtree_cap, subtree_in_cap;
 };
 
 enum coord_timelimit { COORD_TIMELIMIT_CHECKPOINT = 0, COORD_TIMELIMIT_REQUEUE, COORD_TIMELIMIT_IGNORE };
@@ -90,11 +95,12 @@ struct coord_opts {
 	/* the tree (docs/protocol.md, "The coordinator tree") */
 	char rundir[CKDIR_PATH_MAX];	/* COORD, socket, log, PROCS: dir, or dir/nodes/n<node> */
 	uint32_t node;			/* 0: the root (or standalone) */
-	char listen[64];		/* --listen ADDR:PORT (root) */
+	char listen[64];		/* --listen ADDR:PORT (root, or a sub-coordinator that is a parent too) */
 	char parent[64];		/* --parent ADDR:PORT (sub-coordinator) */
 	char secret_file[CKDIR_PATH_MAX];
-	char addr_file[CKDIR_PATH_MAX];	/* root: --addr-file, where it writes ADDR:PORT */
+	char addr_file[CKDIR_PATH_MAX];	/* with --listen: --addr-file, where it writes ADDR:PORT */
 	char parent_file[CKDIR_PATH_MAX];	/* sub: --parent-file, read at each connect */
+	char root_file[CKDIR_PATH_MAX];	/* sub: --root-file, the root's, when the parent's says "done" */
 	/* a Slurm step (spank/): no checkpoint before `tasks` task processes
 	 * are connected here and, at the root, `nodes` - 1 sub-coordinators */
 	unsigned tasks, nodes;
@@ -162,12 +168,14 @@ struct coord {
 	char sock[CKDIR_PATH_MAX];
 	ino_t sock_ino;			/* of the socket file we bound: unlink only ours */
 	struct conn *conns;
-	int tfd;			/* root: TCP listener, -1 */
+	int tfd;			/* --listen: the TCP listener, else -1 */
 	/* coord_loop.c: one epoll set of lfd, tfd and every connection, which
 	 * coord_conn_add registers; counts kept as connections come and go, so
 	 * that a loop turn costs what happened in it, not the connections */
 	int efd;
 	unsigned nprocs, ntasks, nsubs;	/* CONN_PROC: all, Slurm tasks, sub-coordinators */
+	unsigned nsubnodes;		/* the nodes the sub-coordinators answer for */
+	bool secret_ok;			/* c->secret holds the computation's secret */
 	unsigned ndead;			/* marked by coord_conn_drop, not reaped yet */
 	long long sweep_ms;		/* the next reap of every dead connection */
 	long long accept_pause_ms;	/* EMFILE: the listeners rest until then */
@@ -201,6 +209,7 @@ struct coord {
 	struct { char *buf; size_t len, cap; } eps;
 	struct coord_ns *ns;		/* coord_ns.c */
 	bool hello_sent;		/* sub: HELLO went up this link (its node is complete) */
+	bool parent_done_told;		/* sub: said once that it goes to the root (--root-file) */
 	bool missing_told;		/* a Slurm node: its processes were told of a task that never came */
 	long long missing_next_ms;	/* when missing_tasks looks again */
 	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* root/standalone: the run that owns DIR */
@@ -268,6 +277,20 @@ void coord_tree_up_now(struct coord *c);
 void coord_tree_parent_gone(struct coord *c);
 void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);
 int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n);
+/* a sub-coordinator answers for node (its own, or one below it) */
+bool coord_sub_has(const struct conn *sub, uint32_t node);
+/* the live sub-coordinator that answers for node, or NULL */
+struct conn *coord_sub_of(const struct coord *c, uint32_t node);
+/* SUBTREE from a sub-coordinator below */
+void coord_tree_subtree(struct coord *c, struct conn *sub, const struct crest_msg_subtree *m);
+/* a sub-coordinator below said HELLO or left: the set of nodes this one
+ * answers for changed (a sub says the new one up) */
+void coord_tree_subtree_changed(struct coord *c);
+/* sub: the addresses of the sub-coordinators below it, as ENDPOINTS node
+ * lines for the root (at WRITE) */
+int coord_tree_send_node_addrs(struct coord *c);
+/* sub with --listen and --addr-file: it leaves for good (its node is done) */
+void coord_tree_leaving(struct coord *c);
 void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m);
 
 /* coord_ended.c: the Slurm tasks of a node that ended while the step runs */
@@ -278,6 +301,8 @@ bool coord_ended_has(const struct coord *c, uint32_t rank);
  * node: one ended without its status known, or its processes still run */
 bool coord_ended_unrecordable(struct coord *c, char *why, size_t size);
 int coord_ended_send_up(struct coord *c);
+/* sub: the nodes below whose tasks all ended, to the parent (after HELLO) */
+void coord_ended_done_up(struct coord *c);
 void coord_ended_from_sub(struct coord *c, struct conn *sub, const struct crest_msg_tasks_ended *m);
 /* sub: every task of the node ended and the plugin stops it: tell the root */
 void coord_ended_node_done(struct coord *c);

@@ -491,6 +491,15 @@ static size_t count_images(const struct coord *c)
 	return n;
 }
 
+/* the images of the nodes below, as their sub-coordinators reported them */
+static void sub_images(const struct coord *c, struct ckdir_manifest *man)
+{
+	for (const struct conn *p = c->conns; p; p = p->next)
+		if (p->member && p->sub)
+			for (size_t i = 0; i < p->nimgs; i++)
+				man->images[man->nimages++] = p->imgs[i];
+}
+
 static int commit(struct coord *c)
 {
 	struct ckdir_manifest man = { .generation = c->ck.gen, .created = time(NULL) };
@@ -504,11 +513,7 @@ static int commit(struct coord *c)
 	rc = local_images(c, &man);
 	if (rc)
 		goto out_free;
-	/* the other nodes' images as their sub-coordinators reported them */
-	for (struct conn *p = c->conns; p; p = p->next)
-		if (p->member && p->sub)
-			for (size_t i = 0; i < p->nimgs; i++)
-				man.images[man.nimages++] = p->imgs[i];
+	sub_images(c, &man);
 	rc = coord_ended_collect(c, &man);
 	if (rc)
 		goto out_abort;
@@ -649,8 +654,11 @@ static void report_up(struct coord *c)
 			return;
 		}
 		int rc = local_images(c, &man);
-		if (!rc && c->nended)
+		sub_images(c, &man);
+		if (!rc)
 			rc = coord_ended_send_up(c);
+		if (!rc && c->nsubs)
+			rc = coord_tree_send_node_addrs(c);
 		if (!rc)
 			rc = coord_tree_send_images(c, man.images, man.nimages);
 		free(man.images);
@@ -711,6 +719,13 @@ void coord_ckpt_from_parent(struct coord *c, uint16_t type, const struct crest_m
 		if (!coord_nprocs(c) && !(c->o.tasks && c->nended >= c->o.tasks)) {
 			/* a node whose processes all ended, not as tasks that ended, takes no part */
 			abort_text(c, -ESRCH, "checkpoint aborted: no process is left on this node", true);
+			return;
+		}
+		/* a node below left since this one said what it answers for
+		 * (the parent may not have heard yet) */
+		char why[160];
+		if (c->o.nodes && !coord_step_started(c, why, sizeof(why))) {
+			abort_text(c, -EAGAIN, why, true);
 			return;
 		}
 		ckpt_msg(c, &d);

@@ -18,8 +18,9 @@
  * What a coordinator learns here is also appended to RUNDIR/ENDED, which a
  * coordinator started again after this one died (preload/respawn.c) reads
  * when it starts (coord_ended_load): "task RANK STATUS" (this node's),
- * "node NODE RANK STATUS" and "done NODE" (the root: a node whose tasks
- * all ended), "back NODE" (served again); not the --ended-tasks, which the
+ * "node NODE RANK STATUS" and "done NODE" (the root, or a sub-coordinator
+ * with nodes below it: a node whose tasks all ended), "back NODE" (served
+ * again); not the --ended-tasks, which the
  * new one gets with the same command line.  crest step-start and launch
  * remove an earlier run's (ckdir_runtime_clear).
  */
@@ -166,31 +167,57 @@ bool coord_ended_unrecordable(struct coord *c, char *why, size_t size)
 	return false;
 }
 
-static int send_list(struct coord *c, uint64_t gen, uint32_t flags)
+/* entries to the parent, each message of one node (as the entries are) */
+static int send_entries(struct coord *c, const struct ckdir_ended *e, size_t n, uint64_t gen, uint32_t flags)
 {
 	static struct crest_msg_tasks_ended m;
 	size_t i = 0;
 
 	if (!c->parent)
 		return -ENOTCONN;
-	do {
+	while (i < n) {
 		memset(&m, 0, sizeof(m));
 		m.generation = gen;
-		for (; i < c->nended && m.n < CREST_ENDED_MAX; i++, m.n++) {
-			m.t[m.n].rank = c->ended[i].rank;
-			m.t[m.n].status = c->ended[i].status;
+		m.node = e[i].node;
+		for (; i < n && m.n < CREST_ENDED_MAX && e[i].node == m.node; i++, m.n++) {
+			m.t[m.n].rank = e[i].rank;
+			m.t[m.n].status = e[i].status;
 		}
-		m.more = (i < c->nended ? CREST_ENDED_MORE : 0) | flags;
+		m.more = (i < n && e[i].node == m.node ? CREST_ENDED_MORE : 0) | flags;
 		int rc = coord_send(c, c->parent, CREST_MSG_TASKS_ENDED, &m, sizeof(m));
 		if (rc)
 			return rc;
-	} while (i < c->nended);
+	}
 	return 0;
 }
 
 int coord_ended_send_up(struct coord *c)
 {
-	return send_list(c, c->ck.gen, 0);
+	int rc = send_entries(c, c->ended, c->nended, c->ck.gen, 0);
+
+	/* and those of the nodes below, as their sub-coordinators sent them */
+	for (const struct conn *p = c->conns; !rc && p; p = p->next)
+		if (p->member && p->sub)
+			rc = send_entries(c, p->ended, p->nended, c->ck.gen, 0);
+	return rc;
+}
+
+/* sub: the nodes below whose tasks all ended, to a parent it said HELLO
+ * to again (a new root does not know them) */
+void coord_ended_done_up(struct coord *c)
+{
+	for (size_t d = 0; d < c->ndone_nodes; d++) {
+		size_t k = 0;
+		struct ckdir_ended *e = malloc((c->ndone_ended ? c->ndone_ended : 1) * sizeof(*e));
+		if (!e)
+			return;
+		for (size_t i = 0; i < c->ndone_ended; i++)
+			if (c->done_ended[i].node == c->done_nodes[d])
+				e[k++] = c->done_ended[i];
+		if (k && send_entries(c, e, k, 0, CREST_ENDED_NODE_DONE))
+			pr_warn("cannot tell the parent that every task of node %u ended", c->done_nodes[d]);
+		free(e);
+	}
 }
 
 /*
@@ -203,6 +230,7 @@ void coord_ended_node_done(struct coord *c)
 {
 	if (!coord_is_sub(c) || !c->o.tasks || c->nended < c->o.tasks)
 		return;
+	coord_tree_leaving(c);
 	/* a restarted node whose tasks had all ended may not have reached its
 	 * parent yet */
 	coord_tree_up_now(c);
@@ -211,11 +239,12 @@ void coord_ended_node_done(struct coord *c)
 			"will miss this node", c->o.node, c->o.parent);
 		return;
 	}
-	if (send_list(c, 0, CREST_ENDED_NODE_DONE))
+	if (send_entries(c, c->ended, c->nended, 0, CREST_ENDED_NODE_DONE))
 		pr_warn("cannot tell the root that every task of node %u ended: the step's later checkpoints "
 			"will miss this node", c->o.node);
 	else
-		pr_info("every task of node %u ended: told the root, which goes on without this node", c->o.node);
+		pr_info("every task of node %u ended: told the root%s, which goes on without this node", c->o.node,
+			c->o.root_file[0] ? " (through the parent)" : "");
 }
 
 /*
@@ -258,10 +287,7 @@ static bool node_is_done(const struct coord *c, uint32_t node)
 
 static bool node_served(const struct coord *c, uint32_t node)
 {
-	for (const struct conn *p = c->conns; p; p = p->next)
-		if (p->sub && !p->dead && p->node == node)
-			return true;
-	return false;
+	return coord_sub_of(c, node) != NULL;
 }
 
 unsigned coord_ended_nodes_away(const struct coord *c)
@@ -321,20 +347,32 @@ static int done_mark(struct coord *c, uint32_t node)
 	return 0;
 }
 
-/* root: NODE_DONE from the sub-coordinator of p->node */
+/* NODE_DONE of m->node from the sub-coordinator p (of that node, or of
+ * one above it); a sub-coordinator records it too (it counts the node as
+ * there) and passes it up */
 static void node_done_from_sub(struct coord *c, struct conn *p, const struct crest_msg_tasks_ended *m)
 {
-	if (node_is_done(c, p->node)) {
-		pr_warn("node %u said twice that its tasks ended; ignored", p->node);
+	struct conn *o = coord_sub_of(c, m->node);
+
+	if (!m->node || m->node == c->o.node || (o && o != p) || (c->o.nodes && !o && m->node >= c->o.nodes &&
+								     !coord_is_sub(c))) {
+		pr_warn("the sub-coordinator of node %u said that the tasks of node %u ended, which it does not "
+			"answer for; ignored", p->node, m->node);
+		return;
+	}
+	if (coord_is_sub(c) && c->parent && c->hello_sent)
+		coord_send(c, c->parent, CREST_MSG_TASKS_ENDED, m, sizeof(*m));
+	if (node_is_done(c, m->node)) {
+		pr_warn("node %u said twice that its tasks ended; ignored", m->node);
 		return;
 	}
 	for (uint32_t i = 0; i < m->n; i++)
-		if (done_add(c, p->node, m->t[i].rank, m->t[i].status))
+		if (done_add(c, m->node, m->t[i].rank, m->t[i].status))
 			return;
-	if (m->more & CREST_ENDED_MORE || done_mark(c, p->node))
+	if (m->more & CREST_ENDED_MORE || done_mark(c, m->node))
 		return;
 	pr_info("every task of node %u ended (%zu recorded); later generations record them and do not wait "
-		"for the node", p->node, c->ndone_ended);
+		"for the node", m->node, c->ndone_ended);
 }
 
 void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_msg_tasks_ended *m)
@@ -354,12 +392,17 @@ void coord_ended_from_sub(struct coord *c, struct conn *p, const struct crest_ms
 		node_done_from_sub(c, p, m);
 		return;
 	}
-	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen || m->n > CREST_ENDED_MAX) {
+	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen) {
 		pr_debug("node %u: TASKS_ENDED for generation %" PRIu64 " ignored", p->node, m->generation);
 		return;
 	}
+	if (!coord_sub_has(p, m->node)) {
+		coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u sent the ended tasks of node %u, which it "
+				 "does not answer for", p->node, m->node);
+		return;
+	}
 	for (uint32_t i = 0; i < m->n; i++)
-		if (add(&p->ended, &p->nended, &p->ended_cap, p->node, m->t[i].rank, m->t[i].status)) {
+		if (add(&p->ended, &p->nended, &p->ended_cap, m->node, m->t[i].rank, m->t[i].status)) {
 			coord_ckpt_abort(c, -ENOMEM, "checkpoint aborted: out of memory");
 			return;
 		}

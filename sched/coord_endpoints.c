@@ -36,23 +36,46 @@ void coord_endpoints_add(struct coord *c, struct conn *from, const struct crest_
 		return;
 	}
 	if (coord_is_sub(c)) {
-		/* this node's: up at once, ahead of the node's PHASE_OK */
+		/* this node's: up at once, ahead of the node's PHASE_OK; those of
+		 * the nodes below as they came */
 		up = *m;
-		for (uint32_t i = 0; i < up.n; i++)
-			up.ep[i].node = c->o.node;
+		for (uint32_t i = 0; i < up.n; i++) {
+			if (!from->sub) {
+				up.ep[i].node = c->o.node;
+				up.ep[i].flags = 0;
+			} else if (!coord_sub_has(from, up.ep[i].node)) {
+				coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported a connection of node %u, "
+						 "which it does not answer for", from->node, up.ep[i].node);
+				return;
+			}
+		}
 		if (c->parent)
 			coord_send(c, c->parent, CREST_MSG_ENDPOINTS, &up, sizeof(up));
 		return;
 	}
 	for (uint32_t i = 0; i < m->n; i++) {
-		/* a sub-coordinator speaks only for its own node */
-		uint32_t node = from->sub ? from->node : c->o.node;
-		if (from->sub && m->ep[i].node != node) {
-			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported a connection of node %u",
-					 from->node, m->ep[i].node);
+		/* a sub-coordinator speaks only for the nodes it answers for */
+		uint32_t node = from->sub ? m->ep[i].node : c->o.node;
+		if (from->sub && !coord_sub_has(from, node)) {
+			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported a connection of node %u, "
+					 "which it does not answer for", from->node, node);
 			return;
 		}
-		int rc = crest_eps_append(&c->eps.buf, &c->eps.len, &c->eps.cap, m->ep[i].local, m->ep[i].peer, node);
+		int rc;
+		if (from->sub && (m->ep[i].flags & CREST_EP_NODE_ADDR)) {
+			if (node == from->node)
+				continue;	/* its own: the address of its link, below */
+			/* where a node below a sub-coordinator reached it from */
+			struct sockaddr_in sa;
+			char ip[INET_ADDRSTRLEN];
+			memcpy(&sa, m->ep[i].local, sizeof(sa));
+			if (sa.sin_family != AF_INET || !inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip)))
+				continue;
+			rc = crest_eps_append_node(&c->eps.buf, &c->eps.len, &c->eps.cap, node, ip);
+		} else {
+			rc = crest_eps_append(&c->eps.buf, &c->eps.len, &c->eps.cap, m->ep[i].local, m->ep[i].peer,
+					      node);
+		}
 		if (rc == -ENOMEM) {
 			coord_ckpt_abort(c, rc, "checkpoint aborted: out of memory");
 			return;

@@ -90,7 +90,7 @@ out_close:
 
 bool coord_step_started(struct coord *c, char *why, size_t size)
 {
-	unsigned tasks = c->ntasks, nodes = 1 + c->nsubs + coord_ended_nodes_away(c);
+	unsigned tasks = c->ntasks, nodes = 1 + c->nsubnodes + coord_ended_nodes_away(c);
 
 	if (!c->o.tasks && !c->o.nodes)
 		return true;
@@ -99,7 +99,10 @@ bool coord_step_started(struct coord *c, char *why, size_t size)
 	 * every task only until the step has started */
 	bool nodes_ok = !c->o.nodes || nodes >= c->o.nodes;
 	if (c->started) {
-		if (!nodes_ok && why)
+		if (!nodes_ok && why && coord_is_sub(c))
+			snprintf(why, size, "only %u of the %u nodes at and below node %u are connected", nodes,
+				 c->o.nodes, c->o.node);
+		else if (!nodes_ok && why)
 			snprintf(why, size, "only %u of the step's %u nodes are connected", nodes, c->o.nodes);
 		return nodes_ok;
 	}
@@ -127,6 +130,12 @@ void coord_conn_drop(struct coord *c, struct conn *conn)
 	if (!conn->dead)
 		c->ndead++;
 	conn->dead = true;
+	/* its nodes are not there from now on: a PREPARE read in the same
+	 * turn must not count them (coord_step_started) */
+	if (conn->sub && !conn->sub_gone) {
+		c->nsubnodes -= (unsigned)conn->nsubtree;
+		conn->sub_gone = true;
+	}
 }
 
 int coord_conn_add(struct coord *c, struct conn *conn)
@@ -246,23 +255,32 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		return;
 	}
 	/* over TCP only sub-coordinators, and they come only over TCP */
-	if (conn->tcp != !!(h->flags & CREST_HELLO_SUBCOORD) || (conn->tcp && (!h->node || coord_is_sub(c)))) {
+	if (conn->tcp != !!(h->flags & CREST_HELLO_SUBCOORD) || (conn->tcp && (!h->node || h->node == c->o.node))) {
 		pr_err("%s sent a HELLO it may not send (%s); dropping it", conn->tcp ? conn->peer : "a local process",
-		       conn->tcp ? "a sub-coordinator of node >= 1 to the root" : "sub-coordinators connect over TCP");
+		       conn->tcp ? "a sub-coordinator of another node >= 1" : "sub-coordinators connect over TCP");
 		coord_conn_drop(c, conn);
 		return;
 	}
 	if (conn->tcp) {
-		for (struct conn *o = c->conns; o; o = o->next)
-			if (o != conn && o->sub && !o->dead && o->node == h->node) {
-				pr_err("%s says it is node %u, which %s serves already; dropping it", conn->peer,
-				       h->node, o->peer);
-				coord_conn_drop(c, conn);
-				return;
-			}
+		struct conn *o = coord_sub_of(c, h->node);
+		if (o) {
+			pr_err("%s says it is node %u, which %s serves already; dropping it", conn->peer,
+			       h->node, o->peer);
+			coord_conn_drop(c, conn);
+			return;
+		}
+		conn->nsubtree = 0;
+		if (!conn->subtree && !(conn->subtree = malloc(16 * sizeof(*conn->subtree)))) {
+			pr_err("out of memory for the sub-coordinator of node %u; dropping it", h->node);
+			coord_conn_drop(c, conn);
+			return;
+		}
+		conn->subtree_cap = 16;
+		conn->subtree[conn->nsubtree++] = h->node;
 		conn->kind = CONN_PROC;
 		c->nprocs++;
 		c->nsubs++;
+		c->nsubnodes++;
 		conn->sub = true;
 		conn->node = h->node;
 		coord_ended_node_back(c, h->node);
@@ -276,7 +294,7 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		w.node = conn->node;
 		coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
 		coord_ckpt_joined(c, conn);
-		coord_step_started(c, NULL, 0);	/* logs the moment it is complete */
+		coord_tree_subtree_changed(c);
 		return;
 	}
 	if ((pid_t)h->pid != conn->pid)
@@ -402,6 +420,14 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 		coord_tree_images(c, conn, &m);
 		return;
 	}
+	case CREST_MSG_SUBTREE: {
+		static struct crest_msg_subtree m;
+		if (!conn->sub)
+			break;
+		memcpy(&m, payload, sizeof(m));
+		coord_tree_subtree(c, conn, &m);
+		return;
+	}
 	case CREST_MSG_TASKS_ENDED: {
 		static struct crest_msg_tasks_ended m;
 		if (!conn->sub)
@@ -523,6 +549,7 @@ static void reap(struct coord *c)
 {
 	struct conn **pp = &c->conns;
 	long long now = coord_now_ms();
+	bool subs_left = false;
 
 	if (!c->ndead && now < c->sweep_ms)
 		return;
@@ -547,14 +574,21 @@ static void reap(struct coord *c)
 			c->nprocs--;
 			c->nsubs -= conn->sub;
 			c->ntasks -= conn->task;
+			if (conn->sub && !conn->sub_gone)
+				c->nsubnodes -= (unsigned)conn->nsubtree;
+			subs_left |= conn->sub;
 		}
 		if (c->efd >= 0)
 			epoll_ctl(c->efd, EPOLL_CTL_DEL, conn->fd, NULL);
 		close(conn->fd);
 		free(conn->imgs);
 		free(conn->ended);
+		free(conn->subtree);
+		free(conn->subtree_in);
 		free(conn);
 	}
+	if (subs_left)
+		coord_tree_subtree_changed(c);
 }
 
 /* The socket file, if it is still ours: a coordinator started after this
@@ -603,8 +637,10 @@ static bool should_exit(struct coord *c)
 	/* a root serving other nodes outlives its members (they come back at a
 	 * restart) until nobody was connected for a while; so does the
 	 * coordinator of a Slurm step, which the plugin stops at the step's end
-	 * (its tasks exec, or restart, and connect again) */
-	if (c->o.listen[0] || c->o.tasks) {
+	 * (its tasks exec, or restart, and connect again).  A sub-coordinator
+	 * that is a parent too ends as a sub-coordinator does: when its
+	 * processes and the sub-coordinators below it are gone. */
+	if ((c->o.listen[0] && !coord_is_sub(c)) || c->o.tasks) {
 		/* a node whose tasks all ended stays until the plugin stops it
 		 * (Slurm ended the step on the node: coord_ended_node_done) */
 		if (coord_nprocs(c) || coord_ns_busy(c) || (c->o.tasks && c->nended >= c->o.tasks))

@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: crest-coord --dir DIR [--interval SEC] [--keep N] [--compress none|zstd]\n"
 		"                   [--timeout SEC] [--min-spacing SEC] [--foreground]\n"
-		"                   [--root --listen ADDR:PORT | --node N --parent ADDR:PORT]\n"
+		"                   [--root --listen ADDR:PORT | --node N --parent ADDR:PORT [--listen ADDR:PORT]]\n"
 		"                   [--secret-file FILE] [--addr-file FILE | --parent-file FILE]\n"
 		"                   [--tasks N] [--nodes N]\n"
 		"Coordinates the checkpoints of one computation; started by crest launch and\n"
@@ -46,15 +46,21 @@ static void usage(FILE *f)
 		"  --root --listen ADDR:PORT  also serve the sub-coordinators of other nodes over\n"
 		"                   TCP; writes a new secret to DIR/SECRET unless --secret-file\n"
 		"  --node N --parent ADDR:PORT  the sub-coordinator of node N (>= 1): serves the\n"
-		"                   node's processes (files in DIR/nodes/nN) and answers its parent\n"
+		"                   node's processes (files in DIR/nodes/nN) and answers its parent;\n"
+		"                   with --listen it is the parent of other sub-coordinators too,\n"
+		"                   and answers for their nodes\n"
 		"  --secret-file FILE  the computation's secret (64 hex digits; default DIR/SECRET)\n"
-		"  --addr-file FILE  root: write the address it listens on (ADDR:PORT, port 0 =\n"
+		"  --addr-file FILE  with --listen: write the address it listens on (ADDR:PORT, port 0 =\n"
 		"                   any free port) to FILE\n"
 		"  --parent-file FILE  sub-coordinator: read the parent's ADDR:PORT from FILE at\n"
 		"                   each connection attempt (a restarted root is found again)\n"
+		"  --root-file FILE2  when the --parent-file says \"done\" (the parent, a\n"
+		"                   sub-coordinator, left: every task of its node ended), read the\n"
+		"                   root's ADDR:PORT from FILE2 instead\n"
 		"  --tasks N        a Slurm step: no checkpoint until N tasks run on this node\n"
 		"                   (a sub-coordinator connects to its parent only then)\n"
-		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected\n"
+		"  --nodes N        root of a Slurm step: ... and N - 1 nodes are connected (a\n"
+		"                   sub-coordinator with --listen: N nodes with its own, below it)\n"
 		"  --tasks-wait SEC  tasks not all there after SEC (default 60): the node's\n"
 		"                   processes print that the step is not checkpointed\n"
 		"  --task-ranks R,R,...  the global ranks of the N tasks, to name the missing ones\n"
@@ -115,6 +121,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "secret-file", required_argument, NULL, 's' },
 		{ "addr-file", required_argument, NULL, 'A' },
 		{ "parent-file", required_argument, NULL, 'F' },
+		{ "root-file", required_argument, NULL, 'G' },
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "tasks-wait", required_argument, NULL, 'W' },
@@ -188,9 +195,10 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'P':
 		case 'A':
 		case 'F':
+		case 'G':
 		case 's': {
 			char *to = ch == 'L' ? o->listen : ch == 'P' ? o->parent : ch == 'A' ? o->addr_file :
-				   ch == 'F' ? o->parent_file : o->secret_file;
+				   ch == 'F' ? o->parent_file : ch == 'G' ? o->root_file : o->secret_file;
 			size_t size = ch == 'L' || ch == 'P' ? sizeof(o->listen) : sizeof(o->secret_file);
 			if (strlen(optarg) >= size) {
 				fprintf(stderr, "crest-coord: %s: too long\n", optarg);
@@ -238,10 +246,11 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		return -EINVAL;
 	}
 	bool parent = o->parent[0] || o->parent_file[0];
-	if (root != !!o->listen[0] || (o->node && (root || !parent)) || (!o->node && parent) ||
-	    (o->parent[0] && o->parent_file[0]) || (o->addr_file[0] && !root)) {
+	if ((root && !o->listen[0]) || (o->listen[0] && !root && !o->node) || (o->node && (root || !parent)) ||
+	    (!o->node && parent) || (o->parent[0] && o->parent_file[0]) || (o->addr_file[0] && !o->listen[0]) ||
+	    (o->root_file[0] && !o->parent_file[0])) {
 		fprintf(stderr, "crest-coord: use --root with --listen ADDR:PORT [--addr-file FILE], or --node N (>= 1)\n"
-			"with --parent ADDR:PORT or --parent-file FILE\n");
+			"with --parent ADDR:PORT or --parent-file FILE [--listen ADDR:PORT [--addr-file FILE]]\n");
 		return -EINVAL;
 	}
 	if (o->node) {

@@ -109,8 +109,12 @@ int coord_status_json(const struct coord *c, char *buf, size_t size)
 			continue;
 		put(&o, "%s{\"pid\":%d,\"rank\":%u,\"exe\":", first ? "" : ",", (int)p->pid, p->rank);
 		put_str(&o, p->exe);
-		put(&o, ",\"restarted\":%s,\"restart_count\":%u,\"node\":%u}", p->restarted ? "true" : "false",
+		put(&o, ",\"restarted\":%s,\"restart_count\":%u,\"node\":%u", p->restarted ? "true" : "false",
 		    p->restart_count, p->sub ? p->node : c->o.node);
+		/* a sub-coordinator, and how many nodes it answers for */
+		if (p->sub)
+			put(&o, ",\"sub\":true,\"nodes\":%zu", p->nsubtree);
+		put(&o, "}");
 		first = false;
 	}
 	put(&o, "],\"checkpoint\":{\"running\":%s", c->ck.step != CK_IDLE ? "true" : "false");

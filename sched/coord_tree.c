@@ -119,16 +119,28 @@ int coord_tree_setup(struct coord *c)
 	const char *path = secret_path(c, buf, sizeof(buf));
 	int rc;
 
-	if (c->o.listen[0]) {
+	if (c->o.listen[0] && !coord_is_sub(c)) {
 		rc = c->o.secret_file[0] ? secret_read(path, c->secret) : secret_create(path, c->secret);
 		if (rc) {
 			pr_err("secret %s: %s", path, strerrordesc_np(-rc));
 			return rc;
 		}
+		c->secret_ok = true;
+	} else if (c->o.listen[0]) {
+		/* a sub-coordinator that is a parent too checks its children
+		 * with the secret it reaches its own parent with: read at each
+		 * connection up (the root may not have written it yet) */
+		c->secret_ok = !secret_read(path, c->secret);
+	}
+	if (c->o.listen[0]) {
 		rc = listen_tcp(c);
 		if (rc)
 			return rc;
-		pr_info("root coordinator: sub-coordinators connect to %s (secret in %s)", c->o.listen, path);
+		if (coord_is_sub(c))
+			pr_info("sub-coordinator of node %u: the sub-coordinators below it connect to %s", c->o.node,
+				c->o.listen);
+		else
+			pr_info("root coordinator: sub-coordinators connect to %s (secret in %s)", c->o.listen, path);
 	}
 	if (coord_is_sub(c)) {
 		struct sockaddr_in sa;
@@ -193,8 +205,14 @@ void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_fram
 	struct crest_msg_auth_ok ok;
 	int rc;
 
-	if (hdr->type == CREST_MSG_CKPT_MUNGE && hdr->seq == 1) {
+	if (hdr->type == CREST_MSG_CKPT_MUNGE && hdr->seq == 1 && !coord_is_sub(c)) {
 		coord_munge_request(c, conn, hdr, payload);
+		return;
+	}
+	if (!c->secret_ok) {
+		pr_warn("%s: no secret to check it with yet (the root has not written %s/SECRET); connection dropped",
+			conn->peer, c->o.dir);
+		conn->dead = true;
 		return;
 	}
 	rc = crest_auth_verify(&conn->hs, c->secret, hdr, payload, &ok);
@@ -211,7 +229,184 @@ void coord_tree_auth(struct coord *c, struct conn *conn, const struct crest_fram
 	coord_send(c, conn, CREST_MSG_AUTH_OK, &ok, sizeof(ok));
 }
 
-/* root: IMAGES from a sub-coordinator during WRITE */
+bool coord_sub_has(const struct conn *p, uint32_t node)
+{
+	if (!p->sub)
+		return false;
+	if (p->node == node)
+		return true;
+	for (size_t i = 0; i < p->nsubtree; i++)
+		if (p->subtree[i] == node)
+			return true;
+	return false;
+}
+
+struct conn *coord_sub_of(const struct coord *c, uint32_t node)
+{
+	for (struct conn *p = c->conns; p; p = p->next)
+		if (p->sub && !p->dead && coord_sub_has(p, node))
+			return p;
+	return NULL;
+}
+
+static int nodes_push(uint32_t **list, size_t *n, size_t *cap, uint32_t node)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		uint32_t *l = realloc(*list, ncap * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		*list = l;
+		*cap = ncap;
+	}
+	(*list)[(*n)++] = node;
+	return 0;
+}
+
+/* what this coordinator answers for: its node, and every one below it */
+static size_t subtree_count(const struct coord *c)
+{
+	return 1 + c->nsubnodes;
+}
+
+/* sub: the set of nodes it answers for, to the parent (after HELLO) */
+static int subtree_up(struct coord *c)
+{
+	static struct crest_msg_subtree m;
+
+	if (!c->parent || !c->hello_sent)
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.node[m.n++] = c->o.node;
+	for (const struct conn *p = c->conns; p; p = p->next) {
+		if (!p->sub || p->dead)
+			continue;
+		for (size_t i = 0; i < p->nsubtree; i++) {
+			if (m.n == CREST_SUBTREE_MAX) {
+				m.more = 1;
+				if (coord_send(c, c->parent, CREST_MSG_SUBTREE, &m, sizeof(m)))
+					return -ENOTCONN;
+				memset(&m, 0, sizeof(m));
+			}
+			m.node[m.n++] = p->subtree[i];
+		}
+	}
+	return coord_send(c, c->parent, CREST_MSG_SUBTREE, &m, sizeof(m));
+}
+
+void coord_tree_subtree_changed(struct coord *c)
+{
+	if (coord_is_sub(c))
+		subtree_up(c);
+	coord_step_started(c, NULL, 0);	/* logs the moment it is complete */
+}
+
+/* SUBTREE from the sub-coordinator p: the last message of a set replaces
+ * what p answered for; a node another sub-coordinator (or this one) serves
+ * already drops p, as a second HELLO for a node does */
+static bool in_list(const uint32_t *l, size_t n, uint32_t node)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == node)
+			return true;
+	return false;
+}
+
+/* what is wrong with the set p sent (p->subtree_in), or NULL */
+static const char *subtree_wrong(const struct coord *c, const struct conn *p, uint32_t *bad)
+{
+	if (!p->nsubtree_in || p->subtree_in[0] != p->node) {
+		*bad = p->nsubtree_in ? p->subtree_in[0] : 0;
+		return "does not begin with its own node";
+	}
+	for (size_t i = 0; i < p->nsubtree_in; i++) {
+		uint32_t node = *bad = p->subtree_in[i];
+		struct conn *o = coord_sub_of(c, node);
+		if (!node || node == c->o.node)
+			return "is this coordinator's or the root's";
+		if (o && o != p)
+			return "another sub-coordinator serves already";
+		if (in_list(p->subtree_in, i, node))
+			return "it named twice";
+	}
+	return NULL;
+}
+
+/* SUBTREE from the sub-coordinator p: the last message of a set replaces
+ * what p answered for; a node another sub-coordinator (or this one) serves
+ * already drops p, as a second HELLO for a node does */
+void coord_tree_subtree(struct coord *c, struct conn *p, const struct crest_msg_subtree *m)
+{
+	const char *wrong = NULL;
+	uint32_t bad = 0;
+
+	if (m->n > CREST_SUBTREE_MAX)
+		wrong = "a SUBTREE message with too many nodes", bad = m->n;
+	for (uint32_t i = 0; !wrong && i < m->n; i++)
+		if (nodes_push(&p->subtree_in, &p->nsubtree_in, &p->subtree_in_cap, m->node[i]))
+			wrong = "out of memory", bad = m->node[i];
+	if (!wrong && m->more)
+		return;
+	if (!wrong)
+		wrong = subtree_wrong(c, p, &bad);
+	if (wrong) {
+		pr_err("%s (node %u) says which nodes it answers for; node %u: %s; dropping it", p->peer, p->node,
+		       bad, wrong);
+		p->nsubtree_in = 0;
+		coord_conn_drop(c, p);
+		return;
+	}
+	/* nodes that had all ended and are served again (new in the set: one
+	 * still in it may have said it is done and not left yet) */
+	for (size_t i = 1; i < p->nsubtree_in; i++)
+		if (!in_list(p->subtree, p->nsubtree, p->subtree_in[i]))
+			coord_ended_node_back(c, p->subtree_in[i]);
+	uint32_t *t = p->subtree;
+	size_t tc = p->subtree_cap;
+	if (!p->sub_gone)
+		c->nsubnodes = c->nsubnodes - (unsigned)p->nsubtree + (unsigned)p->nsubtree_in;
+	p->subtree = p->subtree_in;
+	p->subtree_cap = p->subtree_in_cap;
+	p->nsubtree = p->nsubtree_in;
+	p->subtree_in = t;
+	p->subtree_in_cap = tc;
+	p->nsubtree_in = 0;
+	pr_info("the sub-coordinator of node %u answers for %zu node%s", p->node, p->nsubtree,
+		p->nsubtree == 1 ? "" : "s");
+	coord_tree_subtree_changed(c);
+}
+
+/* sub: where the sub-coordinators below it reached it from, as ENDPOINTS
+ * node lines: the root writes them to gen-N/ENDPOINTS with its own */
+int coord_tree_send_node_addrs(struct coord *c)
+{
+	static struct crest_msg_endpoints m;
+
+	memset(&m, 0, sizeof(m));
+	m.generation = c->ck.gen;
+	for (struct conn *p = c->conns; p; p = p->next) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		if (!p->member || !p->sub || p->dead || getpeername(p->fd, (struct sockaddr *)&sa, &len) ||
+		    sa.sin_family != AF_INET)
+			continue;
+		m.ep[m.n].node = p->node;
+		m.ep[m.n].flags = CREST_EP_NODE_ADDR;
+		memcpy(m.ep[m.n].local, &sa, sizeof(sa));
+		if (++m.n == CREST_ENDPOINTS_MAX) {
+			m.more = 1;
+			if (coord_send(c, c->parent, CREST_MSG_ENDPOINTS, &m, sizeof(m)))
+				return -ENOTCONN;
+			memset(&m, 0, sizeof(m));
+			m.generation = c->ck.gen;
+		}
+	}
+	if (m.n && coord_send(c, c->parent, CREST_MSG_ENDPOINTS, &m, sizeof(m)))
+		return -ENOTCONN;
+	return 0;
+}
+
+/* IMAGES from a sub-coordinator during WRITE */
 void coord_tree_images(struct coord *c, struct conn *p, const struct crest_msg_images *m)
 {
 	if (c->ck.step != CK_WRITE || !p->member || m->generation != c->ck.gen || m->n > CREST_IMAGES_MAX) {
@@ -233,11 +428,14 @@ void coord_tree_images(struct coord *c, struct conn *p, const struct crest_msg_i
 		char path[sizeof(m->im[i].path) + 1], prefix[16];
 		memcpy(path, m->im[i].path, sizeof(m->im[i].path));
 		path[sizeof(m->im[i].path)] = 0;
-		/* only its own folder, nothing that leaves the generation */
-		int pl = snprintf(prefix, sizeof(prefix), "n%u/", p->node);
-		if (strncmp(path, prefix, pl) || strstr(path, "..") || strchr(path + pl, '/') || strchr(path, ' ')) {
-			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported an image outside n%u/: %s",
-					 p->node, p->node, path);
+		/* only the folders of the nodes it answers for, nothing that
+		 * leaves the generation */
+		unsigned long node = path[0] == 'n' ? strtoul(path + 1, NULL, 10) : 0;
+		int pl = snprintf(prefix, sizeof(prefix), "n%lu/", node);
+		if (!node || node > UINT32_MAX || !coord_sub_has(p, (uint32_t)node) || strncmp(path, prefix, pl) ||
+		    strstr(path, "..") || strchr(path + pl, '/') || strchr(path, ' ')) {
+			coord_ckpt_abort(c, -EPROTO, "checkpoint aborted: node %u reported an image outside the "
+					 "folders of the nodes it answers for: %s", p->node, path);
 			return;
 		}
 		snprintf(im->path, sizeof(im->path), "%s", path);
@@ -281,6 +479,33 @@ void coord_up(struct coord *c, uint16_t type, const struct crest_msg_phase *m)
 		coord_send(c, c->parent, type, m, sizeof(*m));
 }
 
+/* the first line of an address file (--addr-file of a parent) */
+static int addr_file_read(const char *path, char *text, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(text, (int)size, f))
+		text[0] = 0;
+	fclose(f);
+	text[strcspn(text, "\n")] = 0;
+	return 0;
+}
+
+/* a sub-coordinator that is a parent too leaves for good (every task of
+ * its node ended): the nodes below it read "done" in its address file and
+ * go to the root (--root-file) */
+void coord_tree_leaving(struct coord *c)
+{
+	if (!coord_is_sub(c) || !c->o.addr_file[0] || c->tfd < 0)
+		return;
+	int rc = ckdir_write_atomic(c->o.addr_file, "done\n", 5, 0600);
+	if (rc)
+		pr_warn("cannot write %s: %s; the nodes below this one will not find the root", c->o.addr_file,
+			strerrordesc_np(-rc));
+}
+
 static int parent_connect(struct coord *c)
 {
 	struct sockaddr_in sa;
@@ -290,22 +515,33 @@ static int parent_connect(struct coord *c)
 	int fd, rc;
 
 	/* read again each time: a restarted root makes a new secret */
-	rc = secret_read(path, c->secret);
+	uint8_t secret[CREST_SECRET_LEN];
+	rc = secret_read(path, secret);
 	if (rc) {
 		pr_warn("cannot read the secret %s: %s", path, strerrordesc_np(-rc));
 		return rc;
 	}
+	memcpy(c->secret, secret, sizeof(secret));
+	crest_secret_wipe(secret, sizeof(secret));
+	c->secret_ok = true;
 	if (c->o.parent_file[0]) {
 		char text[sizeof(c->o.parent)] = "";
-		FILE *f = fopen(c->o.parent_file, "re");
-		if (!f)
-			return -errno;
-		if (!fgets(text, sizeof(text), f))
-			text[0] = 0;
-		fclose(f);
-		text[strcspn(text, "\n")] = 0;
+		const char *file = c->o.parent_file;
+		rc = addr_file_read(file, text, sizeof(text));
+		/* the parent's node is done and its sub-coordinator gone: the
+		 * nodes below it go to the root */
+		if (!rc && !strcmp(text, "done") && c->o.root_file[0]) {
+			if (!c->parent_done_told)
+				pr_info("the parent sub-coordinator left (%s: every task of its node ended): connecting "
+					"to the root (%s) instead", file, c->o.root_file);
+			c->parent_done_told = true;
+			file = c->o.root_file;
+			rc = addr_file_read(file, text, sizeof(text));
+		}
+		if (rc)
+			return rc;
 		if (crest_tcp_parse(text, &sa)) {
-			pr_warn("%s: %s is not an IPv4 ADDRESS:PORT", c->o.parent_file, text);
+			pr_warn("%s: %s is not an IPv4 ADDRESS:PORT", file, text);
 			return -EINVAL;
 		}
 		snprintf(c->o.parent, sizeof(c->o.parent), "%s", text);
@@ -360,7 +596,17 @@ static void hello_up(struct coord *c)
 	h.node = c->o.node;
 	snprintf(h.exe, sizeof(h.exe), "crest-coord (node %u)", c->o.node);
 	c->hello_sent = !coord_send(c, c->parent, CREST_MSG_HELLO, &h, sizeof(h));
-	if (c->hello_sent)
+	if (!c->hello_sent)
+		return;
+	/* the nodes below: those there, and those whose tasks all ended
+	 * (a new parent does not know them) */
+	if (c->nsubs)
+		subtree_up(c);
+	coord_ended_done_up(c);
+	if (c->nsubs)
+		pr_info("node %u is complete: joined the computation at %s, answering for %zu nodes", c->o.node,
+			c->o.parent, subtree_count(c));
+	else
 		pr_info("node %u is complete: joined the computation at %s", c->o.node, c->o.parent);
 }
 
@@ -473,7 +719,7 @@ void coord_tree_tick(struct coord *c)
 
 	missing_tasks(c, now);
 	/* a look at every connection a few times a second, not every turn */
-	if (!coord_is_sub(c) && now >= c->auth_scan_ms) {
+	if (c->tfd >= 0 && now >= c->auth_scan_ms) {
 		c->auth_scan_ms = now + AUTH_SCAN_MS;
 		for (struct conn *p = c->conns; p; p = p->next)
 			if (p->kind == CONN_AUTH && !p->dead && now - p->asked_ms > AUTH_TIMEOUT_MS) {

@@ -39,6 +39,7 @@ enum crest_msg_type {
 	CREST_MSG_IMAGES = 7,		/* struct crest_msg_images: a sub-coordinator's images, before PHASE_OK of WRITE */
 	CREST_MSG_ENDPOINTS = 8,	/* struct crest_msg_endpoints: TCP connections, before PHASE_OK of WRITE */
 	CREST_MSG_TASKS_ENDED = 9,	/* struct crest_msg_tasks_ended: a sub-coordinator's ended tasks, before IMAGES */
+	CREST_MSG_SUBTREE = 10,		/* struct crest_msg_subtree: the nodes a sub-coordinator answers for, after HELLO */
 
 	/* coordinator -> process */
 	CREST_MSG_WELCOME = 16,		/* struct crest_msg_welcome */
@@ -141,7 +142,8 @@ struct crest_msg_images {
  * (the plugin, when slurmstepd reaps it) to its node's coordinator.
  * TASKS_ENDED: all of a node's, from its sub-coordinator to the root at
  * WRITE; several messages, `more` has CREST_ENDED_MORE on all but the
- * last.  With CREST_ENDED_NODE_DONE (generation 0, outside a checkpoint):
+ * last, each message of one node (a sub-coordinator with sub-coordinators
+ * below it passes theirs up with its own).  With CREST_ENDED_NODE_DONE (generation 0, outside a checkpoint):
  * every task of the node has ended and its sub-coordinator leaves (Slurm
  * ended the step on that node); the root records the list for every later
  * generation and no longer waits for the node. */
@@ -159,6 +161,8 @@ struct crest_msg_tasks_ended {
 	uint64_t generation;
 	uint32_t n;
 	uint32_t more;
+	uint32_t node;			/* the node these tasks ran on (one per message) */
+	uint32_t reserved;
 	struct {
 		uint32_t rank;
 		int32_t status;
@@ -172,6 +176,20 @@ struct crest_msg_tasks_ended {
  * sub-coordinator passes them up as they come.  Several messages, `more`
  * set on all but the last of a process. */
 #define CREST_ENDPOINTS_MAX	32
+#define CREST_EP_NODE_ADDR	1u
+
+/* The nodes a sub-coordinator answers for: its own and every node below
+ * it (a sub-coordinator may be the parent of others).  Sent after HELLO,
+ * and again whenever the set changes; several messages, `more` set on all
+ * but the last; the last one completes a new set, which replaces the old
+ * one. */
+#define CREST_SUBTREE_MAX	512
+
+struct crest_msg_subtree {
+	uint32_t n;
+	uint32_t more;
+	uint32_t node[CREST_SUBTREE_MAX];
+};
 
 struct crest_msg_endpoints {
 	uint64_t generation;
@@ -179,7 +197,7 @@ struct crest_msg_endpoints {
 	uint32_t more;
 	struct {
 		uint32_t node;		/* the node of the process (loopback addresses are per node) */
-		uint32_t reserved;
+		uint32_t flags;		/* CREST_EP_NODE_ADDR: `local` is where `node`'s coordinator is */
 		uint8_t local[28];	/* struct sockaddr_in or sockaddr_in6 */
 		uint8_t peer[28];
 	} ep[CREST_ENDPOINTS_MAX];

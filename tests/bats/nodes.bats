@@ -130,6 +130,30 @@ sys.exit(0 if len(c.get("processes", [])) == int(sys.argv[2]) else 1)' "$st" "$2
 
 # 4 processes (counters, or $1) under one bash on each node, through
 # `crest launch --node`
+# every application process of the 3 nodes is alive (APPS: the test's)
+all_alive() {
+	local n p
+	for n in 1 2 3; do
+		is_alive "${APPS[n]}"
+		for p in $(cat "$CK/nodes/n$n/PROCS"); do
+			is_alive "$p"
+		done
+	done
+}
+
+# wait_respawned N OLD CMDLINE: node N's processes have started its
+# sub-coordinator (pid OLD, started as CMDLINE) again, the same way
+wait_respawned() {
+	local i new
+	for ((i = 0; i < 100; i++)); do
+		new=$(sub_pid "$1")
+		[ -n "$new" ] && [ "$new" != "$2" ] && is_coord "$new" && break
+		sleep 0.1
+	done
+	[ -n "$new" ] && [ "$new" != "$2" ] && is_coord "$new"
+	[ "$(tr '\0' ' ' <"/proc/$new/cmdline")" = "$3" ]
+}
+
 launch_nodes() {
 	local n prog=${1:-$CR_BIN/counter}
 	for n in 1 2 3; do
@@ -248,7 +272,7 @@ restart_rotated() {
 }
 
 @test "kill -9 of a sub-coordinator during a checkpoint aborts it; nothing dies; the node's processes start it again and the next one succeeds" {
-	local n p s1 s1new cmd1 ck i
+	local n p s1 cmd1 ck i
 	declare -a APPS
 	export CREST_RESPAWN_AFTER=1	# the processes start a dead coordinator again
 	start_root
@@ -290,22 +314,11 @@ sys.exit(0 if ck["slowest_node"] == 1 and nodes == {1: False, 2: True, 3: True} 
 	grep -q 'node 1' "$OUT"
 	[ "$(readlink "$CK/latest")" = gen-000001 ]
 	[ ! -e "$CK/gen-000002" ]
-	for n in 1 2 3; do
-		is_alive "${APPS[n]}"
-		for p in $(cat "$CK/nodes/n$n/PROCS"); do
-			is_alive "$p"
-		done
-	done
+	all_alive
 
 	# node 1's processes start its sub-coordinator again, as it was
 	# started, and come back to it
-	for ((i = 0; i < 100; i++)); do
-		s1new=$(sub_pid 1)
-		[ -n "$s1new" ] && [ "$s1new" != "$s1" ] && is_coord "$s1new" && break
-		sleep 0.1
-	done
-	[ -n "$s1new" ] && [ "$s1new" != "$s1" ] && is_coord "$s1new"
-	[ "$(tr '\0' ' ' <"/proc/$s1new/cmdline")" = "$cmd1" ]
+	wait_respawned 1 "$s1" "$cmd1"
 	wait_tree 3 5
 	[ "$(grep -c 'started it again: pid' "$D/launch1.out")" -eq 1 ]
 	run_logged "$CREST" checkpoint --dir "$CK"
@@ -341,12 +354,7 @@ sys.exit(0 if ck["slowest_node"] == 1 and nodes == {1: False, 2: True, 3: True} 
 	done
 	run_logged grep -e 'lost the parent' -e 'aborted' "$CK/nodes/n1/coord.log"
 	grep -q 'checkpoint aborted: the link to the parent coordinator dropped' "$CK/nodes/n1/coord.log"
-	for n in 1 2 3; do
-		is_alive "${APPS[n]}"
-		for p in $(cat "$CK/nodes/n$n/PROCS"); do
-			is_alive "$p"
-		done
-	done
+	all_alive
 	[ ! -e "$CK/latest" ]
 
 	# a new root (a new secret): every sub-coordinator comes back to it
@@ -775,4 +783,210 @@ check_ring() {
 	grep -q 'every task of node 1 ended (2 recorded)' "$CK/coord.log"
 	# (that the next generations record them and a restart ends them again
 	# is tested on the cluster: slurm.bats)
+}
+
+# ---- a tree of two levels: node 1's sub-coordinator is the parent of the
+# sub-coordinators of nodes 2 and 3 (docs/protocol.md, "The coordinator
+# tree")
+
+# the address node 1's sub-coordinator listens on when it runs in
+# namespace $1
+mid_addr() {
+	echo "$NET.$((10 + $1)):$PORT"
+}
+
+# wait_levels: the root has one sub-coordinator, node 1's, answering for
+# 3 nodes, which serves 1 process and the sub-coordinators of nodes 2 and
+# 3, which serve 1 process each
+wait_levels() {
+	local i n ok st
+	for ((i = 0; i < 300; i++)); do
+		ok=1
+		st=$("$CREST" status --dir "$CK" --json 2>/dev/null) || st='{}'
+		python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator") or {}
+sys.exit(0 if [(p["node"], p["nodes"]) for p in c.get("processes", []) if p.get("sub")] == [(1, 3)] else 1)' "$st" || ok=0
+		for n in 1 2 3; do
+			[ "$ok" = 1 ] || break
+			st=$("$CREST" status --dir "$CK/nodes/n$n" --json 2>/dev/null) || st='{}'
+			python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]).get("coordinator") or {}
+subs = sorted(p["node"] for p in c.get("processes", []) if p.get("sub"))
+procs = [p for p in c.get("processes", []) if not p.get("sub")]
+want = [2, 3] if sys.argv[2] == "1" else []
+sys.exit(0 if subs == want and len(procs) == 1 else 1)' "$st" "$n" || ok=0
+		done
+		[ "$ok" = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "the tree of two levels did not come up; last status: $st"
+	return 1
+}
+
+@test "a tree of two levels (node 1 the parent of nodes 2, 3): a TCP ring checkpointed through it; node 1's killed mid-checkpoint, nothing dies, it comes back; restart elsewhere ends right" {
+	local n p s1 cmd1 ck i k steps=80
+	declare -a APPS
+	export CREST_RESPAWN_AFTER=1	# the processes start a dead coordinator again
+	mkdir -p "$D/rdv"
+	start_root
+	for n in 1 2 3; do
+		OUT=$D/l-n$n.out
+		local up=("--coord" "$(mid_addr 1)")
+		[ "$n" = 1 ] && up=("--coord" "$ADDR:$PORT" "--listen" "$(mid_addr 1)")
+		# shellcheck disable=SC2046
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
+			"${up[@]}" -- $(ring_cmd "$n" "$steps" 0.05)
+		APPS[n]=$BG
+	done
+	wait_levels
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	wait_ring_round l 5 20
+
+	# a checkpoint through both levels: every node's image, connection and
+	# address reaches the root through node 1
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/gen-000001
+	run_logged cat "$g/MANIFEST" "$g/ENDPOINTS"
+	grep -q '^images 3$' "$g/MANIFEST"
+	for n in 1 2 3; do
+		grep -q "^n$n/p-" "$g/MANIFEST"
+		grep -qx "node $n $NET.$((10 + n))" "$g/ENDPOINTS"
+	done
+	# each rank has two connections, each listed from both ends
+	[ "$(grep -vc -e '^crest-endpoints ' -e '^node ' "$g/ENDPOINTS")" -eq 6 ]
+
+	# node 1's sub-coordinator stops answering; a checkpoint waits for it,
+	# then it dies: the checkpoint fails naming node 1, nodes 2 and 3 lose
+	# their parent and abort too, no process dies
+	s1=$(sub_pid 1)
+	cmd1=$(tr '\0' ' ' <"/proc/$s1/cmdline")
+	kill -STOP "$s1"
+	OUT=$D/checkpoint.out
+	start_bg "$CREST" checkpoint --dir "$CK"
+	ck=$BG
+	for ((i = 0; i < 100; i++)); do
+		"$CREST" status --dir "$CK" --json 2>/dev/null | grep -q '"running":true' && break
+		sleep 0.1
+	done
+	kill -9 "$s1"
+	wait_exit "$ck" 20
+	[ "$rc" -ne 0 ]
+	run_logged cat "$OUT"
+	grep -q 'node 1' "$OUT"
+	[ "$(readlink "$CK/latest")" = gen-000001 ]
+	[ ! -e "$CK/gen-000002" ]
+	for n in 2 3; do
+		for ((i = 0; i < 100; i++)); do
+			grep -q 'lost the parent coordinator' "$CK/nodes/n$n/coord.log" && break
+			sleep 0.1
+		done
+		grep -q 'lost the parent coordinator' "$CK/nodes/n$n/coord.log"
+	done
+	all_alive
+
+	# node 1's process starts its sub-coordinator again, as it was started
+	# (listening where it did); nodes 2 and 3 come back to it
+	wait_respawned 1 "$s1" "$cmd1"
+	wait_levels
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	g=$CK/$(readlink "$CK/latest")
+	[ "$g" != "$CK/gen-000001" ]
+	grep -q '^images 3$' "$g/MANIFEST"
+	k=$(ring_round l)
+	[ "$k" -lt $((steps - 10)) ]
+
+	# every process dies; node n restarts in namespace n % 3 + 1, node 1
+	# again as the parent of nodes 2 and 3 (at its new address)
+	kill_nodes
+	for n in 1 2 3; do
+		local ns=$((n % 3 + 1))
+		local up=("--coord" "$(mid_addr 2)")
+		[ "$n" = 1 ] && up=("--coord" "$ADDR:$PORT" "--listen" "$(mid_addr "$ns")")
+		OUT=$D/r-n$n.out
+		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$ns" "$CREST" restart --dir "$CK" --node "$n" \
+			"${up[@]}"
+		APPS[n]=$BG
+	done
+	wait_ring_round r $((k + 5)) 30
+	wait_levels
+	for n in 1 2 3; do
+		wait_exit "${APPS[n]}" 60
+		[ "$rc" -eq 0 ]
+	done
+	run_logged cat "$D"/r-n*.out
+	check_ring "$steps" r '[lr]'
+}
+
+@test "a tree of two levels: a node below node 1 whose tasks all ended is told to the root through node 1; when node 1's end, the node still below it goes to the root" {
+	local sub1 sub3 n
+	mkdir -p "$CK"
+	# a Slurm-like step of 4 nodes: node 1 is the parent of nodes 2 and 3;
+	# every task had ended already (the statuses are known), nobody runs
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:0" --addr-file "$CK/ROOT" --nodes 4 \
+		--tasks 1 --task-ranks 0 --ended-tasks 0:0
+	[ "$status" -eq 0 ]
+	COORDS+=("$(awk '$1 == "pid" { print $2 }' "$CK/COORD")")
+	run_logged "$COORD_BIN" --dir "$CK" --node 1 --parent-file "$CK/ROOT" --listen "$ADDR:0" \
+		--addr-file "$CK/nodes/n1/ADDR" --nodes 3 --tasks 1 --task-ranks 2 --ended-tasks 2:0
+	[ "$status" -eq 0 ]
+	for n in 2 3; do
+		run_logged "$COORD_BIN" --dir "$CK" --node "$n" --parent-file "$CK/nodes/n1/ADDR" --root-file "$CK/ROOT" \
+			--tasks 2 --task-ranks "$((2 * n)),$((2 * n + 1))" --ended-tasks "$((2 * n)):0,$((2 * n + 1)):256"
+		[ "$status" -eq 0 ]
+	done
+	# (sub_pid, not in a subshell: teardown stops what it lists)
+	for n in 1 2 3; do
+		sub_pid "$n" >/dev/null
+	done
+	sub1=$(sub_pid 1)
+	sub3=$(sub_pid 3)
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'the sub-coordinator of node 1 answers for 3 nodes' "$CK/coord.log" && break
+		sleep 0.1
+	done
+	grep -q 'the sub-coordinator of node 1 answers for 3 nodes' "$CK/coord.log"
+	grep -q 'the step has started' "$CK/coord.log"
+
+	# node 2 ends: node 1 passes it up
+	run_logged "$CREST" step-stop --dir "$CK" --node 2 --nodes 4 --ok
+	[ "$status" -eq 0 ]
+	wait_coord_gone "$CK/nodes/n2"
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'every task of node 2 ended (2 recorded)' "$CK/coord.log" && break
+		sleep 0.1
+	done
+	grep -q 'every task of node 2 ended: told the root (through the parent)' "$CK/nodes/n2/coord.log"
+	grep -q 'every task of node 2 ended (2 recorded)' "$CK/nodes/n1/coord.log"
+	grep -q 'every task of node 2 ended (2 recorded)' "$CK/coord.log"
+
+	# node 1 ends while node 3 is still below it: node 3 goes to the root
+	run_logged "$CREST" step-stop --dir "$CK" --node 1 --nodes 4 --ok
+	[ "$status" -eq 0 ]
+	wait_coord_gone "$CK/nodes/n1"
+	[ "$(cat "$CK/nodes/n1/ADDR")" = done ]
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'the sub-coordinator of node 3 (pid [0-9]*) connected' "$CK/coord.log" && break
+		sleep 0.1
+	done
+	run_logged cat "$CK/coord.log" "$CK/nodes/n3/coord.log"
+	grep -q 'the parent sub-coordinator left .* connecting to the root' "$CK/nodes/n3/coord.log"
+	grep -q 'the sub-coordinator of node 3 (pid [0-9]*) connected' "$CK/coord.log"
+	grep -q 'every task of node 1 ended (3 recorded)' "$CK/coord.log"
+	is_coord "$sub3"
+	# every node of the step is there or done: a checkpoint is refused only
+	# because no process is left to take
+	for ((i = 0; i < 50; i++)); do
+		run "$CREST" checkpoint --dir "$CK"
+		grep -q 'nodes are connected' <<<"$output" || break
+		sleep 0.1
+	done
+	echo "$output"
+	[ "$status" -ne 0 ]
+	grep -q 'no process of the computation is left' <<<"$output"
 }
