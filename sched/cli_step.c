@@ -6,13 +6,15 @@
  *
  *   crest step-start --dir STEPDIR --node N --nodes M --tasks T [--restart]
  *                    [--occurrence JOB.RUN.STEP] [--run-id JOB.RUN.STEP] [--local-ok]
- *                    [--interval SEC] [--keep N] [--compress ALG] ...
+ *                    [--interval SEC] [--keep N] [--compress ALG] [--fanout F] ...
  *
  * decides whether the step starts afresh or restarts, starts the node's
  * coordinator — the root on node 0, listening on this node's address (also
  * for a one-node step, so that crest checkpoint --job reaches it; standalone
  * if a one-node step's node has no IPv4 address), and a sub-coordinator on
- * the others, which finds the root in STEPDIR/ROOT — and prints one line:
+ * the others, which finds the root in STEPDIR/ROOT, or, in a step of more
+ * than F + 1 nodes, its parent node's in STEPDIR/nodes/n<P>/ADDR (a node
+ * with nodes below it listens too: common/tree_shape.h) — and prints one line:
  * "launch" or "restart GEN", after "dir STEPDIR.K" with --occurrence (the
  * K-th step of this run with the same STEPDIR: occurrence_dir).
  *
@@ -54,6 +56,7 @@
 #include "ckdir.h"
 #include "cli.h"
 #include "respawn.h"
+#include "tree_shape.h"
 
 #define STOP_WAIT_MS 10000	/* node 0 waits this long for the others' exit-n<N> */
 #ifndef TMPFS_MAGIC
@@ -404,6 +407,7 @@ int cmd_step_start(int argc, char **argv)
 		{ "occurrence", required_argument, NULL, 'O' },
 		{ "run-id", required_argument, NULL, 'I' },
 		{ "local-ok", no_argument, NULL, 'l' },
+		{ "fanout", required_argument, NULL, 'F' },
 		/* for the root only (crest-coord --help) */
 		{ "slurm-job", required_argument, NULL, 'J' },
 		{ "slurm-run", required_argument, NULL, 'R' },
@@ -419,7 +423,7 @@ int cmd_step_start(int argc, char **argv)
 	const char *dir = NULL, *occ = NULL, *runid = NULL, *tasks_wait = NULL, *task_ranks = NULL;
 	bool local_ok = false;
 	static char occdir[PATH_MAX];
-	unsigned node = 0, nodes = 1, tasks = 1;
+	unsigned node = 0, nodes = 1, tasks = 1, fanout = CREST_FANOUT_DEFAULT;
 	bool restart = false;
 	char abs[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 32], addr[64], num[3][16];
 	int ch, r;
@@ -439,6 +443,14 @@ int cmd_step_start(int argc, char **argv)
 		case 'n': if (parse_node("--node", optarg, 0, &node)) return 2; continue;
 		case 'N': if (parse_node("--nodes", optarg, 1, &nodes)) return 2; continue;
 		case 'T': if (parse_node("--tasks", optarg, 1, &tasks)) return 2; continue;
+		case 'F':
+			if (parse_node("--fanout", optarg, 1, &fanout))
+				return 2;
+			if (fanout > CREST_FANOUT_MAX) {
+				fprintf(stderr, "crest: step-start: --fanout %u: at most %d\n", fanout, CREST_FANOUT_MAX);
+				return 2;
+			}
+			continue;
 		case 'J': case 'R': case 'X': case 'L': case 'M':
 			for (const struct option *o = opts; o->name; o++) {
 				static char names[5][24];
@@ -494,7 +506,7 @@ int cmd_step_start(int argc, char **argv)
 	snprintf(num[0], sizeof(num[0]), "%u", tasks);
 	snprintf(num[1], sizeof(num[1]), "%u", nodes);
 	snprintf(num[2], sizeof(num[2]), "%u", node);
-	char *extra[16];
+	char *extra[24];
 	int ne = 0;
 	extra[ne++] = "--tasks";
 	extra[ne++] = num[0];
@@ -516,7 +528,8 @@ int cmd_step_start(int argc, char **argv)
 			extra[ne++] = ended;
 		}
 	}
-	static char listen[96], rootfile[PATH_MAX + 16];
+	static char listen[96], rootfile[PATH_MAX + 16], parentfile[PATH_MAX + 32], addrfile[PATH_MAX + 16];
+	static char subtree[16];
 	snprintf(rootfile, sizeof(rootfile), "%s/ROOT", abs);
 	if (node == 0 && !runid)
 		unlink(rootfile);	/* an earlier root's (with a run id: check_shared) */
@@ -524,15 +537,15 @@ int cmd_step_start(int argc, char **argv)
 	 * is where crest checkpoint --job asks (cli_ckpt_munge.c).  A one-node
 	 * step on a node without an IPv4 address keeps a local coordinator
 	 * (--job then signals the step through Slurm). */
-	bool root = false;
-	if (node == 0) {
+	bool root = false, parent_too = node > 0 && crest_tree_has_children(node, nodes, fanout);
+	if (node == 0 || parent_too) {
 		r = node_address(addr, sizeof(addr));
-		if (r && nodes > 1) {
+		if (r && (nodes > 1 || parent_too)) {
 			fprintf(stderr, "crest: step-start: cannot find an IPv4 address of this node for the other "
 				"nodes to reach: %s\n", strerror(-r));
 			return 1;
 		}
-		root = !r;
+		root = node == 0 && !r;
 	}
 	if (root) {
 		snprintf(listen, sizeof(listen), "%s:0", addr);
@@ -544,10 +557,30 @@ int cmd_step_start(int argc, char **argv)
 		extra[ne++] = "--nodes";
 		extra[ne++] = num[1];
 	} else if (nodes > 1) {
+		/* the tree (common/tree_shape.h): the parent's address is in the
+		 * parent's runtime folder, the root's in ROOT */
+		uint32_t up = crest_tree_parent(node, fanout);
+		if (up)
+			snprintf(parentfile, sizeof(parentfile), "%s/nodes/n%u/ADDR", abs, up);
 		extra[ne++] = "--node";
 		extra[ne++] = num[2];
 		extra[ne++] = "--parent-file";
-		extra[ne++] = rootfile;
+		extra[ne++] = up ? parentfile : rootfile;
+		if (up) {
+			extra[ne++] = "--root-file";
+			extra[ne++] = rootfile;
+		}
+		if (parent_too) {
+			snprintf(listen, sizeof(listen), "%s:0", addr);
+			snprintf(addrfile, sizeof(addrfile), "%s/ADDR", run);
+			snprintf(subtree, sizeof(subtree), "%u", crest_tree_size(node, nodes, fanout));
+			extra[ne++] = "--listen";
+			extra[ne++] = listen;
+			extra[ne++] = "--addr-file";
+			extra[ne++] = addrfile;
+			extra[ne++] = "--nodes";
+			extra[ne++] = subtree;
+		}
 	}
 	for (int i = 0; i < ne; i++)
 		ca.argv[ca.argc++] = extra[i];

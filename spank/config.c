@@ -8,6 +8,7 @@
 #include "ckdir.h"
 #include "config.h"
 #include "duration.h"
+#include "tree_shape.h"
 
 void crest_spank_conf_init(struct crest_spank_conf *c)
 {
@@ -23,6 +24,7 @@ void crest_spank_conf_init(struct crest_spank_conf *c)
 	snprintf(c->timelimit, sizeof(c->timelimit), "checkpoint");
 	c->timelimit_margin = 60;
 	c->register_wait = 60;
+	c->fanout = CREST_FANOUT_DEFAULT;
 }
 
 static int number(const char *s, unsigned min, unsigned max, unsigned *v)
@@ -39,7 +41,7 @@ static int number(const char *s, unsigned min, unsigned max, unsigned *v)
 int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *err, size_t errlen)
 {
 	static const char *const keys = "dir, keep, compress, signal, preempt, interval_min, timeout, cancel, timelimit, "
-					  "timelimit_margin, local_ok, register_wait";
+					  "timelimit_margin, local_ok, register_wait, fanout";
 
 	for (int i = 0; i < ac; i++) {
 		const char *a = av[i], *eq = strchr(a, '=');
@@ -113,6 +115,12 @@ int crest_spank_conf_parse(struct crest_spank_conf *c, int ac, char **av, char *
 		} else if (KEY("register_wait")) {
 			if (crest_spank_interval(v, &c->register_wait) || !c->register_wait || c->register_wait > 86400) {
 				snprintf(err, errlen, "plugstack.conf register_wait=%s: expected a duration such as 60s or 5m", v);
+				return -1;
+			}
+		} else if (KEY("fanout")) {
+			if (number(v, 1, CREST_FANOUT_MAX, &c->fanout)) {
+				snprintf(err, errlen, "plugstack.conf fanout=%s: expected how many nodes each coordinator of "
+					 "a step serves below it, 1..%d", v, CREST_FANOUT_MAX);
 				return -1;
 			}
 		} else if (KEY("local_ok")) {

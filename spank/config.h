@@ -26,6 +26,7 @@ struct crest_spank_conf {
 	unsigned timelimit_margin;	/* timelimit_margin=: s before the end, at least (60) */
 	unsigned register_wait;	/* register_wait=: s for a node's tasks to register (60) */
 	bool local_ok;		/* local_ok=yes: a checkpoint folder in memory (tmpfs) is allowed */
+	unsigned fanout;	/* fanout=: nodes below each coordinator of a step's tree (32) */
 };
 
 void crest_spank_conf_init(struct crest_spank_conf *c);

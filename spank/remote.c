@@ -314,6 +314,10 @@ int crest_remote_user_init(spank_t sp)
 	argv[na++] = occ;
 	if (crest_conf.local_ok)
 		argv[na++] = "--local-ok";
+	char fanout[16];
+	snprintf(fanout, sizeof(fanout), "%u", crest_conf.fanout);
+	argv[na++] = "--fanout";
+	argv[na++] = fanout;
 	if (restart)
 		argv[na++] = "--restart";
 	argv[na] = NULL;

@@ -14,8 +14,9 @@ load slurm_helpers
 
 setup_file() {
 	# a plain scancel takes a final checkpoint here (the flows below use
-	# it); slurm_linuxproc.bats has the default, none
-	slurm_setup_file cgroup "cancel=checkpoint timelimit=checkpoint-requeue timelimit_margin=40s"
+	# it); slurm_linuxproc.bats has the default, none.  fanout=1: a step's
+	# coordinators are a chain, node 2's parent is node 1's (the first test)
+	slurm_setup_file cgroup "cancel=checkpoint timelimit=checkpoint-requeue timelimit_margin=40s fanout=1"
 }
 
 teardown_file() {
@@ -26,14 +27,20 @@ teardown() {
 	slurm_teardown
 }
 
-@test "sbatch --checkpoint=2s: each srun step on 2 nodes x 2 tasks is checkpointed while it runs, and ends right; its root and a sub-coordinator killed, the tasks start them again and checkpoints go on" {
+@test "sbatch --checkpoint=2s: each srun step on 3 nodes x 2 tasks (a tree of two levels) is checkpointed while it runs, and ends right; its root and node 1's sub-coordinator killed, the tasks start them again and checkpoints go on" {
 	local d i r0 s1 r0new s1new
-	submit -N2 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=150,CREST_RESPAWN_AFTER=1 job.sh
+	submit -N3 --ntasks-per-node=2 --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=150,CREST_RESPAWN_AFTER=1 job.sh
 	wait_log "$J" 'generation 1 committed' 30
 	d=$(step_dir "$J")
 	[ -n "$d" ]
+	# fanout=1: node 2's sub-coordinator is below node 1's, which answers
+	# for both to the root
+	grep -q 'the sub-coordinator of node 1 answers for 2 nodes' "$d/coord.log"
+	grep -q "connected to the parent coordinator $(cut -d: -f1 "$d/nodes/n1/ADDR")" "$d/nodes/n2/coord.log"
+	grep -q '^n2/p-' "$d/latest/MANIFEST"
 	# kill -9 of the root and of node 1's sub-coordinator: each node's
-	# tasks start theirs again (CREST_RESPAWN_AFTER=1: a RESPAWN 1 s old)
+	# tasks start theirs again (CREST_RESPAWN_AFTER=1: a RESPAWN 1 s old),
+	# and node 2's finds node 1's new one
 	r0=$(awk '$1 == "pid" { print $2 }' "$d/COORD")
 	s1=$(awk '$1 == "pid" { print $2 }' "$d/nodes/n1/COORD")
 	[ -n "$r0" ] && [ -n "$s1" ]
@@ -47,8 +54,11 @@ teardown() {
 	[ "$r0new" != "$r0" ] && [ "$s1new" != "$s1" ]
 	wait_state "$J" COMPLETED 60
 	run_logged cat "$W/out.$J"
-	check_results 150 "$J"
+	check_results 150 "$J" "0 1 2 3 4 5"
 	[ "$(grep -c 'started it again: pid' "$W/out.$J")" -eq 2 ]
+	run_logged cat "$d/nodes/n2/coord.log"
+	grep -q 'lost the parent coordinator' "$d/nodes/n2/coord.log"
+	[ "$(grep -c 'connected to the parent coordinator' "$d/nodes/n2/coord.log")" -ge 2 ]
 	# the new root had the whole step again and took generations
 	run_logged cat "$d/coord.log"
 	sed -n "/coordinator pid $r0new /,\$p" "$d/coord.log" | grep -q 'the step has started'
@@ -63,8 +73,8 @@ teardown() {
 	# children end first, so a late generation may lack some of them
 	local g n
 	g=$d/$(readlink "$d/latest")
-	run_logged ls -ln "$g/n0" "$g/n1" "$g/MANIFEST"
-	for n in 0 1; do
+	run_logged ls -ln "$g/n0" "$g/n1" "$g/n2" "$g/MANIFEST"
+	for n in 0 1 2; do
 		[ $(($(find "$g/n$n" -type f -name 'p-*.img' 2>/dev/null | wc -l) + \
 			$(grep -c "^ended n$n " "$g/MANIFEST"))) -ge 2 ]
 	done

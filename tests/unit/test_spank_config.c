@@ -40,6 +40,9 @@ TEST(conf_defaults_and_keys)
 	EXPECT(!c.local_ok);
 	EXPECT_EQ(parse(&c, "local_ok=yes", NULL, err), 0);
 	EXPECT(c.local_ok);
+	EXPECT_EQ(c.fanout, 32);
+	EXPECT_EQ(parse(&c, "fanout=2", NULL, err), 0);
+	EXPECT_EQ(c.fanout, 2);
 }
 
 TEST(conf_rejects_bad_input_naming_it)
@@ -66,6 +69,9 @@ TEST(conf_rejects_bad_input_naming_it)
 	EXPECT_EQ(parse(&c, "timelimit_margin=2d", NULL, err), -1);
 	EXPECT_EQ(parse(&c, "local_ok=maybe", NULL, err), -1);
 	EXPECT(strstr(err, "yes or no"));
+	EXPECT_EQ(parse(&c, "fanout=0", NULL, err), -1);
+	EXPECT(strstr(err, "fanout=0: expected how many nodes"));
+	EXPECT_EQ(parse(&c, "fanout=1025", NULL, err), -1);
 }
 
 TEST(intervals)
