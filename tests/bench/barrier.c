@@ -85,6 +85,7 @@
 #include "crest/proto.h"
 #include "image_write.h"
 #include "proto.h"
+#include "tree_shape.h"
 
 #define MAX_ROUNDS	64
 #define MAX_WORKERS	64
@@ -97,6 +98,7 @@
 
 static const char *coord_bin, *dir, *pidfile;
 static uint32_t nranks, nsubs, nworkers = 4;
+static uint32_t fanout;		/* 0: every sub below the root; else common/tree_shape.h */
 static bool star;
 static unsigned rounds = 5, timeout_s = 10, start_limit_s = 600;
 static unsigned long coord_nofile;	/* --coord-nofile; 0: inherited */
@@ -972,11 +974,27 @@ static int start_tree(struct startup *su)
 			return -1;
 	}
 	for (uint32_t i = 1; i <= nsubs; i++) {
+		/* with --fanout, the parent of node i is node (i - 1) / F, whose
+		 * sub-coordinator listens and answers for the nodes below it */
+		char parent_file[CKDIR_PATH_MAX + 32], addr_file[CKDIR_PATH_MAX + 16], below[16];
+		uint32_t up = fanout ? crest_tree_parent(i, fanout) : 0;
 		snprintf(tasks, sizeof(tasks), "%u", nodes[i].end - nodes[i].first);
 		snprintf(node, sizeof(node), "%u", i);
+		snprintf(parent_file, sizeof(parent_file), "%s/nodes/n%u/ADDR", dir, up);
+		snprintf(addr_file, sizeof(addr_file), "%s/ADDR", nodes[i].rundir);
+		snprintf(below, sizeof(below), "%u", fanout ? crest_tree_size(i, nsubs + 1, fanout) : 1);
 		char *sargv[] = { "crest-coord", "--dir", (char *)dir, "--foreground", "--node", node,
-				  "--parent-file", root_file, "--tasks", tasks, "--tasks-wait", "3600",
-				  "--timeout", tmo, NULL };
+				  "--parent-file", up ? parent_file : root_file, "--tasks", tasks, "--tasks-wait", "3600",
+				  "--timeout", tmo, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+		if (fanout && crest_tree_has_children(i, nsubs + 1, fanout)) {
+			char **a = &sargv[14];
+			*a++ = "--listen";
+			*a++ = "127.0.0.1:0";
+			*a++ = "--addr-file";
+			*a++ = addr_file;
+			*a++ = "--nodes";
+			*a++ = below;
+		}
 		if (spawn(sargv) < 0) {
 			say("fork of sub-coordinator %u: %s", i, strerror(errno));
 			return -1;
@@ -1172,7 +1190,7 @@ static double maxof(const double *v, unsigned n)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: barrier --coord PATH --dir DIR --ranks N (--subs S | --star) [--rounds R] [--workers W]\n"
+		"usage: barrier --coord PATH --dir DIR --ranks N (--subs S [--fanout F] | --star) [--rounds R] [--workers W]\n"
 		"               [--timeout SEC] [--start-limit SEC] [--pidfile FILE] [--coord-nofile N]\n"
 		"       barrier --image-cost N --dir DIR\n");
 }
@@ -1185,6 +1203,7 @@ static int parse_args(int argc, char **argv)
 		{ "ranks", required_argument, NULL, 'n' },
 		{ "subs", required_argument, NULL, 's' },
 		{ "star", no_argument, NULL, 'S' },
+		{ "fanout", required_argument, NULL, 'F' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -1203,6 +1222,7 @@ static int parse_args(int argc, char **argv)
 		case 'n': nranks = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 's': nsubs = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'S': star = true; break;
+		case 'F': fanout = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'w': nworkers = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 't': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -1268,8 +1288,8 @@ int main(int argc, char **argv)
 	}
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	printf("startup %s ranks=%u subs=%u workers=%u spawn_ms=%.1f welcomed_ms=%.1f started_ms=%.1f coord_nofile=%lu\n",
-	       star ? "star" : "tree", nranks, nsubs, nworkers, ms(su.spawned, su.t0), ms(su.welcomed, su.t0),
+	printf("startup %s ranks=%u subs=%u fanout=%u workers=%u spawn_ms=%.1f welcomed_ms=%.1f started_ms=%.1f "
+	       "coord_nofile=%lu\n", star ? "star" : "tree", nranks, nsubs, fanout, nworkers, ms(su.spawned, su.t0), ms(su.welcomed, su.t0),
 	       ms(su.started, su.t0), coord_nofile ? coord_nofile : (unsigned long)rl.rlim_cur);
 	usleep(PAUSE_MS * 1000);
 
@@ -1314,11 +1334,11 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < 4; k++)
 			mx[k] = maxof(v[k], n);
-		printf("RESULT mode=%s ranks=%u subs=%u workers=%u rounds=%u ok=%u spawn_ms=%.0f startup_ms=%.0f welcomed_ms=%.0f "
+		printf("RESULT mode=%s ranks=%u subs=%u fanout=%u workers=%u rounds=%u ok=%u spawn_ms=%.0f startup_ms=%.0f welcomed_ms=%.0f "
 		       "barrier_med=%.2f barrier_max=%.2f barrier2_med=%.2f barrier2_max=%.2f ranks_med=%.2f "
 		       "ranks_max=%.2f client_med=%.2f client_max=%.2f img_med=%.2f gen_cpu_med=%.0f coord_cpu_med=%.0f "
 		       "root_cpu_med=%.1f sub_cpu_med=%.1f\n",
-		       star ? "star" : "tree", nranks, nsubs, nworkers, rounds, ok, ms(su.spawned, su.t0), ms(su.started, su.t0),
+		       star ? "star" : "tree", nranks, nsubs, fanout, nworkers, rounds, ok, ms(su.spawned, su.t0), ms(su.started, su.t0),
 		       ms(su.welcomed, su.t0), median(v[0], n), mx[0], median(v[1], n), mx[1], median(v[2], n), mx[2],
 		       median(v[3], n), mx[3], median(v[4], n), median(v[5], n), median(v[6], n), median(v[7], n),
 		       median(v[8], n));

@@ -48,6 +48,7 @@ else
 	DISK=${BARRIER_DISK-1024:16 8192:64}
 fi
 STAR=${BARRIER_STAR:-1}		# 0: no star rows
+FANOUT=${BARRIER_FANOUT:-0}	# 0: every sub below the root; F: a tree of fan-out F (as a Slurm step's)
 TIMEOUT=${BARRIER_TIMEOUT:-10}	# the coordinators' --timeout (their default)
 LIMIT=${BARRIER_LIMIT:-900}	# seconds for one configuration, start-up included
 # the checkpoint folders: tmpfs, so that the coordinators are measured and
@@ -111,6 +112,7 @@ run() {
 		RUNDIR=$base/star-r$nr
 	else
 		args=(--subs "$ns")
+		[ "$FANOUT" != 0 ] && args+=(--fanout "$FANOUT")
 		RUNDIR=$base/tree-r$nr-s$ns
 	fi
 	rm -rf "$RUNDIR"
@@ -134,7 +136,8 @@ run() {
 	LAST_RC=$rc
 	res=$(grep '^RESULT' "$out" | tail -n 1)
 	local label=$mode
-	[ "$base" = "$DWORK" ] && label="$mode-disk"
+	[ "$mode" = tree ] && [ "$FANOUT" != 0 ] && label="tree/$FANOUT"
+	[ "$base" = "$DWORK" ] && label="$label-disk"
 	if [ "$rc" = 3 ]; then
 		ROWS+=("$(printf '%-9s %6s %5s  skipped: %s' "$label" "$nr" "${ns:--}" \
 			"$(grep -m1 CANNOT "$out" | sed 's/^barrier: CANNOT: //')")")
@@ -202,6 +205,11 @@ done
 echo
 echo "crest barrier bench: $(date -u +%Y-%m-%d) $(uname -r), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $((SECONDS - T0)) s"
 echo "coordinators: $COORD (root + subs over TCP 127.0.0.1, ranks over Unix sockets); --timeout $TIMEOUT"
+if [ "$FANOUT" = 0 ]; then
+	echo "tree: every sub below the root (one level)"
+else
+	echo "tree/$FANOUT: fan-out $FANOUT, the parent of node k is node (k - 1) / $FANOUT (as a Slurm step's, plugstack.conf fanout=)"
+fi
 echo "checkpoint folders on $(df -T "$BARRIER_TMP" | awk 'NR == 2 { print $2 }') ($BARRIER_TMP); *-disk rows on $(df -T "$B" | awk 'NR == 2 { print $2 }') ($B)"
 echo
 echo "ms; median and max of $ROUNDS rounds.  start: fork of the first sub -> the root has every node and rank"
