@@ -197,6 +197,24 @@ int crest_fds_prepare(char *err, size_t errlen);
 int crest_fds_save(char *err, size_t errlen);
 const unsigned char *crest_fds_pipe_data(uint32_t index, uint32_t *len);
 
+/* fds.c: path is under a node-local folder (/tmp, /dev/shm, $TMPDIR, or
+ * CREST_NODE_LOCAL), whose files another node would not have */
+bool crest_node_local(const char *path);
+
+/* rtld_locks.c: restart, every thread recreated: the loader's recursive
+ * locks held by old_tid[i] name new_tid[i] */
+void crest_rtld_locks_fix(const uint32_t *old_tid, const uint32_t *new_tid, uint32_t n);
+
+/* fds_pty.c: pseudo-terminal ends */
+struct stat;
+/* CREST_FD_PTY_MASTER or _SLAVE with the pty's number in *index, or 0 */
+uint32_t crest_pty_kind(int fd, const struct stat *st, uint64_t *index);
+void crest_pty_reset(void);
+/* fd record i, a master: its settings and output in flight, for the image */
+int crest_pty_save(uint32_t i, char *err, size_t errlen);
+/* ... as its FILEDATA, or NULL */
+const unsigned char *crest_pty_data(uint32_t i, uint32_t *len);
+
 /* fds_socket.c */
 void crest_sock_reset(void);		/* before a scan of the fds */
 int crest_sock_scan(int fd, uint32_t index, char *err, size_t errlen);

@@ -100,8 +100,11 @@ static void atfork_child(void)
 	pthread_mutex_init(&lock, NULL);	/* a thread of the parent may have held it */
 }
 
+/* resolved at load, not at a restart with the other threads stopped
+ * (dlsym takes the loader's lock, which one of them may hold) */
 __attribute__((constructor)) static void inotify_init_lock(void)
 {
+	resolve();
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 

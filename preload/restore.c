@@ -103,7 +103,10 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 	crest.pid = (pid_t)raw_syscall0(NR_getpid);
 
 	struct crest_thread *main_thread = NULL;
+	static uint32_t old_tid[CREST_MAX_THREADS], new_tid[CREST_MAX_THREADS];
 	crest.threads_recreated = 0;
+	for (uint32_t i = 0; i < crest.nthreads; i++)
+		old_tid[i] = crest.threads[i].flags & CREST_THR_DEAD ? 0 : crest.threads[i].tid;
 	/* the table still holds the last incarnation's pids */
 	for (uint32_t i = 0; i < crest.nthreads; i++)
 		crest.threads[i].vtid = (uint32_t)crest_real_to_vpid((pid_t)crest.threads[i].tid);
@@ -141,6 +144,9 @@ __attribute__((noreturn, visibility("default"))) void crest_restart_entry(struct
 	long tid = raw_syscall1(NR_set_tid_address, main_thread->fs + PTHREAD_TID_OFFSET);
 	*(volatile int *)(main_thread->fs + PTHREAD_TID_OFFSET) = (int)tid;
 	main_thread->tid = (uint32_t)tid;
+	for (uint32_t i = 0; i < crest.nthreads; i++)
+		new_tid[i] = crest.threads[i].tid;
+	crest_rtld_locks_fix(old_tid, new_tid, crest.nthreads);
 	thread_common(main_thread);
 	__atomic_store_n(&crest.threads_recreated, 1, __ATOMIC_RELEASE);
 	raw_futex_wake(&crest.threads_recreated);

@@ -300,8 +300,12 @@ static void atfork_child(void)
 		drop(nheld - 1);
 }
 
+/* resolved when libcrest is loaded: crest_pending_collect runs while the
+ * other threads are stopped, one of them maybe inside the dynamic loader,
+ * whose lock dlsym takes (an Open MPI rank's checkpoint hung there) */
 __attribute__((constructor)) static void pending_init(void)
 {
+	resolve();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 

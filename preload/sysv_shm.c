@@ -56,6 +56,13 @@ static void resolve(void)
 	}
 }
 
+/* resolved at load, not while the other threads are stopped (dlsym takes
+ * the loader's lock, which one of them may hold) */
+__attribute__((constructor)) static void sysv_shm_init(void)
+{
+	resolve();
+}
+
 /* restarts this process went through (a program exec'ed after one: its
  * CREST_RESTART_COUNT, read at start) */
 static uint32_t incarnation(void)
