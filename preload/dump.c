@@ -295,6 +295,15 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 			}
 			if (e->prot & PROT_WRITE)
 				msync((void *)e->start, e->end - e->start, MS_SYNC);
+			/* a node-local file (Open MPI's shared memory segments in
+			 * /dev/shm, its session folder in /tmp): another node has
+			 * not got it, and on this one the run that goes on after
+			 * the checkpoint changes it; saved, and put back at
+			 * restart (sched/cli_tree.c) */
+			if (crest_node_local(e->path)) {
+				r->kind = CREST_REG_SHARED_ANON;
+				r->flags |= CREST_REGF_NODE_FILE;
+			}
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;
 			if (!strncmp(e->path, "/SYSV", 5) && deleted)	/* "/SYSV<key> (deleted)" */
@@ -498,6 +507,10 @@ static int write_sections(struct scratch *s, const char *image, unsigned compres
 		uint32_t plen;
 		const unsigned char *pdata = crest_fds_pipe_data(i, &plen);
 		if (pdata) {
+			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
+			continue;
+		}
+		if ((pdata = crest_pty_data(i, &plen))) {
 			rc = crest_iw_section(&writer, CREST_SEC_FILEDATA, i, 0, pdata, plen);
 			continue;
 		}

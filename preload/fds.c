@@ -115,7 +115,7 @@ static bool under(const char *path, const char *dir, size_t len)
 /* Node-local places, whose files would be gone on another node: the
  * ':'-separated directories of CREST_NODE_LOCAL, by default /tmp, /dev/shm
  * and $TMPDIR. */
-static bool node_local(const char *path)
+bool crest_node_local(const char *path)
 {
 	const char *list = crest_getenv("CREST_NODE_LOCAL");
 	if (!list) {
@@ -312,7 +312,7 @@ static int scan_fds(char *err, size_t errlen)
 			 * written ones, and every node-local one, read-only too
 			 * (another process of the computation may delete it after
 			 * the checkpoint: gcc's /tmp/cc*.s read by as) */
-			if (r->kind == CREST_FD_DELETED || node_local(r->path) ||
+			if (r->kind == CREST_FD_DELETED || crest_node_local(r->path) ||
 			    ((r->flags & O_ACCMODE) != O_RDONLY &&
 			     (uint64_t)st.st_size <= SMALL_FILE_MAX))
 				r->content_saved = 1;
@@ -322,6 +322,8 @@ static int scan_fds(char *err, size_t errlen)
 			r->kind = CREST_FD_DIR;
 		} else if (S_ISCHR(st.st_mode) && is_devnull_like(r->path)) {
 			r->kind = CREST_FD_DEVNULL;
+		} else if (S_ISCHR(st.st_mode) && (r->kind = crest_pty_kind(fd, &st, &r->pos))) {
+			/* a pseudo-terminal's master or slave: fds_pty.c */
 		} else if (S_ISCHR(st.st_mode) && (major(st.st_rdev) == 136 || major(st.st_rdev) == 4 ||
 						   major(st.st_rdev) == 5)) {
 			r->kind = CREST_FD_TTY;
@@ -436,6 +438,10 @@ int crest_fds_save(char *err, size_t errlen)
 	rc = crest_sock_save(err, errlen);
 	if (rc)
 		return rc;
+	crest_pty_reset();
+	for (uint32_t i = 0; i < crest.nfds; i++)
+		if (crest.fds[i].img.kind == CREST_FD_PTY_MASTER && (rc = crest_pty_save(i, err, errlen)))
+			return rc;
 	crest.pipe_data_len = 0;
 	for (uint32_t i = 0; i < crest.npipes; i++) {
 		struct crest_pipe *p = &crest.pipes[i];
@@ -696,6 +702,20 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 		case CREST_FD_DIR:
 			nfd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			break;
+		case CREST_FD_PTY_MASTER:
+		case CREST_FD_PTY_SLAVE:
+			if (fcntl(r->fd, F_GETFD) >= 0) {	/* a new pair, made by crest restart */
+				fcntl(r->fd, F_SETFD, r->fd_flags & FD_CLOEXEC);
+				fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
+				continue;
+			}
+			if (r->kind == CREST_FD_PTY_MASTER) {
+				pr_warn("fd %d was the master of pseudo-terminal %lu, which crest restart did not make "
+					"again; it is closed", r->fd, (unsigned long)r->pos);
+				continue;
+			}
+			/* a terminal outside the computation: by path */
+			__attribute__((fallthrough));
 		case CREST_FD_DEVNULL:
 		case CREST_FD_TTY:
 			nfd = open(r->path, oflags | O_NOCTTY);

@@ -66,8 +66,8 @@ static const char *fd_kind_name(uint32_t k)
 	static const char *n[] = { "?", "file", "dir", "dev", "stdio", "deleted", "tty", "pipe", "external",
 				   [CREST_FD_EVENTFD] = "eventfd", [CREST_FD_TIMERFD] = "timerfd",
 				   [CREST_FD_SIGNALFD] = "signalfd", [CREST_FD_EPOLL] = "epoll",
-				   [CREST_FD_INOTIFY] = "inotify",
-				   [CREST_FD_SOCKET] = "socket" };
+				   [CREST_FD_INOTIFY] = "inotify", [CREST_FD_PTY_MASTER] = "ptmx",
+				   [CREST_FD_PTY_SLAVE] = "pts", [CREST_FD_SOCKET] = "socket" };
 	return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "?";
 }
 
@@ -298,8 +298,9 @@ static void print_fds(const struct crest_img_fd *f, uint32_t n, int json)
 			printf("}");
 			continue;
 		}
-		printf("  %4d %-7s flags 0%o%s pos %" PRIu64 " %s%s", f[i].fd, fd_kind_name(f[i].kind), f[i].flags,
-		       f[i].fd_flags & FD_CLOEXEC ? " cloexec" : "", f[i].pos, path,
+		bool pty = f[i].kind == CREST_FD_PTY_MASTER || f[i].kind == CREST_FD_PTY_SLAVE;
+		printf("  %4d %-7s flags 0%o%s %s %" PRIu64 " %s%s", f[i].fd, fd_kind_name(f[i].kind), f[i].flags,
+		       f[i].fd_flags & FD_CLOEXEC ? " cloexec" : "", pty ? "pty" : "pos", f[i].pos, path,
 		       f[i].content_saved ? " (content saved)" : "");
 		if (CREST_FD_SAME_AS(&f[i]) >= 0)
 			printf(" (one description with fd %d)", CREST_FD_SAME_AS(&f[i]));

@@ -154,6 +154,15 @@ static int load_image(struct tree *t, struct tproc *tp, char *err, size_t errlen
 				}
 				break;
 			}
+			if (tp->fds && sh.index < tp->nfds && tp->fds[sh.index].kind == CREST_FD_PTY_MASTER) {
+				size_t n;
+				unsigned char *d = read_array(&r, &sh, off, 1, &n, err, errlen);
+				rc = d ? tree_pty_saved(t, &tp->fds[sh.index], d, n) : -EBADMSG;
+				if (rc == -EBADMSG)
+					snprintf(err, errlen, "image %s: the saved state of pty %lu is damaged", tp->image,
+						 (unsigned long)tp->fds[sh.index].pos);
+				break;
+			}
 			if (!tp->fds || sh.index >= tp->nfds || tp->fds[sh.index].kind != CREST_FD_PIPE)
 				break;
 			struct tpipe *p = find_pipe(t, tp->fds[sh.index].ino, true);
@@ -241,7 +250,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 			t->z[t->nz++] = (struct tzombie){ (int)i, *c, slot++ };
 		}
 	}
-	if (tree_groups_plan(t, &slot) || tree_files_plan(t))
+	if (tree_groups_plan(t, &slot) || tree_files_plan(t) || tree_pty_plan(t))
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
@@ -254,6 +263,11 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				return -ENOMEM;
 			if (r->offset + (r->end - r->start) > o->size)
 				o->size = r->offset + (r->end - r->start);
+			if (r->flags & CREST_REGF_NODE_FILE) {
+				o->file = true;
+				if (r->file_size > o->file_size)
+					o->file_size = r->file_size;
+			}
 			if (tree_shm_is_sysv(o) && r->file_size > o->segsz)
 				o->segsz = r->file_size;	/* version 4 on */
 			if (tree_shm_is_sysv(o) && r->sysv_mode)
@@ -351,6 +365,24 @@ static int make_pipes(struct tree *t, char *err, size_t errlen)
 
 /* Creates each shared object and writes into it what every process that
  * mapped it saved (the same pages, as far as they overlap). */
+/* a node-local file mapped shared, at its path (its folders made, 0700,
+ * if this node has not got them), to be filled as it was */
+static int open_node_file(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
 static int make_shm(struct tree *t, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < t->nshm; i++) {
@@ -361,8 +393,8 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 				return rc;
 			continue;
 		}
-		int fd = memfd_create("crest-shm", 0);
-		if (fd < 0 || ftruncate(fd, o->size) < 0) {
+		int fd = o->file ? open_node_file(o->path) : memfd_create("crest-shm", 0);
+		if (fd < 0 || ftruncate(fd, o->file ? (o->file_size > o->size ? o->file_size : o->size) : o->size) < 0) {
 			snprintf(err, errlen, "cannot create shared memory %s (%" PRIu64 " bytes): %s", o->path,
 				 o->size, strerror(errno));
 			return -errno;
@@ -547,10 +579,11 @@ static void build(struct tree *t, int i, char **args)
 	}
 }
 
-static bool is_target(const struct tproc *tp, int fd)
+static bool is_target(const struct tree *t, const struct tproc *tp, int fd)
 {
 	for (size_t k = 0; k < tp->nfds; k++)
-		if (tp->fds[k].fd == fd && (tp->fds[k].kind == CREST_FD_PIPE || tp->fds[k].kind == CREST_FD_SOCKET))
+		if (tp->fds[k].fd == fd && (tp->fds[k].kind == CREST_FD_PIPE || tp->fds[k].kind == CREST_FD_SOCKET ||
+					    tree_pty_placed(t, &tp->fds[k])))
 			return true;
 	return false;
 }
@@ -590,13 +623,15 @@ static unsigned stdio_fds(struct tree *t, int i)
 			close(n);	/* it had none */
 			continue;
 		}
-		if (f->kind == CREST_FD_PIPE)
-			continue;	/* placed with the pipes */
+		if (f->kind == CREST_FD_PIPE || tree_pty_placed(t, f))
+			continue;	/* placed with the pipes and ptys */
 		int m = tree_root_stdio(t, f);
 		if (m >= 0 && t->shell_fd[m] >= 0)
 			dup2(t->shell_fd[m], n);
 		if (m >= 0 || f->kind == CREST_FD_STDIO)
 			inherit |= 1u << n;
+		else if (f->kind == CREST_FD_PTY_SLAVE)
+			close(n);	/* not crest restart's: libcrest reopens the terminal */
 	}
 	return inherit;
 }
@@ -612,6 +647,15 @@ static void become(struct tree *t, int i, char **args)
 			if (src < 0 || dup2(src, f->fd) < 0)
 				fprintf(stderr, "crest: restart: process %u: cannot put its socket at fd %d\n",
 					tp->proc.pid, f->fd);
+			continue;
+		}
+		if (tree_pty_placed(t, f)) {
+			int src = tree_pty_fd(t, f);
+			if (src < 0 || (src != f->fd && dup2(src, f->fd) < 0))
+				fprintf(stderr, "crest: restart: process %u: cannot put its pseudo-terminal at fd %d: %s\n",
+					tp->proc.pid, f->fd, strerror(errno));
+			if (src >= 0 && src != f->fd)
+				close(src);
 			continue;
 		}
 		if (f->kind != CREST_FD_PIPE)
@@ -685,7 +729,7 @@ static void become(struct tree *t, int i, char **args)
 		for (size_t j = 0; j < t->nshm && !keep; j++)
 			keep = open_fds[k] == t->shm[j].fd;
 		if (open_fds[k] > 2 && open_fds[k] != t->vpid_fd && open_fds[k] != t->sysv_count_fd &&
-		    !is_target(tp, open_fds[k]) && !keep && !tree_files_keep(t, i, open_fds[k]))
+		    !is_target(t, tp, open_fds[k]) && !keep && !tree_files_keep(t, i, open_fds[k]))
 			close(open_fds[k]);
 	}
 	static char links[2048];
@@ -744,6 +788,15 @@ void cli_tree_free(struct tree *t)
 			if (t->links[i].sock[e] >= 0)
 				close(t->links[i].sock[e]);
 	free(t->links);
+	for (size_t i = 0; i < t->nptys; i++) {
+		free(t->ptys[i].data);
+		for (int e = 0; e < 2; e++) {
+			int fd = e ? t->ptys[i].slave : t->ptys[i].master;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	free(t->ptys);
 	free(t->p);
 	free(t->z);
 	free(t->groups);
@@ -805,13 +858,15 @@ int cli_tree_start(struct tree *t, char **args, char *err, size_t errlen)
 	t->fd_base = top + 1 > 1000 ? top + 1 : 1000;
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl) &&
-	    rl.rlim_cur < (rlim_t)t->fd_base + 2 * t->npipes + t->ngroups + 2 * t->nlinks + 16) {
+	    rl.rlim_cur < (rlim_t)t->fd_base + 2 * t->npipes + t->ngroups + 2 * t->nlinks + 2 * t->nptys + 16) {
 		rl.rlim_cur = rl.rlim_max;	/* libcrest restores the process's own limits */
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	for (int n = 0; n <= 2; n++)
 		t->shell_fd[n] = fcntl(n, F_DUPFD_CLOEXEC, t->fd_base);
 	int rc = make_pipes(t, err, errlen);
+	if (!rc)
+		rc = tree_pty_make(t, err, errlen);
 	if (!rc)
 		rc = tree_files_make(t, err, errlen);
 	if (!rc)

@@ -75,6 +75,17 @@ struct tpipe {
 	int fifo_fd;			/* ... held open O_RDWR until every process has it */
 };
 
+/* A pseudo-terminal whose master a process of the restart held
+ * (cli_tree_pty.c): made again once */
+struct tpty {
+	uint64_t index;			/* the N of /dev/pts/N at the checkpoint */
+	struct crest_img_pty hdr;	/* its settings, and how much output was in flight */
+	unsigned char *data;		/* FILEDATA: hdr, then that output */
+	bool have;
+	int master, slave;		/* the new pair: high fds */
+	char path[64];			/* the new /dev/pts/M */
+};
+
 /* A shared memory object (shared anonymous memory, memfd, SysV, a deleted
  * file mapped shared): created once, filled from the images, mapped by every
  * process that shared it. */
@@ -89,6 +100,8 @@ struct tshm {
 	int sysv_id;			/* the new segment, or -1 */
 	void *map;			/* attached while it is filled */
 	bool created;			/* by this restart (not the killed run's, used again) */
+	bool file;			/* a node-local file at `path` (CREST_REGF_NODE_FILE) */
+	uint64_t file_size;		/* ... its size at the checkpoint */
 	uint32_t attaches;		/* removed: attachments to wait for before removing it again */
 	uint32_t count_slot;		/* ... counted in this slot of sysv_count_fd */
 };
@@ -117,6 +130,8 @@ struct tree {
 	size_t ngroups;
 	struct tlink *links;
 	size_t nlinks;
+	struct tpty *ptys;
+	size_t nptys;
 };
 
 /* cli_tree.c: vpid is `real` from now on, in slot `slot` of the pid table */
@@ -155,6 +170,18 @@ int tree_files_make(struct tree *t, char *err, size_t errlen);
 bool tree_files_keep(const struct tree *t, int i, int fd);
 /* process i's crest-restart --fd-links (its ends made inheritable); its length */
 size_t tree_files_arg(const struct tree *t, int i, char *buf, size_t size);
+
+/* cli_tree_pty.c */
+/* FILEDATA of master record f (malloc'ed data, taken) */
+int tree_pty_saved(struct tree *t, const struct crest_img_fd *f, unsigned char *data, size_t n);
+int tree_pty_plan(struct tree *t);
+/* the new pairs, at high fds */
+int tree_pty_make(struct tree *t, char *err, size_t errlen);
+/* f's end of its new pair, a new fd to put at f->fd; -1: not one (a
+ * terminal outside the computation) */
+int tree_pty_fd(struct tree *t, const struct crest_img_fd *f);
+/* f is put in place by crest restart (its pty is made again) */
+bool tree_pty_placed(const struct tree *t, const struct crest_img_fd *f);
 
 /* cli_tree_sockets.c */
 int tree_sockets_plan(struct tree *t, char *err, size_t errlen);

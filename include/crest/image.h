@@ -22,9 +22,10 @@
 #include <stdint.h>
 
 #define CREST_IMG_MAGIC		"CRESTIMG"	/* 8 bytes, no NUL stored */
-#define CREST_IMG_VERSION	5	/* 2: UDP sockets, socket options; 3: inotify fds;
+#define CREST_IMG_VERSION	6	/* 2: UDP sockets, socket options; 3: inotify fds;
 					 * 4: CREST_SOCK_PENDING records, SysV segment mode and size;
-					 * 5: fds that share an open file description (fd_flags) */
+					 * 5: fds that share an open file description (fd_flags);
+					 * 6: pseudo-terminal ends (CREST_FD_PTY_*) */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */
@@ -189,6 +190,10 @@ struct crest_img_region {
 
 #define CREST_REGF_DELETED	(1u << 0)	/* file was deleted */
 #define CREST_REGF_GROWSDOWN	(1u << 1)
+#define CREST_REGF_NODE_FILE	(1u << 2)	/* CREST_REG_SHARED_ANON that is a node-local file
+						 * (/dev/shm, /tmp, $TMPDIR) mapped shared: its
+						 * pages are saved and crest restart puts them back
+						 * in the file at its path (version 6) */
 
 enum crest_fd_kind {
 	CREST_FD_FILE = 1,	/* regular file: reopened by path, offset set */
@@ -206,8 +211,24 @@ enum crest_fd_kind {
 	CREST_FD_SIGNALFD = 11,	/* holds only fd, flags and fd_flags */
 	CREST_FD_EPOLL = 12,
 	CREST_FD_INOTIFY = 13,	/* its watches: libcrest's memory (preload/fds_inotify.c) */
+	CREST_FD_PTY_MASTER = 14,	/* a pseudo-terminal's master (/dev/ptmx); pos: the pty's
+					 * number; FILEDATA: struct crest_img_pty, then the output
+					 * in flight (written to the slave, not read here yet) */
+	CREST_FD_PTY_SLAVE = 15,	/* /dev/pts/N; pos: N.  When a master of the same pty is
+					 * in the restart, crest restart makes a new pair and puts
+					 * both ends in place; else reopened by path (a terminal
+					 * outside the computation) */
 	CREST_FD_SOCKET = 16,	/* socket: struct crest_img_socket in SOCKETS; created by
 				 * `crest restart` and in place before libcrest runs */
+};
+
+/* FILEDATA of a CREST_FD_PTY_MASTER record: the pair's settings, then
+ * `pending` bytes of output in flight */
+struct crest_img_pty {
+	uint32_t pending;
+	uint32_t reserved;
+	uint16_t ws_row, ws_col, ws_xpixel, ws_ypixel;	/* struct winsize */
+	uint8_t termios[64];		/* glibc struct termios (60 bytes), as tcgetattr gave it */
 };
 
 /* fd_flags bits 8-30: 0, or 1 + an fd that shares this fd's open file
@@ -289,6 +310,7 @@ _Static_assert(sizeof(struct crest_sec_hdr) == 64, "section header size");
 _Static_assert(sizeof(struct crest_img_process) == 4984, "process record size");
 _Static_assert(sizeof(struct crest_img_child) == 32, "child record size");
 _Static_assert(sizeof(struct crest_img_socket) == 368, "socket record size");
+_Static_assert(sizeof(struct crest_img_pty) == 80, "pty record size");
 #endif
 
 #endif /* CREST_IMAGE_H */
