@@ -8,7 +8,8 @@ set -euo pipefail
 
 PKGS=(build-essential libzstd-dev zstd bats python3 python3-numpy r-base-core
       procps util-linux iproute2 file busybox-static
-      slurm-wlm slurm-client munge libslurm-dev)
+      slurm-wlm slurm-client munge libslurm-dev
+      openmpi-bin libopenmpi-dev)
 
 # libFuzzer (libclang_rt.fuzzer-x86_64.a) is in libclang-rt-14-dev, which
 # clang only recommends: libclang-rt-dev pulls the one matching clang

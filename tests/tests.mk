@@ -20,7 +20,17 @@ $(B)/tests/cr/%: tests/cr/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CR_CFLAGS) -o $@ $< -lm
 
-tests-build:: $(TEST_UNIT_BIN) $(TEST_CR_BIN)
+# Open MPI programs, built with its mpicc (scripts/install-deps.sh installs
+# openmpi-bin and libopenmpi-dev)
+MPICC ?= mpicc
+TEST_MPI_SRC := $(wildcard tests/cr/mpi/*.c)
+TEST_MPI_BIN := $(TEST_MPI_SRC:tests/cr/mpi/%.c=$(B)/tests/cr/%)
+
+$(B)/tests/cr/%: tests/cr/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -o $@ $<
+
+tests-build:: $(TEST_UNIT_BIN) $(TEST_CR_BIN) $(TEST_MPI_BIN)
 
 # unit tests that include preload sources rebuild when those change
 -include $(wildcard $(B)/tests/unit/*.d)

@@ -46,8 +46,11 @@ declare -A CMD=(
 	[locks]="$BIN/locks $RUNS/locks"
 	[udp]="$BIN/udp"
 	[inotify]="$BIN/inotify $RUNS/inotify.d"
+	[pty_pair]="$BIN/pty_pair"
+	[dl_busy]="$BIN/dl_busy"
+	[mpi_ring]="mpirun --allow-run-as-root --oversubscribe -np 3 $BIN/mpi_ring 400"
 )
-ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop r_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree lost_leader pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify"
+ORDER="make_build counter threads malloc_churn mmap_file signals itimer bigmem sleepread deleted_file numpy_loop r_loop sigwait_thread manythreads blocking itimer_blocked thread_pending forktree lost_leader pipeline fifo_pair shm_share mp_pool sockets hostname eventfds locks udp inotify pty_pair dl_busy mpi_ring"
 
 # CR_JOBS programs at a time (default 2): they mostly wait (the random
 # moments before each checkpoint, the kills and restarts), so two share the
