@@ -7,11 +7,11 @@
 #include <stddef.h>
 #include <termios.h>
 
-/* len bytes of output written through the slave sfd with output
- * processing off (they were processed once), then tio set again once the
- * master mfd can read them all (the pty passes them on asynchronously; up
- * to 1 s).  No malloc, no locks: runs while the other threads are
- * stopped.  0 or -errno. */
+/* len bytes of output written through the slave sfd (non-blocking: waits
+ * for room up to 2 s) with output processing off (they were processed
+ * once), then tio set again once the master mfd can read them (the pty
+ * passes them on asynchronously; up to 1 s).  No malloc, no locks: runs
+ * while the other threads are stopped.  0 or -errno. */
 int crest_pty_inject(int mfd, int sfd, const struct termios *tio, const unsigned char *data, size_t len);
 
 #endif

@@ -233,6 +233,26 @@ static bool fill_identity(struct crest_img_region *r, const char *path)
 	return true;
 }
 
+/* A node-local file this process maps shared comes back from its mapping's
+ * pages (crest restart puts them into the file before any process runs),
+ * not also from a copy of the file that one process would write back
+ * while the others may already run on it. */
+static void node_files_not_twice(const struct scratch *s)
+{
+	for (uint32_t i = 0; i < crest.nfds; i++) {
+		struct crest_img_fd *f = &crest.fds[i].img;
+		if (f->kind != CREST_FD_FILE || !f->content_saved)
+			continue;
+		for (uint32_t k = 0; k < s->proc->nregions; k++) {
+			const struct crest_img_region *r = &s->regions[k];
+			if ((r->flags & CREST_REGF_NODE_FILE) && r->ino == f->ino && r->dev == f->dev) {
+				f->content_saved = 0;
+				break;
+			}
+		}
+	}
+}
+
 /* Classifies every mapping and lists the pages to save. */
 static int list_memory(struct scratch *s, struct crest_img_process *proc, char *err, size_t errlen)
 {
@@ -300,7 +320,7 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 			 * not got it, and on this one the run that goes on after
 			 * the checkpoint changes it; saved, and put back at
 			 * restart (sched/cli_tree.c) */
-			if (crest_node_local(e->path)) {
+			if ((e->prot & PROT_WRITE) && crest_node_local(e->path)) {
 				r->kind = CREST_REG_SHARED_ANON;
 				r->flags |= CREST_REGF_NODE_FILE;
 			}
@@ -648,6 +668,7 @@ int crest_checkpoint_write(const char *image, uint64_t generation, unsigned comp
 	rc = list_memory(&s, s.proc, err, errlen);
 	if (rc)
 		goto out_refill;
+	node_files_not_twice(&s);
 
 	rc = check_space(&s, image, err, errlen);
 	if (rc)

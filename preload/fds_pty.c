@@ -12,7 +12,9 @@
  * master, one at a time (an exclusive flock on a slave fd of its own,
  * TIOCGPTPEER), and written back through that slave fd with output
  * processing off, so that the computation, which runs on, reads the same
- * bytes: each holder saves the same copy, as with pipes.  Runs while every
+ * bytes: each holder saves the same copy, as with pipes (a holder that
+ * looked while another had it out saves none: crest restart takes the
+ * record with the most).  Runs while every
  * thread is stopped: no malloc, static buffers.
  */
 #define LOG_MODULE "libcrest"
@@ -25,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crest.h"
@@ -35,8 +38,8 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-#define PTY_MAX		16		/* masters per process */
-#define PTY_DATA_MAX	65536		/* output in flight, all of them */
+#define PTY_MAX		512		/* masters per process (mpirun: one per local rank) */
+#define PTY_DATA_MAX	(1u << 20)	/* output in flight, all of them */
 #define UNIX98_PTY_SLAVE_MAJOR	136	/* .. + 7 */
 
 static struct {
@@ -66,25 +69,87 @@ void crest_pty_reset(void)
 	nsaved = used = 0;
 }
 
-/* the master fd's bytes waiting to be read, drained into dst (at most max) */
+static void pause_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Everything waiting to be read at the master, into dst: its read buffer
+ * (at most 4 KiB) and what the kernel holds behind it, which it moves on
+ * asynchronously as the buffer empties: read until nothing came for a few
+ * ms.  -ENOBUFS with *got = max when there is more than max. */
 static int drain(int mfd, unsigned char *dst, uint32_t max, uint32_t *got)
 {
-	int avail = 0, fl = fcntl(mfd, F_GETFL);
+	int fl = fcntl(mfd, F_GETFL), rc = 0;
+
+	*got = 0;
+	fcntl(mfd, F_SETFL, fl | O_NONBLOCK);
+	for (int quiet = 0; quiet < 3;) {
+		if (*got == max) {
+			rc = -ENOBUFS;
+			break;
+		}
+		ssize_t n = read(mfd, dst + *got, max - *got);
+		if (n > 0) {
+			*got += (uint32_t)n;
+			quiet = 0;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EIO) {	/* EIO: no slave open, nothing left */
+			rc = -errno;
+			break;
+		}
+		quiet++;
+		pause_ms(2);
+	}
+	fcntl(mfd, F_SETFL, fl);
+	return rc;
+}
+
+/* an exclusive flock on fd, waiting at most 5 s (the application could
+ * hold one on the terminal) */
+static int lock_peer(int fd)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (!flock(fd, LOCK_EX | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		pause_ms(1);
+	}
+	return -ETIMEDOUT;
+}
+
+/* The output in flight of the pty of master mfd, into data (at most max):
+ * taken out and written back through a slave fd of our own, under its
+ * flock, so that the running computation reads the same bytes.  Only when
+ * there is some: opening the slave of a pty whose slave was never opened
+ * (or before unlockpt) would make the master read EIO, or fail. */
+static int copy_in_flight(int mfd, const struct termios *tio, unsigned char *data, uint32_t max, uint32_t *got)
+{
+	int avail = 0, pkt = 0, rc;
 
 	*got = 0;
 	if (ioctl(mfd, FIONREAD, &avail) < 0 || avail <= 0)
 		return 0;
-	if ((uint32_t)avail > max)
-		return -ENOBUFS;
-	fcntl(mfd, F_SETFL, fl | O_NONBLOCK);
-	while (*got < (uint32_t)avail) {
-		ssize_t n = read(mfd, dst + *got, (uint32_t)avail - *got);
-		if (n <= 0)
-			break;
-		*got += (uint32_t)n;
+	if (!ioctl(mfd, TIOCGPKT, &pkt) && pkt)
+		return 0;	/* packet mode: not kept (docs/unsupported.md) */
+	int sfd = ioctl(mfd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (sfd < 0)
+		return -errno;
+	rc = lock_peer(sfd);
+	if (!rc) {
+		rc = drain(mfd, data, max, got);
+		/* what was read goes back in any case: the program must find it */
+		int put = *got ? crest_pty_inject(mfd, sfd, tio, data, *got) : 0;
+		rc = rc ? rc : put;
+		flock(sfd, LOCK_UN);
 	}
-	fcntl(mfd, F_SETFL, fl);
-	return 0;
+	close(sfd);
+	return rc;
 }
 
 int crest_pty_save(uint32_t fd_index, char *err, size_t errlen)
@@ -94,26 +159,18 @@ int crest_pty_save(uint32_t fd_index, char *err, size_t errlen)
 	struct termios tio;
 	struct winsize ws;
 	uint32_t got = 0;
-	int rc = 0;
 
 	if (nsaved == PTY_MAX || used + sizeof(*h) > sizeof(buf)) {
 		snprintf(err, errlen, "more than %d pseudo-terminal masters in one process", PTY_MAX);
 		return -ENOBUFS;
 	}
-	int sfd = ioctl(r->fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (sfd < 0) {
-		snprintf(err, errlen, "cannot open the slave of the pseudo-terminal at fd %d (pty %lu): %s", r->fd,
-			 (unsigned long)r->pos, strerrordesc_np(errno));
-		return -errno;
-	}
-	flock(sfd, LOCK_EX);
 	h = (struct crest_img_pty *)(buf + used);
 	memset(h, 0, sizeof(*h));
-	if (tcgetattr(sfd, &tio) < 0 || ioctl(sfd, TIOCGWINSZ, &ws) < 0) {
-		rc = -errno;
+	/* a master's termios and window size are its slave's */
+	if (tcgetattr(r->fd, &tio) < 0 || ioctl(r->fd, TIOCGWINSZ, &ws) < 0) {
 		snprintf(err, errlen, "cannot read the settings of pty %lu (fd %d): %s", (unsigned long)r->pos,
 			 r->fd, strerrordesc_np(errno));
-		goto out;
+		return -errno;
 	}
 	_Static_assert(sizeof(tio) <= sizeof(h->termios), "struct termios");
 	memcpy(h->termios, &tio, sizeof(tio));
@@ -122,13 +179,12 @@ int crest_pty_save(uint32_t fd_index, char *err, size_t errlen)
 	h->ws_xpixel = ws.ws_xpixel;
 	h->ws_ypixel = ws.ws_ypixel;
 	unsigned char *data = buf + used + sizeof(*h);
-	rc = drain(r->fd, data, (uint32_t)(sizeof(buf) - used - sizeof(*h)), &got);
-	if (!rc && got)
-		rc = crest_pty_inject(r->fd, sfd, &tio, data, got);
+	int rc = copy_in_flight(r->fd, &tio, data, (uint32_t)(sizeof(buf) - used - sizeof(*h)), &got);
 	if (rc) {
-		snprintf(err, errlen, "cannot copy the %u bytes in flight in pty %lu (fd %d): %s", got,
-			 (unsigned long)r->pos, r->fd, strerrordesc_np(-rc));
-		goto out;
+		snprintf(err, errlen, "cannot copy the output in flight in pty %lu (fd %d, %u bytes read): %s",
+			 (unsigned long)r->pos, r->fd, got,
+			 rc == -ENOBUFS ? "more than crest keeps" : strerrordesc_np(-rc));
+		return rc;
 	}
 	h->pending = got;
 	saved[nsaved].fd_index = fd_index;
@@ -136,10 +192,7 @@ int crest_pty_save(uint32_t fd_index, char *err, size_t errlen)
 	saved[nsaved].len = (uint32_t)sizeof(*h) + got;
 	used += saved[nsaved++].len;
 	r->content_saved = 1;
-out:
-	flock(sfd, LOCK_UN);
-	close(sfd);
-	return rc;
+	return 0;
 }
 
 const unsigned char *crest_pty_data(uint32_t fd_index, uint32_t *len)

@@ -40,15 +40,18 @@ __attribute__((constructor)) static void rtld_locks_init(void)
 #define M_LOCK		0
 #define M_OWNER		2
 #define M_KIND		4
-#define KIND_TYPE	3		/* PTHREAD_MUTEX_KIND_MASK_NP */
-#define KIND_FLAGS	0x7c		/* robust, PI, PP, elision: left alone */
+#define M_COUNT		1
+#define KIND_RECURSIVE	1		/* PTHREAD_MUTEX_RECURSIVE_NP, no flag bits */
+#define KIND_ERRORCHECK	2		/* PTHREAD_MUTEX_ERRORCHECK_NP */
 
 void crest_rtld_locks_fix(const uint32_t *old_tid, const uint32_t *new_tid, uint32_t n)
 {
 	for (uintptr_t p = rtld_base; rtld_size && p + 5 * sizeof(int) <= rtld_base + rtld_size; p += 8) {
 		volatile int *m = (volatile int *)p;
-		int type = m[M_KIND] & KIND_TYPE;
-		if ((m[M_LOCK] != 1 && m[M_LOCK] != 2) || (type != 1 && type != 2) || (m[M_KIND] & KIND_FLAGS))
+		/* held (1, or 2 with waiters), a plain recursive one (count >= 1)
+		 * or an error-checking one: nothing else looks like that */
+		if ((m[M_LOCK] != 1 && m[M_LOCK] != 2) ||
+		    !((m[M_KIND] == KIND_RECURSIVE && m[M_COUNT] >= 1) || m[M_KIND] == KIND_ERRORCHECK))
 			continue;
 		for (uint32_t i = 0; i < n; i++)
 			if (old_tid[i] && m[M_OWNER] == (int)old_tid[i]) {

@@ -32,7 +32,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +43,10 @@
 #include "cli_tree_int.h"
 #include "crest/restart.h"
 #include "image_read.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 
 int tree_find_proc(const struct tree *t, uint32_t vpid)
@@ -267,6 +273,8 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				o->file = true;
 				if (r->file_size > o->file_size)
 					o->file_size = r->file_size;
+				if (r->mtime_ns > o->mtime_ns)
+					o->mtime_ns = r->mtime_ns;
 			}
 			if (tree_shm_is_sysv(o) && r->file_size > o->segsz)
 				o->segsz = r->file_size;	/* version 4 on */
@@ -365,22 +373,77 @@ static int make_pipes(struct tree *t, char *err, size_t errlen)
 
 /* Creates each shared object and writes into it what every process that
  * mapped it saved (the same pages, as far as they overlap). */
-/* a node-local file mapped shared, at its path (its folders made, 0700,
- * if this node has not got them), to be filled as it was */
-static int open_node_file(const char *path)
+/* A node-local file mapped shared, at its path, to be filled as it was:
+ * its folders made (0700) where this node has not got them.  Only through
+ * folders that are the user's, or root's and not open to others' changes
+ * (/tmp, /dev/shm: sticky), no symbolic link, and only a file of the user:
+ * another user's folder or file in /tmp must not get the computation's
+ * memory.  The fd, or -1 with why. */
+static int open_node_file(const char *path, char *why, size_t size)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
+	uid_t me = geteuid();
+	char name[PATH_MAX];
+	int dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *p = path + 1;
+
+	for (;;) {
+		struct stat st;
+		if (dfd < 0 || fstat(dfd, &st) < 0) {
+			snprintf(why, size, "%s", strerror(errno));
+			break;
+		}
+		bool mine = st.st_uid == me, rooted = st.st_uid == 0 && (!(st.st_mode & S_IWOTH) || (st.st_mode & S_ISVTX));
+		if (!mine && !rooted) {
+			snprintf(why, size, "a folder on its path belongs to uid %u and others may change it",
+				 (unsigned)st.st_uid);
+			break;
+		}
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (!len || len >= sizeof(name)) {
+			snprintf(why, size, "not a file path");
+			break;
+		}
+		memcpy(name, p, len);
+		name[len] = 0;
+		if (!slash) {
+			int fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				snprintf(why, size, "%s", strerror(errno));
+			} else if (st.st_uid != me || !S_ISREG(st.st_mode)) {
+				snprintf(why, size, "it is %s of uid %u, not the user's file",
+					 S_ISREG(st.st_mode) ? "a file" : "not a regular file", (unsigned)st.st_uid);
+			} else {
+				close(dfd);
+				return fd;
+			}
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST) {
+			snprintf(why, size, "cannot make a folder on its path: %s", strerror(errno));
+			break;
+		}
+		int next = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		dfd = next;
+		p = slash + 1;
 	}
-	return open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dfd >= 0)
+		close(dfd);
+	return -1;
+}
+
+/* a node-local file on tmpfs, emptied first: a page not saved was a hole
+ * (not swapped out: swap is rare on compute nodes), not what the killed
+ * run wrote after the checkpoint */
+static int node_file_size(int fd, const struct tshm *o)
+{
+	struct statfs sf;
+	if (!fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC && ftruncate(fd, 0) < 0)
+		return -1;
+	return ftruncate(fd, o->file_size > o->size ? o->file_size : o->size);
 }
 
 static int make_shm(struct tree *t, char *err, size_t errlen)
@@ -393,10 +456,16 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 				return rc;
 			continue;
 		}
-		int fd = o->file ? open_node_file(o->path) : memfd_create("crest-shm", 0);
-		if (fd < 0 || ftruncate(fd, o->file ? (o->file_size > o->size ? o->file_size : o->size) : o->size) < 0) {
+		char why[160] = "";
+		int fd = o->file ? open_node_file(o->path, why, sizeof(why)) : memfd_create("crest-shm", 0);
+		if (fd < 0 && o->file) {
+			snprintf(err, errlen, "cannot put back %s, a node-local file the computation mapped shared: %s",
+				 o->path, why);
+			return -EPERM;
+		}
+		if (fd < 0 || (o->file ? node_file_size(fd, o) : ftruncate(fd, o->size)) < 0) {
 			snprintf(err, errlen, "cannot create shared memory %s (%" PRIu64 " bytes): %s", o->path,
-				 o->size, strerror(errno));
+				 o->file && o->file_size > o->size ? o->file_size : o->size, strerror(errno));
 			return -errno;
 		}
 		o->fd = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
@@ -446,6 +515,15 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 		crest_ir_close(&r);
 	}
 	free(buf);
+	/* the modification time they had: a process holding the file open
+	 * too finds it as it was (preload/fds.c leaves such a file alone) */
+	for (size_t i = 0; i < t->nshm && rc >= 0; i++)
+		if (t->shm[i].file && t->shm[i].mtime_ns) {
+			struct timespec ts[2] = { { 0, UTIME_OMIT },
+						  { (time_t)(t->shm[i].mtime_ns / 1000000000ull),
+						    (long)(t->shm[i].mtime_ns % 1000000000ull) } };
+			futimens(t->shm[i].fd, ts);
+		}
 	if (rc >= 0)
 		rc = tree_sysv_done(t, err, errlen);
 	return rc < 0 ? rc : 0;

@@ -102,6 +102,7 @@ struct tshm {
 	bool created;			/* by this restart (not the killed run's, used again) */
 	bool file;			/* a node-local file at `path` (CREST_REGF_NODE_FILE) */
 	uint64_t file_size;		/* ... its size at the checkpoint */
+	uint64_t mtime_ns;		/* ... and modification time */
 	uint32_t attaches;		/* removed: attachments to wait for before removing it again */
 	uint32_t count_slot;		/* ... counted in this slot of sysv_count_fd */
 };

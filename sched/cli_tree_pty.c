@@ -44,15 +44,24 @@ int tree_pty_saved(struct tree *t, const struct crest_img_fd *f, unsigned char *
 		free(data);
 		return -ENOMEM;
 	}
-	if (p->have || n < sizeof(p->hdr)) {	/* every holder saved the same */
-		free(data);
-		return n < sizeof(p->hdr) ? -EBADMSG : 0;
-	}
-	memcpy(&p->hdr, data, sizeof(p->hdr));
-	if (n - sizeof(p->hdr) < p->hdr.pending) {
+	struct crest_img_pty h;
+	if (n < sizeof(h)) {
 		free(data);
 		return -EBADMSG;
 	}
+	memcpy(&h, data, sizeof(h));
+	if (n - sizeof(h) < h.pending) {
+		free(data);
+		return -EBADMSG;
+	}
+	/* every holder saved the same, but one that looked while another had
+	 * the output out saved none: the record with the most */
+	if (p->have && p->hdr.pending >= h.pending) {
+		free(data);
+		return 0;
+	}
+	free(p->data);
+	p->hdr = h;
 	p->data = data;
 	p->have = true;
 	return 0;
@@ -93,7 +102,7 @@ int tree_pty_make(struct tree *t, char *err, size_t errlen)
 		}
 		p->master = fcntl(m, F_DUPFD_CLOEXEC, t->fd_base);
 		close(m);
-		int s = open(p->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int s = open(p->path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
 		p->slave = s < 0 ? -1 : fcntl(s, F_DUPFD_CLOEXEC, t->fd_base);
 		if (s >= 0)
 			close(s);
@@ -121,7 +130,13 @@ int tree_pty_fd(struct tree *t, const struct crest_img_fd *f)
 		return -1;	/* a terminal outside: libcrest reopens it */
 	if (f->kind == CREST_FD_PTY_MASTER)
 		return fcntl(p->master, F_DUPFD_CLOEXEC, t->fd_base);
-	return open(p->path, (int)(f->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+	/* above every fd to put in place: an open that returned f->fd itself
+	 * would stay close-on-exec */
+	int s = open(p->path, (int)(f->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+	int hi = s < 0 ? -1 : fcntl(s, F_DUPFD_CLOEXEC, t->fd_base);
+	if (s >= 0)
+		close(s);
+	return hi;
 }
 
 bool tree_pty_placed(const struct tree *t, const struct crest_img_fd *f)

@@ -25,7 +25,8 @@
 #define CREST_IMG_VERSION	6	/* 2: UDP sockets, socket options; 3: inotify fds;
 					 * 4: CREST_SOCK_PENDING records, SysV segment mode and size;
 					 * 5: fds that share an open file description (fd_flags);
-					 * 6: pseudo-terminal ends (CREST_FD_PTY_*) */
+					 * 6: pseudo-terminal ends (CREST_FD_PTY_*), node-local
+					 * files mapped shared (CREST_REGF_NODE_FILE) */
 #define CREST_IMG_VERSION_MIN	1		/* oldest version this build reads */
 #define CREST_IMG_ALIGN		4096u
 #define CREST_ARCH_X86_64	62		/* ELF e_machine EM_X86_64 */

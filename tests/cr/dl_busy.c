@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 static volatile unsigned long loads;
+static volatile int failed;
 
 static void *loader(void *arg)
 {
@@ -30,8 +31,10 @@ static void *loader(void *arg)
 			fflush(stdout);
 			return NULL;
 		}
-		if (!dlsym(h, "zlibVersion"))
-			printf("FAIL dlsym\n");
+		if (!dlsym(h, "zlibVersion")) {
+			printf("FAIL dlsym: %s\n", dlerror());
+			failed = 1;
+		}
 		dlclose(h);
 		loads++;
 	}
@@ -55,6 +58,6 @@ int main(void)
 		nanosleep(&ts, NULL);
 	}
 	printf("RESULT %016llx (the loader went round %s)\n", (unsigned long long)v, loads ? "yes" : "no");
-	printf("%s\n", loads ? "PASS" : "FAIL");
-	return 0;
+	printf("%s\n", loads && !failed ? "PASS" : "FAIL");
+	return failed;
 }

@@ -5,8 +5,9 @@
  * the child (a session leader whose controlling terminal is the slave)
  * writes numbered lines to it as its stdout, through the terminal's
  * output processing (\n becomes \r\n).  The parent reads them from the
- * master, slowly, and checks that each comes once, in order, whole (the
- * output in flight at a checkpoint is kept): a line lost or
+ * master, slowly (the child writes faster: kilobytes wait in the
+ * terminal), and checks that each comes once, in order, whole (the output
+ * in flight at a checkpoint is kept): a line lost or
  * doubled at a checkpoint-restart, or settings not kept (raw \n), is a
  * FAIL.  RESULT: the number of lines and a checksum of their text.
  */
@@ -35,7 +36,7 @@ static void child(const char *slave)
 	dup2(s, 1);
 	close(s);
 	uint64_t v = 7;
-	struct timespec ts = { 0, 8 * 1000 * 1000 };
+	struct timespec ts = { 0, 1 * 1000 * 1000 };
 	for (int i = 0; i < LINES; i++) {
 		v = v * 6364136223846793005ULL + 1442695040888963407ULL;
 		printf("line %d %016llx\n", i, (unsigned long long)v);
@@ -64,12 +65,13 @@ int main(void)
 	size_t ll = 0;
 	int next = 0, fail = 0;
 	uint64_t sum = 0;
-	/* read slowly: a few lines wait in the terminal at any moment, so a
-	 * checkpoint finds output in flight */
-	struct timespec slow = { 0, 30 * 1000 * 1000 };
+	/* read slowly, little at a time: the child writes faster, so up to
+	 * ~18 KiB wait in the terminal, more than its read buffer's 4 KiB,
+	 * and a checkpoint finds that output in flight */
+	struct timespec slow = { 0, 20 * 1000 * 1000 };
 	for (;;) {
 		nanosleep(&slow, NULL);
-		ssize_t n = read(m, buf, sizeof(buf));
+		ssize_t n = read(m, buf, 128);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
