@@ -17,6 +17,7 @@
 #define LOG_MODULE "fds"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 #include "crest/crc32c.h"
 #include "dirents.h"
 #include "log.h"
+#include "node_folders.h"
+#include "path_map.h"
 #include "vpid.h"
 
 unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
@@ -578,6 +581,28 @@ static bool no_truncate(const char *path)
 	return false;
 }
 
+/* A node-local path whose folders this node has not got (a restart on
+ * another node): they are made (node_folders.h), and with `itself` the
+ * path too, as a folder.  True when the caller may try again. */
+static bool node_folders_made(const char *path, bool itself)
+{
+	char buf[PATH_MAX], why[160];
+	const char *name;
+	if (!crest_node_local(path))
+		return false;
+	const char *now = crest_path_to_new(path, buf, sizeof(buf));
+	int dfd = now ? crest_node_parent_open(now, &name, why, sizeof(why)) : -1;
+	if (dfd < 0) {
+		pr_warn("restart: cannot make the folders of %s on this node: %s", now ? now : path,
+			now ? why : "its path is too long");
+		return false;
+	}
+	if (itself && mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		pr_warn("restart: cannot make the folder %s: %s", now, strerrordesc_np(errno));
+	close(dfd);
+	return true;
+}
+
 /* A file saved in the image: put its content back as it was, with the
  * modification time it had, so that programs comparing times (make) see
  * the file of the checkpoint.  A file still as it was (the same file, with
@@ -590,6 +615,8 @@ static int rewrite_saved(struct crest_img_fd *r, uint32_t index, int image_fd)
 	    (uint64_t)st.st_ino == r->ino && (uint64_t)st.st_size == r->size && mtime_ns(&st) == r->mtime_ns)
 		return 0;
 	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, r->mode & 07777);
+	if (fd < 0 && errno == ENOENT && node_folders_made(r->path, false))
+		fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, r->mode & 07777);
 	if (fd < 0)
 		return -errno;
 	int rc = copy_filedata(image_fd, index, fd);
@@ -614,6 +641,21 @@ static void warn_changed(const struct crest_img_fd *r, int fd)
 		pr_warn("%s (fd %d, open read-only) changed since the checkpoint (%lu bytes then, %lu now); "
 			"the program reads the new content", r->path, r->fd, (unsigned long)r->size,
 			(unsigned long)st.st_size);
+}
+
+/* A FIFO's path on a node that has not got it: made again (with its
+ * folders), so that a program that opens it by name again finds one.  The
+ * fd itself is the pipe crest restart made, with the data in flight; a
+ * process that opens the path now gets a new FIFO, not that pipe. */
+static void fifo_path_back(const struct crest_img_fd *r)
+{
+	struct stat st;
+	size_t pl = strlen(r->path);
+	if (r->path[0] != '/' || (pl > 10 && !strcmp(r->path + pl - 10, " (deleted)")) || !S_ISFIFO(r->mode) ||
+	    !stat(r->path, &st) || errno != ENOENT || !node_folders_made(r->path, false))
+		return;
+	if (mkfifo(r->path, r->mode & 0777) < 0 && errno != EEXIST)
+		pr_warn("restart: cannot make the FIFO %s (fd %d) again: %s", r->path, r->fd, strerrordesc_np(errno));
 }
 
 /* Moves a temporary fd out of the range the application's fds come back to. */
@@ -701,6 +743,8 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			break;
 		case CREST_FD_DIR:
 			nfd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (nfd < 0 && errno == ENOENT && node_folders_made(r->path, true))
+				nfd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			break;
 		case CREST_FD_PTY_MASTER:
 		case CREST_FD_PTY_SLAVE:
@@ -750,6 +794,7 @@ int crest_fds_restore(int image_fd, char *err, size_t errlen)
 			fcntl(r->fd, F_SETFD, r->fd_flags & FD_CLOEXEC);
 			if (r->fd > 2)
 				fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
+			fifo_path_back(r);
 			continue;
 		case CREST_FD_EVENTFD:
 		case CREST_FD_TIMERFD:

@@ -43,6 +43,7 @@
 #include "cli_tree_int.h"
 #include "crest/restart.h"
 #include "image_read.h"
+#include "node_folders.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -374,64 +375,27 @@ static int make_pipes(struct tree *t, char *err, size_t errlen)
 /* Creates each shared object and writes into it what every process that
  * mapped it saved (the same pages, as far as they overlap). */
 /* A node-local file mapped shared, at its path, to be filled as it was:
- * its folders made (0700) where this node has not got them.  Only through
- * folders that are the user's, or root's and not open to others' changes
- * (/tmp, /dev/shm: sticky), no symbolic link, and only a file of the user:
- * another user's folder or file in /tmp must not get the computation's
- * memory.  The fd, or -1 with why. */
+ * its folders made where this node has not got them (node_folders.h), and
+ * only a file of the user: another user's file in /tmp must not get the
+ * computation's memory.  The fd, or -1 with why. */
 static int open_node_file(const char *path, char *why, size_t size)
 {
-	uid_t me = geteuid();
-	char name[PATH_MAX];
-	int dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	const char *p = path + 1;
-
-	for (;;) {
-		struct stat st;
-		if (dfd < 0 || fstat(dfd, &st) < 0) {
-			snprintf(why, size, "%s", strerror(errno));
-			break;
-		}
-		bool mine = st.st_uid == me, rooted = st.st_uid == 0 && (!(st.st_mode & S_IWOTH) || (st.st_mode & S_ISVTX));
-		if (!mine && !rooted) {
-			snprintf(why, size, "a folder on its path belongs to uid %u and others may change it",
-				 (unsigned)st.st_uid);
-			break;
-		}
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		if (!len || len >= sizeof(name)) {
-			snprintf(why, size, "not a file path");
-			break;
-		}
-		memcpy(name, p, len);
-		name[len] = 0;
-		if (!slash) {
-			int fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				snprintf(why, size, "%s", strerror(errno));
-			} else if (st.st_uid != me || !S_ISREG(st.st_mode)) {
-				snprintf(why, size, "it is %s of uid %u, not the user's file",
-					 S_ISREG(st.st_mode) ? "a file" : "not a regular file", (unsigned)st.st_uid);
-			} else {
-				close(dfd);
-				return fd;
-			}
-			if (fd >= 0)
-				close(fd);
-			break;
-		}
-		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST) {
-			snprintf(why, size, "cannot make a folder on its path: %s", strerror(errno));
-			break;
-		}
-		int next = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
-		dfd = next;
-		p = slash + 1;
-	}
-	if (dfd >= 0)
-		close(dfd);
+	const char *name;
+	struct stat st;
+	int dfd = crest_node_parent_open(path, &name, why, size);
+	if (dfd < 0)
+		return -1;
+	int fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	close(dfd);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		snprintf(why, size, "%s", strerror(errno));
+	else if (st.st_uid != geteuid() || !S_ISREG(st.st_mode))
+		snprintf(why, size, "it is %s of uid %u, not the user's file",
+			 S_ISREG(st.st_mode) ? "a file" : "not a regular file", (unsigned)st.st_uid);
+	else
+		return fd;
+	if (fd >= 0)
+		close(fd);
 	return -1;
 }
 

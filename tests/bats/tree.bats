@@ -63,7 +63,7 @@ teardown() {
 	check_output "RESULT host-stable"
 }
 
-@test "restart after the files moved: --path-map, a new TMPDIR and cwd, --env" {
+@test "restart after the files moved: --path-map, a new empty TMPDIR (its session folder made again) and cwd, --env" {
 	W=$D/w
 	mkdir -p "$W/old" "$W/t1" "$W/t2"
 	seq 1 300 >"$W/old/data.txt"
@@ -77,8 +77,10 @@ teardown() {
 	[ "$status" -eq 0 ]
 	kill_app "$app"
 
-	# the directory moves; the restart runs elsewhere with another TMPDIR
+	# the directory moves; the restart runs elsewhere with another TMPDIR,
+	# new and empty (the old one is gone, as on another node)
 	mv "$W/old" "$W/new"
+	rm -rf "$W/t1"
 	echo "--- killed, files moved, restarting ---" >>"$OUT"
 	start_bg sh -c 'cd / && TMPDIR="$1" exec "$2" restart --dir "$3" --path-map "$4=$5" --env CREST_TEST_ENV=hello' \
 		sh "$W/t2" "$CREST" "$CK" "$W/old" "$W/new"
@@ -93,6 +95,11 @@ teardown() {
 	# its log went on in the new TMPDIR (the old one was mapped there)
 	[ -s "$W/t2/pathmap.log" ]
 	tail -n 1 "$W/t2/pathmap.log" | grep -qx 300
+	# its session folder in TMPDIR came back there (0700) with its held
+	# log, whole, and its FIFO
+	[ "$(stat -c %a "$W/t2/sess")" = 700 ]
+	[ -p "$W/t2/sess/fifo" ]
+	[ "$(tr '\n' ' ' <"$W/t2/sess/held.log")" = "50 100 150 200 250 300 " ]
 }
 
 @test "--path-map to a directory that does not exist is refused before anything starts" {

@@ -6,11 +6,20 @@
  * checks that getcwd() keeps answering what it said at the start.  At the
  * end it prints its working directory, CREST_RESTART_COUNT and
  * CREST_TEST_ENV as it sees them, `RESULT sum=...` and PASS.
+ *
+ * Like Open MPI's session folder, it makes $TMPDIR/sess/ and keeps open
+ * there a log (sess/held.log), a FIFO (sess/fifo) and the folder itself;
+ * every 50 numbers it writes to the held log, opens the FIFO by name and
+ * passes a byte through it, and opens the folder by name.  A restart on a
+ * node whose TMPDIR is new and empty must give them all back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +37,21 @@ int main(int argc, char **argv)
 	FILE *a = fopen(argv[1], "r"), *r = fopen("data.txt", "r");
 	if (!a || !r) {
 		printf("FAIL pathmap: cannot open the data files\n");
+		return 1;
+	}
+	char sess[PATH_MAX], held[PATH_MAX + 16], fifo[PATH_MAX + 16];
+	snprintf(sess, sizeof(sess), "%s/sess", tmp);
+	snprintf(held, sizeof(held), "%s/held.log", sess);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", sess);
+	if ((mkdir(sess, 0700) < 0 && errno != EEXIST) || (mkfifo(fifo, 0600) < 0 && errno != EEXIST)) {
+		printf("FAIL pathmap: cannot make %s and its FIFO\n", sess);
+		return 1;
+	}
+	int hfd = open(held, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	int ffd = open(fifo, O_RDWR | O_NONBLOCK);
+	int sfd = open(sess, O_RDONLY | O_DIRECTORY);
+	if (hfd < 0 || ffd < 0 || sfd < 0) {
+		printf("FAIL pathmap: cannot open what is in %s\n", sess);
 		return 1;
 	}
 	long sum = 0, v;
@@ -53,6 +77,18 @@ int main(int argc, char **argv)
 			fprintf(log, "%d\n", n);
 			fclose(log);
 			fclose(again);
+			/* the session folder: the held log, the FIFO by name, the folder */
+			char line[32], b = 0;
+			int len = snprintf(line, sizeof(line), "%d\n", n);
+			int f2 = open(fifo, O_RDWR | O_NONBLOCK), d2 = open(sess, O_RDONLY | O_DIRECTORY);
+			struct stat st;
+			if (write(hfd, line, (size_t)len) != len || f2 < 0 || write(f2, "x", 1) != 1 ||
+			    read(f2, &b, 1) != 1 || b != 'x' || d2 < 0 || fstat(sfd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				printf("FAIL pathmap: the session folder %s is not whole after %d numbers\n", sess, n);
+				return 1;
+			}
+			close(f2);
+			close(d2);
 		}
 		if (!getcwd(cwd, sizeof(cwd)) || strcmp(cwd, cwd0)) {
 			printf("FAIL pathmap: getcwd says %s, it said %s\n", cwd, cwd0);
