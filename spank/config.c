@@ -166,6 +166,19 @@ int crest_spank_job_dir(const char *tmpl, const char *user, const char *home, ui
 	return n < 0 || (size_t)n >= size - o ? -1 : 0;
 }
 
+const char *crest_spank_mpi_daemon(const char *argv0)
+{
+	static const char *const daemons[] = { "orted", "prted", "hydra_pmi_proxy", "pmi_proxy", NULL };
+	if (!argv0)
+		return NULL;
+	const char *base = strrchr(argv0, '/');
+	base = base ? base + 1 : argv0;
+	for (int i = 0; daemons[i]; i++)
+		if (!strcmp(base, daemons[i]))
+			return daemons[i];
+	return NULL;
+}
+
 void crest_spank_step_key(char *out, size_t size, int argc, char **argv, uint32_t ntasks, uint32_t nnodes)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */

@@ -231,6 +231,20 @@ int crest_remote_user_init(spank_t sp)
 		     "program)", buf);
 		return 0;
 	}
+	/* mpirun of several nodes starts its daemons with an srun of its own:
+	 * this step, apart from mpirun's, and tied to it and to Slurm by
+	 * connections a restart cannot give back */
+	int sargc = 0;
+	char **sargv = NULL;
+	const char *daemon = NULL;
+	if (spank_get_item(sp, S_JOB_ARGV, &sargc, &sargv) == ESPANK_SUCCESS && sargc > 0)
+		daemon = crest_spank_mpi_daemon(sargv[0]);
+	if (daemon) {
+		fail("this step runs %s, the daemons that an mpirun of several nodes starts with srun: crest cannot "
+		     "checkpoint such an mpirun yet (it can one that runs inside a step, on one node: srun -N1 -n1 "
+		     "mpirun ...); export CREST_NO_CHECKPOINT=1 before mpirun to run it without checkpoints", daemon);
+		return 0;
+	}
 	crest_step.node = item_u32(sp, S_JOB_NODEID);
 	crest_step.nnodes = item_u32(sp, S_JOB_NNODES);
 	uint32_t ntasks = item_u32(sp, S_JOB_TOTAL_TASK_COUNT), local = item_u32(sp, S_JOB_LOCAL_TASK_COUNT);

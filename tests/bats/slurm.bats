@@ -108,7 +108,7 @@ teardown() {
 	[ -n "$(ls "$d"/gen-*/n1/p-*.img)" ]
 }
 
-@test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; steps without crest are untouched" {
+@test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; MPI steps and the steps of a many-node mpirun are refused; steps without crest are untouched" {
 	run_logged as_user srun -N1 --checkpoint=soon true
 	[ "$status" -ne 0 ]
 	grep -q 'crest: --checkpoint=soon: expected an interval' <<<"$output"
@@ -131,6 +131,16 @@ teardown() {
 	grep -q 'crest: MPI steps (--mpi=pmi2) cannot be checkpointed yet' <<<"$output"
 	grep -q -e '--no-checkpoint' <<<"$output"
 	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m --no-checkpoint true
+	[ "$status" -eq 0 ]
+	# so is a step of the daemons an mpirun of several nodes starts (Open
+	# MPI's orted, here /bin/true by that name), unless CREST_NO_CHECKPOINT
+	cp /bin/true "$W/orted"
+	chmod a+rx "$W/orted"
+	run_logged as_user srun -N1 --checkpoint=1m ./orted
+	[ "$status" -ne 0 ]
+	grep -q 'crest: this step runs orted, the daemons that an mpirun of several nodes starts' <<<"$output"
+	grep -q 'export CREST_NO_CHECKPOINT=1 before mpirun' <<<"$output"
+	run_logged as_user env CREST_NO_CHECKPOINT=1 srun -N1 --checkpoint=1m ./orted
 	[ "$status" -eq 0 ]
 	run_logged as_user srun -N2 printenv LD_PRELOAD CREST_DIR
 	[ "$status" -ne 0 ]	# printenv: neither is set
@@ -271,6 +281,44 @@ teardown() {
 	grep -q "step $J.0 restarts from generation $prev " "$STATE/log/slurmd.node4.log"
 	grep -q "generation $g in .* is damaged" "$STATE/log/slurmd.node3.log"
 	[ -e "$d/DONE" ]
+}
+
+@test "Open MPI: mpirun inside one Slurm task (3 ranks on its node) is checkpointed; scancel takes a final checkpoint, sbatch --restart-from on another node continues it, with no complaint, to the uninterrupted result" {
+	local first want alone
+	[ -x "$TOP/build/tests/cr/mpi_ring" ] || skip "mpi_ring was not built: no mpicc (scripts/install-deps.sh installs Open MPI)"
+	cp "$TOP/build/tests/cr/mpi_ring" "$W/"
+	chmod a+rx "$W/mpi_ring"
+	cat >"$W/mpi.sh" <<'JOB'
+#!/bin/bash
+echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
+srun mpirun --oversubscribe -np 3 ./mpi_ring "$STEPS"
+echo "job done (srun exit $?)"
+JOB
+	chmod a+rx "$W/mpi.sh"
+	# the uninterrupted answer, meanwhile, outside Slurm and crest
+	as_user mpirun --oversubscribe -np 3 ./mpi_ring 300 >"$W/mpi-alone.out" 2>&1 3>&- &
+	alone=$!
+	submit -N1 -n1 -c2 -w node1 --checkpoint=2s --export=ALL,STEPS=300 mpi.sh
+	first=$J
+	wait_log "$first" 'generation 1 committed' 30
+	run_logged as_user scancel "$first"
+	wait_state "$first" CANCELLED 30
+	wait_log "$first" 'a final checkpoint' 20
+	run_logged cat "$W/out.$first"
+	! grep -q '^RESULT' "$W/out.$first" || false
+	# a new job on another node: another hostname, another TMPDIR, where
+	# mpirun's session folder is made again
+	submit -N1 -n1 -c2 -w node3 --restart-from="$CKB/crest-test/$first" --export=ALL,STEPS=300 mpi.sh
+	wait_state "$J" 'COMPLETED|FAILED|CANCELLED' 60
+	wait "$alone"
+	want=$(grep '^RESULT' "$W/mpi-alone.out")
+	[ -n "$want" ]
+	run_logged cat "$W/out.$J"
+	[ "$(job_field "$J" JobState)" = COMPLETED ]
+	grep -qx "$want" "$W/out.$J"
+	! grep -qx 'step 0' "$W/out.$J" || false
+	! grep -q -i -e 'cannot' -e 'unable' -e 'error' "$W/out.$J" || false
+	grep -q "step $J.0 restarts from generation" "$STATE/log/slurmd.node3.log"
 }
 
 @test "the same command line twice in one job: the second step has its own folder; cancelled during it, the job restarted with --restart-from runs the first afresh and continues the second" {

@@ -136,6 +136,18 @@ TEST(step_keys_depend_on_command_and_shape_only)
 	EXPECT(crest_spank_name_ok(a));
 }
 
+TEST(mpi_launcher_daemons_are_known_by_base_name)
+{
+	EXPECT(!strcmp(crest_spank_mpi_daemon("/usr/bin/orted"), "orted"));
+	EXPECT(!strcmp(crest_spank_mpi_daemon("orted"), "orted"));
+	EXPECT(!strcmp(crest_spank_mpi_daemon("/opt/mpich/bin/hydra_pmi_proxy"), "hydra_pmi_proxy"));
+	EXPECT(!strcmp(crest_spank_mpi_daemon("prted"), "prted"));
+	EXPECT(!crest_spank_mpi_daemon("/usr/bin/mpirun"));
+	EXPECT(!crest_spank_mpi_daemon("./orted2"));
+	EXPECT(!crest_spank_mpi_daemon("python3"));
+	EXPECT(!crest_spank_mpi_daemon(NULL));
+}
+
 int main(void)
 {
 	return RUN_TESTS();
