@@ -283,6 +283,23 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				o->mode = r->sysv_mode;
 		}
 	}
+	/* a node-local file one process maps writable (saved, put back) and
+	 * others read-only (PMIx's store: its server writes, the ranks read)
+	 * is one object: the readers map the file put back, not a path that
+	 * on another node is gone, or is the new file */
+	for (size_t i = 0; i < t->n; i++) {
+		struct tproc *tp = &t->p[i];
+		for (size_t k = 0; k < tp->nregions; k++) {
+			struct crest_img_region *r = &tp->regions[k];
+			struct tshm *o = r->kind == CREST_REG_FILE_SHARED ? find_shm(t, r, false) : NULL;
+			if (!o || !o->file)
+				continue;
+			r->kind = CREST_REG_SHARED_ANON;	/* crest-restart maps it from the fd */
+			r->flags |= CREST_REGF_NODE_FILE;
+			if (r->offset + (r->end - r->start) > o->size)
+				o->size = r->offset + (r->end - r->start);
+		}
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct tproc *tp = &t->p[i];
 		for (size_t k = 0; k < tp->nfds; k++) {

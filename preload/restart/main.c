@@ -375,6 +375,12 @@ static uint64_t read_metadata(void)
 			for (uint64_t i = 0; i < nregions; i++) {
 				if (regions[i].kind != CREST_REG_FILE_SHARED)
 					continue;
+				if (shm_fd_of(i) >= 0) {
+					/* a node-local file another process wrote: crest
+					 * restart put it back, mapped from its fd */
+					regions[i].kind = CREST_REG_SHARED_ANON;
+					continue;
+				}
 				check_shared_file(&regions[i]);
 				static char np[CREST_IMG_PATH_MAX];
 				if (map_path(regions[i].path, np, sizeof(np)))	/* mapped from there */
