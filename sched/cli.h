@@ -31,6 +31,8 @@ int cmd_step_task_end(int argc, char **argv);
 int cmd_job_end(int argc, char **argv);	/* cli_job_end.c: for spank/ */
 int cmd_ls(int argc, char **argv);		/* cli_ls.c */
 int cmd_gc(int argc, char **argv);		/* cli_gc.c */
+int cmd_mpirun(int argc, char **argv);	/* cli_mpirun.c */
+int cmd_rsh(int argc, char **argv);
 
 /* siblings of the crest binary, from /proc/self/exe */
 struct cli_paths {

@@ -27,6 +27,8 @@ static const struct {
 	{ "inspect", cmd_inspect, "verify checksums and show what an image holds" },
 	{ "ls", cmd_ls, "list the job folders under a checkpoint base, their steps and states" },
 	{ "gc", cmd_gc, "remove job folders older than an age whose steps are done" },
+	{ "mpirun", cmd_mpirun, "(a Slurm step, one task per node) Open MPI's mpirun over the step's nodes" },
+	{ "rsh", cmd_rsh, "(crest mpirun) mpirun's remote shell: run a command on a node of the step" },
 	{ "step-start", cmd_step_start, "(the Slurm plugin) start a step's coordinator on this node" },
 	{ "step-stop", cmd_step_stop, "(the Slurm plugin) stop it at the end of the step" },
 	{ "step-task-end", cmd_step_task_end, "(the Slurm plugin) a task of the step ended, with this status" },

@@ -283,32 +283,40 @@ teardown() {
 	[ -e "$d/DONE" ]
 }
 
-@test "Open MPI: mpirun inside one Slurm task (3 ranks on its node) is checkpointed; scancel takes a final checkpoint, sbatch --restart-from on another node continues it, with no complaint, to the uninterrupted result" {
-	local first want alone
+@test "Open MPI over 2 nodes (crest mpirun: mpirun in task 0, each orted a child of its node's task): checkpointed, scancel takes a final checkpoint, sbatch --restart-from on two other nodes continues it, with no complaint, to the uninterrupted result" {
+	local first want alone d
 	[ -x "$TOP/build/tests/cr/mpi_ring" ] || skip "mpi_ring was not built: no mpicc (scripts/install-deps.sh installs Open MPI)"
 	cp "$TOP/build/tests/cr/mpi_ring" "$W/"
 	chmod a+rx "$W/mpi_ring"
 	cat >"$W/mpi.sh" <<'JOB'
 #!/bin/bash
 echo "run SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST"
-srun mpirun --oversubscribe -np 3 ./mpi_ring "$STEPS"
+srun "$CREST_CMD" mpirun --oversubscribe -np 4 ./mpi_ring "$STEPS"
 echo "job done (srun exit $?)"
 JOB
 	chmod a+rx "$W/mpi.sh"
-	# the uninterrupted answer, meanwhile, outside Slurm and crest
-	as_user mpirun --oversubscribe -np 3 ./mpi_ring 300 >"$W/mpi-alone.out" 2>&1 3>&- &
+	# the uninterrupted answer, meanwhile, outside Slurm and crest (the
+	# answer does not depend on where the ranks run)
+	as_user mpirun --oversubscribe -np 4 ./mpi_ring 300 >"$W/mpi-alone.out" 2>&1 3>&- &
 	alone=$!
-	submit -N1 -n1 -c2 -w node1 --checkpoint=2s --export=ALL,STEPS=300 mpi.sh
+	submit -N2 --ntasks-per-node=1 -c2 -w "node[1-2]" --checkpoint=2s \
+		--export=ALL,STEPS=300,CREST_CMD="$P/bin/crest" mpi.sh
 	first=$J
 	wait_log "$first" 'generation 1 committed' 30
+	d=$(step_dir "$first")
+	# 2 ranks and an orted on node 2, under its task: in node 1's images
+	# and in node 2's
+	grep -q '^n1/' "$d/latest/MANIFEST"
+	grep -qx 'node2 slots=2' "$d/mpi/$first.0/hostfile"
 	run_logged as_user scancel "$first"
 	wait_state "$first" CANCELLED 30
 	wait_log "$first" 'a final checkpoint' 20
 	run_logged cat "$W/out.$first"
 	! grep -q '^RESULT' "$W/out.$first" || false
-	# a new job on another node: another hostname, another TMPDIR, where
-	# mpirun's session folder is made again
-	submit -N1 -n1 -c2 -w node3 --restart-from="$CKB/crest-test/$first" --export=ALL,STEPS=300 mpi.sh
+	# a new job on two other nodes: other hostnames, addresses and TMPDIRs
+	# (mpirun's session folders are made again there)
+	submit -N2 --ntasks-per-node=1 -c2 -w "node[3-4]" --restart-from="$CKB/crest-test/$first" \
+		--export=ALL,STEPS=300,CREST_CMD="$P/bin/crest" mpi.sh
 	wait_state "$J" 'COMPLETED|FAILED|CANCELLED' 60
 	wait "$alone"
 	want=$(grep '^RESULT' "$W/mpi-alone.out")
@@ -319,6 +327,7 @@ JOB
 	! grep -qx 'step 0' "$W/out.$J" || false
 	! grep -q -i -e 'cannot' -e 'unable' -e 'error' "$W/out.$J" || false
 	grep -q "step $J.0 restarts from generation" "$STATE/log/slurmd.node3.log"
+	grep -q "step $J.0 restarts from generation" "$STATE/log/slurmd.node4.log"
 }
 
 @test "the same command line twice in one job: the second step has its own folder; cancelled during it, the job restarted with --restart-from runs the first afresh and continues the second" {
