@@ -12,8 +12,9 @@
  * the user's (the effective uid), or root's and not open to others'
  * changes (not writable by others, or sticky like /tmp), and never through
  * a symbolic link: another user's folder must not get the computation's
- * files.  Plain system calls only: libcrest calls it in a restarting
- * process.
+ * files.  No allocation: libcrest calls it in a restarting process (there
+ * its open, openat and mkdirat are libcrest's own wrappers, which pass
+ * "/" and single names through unchanged).
  */
 #ifndef CREST_NODE_FOLDERS_H
 #define CREST_NODE_FOLDERS_H

@@ -588,8 +588,9 @@ static bool node_folders_made(const char *path, bool itself)
 {
 	char buf[PATH_MAX], why[160];
 	const char *name;
-	if (!crest_node_local(path))
-		return false;
+	size_t pl = strlen(path);
+	if (!crest_node_local(path) || (pl > 10 && !strcmp(path + pl - 10, " (deleted)")))
+		return false;	/* a deleted folder is not made again */
 	const char *now = crest_path_to_new(path, buf, sizeof(buf));
 	int dfd = now ? crest_node_parent_open(now, &name, why, sizeof(why)) : -1;
 	if (dfd < 0) {

@@ -96,6 +96,27 @@ static struct tshm *find_shm(struct tree *t, const struct crest_img_region *r, b
 	return o;
 }
 
+/* [lo, hi) of node-local file o lies in what the processes that map it
+ * writable (saved) mapped */
+static bool node_file_saved(const struct tree *t, const struct tshm *o, uint64_t lo, uint64_t hi)
+{
+	for (bool moved = true; lo < hi && moved;) {
+		moved = false;
+		for (size_t i = 0; i < t->n; i++)
+			for (size_t k = 0; k < t->p[i].nregions; k++) {
+				const struct crest_img_region *q = &t->p[i].regions[k];
+				uint64_t end = q->offset + (q->end - q->start);
+				if (q->kind == CREST_REG_SHARED_ANON && (q->flags & CREST_REGF_NODE_FILE) &&
+				    (q->prot & PROT_WRITE) && q->ino == o->ino &&
+				    !strncmp(q->path, o->path, sizeof(o->path)) && q->offset <= lo && lo < end) {
+					lo = end;
+					moved = true;
+				}
+			}
+	}
+	return lo >= hi;
+}
+
 static void *read_array(struct crest_ir *r, const struct crest_sec_hdr *sh, uint64_t off, size_t rec,
 			size_t *n, char *err, size_t errlen)
 {
@@ -292,12 +313,10 @@ static int plan(struct tree *t, char *err, size_t errlen)
 		for (size_t k = 0; k < tp->nregions; k++) {
 			struct crest_img_region *r = &tp->regions[k];
 			struct tshm *o = r->kind == CREST_REG_FILE_SHARED ? find_shm(t, r, false) : NULL;
-			if (!o || !o->file)
-				continue;
+			if (!o || !o->file || !node_file_saved(t, o, r->offset, r->offset + (r->end - r->start)))
+				continue;	/* a part no writer mapped: mapped by path (refused if gone) */
 			r->kind = CREST_REG_SHARED_ANON;	/* crest-restart maps it from the fd */
 			r->flags |= CREST_REGF_NODE_FILE;
-			if (r->offset + (r->end - r->start) > o->size)
-				o->size = r->offset + (r->end - r->start);
 		}
 	}
 	for (size_t i = 0; i < t->n; i++) {
