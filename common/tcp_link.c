@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tcp_link.h"
@@ -66,7 +67,16 @@ int crest_tcp_connect(const struct sockaddr_in *sa, int timeout_ms)
 			goto out_close;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		rc = poll(&pfd, 1, timeout_ms);
+		struct timespec t0, now;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		/* a signal (crest's own, when this runs in a checkpointed
+		 * process) is no reason to give up: wait the time left */
+		for (int left = timeout_ms; (rc = poll(&pfd, 1, left)) < 0 && errno == EINTR;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = timeout_ms - (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+			if (left < 0)
+				left = 0;
+		}
 		if (rc <= 0) {
 			rc = rc ? -errno : -ETIMEDOUT;
 			goto out_close;

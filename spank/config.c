@@ -168,7 +168,8 @@ int crest_spank_job_dir(const char *tmpl, const char *user, const char *home, ui
 
 const char *crest_spank_mpi_daemon(const char *argv0)
 {
-	static const char *const daemons[] = { "orted", "prted", "hydra_pmi_proxy", "pmi_proxy", NULL };
+	static const char *const daemons[] = { "orted", "prted", "hydra_pmi_proxy", "hydra_bstrap_proxy", "pmi_proxy",
+						       NULL };
 	if (!argv0)
 		return NULL;
 	const char *base = strrchr(argv0, '/');

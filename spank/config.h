@@ -51,8 +51,8 @@ int crest_spank_job_dir(const char *tmpl, const char *user, const char *home, ui
 void crest_spank_step_key(char *out, size_t size, int argc, char **argv, uint32_t ntasks, uint32_t nnodes);
 
 /* an MPI launcher's daemon that mpirun starts on the allocation's nodes
- * with an srun of its own (Open MPI's orted, PRRTE's prted, MPICH's
- * hydra_pmi_proxy): its base name, or NULL for any other program */
+ * with an srun of its own (Open MPI's orted, PRRTE's prted, MPICH's and
+ * Intel MPI's hydra proxies): its base name, or NULL for any other program */
 const char *crest_spank_mpi_daemon(const char *argv0);
 
 #endif

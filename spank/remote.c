@@ -241,8 +241,9 @@ int crest_remote_user_init(spank_t sp)
 		daemon = crest_spank_mpi_daemon(sargv[0]);
 	if (daemon) {
 		fail("this step runs %s, the daemons that an mpirun of several nodes starts with srun: crest cannot "
-		     "checkpoint such an mpirun yet (it can one that runs inside a step, on one node: srun -N1 -n1 "
-		     "mpirun ...); export CREST_NO_CHECKPOINT=1 before mpirun to run it without checkpoints", daemon);
+		     "checkpoint that; run Open MPI inside a step with `srun --ntasks-per-node=1 crest mpirun ARGS` "
+		     "instead of mpirun, or export CREST_NO_CHECKPOINT=1 before mpirun to run it without "
+		     "checkpoints", daemon);
 		return 0;
 	}
 	crest_step.node = item_u32(sp, S_JOB_NODEID);

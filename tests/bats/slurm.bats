@@ -139,6 +139,7 @@ teardown() {
 	run_logged as_user srun -N1 --checkpoint=1m ./orted
 	[ "$status" -ne 0 ]
 	grep -q 'crest: this step runs orted, the daemons that an mpirun of several nodes starts' <<<"$output"
+	grep -q 'crest mpirun ARGS' <<<"$output"
 	grep -q 'export CREST_NO_CHECKPOINT=1 before mpirun' <<<"$output"
 	run_logged as_user env CREST_NO_CHECKPOINT=1 srun -N1 --checkpoint=1m ./orted
 	[ "$status" -eq 0 ]

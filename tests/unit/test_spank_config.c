@@ -142,6 +142,7 @@ TEST(mpi_launcher_daemons_are_known_by_base_name)
 	EXPECT(!strcmp(crest_spank_mpi_daemon("orted"), "orted"));
 	EXPECT(!strcmp(crest_spank_mpi_daemon("/opt/mpich/bin/hydra_pmi_proxy"), "hydra_pmi_proxy"));
 	EXPECT(!strcmp(crest_spank_mpi_daemon("prted"), "prted"));
+	EXPECT(!strcmp(crest_spank_mpi_daemon("hydra_bstrap_proxy"), "hydra_bstrap_proxy"));
 	EXPECT(!crest_spank_mpi_daemon("/usr/bin/mpirun"));
 	EXPECT(!crest_spank_mpi_daemon("./orted2"));
 	EXPECT(!crest_spank_mpi_daemon("python3"));
