@@ -321,8 +321,11 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 			 * the checkpoint changes it; saved, and put back at
 			 * restart (sched/cli_tree.c) */
 			if ((e->prot & PROT_WRITE) && crest_node_local(e->path)) {
+				size_t tl = crest_tmpdir_prefix(e->path);
 				r->kind = CREST_REG_SHARED_ANON;
 				r->flags |= CREST_REGF_NODE_FILE;
+				if (tl < 65536)
+					r->flags |= (uint32_t)tl << CREST_REGF_TMPDIR_SHIFT;
 			}
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;

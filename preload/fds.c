@@ -136,6 +136,15 @@ bool crest_node_local(const char *path)
 	return false;
 }
 
+size_t crest_tmpdir_prefix(const char *path)
+{
+	const char *tmpdir = crest_getenv("TMPDIR");
+	size_t len = tmpdir ? strlen(tmpdir) : 0;
+	while (len > 1 && tmpdir[len - 1] == '/')
+		len--;
+	return len > 1 && under(path, tmpdir, len) ? len : 0;
+}
+
 static bool is_devnull_like(const char *path)
 {
 	static const char *const ok[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",

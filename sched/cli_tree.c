@@ -297,6 +297,7 @@ static int plan(struct tree *t, char *err, size_t errlen)
 					o->file_size = r->file_size;
 				if (r->mtime_ns > o->mtime_ns)
 					o->mtime_ns = r->mtime_ns;
+				o->tmpdir_len = CREST_REGF_TMPDIR_LEN(r->flags);
 			}
 			if (tree_shm_is_sysv(o) && r->file_size > o->segsz)
 				o->segsz = r->file_size;	/* version 4 on */
@@ -435,6 +436,18 @@ static int open_node_file(const char *path, char *why, size_t size)
 	return -1;
 }
 
+/* where a node-local file goes: under the TMPDIR of this restart when it
+ * was under the program's (which libcrest maps to this one) */
+static const char *node_file_path(const struct tshm *o, char *buf, size_t size)
+{
+	const char *now = getenv("TMPDIR");
+	size_t tl = o->tmpdir_len;
+	if (!tl || tl >= strlen(o->path) || !now || now[0] != '/' ||
+	    snprintf(buf, size, "%s%s", now, o->path + tl) >= (int)size)
+		snprintf(buf, size, "%s", o->path);
+	return buf;
+}
+
 /* a node-local file on tmpfs, emptied first: a page not saved was a hole
  * (not swapped out: swap is rare on compute nodes), not what the killed
  * run wrote after the checkpoint */
@@ -456,11 +469,12 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 				return rc;
 			continue;
 		}
-		char why[160] = "";
-		int fd = o->file ? open_node_file(o->path, why, sizeof(why)) : memfd_create("crest-shm", 0);
+		char why[160] = "", path[PATH_MAX];
+		int fd = o->file ? open_node_file(node_file_path(o, path, sizeof(path)), why, sizeof(why))
+				 : memfd_create("crest-shm", 0);
 		if (fd < 0 && o->file) {
 			snprintf(err, errlen, "cannot put back %s, a node-local file the computation mapped shared: %s",
-				 o->path, why);
+				 path, why);
 			return -EPERM;
 		}
 		if (fd < 0 || (o->file ? node_file_size(fd, o) : ftruncate(fd, o->size)) < 0) {

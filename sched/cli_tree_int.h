@@ -103,6 +103,7 @@ struct tshm {
 	bool file;			/* a node-local file at `path` (CREST_REGF_NODE_FILE) */
 	uint64_t file_size;		/* ... its size at the checkpoint */
 	uint64_t mtime_ns;		/* ... and modification time */
+	uint32_t tmpdir_len;		/* ... the length of the $TMPDIR it is under, or 0 */
 	uint32_t attaches;		/* removed: attachments to wait for before removing it again */
 	uint32_t count_slot;		/* ... counted in this slot of sysv_count_fd */
 };

@@ -195,6 +195,12 @@ struct crest_img_region {
 						 * (/dev/shm, /tmp, $TMPDIR) mapped shared: its
 						 * pages are saved and crest restart puts them back
 						 * in the file at its path (version 6) */
+/* bits 16-31 of a CREST_REGF_NODE_FILE region's flags: when its path is
+ * under the process's $TMPDIR, the length of that $TMPDIR (0: not under
+ * it, or an older image), so that crest restart puts the file under the
+ * TMPDIR of the restart, where the restored program's paths lead */
+#define CREST_REGF_TMPDIR_SHIFT	16
+#define CREST_REGF_TMPDIR_LEN(flags)	((flags) >> CREST_REGF_TMPDIR_SHIFT)
 
 enum crest_fd_kind {
 	CREST_FD_FILE = 1,	/* regular file: reopened by path, offset set */

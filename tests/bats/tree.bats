@@ -100,6 +100,9 @@ teardown() {
 	[ "$(stat -c %a "$W/t2/sess")" = 700 ]
 	[ -p "$W/t2/sess/fifo" ]
 	[ "$(tr '\n' ' ' <"$W/t2/sess/held.log")" = "50 100 150 200 250 300 " ]
+	# and the file it mapped shared is there, not under the old TMPDIR
+	[ -f "$W/t2/sess/shared.map" ]
+	[ ! -e "$W/t1" ]
 }
 
 @test "--path-map to a directory that does not exist is refused before anything starts" {

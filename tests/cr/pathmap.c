@@ -8,10 +8,12 @@
  * CREST_TEST_ENV as it sees them, `RESULT sum=...` and PASS.
  *
  * Like Open MPI's session folder, it makes $TMPDIR/sess/ and keeps open
- * there a log (sess/held.log), a FIFO (sess/fifo) and the folder itself;
- * every 50 numbers it writes to the held log, opens the FIFO by name and
- * passes a byte through it, and opens the folder by name.  A restart on a
- * node whose TMPDIR is new and empty must give them all back.
+ * there a log (sess/held.log), a FIFO (sess/fifo) and the folder itself,
+ * and maps sess/shared.map shared; every 50 numbers it writes to the held
+ * log, opens the FIFO by name and passes a byte through it, opens the
+ * folder by name, stores the count in the map and reads it back from the
+ * file opened by name.  A restart on a node whose TMPDIR is new and empty
+ * must give them all back, where the program's paths lead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,10 +42,11 @@ int main(int argc, char **argv)
 		printf("FAIL pathmap: cannot open the data files\n");
 		return 1;
 	}
-	char sess[PATH_MAX], held[PATH_MAX + 16], fifo[PATH_MAX + 16];
+	char sess[PATH_MAX], held[PATH_MAX + 16], fifo[PATH_MAX + 16], shared[PATH_MAX + 16];
 	snprintf(sess, sizeof(sess), "%s/sess", tmp);
 	snprintf(held, sizeof(held), "%s/held.log", sess);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", sess);
+	snprintf(shared, sizeof(shared), "%s/shared.map", sess);
 	if ((mkdir(sess, 0700) < 0 && errno != EEXIST) || (mkfifo(fifo, 0600) < 0 && errno != EEXIST)) {
 		printf("FAIL pathmap: cannot make %s and its FIFO\n", sess);
 		return 1;
@@ -50,7 +54,12 @@ int main(int argc, char **argv)
 	int hfd = open(held, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 	int ffd = open(fifo, O_RDWR | O_NONBLOCK);
 	int sfd = open(sess, O_RDONLY | O_DIRECTORY);
-	if (hfd < 0 || ffd < 0 || sfd < 0) {
+	int mfd = open(shared, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	long *map = mfd >= 0 && !ftruncate(mfd, 4096) ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)
+						     : MAP_FAILED;
+	if (mfd >= 0)
+		close(mfd);
+	if (hfd < 0 || ffd < 0 || sfd < 0 || map == MAP_FAILED) {
 		printf("FAIL pathmap: cannot open what is in %s\n", sess);
 		return 1;
 	}
@@ -89,6 +98,15 @@ int main(int argc, char **argv)
 			}
 			close(f2);
 			close(d2);
+			/* the mapped file, by name, holds what the map holds */
+			long back = -1;
+			*map = n;
+			int m2 = open(shared, O_RDONLY);
+			if (m2 < 0 || pread(m2, &back, sizeof(back), 0) != (ssize_t)sizeof(back) || back != n) {
+				printf("FAIL pathmap: %s by name holds %ld, its map %d\n", shared, back, n);
+				return 1;
+			}
+			close(m2);
 		}
 		if (!getcwd(cwd, sizeof(cwd)) || strcmp(cwd, cwd0)) {
 			printf("FAIL pathmap: getcwd says %s, it said %s\n", cwd, cwd0);
