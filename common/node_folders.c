@@ -30,7 +30,7 @@ int crest_node_parent_open(const char *path, const char **last, char *why, size_
 			break;
 		}
 		bool mine = st.st_uid == me;
-		bool rooted = st.st_uid == 0 && (!(st.st_mode & S_IWOTH) || (st.st_mode & S_ISVTX));
+		bool rooted = st.st_uid == 0 && (!(st.st_mode & (S_IWOTH | S_IWGRP)) || (st.st_mode & S_ISVTX));
 		if (!mine && !rooted) {
 			snprintf(why, size, "a folder on its path belongs to uid %u and others may change it",
 				 (unsigned)st.st_uid);
@@ -53,6 +53,11 @@ int crest_node_parent_open(const char *path, const char **last, char *why, size_
 			break;
 		}
 		int next = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			snprintf(why, size, "%s on its path is a symbolic link or not a folder", name);
+			close(dfd);
+			return -1;
+		}
 		close(dfd);
 		dfd = next;
 		p = slash + 1;

@@ -10,7 +10,7 @@
  * fd on the folder that holds its last component, making each missing
  * folder on the way with mode 0700.  It goes only through folders that are
  * the user's (the effective uid), or root's and not open to others'
- * changes (not writable by others, or sticky like /tmp), and never through
+ * changes (not writable by its group or others, or sticky like /tmp), and never through
  * a symbolic link: another user's folder must not get the computation's
  * files.  No allocation: libcrest calls it in a restarting process (there
  * its open, openat and mkdirat are libcrest's own wrappers, which pass

@@ -320,8 +320,10 @@ static void map_sysv(uint64_t i)
 
 static void parse_shm_fds(const char *v)
 {
-	while (*v && nshm < MAX_SHM) {
+	while (*v) {
 		const char *p = v;
+		if (nshm == MAX_SHM)
+			rt_die("--shm-fds: more than %d shared memory regions in one process", MAX_SHM);
 		uint64_t region = rt_strtou(p, &p, 10);
 		if (*p != ':')
 			rt_die("--shm-fds %s: expected REGION:FD,...", v);
