@@ -84,6 +84,39 @@ static bool map_unsupported(const struct crest_map *e, char *err, size_t errlen)
 	return false;
 }
 
+/*
+ * An MPI rank of an `srun --mpi=...` step: its MPI library talks to
+ * slurmstepd's PMI server (PMIx: PMIX_NAMESPACE in its environment and
+ * libpmix mapped; PMI-1/2: PMI_FD and a PMI or MPI library mapped), a
+ * connection outside the computation that crest cannot save yet: the
+ * restarted rank could not finish.  Said once on the process's stderr
+ * too, where the job's output shows it.
+ */
+static bool slurm_pmi_client(const struct crest_maps *m, char *err, size_t errlen)
+{
+	static bool told;
+	const char *mpi = crest_getenv("SLURM_MPI_TYPE");
+	bool pmix = crest_getenv("PMIX_NAMESPACE") != NULL, pmi = crest_getenv("PMI_FD") != NULL;
+	if (!mpi || !strcmp(mpi, "none") || (!pmix && !pmi))
+		return false;
+	for (size_t i = 0; i < m->n; i++) {
+		const char *base = strrchr(m->e[i].path, '/');
+		base = base ? base + 1 : m->e[i].path;
+		if (!(pmix && !strncmp(base, "libpmix.so", 10)) &&
+		    !(pmi && (!strncmp(base, "libpmi", 6) || !strncmp(base, "libmpi", 6))))
+			continue;
+		snprintf(err, errlen, "it is an MPI rank of Slurm's PMI (srun --mpi=%s): its MPI library talks to "
+			 "slurmstepd, which crest cannot checkpoint yet; run Open MPI inside the step with `crest "
+			 "mpirun` (srun --mpi=none --ntasks-per-node=1 ... crest mpirun ARGS, docs/slurm.md \"MPI\"), "
+			 "or this step with --no-checkpoint", mpi);
+		if (!told)
+			pr_err("checkpoint refused: %s", err);
+		told = true;
+		return true;
+	}
+	return false;
+}
+
 static long status_field(const char *key)
 {
 	char buf[4096];
@@ -118,6 +151,8 @@ int crest_checkpoint_prepare(char *err, size_t errlen)
 	for (size_t i = 0; i < m.n; i++)
 		if (map_unsupported(&m.e[i], err, errlen))
 			return -ENOTSUP;
+	if (slurm_pmi_client(&m, err, errlen))
+		return -ENOTSUP;
 	return crest_fds_prepare(err, errlen);
 }
 

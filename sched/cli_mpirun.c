@@ -300,6 +300,24 @@ static char **mpirun_env(const char *agent)
 	return env;
 }
 
+static void unset_prefixed(const char *prefix)
+{
+	char name[256];
+	for (size_t i = 0; environ[i];) {
+		char *e = environ[i];
+		size_t n = strcspn(e, "=");
+		if (strncmp(e, prefix, strlen(prefix)) || n >= sizeof(name)) {
+			i++;
+			continue;
+		}
+		memcpy(name, e, n);
+		name[n] = 0;
+		unsetenv(name);
+		if (environ[i] == e)
+			i++;	/* not removed: go on */
+	}
+}
+
 struct kid {
 	pid_t pid;		/* 0: ended */
 	uint64_t id;
@@ -631,6 +649,11 @@ int cmd_mpirun(int argc, char **argv)
 	/* the commands this task runs (orted) find the folder, should they
 	 * run crest rsh themselves */
 	setenv("CREST_MPI_HOSTS", dir, 1);
+	/* not a rank of Slurm's PMI (--mpi=pmix, a site's MpiDefault): mpirun
+	 * and the orteds are the PMIx servers of their ranks */
+	unset_prefixed("PMIX_");
+	unset_prefixed("PMI_");
+	unsetenv("SLURM_MPI_TYPE");
 	signal(SIGPIPE, SIG_IGN);
 	if (publish(&t, slots))
 		return 1;

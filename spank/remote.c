@@ -222,15 +222,9 @@ int crest_remote_user_init(spank_t sp)
 		return 0;
 	crest_step.active = true;
 	crest_step.tasks_ok = crest_step.tasks_zero = true;
-	/* an MPI library's PMI/PMIx connection to slurmstepd cannot be saved
-	 * yet: refuse rather than half-checkpoint (the user asked for
-	 * checkpoints and would otherwise not get them) */
-	if (spank_getenv(sp, "SLURM_MPI_TYPE", buf, sizeof(buf)) == ESPANK_SUCCESS && buf[0] && strcmp(buf, "none")) {
-		fail("MPI steps (--mpi=%s) cannot be checkpointed yet: crest does not save the MPI library's "
-		     "connection to Slurm; run this step with --no-checkpoint (or --mpi=none if it is not an MPI "
-		     "program)", buf);
-		return 0;
-	}
+	/* --mpi=pmix (or a site's MpiDefault): every step has it, MPI or
+	 * not; a process that is an MPI rank of it refuses each checkpoint,
+	 * saying why on its stderr (preload/dump.c, slurm_pmi_client) */
 	/* mpirun of several nodes starts its daemons with an srun of its own:
 	 * this step, apart from mpirun's, and tied to it and to Slurm by
 	 * connections a restart cannot give back */

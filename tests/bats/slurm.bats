@@ -108,7 +108,7 @@ teardown() {
 	[ -n "$(ls "$d"/gen-*/n1/p-*.img)" ]
 }
 
-@test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; MPI steps and the steps of a many-node mpirun are refused; steps without crest are untouched" {
+@test "bad input: a bad --checkpoint stops srun; a folder the user cannot create fails the step naming it; the steps of a many-node mpirun (orted) are refused, a non-MPI program of an MPI step is not; steps without crest are untouched" {
 	run_logged as_user srun -N1 --checkpoint=soon true
 	[ "$status" -ne 0 ]
 	grep -q 'crest: --checkpoint=soon: expected an interval' <<<"$output"
@@ -125,12 +125,9 @@ teardown() {
 	run_logged as_user srun -N1 --checkpoint=1m --checkpoint-dir=/local/ck true
 	[ "$status" -ne 0 ]
 	grep -q 'crest: .*the checkpoint folder /local/ck/.* is in the memory of node 0 (tmpfs)' <<<"$output"
-	# an MPI step is refused, not half checkpointed
+	# a step of an MPI plugin (a site's MpiDefault) whose processes are
+	# not MPI ranks is checkpointed as any
 	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m true
-	[ "$status" -ne 0 ]
-	grep -q 'crest: MPI steps (--mpi=pmi2) cannot be checkpointed yet' <<<"$output"
-	grep -q -e '--no-checkpoint' <<<"$output"
-	run_logged as_user srun -N1 --mpi=pmi2 --checkpoint=1m --no-checkpoint true
 	[ "$status" -eq 0 ]
 	# so is a step of the daemons an mpirun of several nodes starts (Open
 	# MPI's orted, here /bin/true by that name), unless CREST_NO_CHECKPOINT
@@ -284,7 +281,7 @@ teardown() {
 	[ -e "$d/DONE" ]
 }
 
-@test "Open MPI over 2 nodes (crest mpirun: mpirun in task 0, each orted a child of its node's task): checkpointed, scancel takes a final checkpoint, sbatch --restart-from on two other nodes continues it, with no complaint, to the uninterrupted result" {
+@test "Open MPI over 2 nodes (crest mpirun: mpirun in task 0, each orted a child of its node's task): checkpointed, scancel takes a final checkpoint, sbatch --restart-from on two other nodes continues it, with no complaint, to the uninterrupted result; ranks of srun --mpi=pmix refuse each checkpoint, saying why, and end right" {
 	local first want alone d
 	[ -x "$TOP/build/tests/cr/mpi_ring" ] || skip "mpi_ring was not built: no mpicc (scripts/install-deps.sh installs Open MPI)"
 	cp "$TOP/build/tests/cr/mpi_ring" "$W/"
@@ -329,6 +326,15 @@ JOB
 	! grep -q -i -e 'cannot' -e 'unable' -e 'error' "$W/out.$J" || false
 	grep -q "step $J.0 restarts from generation" "$STATE/log/slurmd.node3.log"
 	grep -q "step $J.0 restarts from generation" "$STATE/log/slurmd.node4.log"
+
+	# ranks of Slurm's PMIx (srun --mpi=pmix; one node: the cluster's
+	# nodes share /tmp, where Slurm's PMIx folders would collide) refuse
+	# each checkpoint, saying why once each, and the program goes on
+	run_logged as_user srun -N1 -n2 -w node1 --mpi=pmix --checkpoint=2s ./mpi_ring 250
+	[ "$status" -eq 0 ]
+	grep -q '^RESULT ranks 2 steps 250 ' <<<"$output"
+	[ "$(grep -c "checkpoint refused: it is an MPI rank of Slurm's PMI (srun --mpi=pmix)" <<<"$output")" -eq 2 ]
+	grep -q 'crest mpirun' <<<"$output"
 }
 
 @test "the same command line twice in one job: the second step has its own folder; cancelled during it, the job restarted with --restart-from runs the first afresh and continues the second" {
