@@ -201,7 +201,7 @@ const unsigned char *crest_fds_pipe_data(uint32_t index, uint32_t *len);
  * CREST_NODE_LOCAL), whose files another node would not have */
 bool crest_node_local(const char *path);
 /* the length of $TMPDIR when path is under it (trailing slashes not
- * counted), else 0 */
+ * counted), or, after a restart, under where $TMPDIR is now; else 0 */
 size_t crest_tmpdir_prefix(const char *path);
 
 /* rtld_locks.c: restart, every thread recreated: the loader's recursive

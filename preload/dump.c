@@ -12,10 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/statvfs.h>
@@ -89,71 +86,55 @@ static bool map_unsupported(const struct crest_map *e, char *err, size_t errlen)
 
 /*
  * An MPI rank of an `srun --mpi=...` step: its MPI library talks to
- * slurmstepd's PMI server (PMIx: Slurm's namespace in PMIX_NAMESPACE,
- * libpmix mapped and a TCP connection to the server's address in
- * PMIX_SERVER_URI*, so that an mpirun in such a step, which does not
- * connect, is not one; PMI-1/2: PMI_FD and a PMI or MPI library mapped),
- * a connection outside the computation that crest cannot save yet: the
- * restarted rank could not finish.  Said once on the process's stderr
- * too, where the job's output shows it.
+ * slurmstepd's PMI server, a connection outside the computation that crest
+ * cannot save yet: the restarted rank could not finish (nor one taken
+ * before its MPI_Init: it would call the old step's server).  PMIx: Slurm's
+ * namespace (slurm.pmix.J.S) in PMIX_NAMESPACE and an MPI library mapped
+ * (an mpirun in such a step maps none, and its ranks have its namespace);
+ * PMI-2: SLURM_MPI_TYPE pmi2, the socket PMI_FD names open, and a PMI or
+ * MPI library mapped.  The environment is read once, before main (the
+ * program may change it while this runs).  Said once on the process's
+ * stderr too, where the job's output shows it.
  */
-static bool pmix_server_connected(void)
+static char pmi_type[32];	/* SLURM_MPI_TYPE when it may be a rank, else "" */
+static bool pmi_pmix;
+static int pmi_fd = -1;
+
+__attribute__((constructor)) static void pmi_env_read(void)
 {
-	static const char *const uris[] = { "PMIX_SERVER_URI4", "PMIX_SERVER_URI41", "PMIX_SERVER_URI3",
-					    "PMIX_SERVER_URI21", "PMIX_SERVER_URI2", NULL };
-	const char *uri = NULL, *at;
-	for (int i = 0; uris[i] && !uri; i++)
-		uri = crest_getenv(uris[i]);
-	if (!uri || !(at = strstr(uri, "tcp4://")))
-		return true;	/* another transport: taken as connected */
-	char host[64];
-	const char *colon = strrchr(at + 7, ':');
-	size_t hl = colon ? (size_t)(colon - (at + 7)) : 0;
-	struct sockaddr_in want = { .sin_family = AF_INET };
-	if (!colon || hl >= sizeof(host))
-		return true;
-	memcpy(host, at + 7, hl);
-	host[hl] = 0;
-	want.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &want.sin_addr) != 1)
-		return true;
-	struct rlimit rl;
-	long max = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur > 65536 ? 65536 : (long)rl.rlim_cur;
-	for (long fd = 0; fd < max; fd++) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-		if (raw_syscall3(NR_getpeername, fd, &sa, &len) == 0 && sa.sin_family == AF_INET &&
-		    sa.sin_port == want.sin_port && sa.sin_addr.s_addr == want.sin_addr.s_addr)
-			return true;
-	}
-	return false;
+	const char *mpi = crest_getenv("SLURM_MPI_TYPE"), *ns = crest_getenv("PMIX_NAMESPACE");
+	const char *fd = crest_getenv("PMI_FD");
+	if (!mpi || !strcmp(mpi, "none"))
+		return;
+	pmi_pmix = ns && !strncmp(ns, "slurm.pmix.", 11);
+	if (fd && !strncmp(mpi, "pmi2", 4))
+		pmi_fd = atoi(fd);
+	if (pmi_pmix || pmi_fd >= 0)
+		snprintf(pmi_type, sizeof(pmi_type), "%s", mpi);
 }
 
 static bool slurm_pmi_client(const struct crest_maps *m, char *err, size_t errlen)
 {
 	static bool told;
-	const char *mpi = crest_getenv("SLURM_MPI_TYPE"), *ns = crest_getenv("PMIX_NAMESPACE");
-	bool pmix = ns && !strncmp(ns, "slurm.pmix.", 11), pmi = crest_getenv("PMI_FD") != NULL;
-	if (!mpi || !strcmp(mpi, "none") || (!pmix && !pmi))
+	struct stat st;
+	if (!pmi_type[0])
 		return false;
-	bool pmix_lib = false, pmi_lib = false;
-	for (size_t i = 0; i < m->n; i++) {
+	bool pmi = pmi_fd >= 0 && !fstat(pmi_fd, &st) && S_ISSOCK(st.st_mode), lib = false;
+	for (size_t i = 0; i < m->n && !lib; i++) {
 		const char *base = strrchr(m->e[i].path, '/');
 		base = base ? base + 1 : m->e[i].path;
-		pmix_lib |= pmix && !strncmp(base, "libpmix.so", 10);
-		pmi_lib |= pmi && (!strncmp(base, "libpmi", 6) || !strncmp(base, "libmpi", 6));
+		lib = !strncmp(base, "libmpi", 6) || (pmi && !strncmp(base, "libpmi", 6));
 	}
-	if (pmi_lib || (pmix_lib && pmix_server_connected())) {
-		snprintf(err, errlen, "it is an MPI rank of Slurm's PMI (srun --mpi=%s): its MPI library talks to "
-			 "slurmstepd, which crest cannot checkpoint yet; run Open MPI inside the step with `crest "
-			 "mpirun` (srun --mpi=none --ntasks-per-node=1 ... crest mpirun ARGS, docs/slurm.md \"MPI\"), "
-			 "or this step with --no-checkpoint", mpi);
-		if (!told)
-			pr_err("checkpoint refused: %s", err);
-		told = true;
-		return true;
-	}
-	return false;
+	if (!lib || (!pmi_pmix && !pmi))
+		return false;
+	snprintf(err, errlen, "it is an MPI rank of Slurm's PMI (srun --mpi=%s): its MPI library talks to slurmstepd, "
+		 "which crest cannot checkpoint yet; run Open MPI inside the step with `crest mpirun` (srun "
+		 "--ntasks-per-node=1 ... crest mpirun ARGS, docs/slurm.md \"MPI\"), or this step with "
+		 "--no-checkpoint", pmi_type);
+	if (!told)
+		pr_err("checkpoint refused: %s", err);
+	told = true;
+	return true;
 }
 
 static long status_field(const char *key)

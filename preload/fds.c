@@ -118,14 +118,28 @@ static bool under(const char *path, const char *dir, size_t len)
 /* Node-local places, whose files would be gone on another node: the
  * ':'-separated directories of CREST_NODE_LOCAL, by default /tmp, /dev/shm
  * and $TMPDIR. */
+/* where the program's $TMPDIR is since a restart: the TMPDIR of `crest
+ * restart`, where the path map leads the old one (the program's fds read
+ * back in its old terms, its mappings in /proc show the new place) */
+static const char *tmpdir_moved(void)
+{
+	return crest.restart_count && crest.rinfo.tmpdir[0] == '/' ? crest.rinfo.tmpdir : NULL;
+}
+
+/* the length of dir, without trailing slashes, when path is under it */
+static size_t under_dir(const char *path, const char *dir)
+{
+	size_t len = dir ? strlen(dir) : 0;
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	return len > 1 && under(path, dir, len) ? len : 0;
+}
+
 bool crest_node_local(const char *path)
 {
 	const char *list = crest_getenv("CREST_NODE_LOCAL");
-	if (!list) {
-		const char *tmpdir = crest_getenv("TMPDIR");
-		return under(path, "/tmp", 4) || under(path, "/dev/shm", 8) ||
-		       (tmpdir && under(path, tmpdir, strlen(tmpdir)));
-	}
+	if (!list)
+		return under(path, "/tmp", 4) || under(path, "/dev/shm", 8) || crest_tmpdir_prefix(path);
 	for (const char *p = list; *p;) {
 		const char *end = strchr(p, ':');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -138,11 +152,8 @@ bool crest_node_local(const char *path)
 
 size_t crest_tmpdir_prefix(const char *path)
 {
-	const char *tmpdir = crest_getenv("TMPDIR");
-	size_t len = tmpdir ? strlen(tmpdir) : 0;
-	while (len > 1 && tmpdir[len - 1] == '/')
-		len--;
-	return len > 1 && under(path, tmpdir, len) ? len : 0;
+	size_t len = under_dir(path, crest_getenv("TMPDIR"));
+	return len ? len : under_dir(path, tmpdir_moved());
 }
 
 static bool is_devnull_like(const char *path)
@@ -654,18 +665,46 @@ static void warn_changed(const struct crest_img_fd *r, int fd)
 }
 
 /* A FIFO's path on a node that has not got it: made again (with its
- * folders), so that a program that opens it by name again finds one.  The
- * fd itself is the pipe crest restart made, with the data in flight; a
- * process that opens the path now gets a new FIFO, not that pipe. */
+ * folders), so that a program that opens it by name again finds one.  A
+ * process that held it for reading and writing (a mailbox: mpirun's
+ * debugger FIFO) gets that FIFO at its fd, with what waited in the pipe
+ * crest restart made, so that it is the FIFO at its path again (also at
+ * the next checkpoint).  A reader or a writer keeps the pipe, with the
+ * data in flight; a process that opens the path gets the new FIFO. */
 static void fifo_path_back(const struct crest_img_fd *r)
 {
-	struct stat st;
+	struct stat st, now;
 	size_t pl = strlen(r->path);
-	if (r->path[0] != '/' || (pl > 10 && !strcmp(r->path + pl - 10, " (deleted)")) || !S_ISFIFO(r->mode) ||
-	    !stat(r->path, &st) || errno != ENOENT || !node_folders_made(r->path, false))
+	if (r->path[0] != '/' || (pl > 10 && !strcmp(r->path + pl - 10, " (deleted)")) || !S_ISFIFO(r->mode))
 		return;
-	if (mkfifo(r->path, r->mode & 0777) < 0 && errno != EEXIST)
-		pr_warn("restart: cannot make the FIFO %s (fd %d) again: %s", r->path, r->fd, strerrordesc_np(errno));
+	if (stat(r->path, &st) < 0) {
+		if (errno != ENOENT || !node_folders_made(r->path, false))
+			return;
+		if (mkfifo(r->path, r->mode & 0777) < 0 && errno != EEXIST) {
+			pr_warn("restart: cannot make the FIFO %s (fd %d) again: %s", r->path, r->fd,
+				strerrordesc_np(errno));
+			return;
+		}
+		if (stat(r->path, &st) < 0)
+			return;
+	}
+	if (!S_ISFIFO(st.st_mode) || (r->flags & O_ACCMODE) != O_RDWR || fstat(r->fd, &now) < 0 ||
+	    (now.st_dev == st.st_dev && now.st_ino == st.st_ino))
+		return;
+	int nfd = open(r->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (nfd < 0)
+		return;
+	static char buf[4096];
+	fcntl(r->fd, F_SETFL, O_NONBLOCK);
+	for (ssize_t n; (n = read(r->fd, buf, sizeof(buf))) > 0;)
+		if (write(nfd, buf, (size_t)n) != n) {
+			pr_warn("restart: the FIFO %s (fd %d) lost data in flight", r->path, r->fd);
+			break;
+		}
+	if (dup3(nfd, r->fd, (r->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		pr_warn("restart: the FIFO %s cannot be put at fd %d: %s", r->path, r->fd, strerrordesc_np(errno));
+	close(nfd);
+	fcntl(r->fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND));
 }
 
 /* Moves a temporary fd out of the range the application's fds come back to. */

@@ -300,13 +300,15 @@ static char **mpirun_env(const char *agent)
 	return env;
 }
 
+/* the variables that start with prefix, but PMIX_MCA_* (settings of the
+ * PMIx library, which mpirun's own server honours too) */
 static void unset_prefixed(const char *prefix)
 {
 	char name[256];
 	for (size_t i = 0; environ[i];) {
 		char *e = environ[i];
 		size_t n = strcspn(e, "=");
-		if (strncmp(e, prefix, strlen(prefix)) || n >= sizeof(name)) {
+		if (strncmp(e, prefix, strlen(prefix)) || !strncmp(e, "PMIX_MCA_", 9) || n >= sizeof(name)) {
 			i++;
 			continue;
 		}

@@ -297,7 +297,8 @@ static int plan(struct tree *t, char *err, size_t errlen)
 					o->file_size = r->file_size;
 				if (r->mtime_ns > o->mtime_ns)
 					o->mtime_ns = r->mtime_ns;
-				o->tmpdir_len = CREST_REGF_TMPDIR_LEN(r->flags);
+				if (CREST_REGF_TMPDIR_LEN(r->flags))
+					o->tmpdir_len = CREST_REGF_TMPDIR_LEN(r->flags);
 			}
 			if (tree_shm_is_sysv(o) && r->file_size > o->segsz)
 				o->segsz = r->file_size;	/* version 4 on */
@@ -438,13 +439,35 @@ static int open_node_file(const char *path, char *why, size_t size)
 
 /* where a node-local file goes: under the TMPDIR of this restart when it
  * was under the program's (which libcrest maps to this one) */
-static const char *node_file_path(const struct tshm *o, char *buf, size_t size)
+static const char *moved_path(const struct tshm *o, char *buf, size_t size)
 {
-	const char *now = getenv("TMPDIR");
+	static char now[PATH_MAX];
+	static bool known;
+	if (!known) {
+		const char *env = getenv("TMPDIR");
+		if (!env || !realpath(env, now) || !strcmp(now, "/"))
+			now[0] = 0;
+		known = true;
+	}
 	size_t tl = o->tmpdir_len;
-	if (!tl || tl >= strlen(o->path) || !now || now[0] != '/' ||
-	    snprintf(buf, size, "%s%s", now, o->path + tl) >= (int)size)
+	if (!tl || tl >= strlen(o->path) || !now[0] || snprintf(buf, size, "%s%s", now, o->path + tl) >= (int)size)
 		snprintf(buf, size, "%s", o->path);
+	return buf;
+}
+
+/* ... unless another file, from another TMPDIR (a wrapper that set one
+ * per rank), would go to the same place: then both stay where they were */
+static const char *node_file_path(const struct tree *t, const struct tshm *o, char *buf, size_t size)
+{
+	char other[PATH_MAX];
+	moved_path(o, buf, size);
+	for (size_t i = 0; i < t->nshm; i++) {
+		const struct tshm *q = &t->shm[i];
+		if (q != o && q->file && strcmp(q->path, o->path) && !strcmp(moved_path(q, other, sizeof(other)), buf)) {
+			snprintf(buf, size, "%s", o->path);
+			break;
+		}
+	}
 	return buf;
 }
 
@@ -470,7 +493,7 @@ static int make_shm(struct tree *t, char *err, size_t errlen)
 			continue;
 		}
 		char why[160] = "", path[PATH_MAX];
-		int fd = o->file ? open_node_file(node_file_path(o, path, sizeof(path)), why, sizeof(why))
+		int fd = o->file ? open_node_file(node_file_path(t, o, path, sizeof(path)), why, sizeof(why))
 				 : memfd_create("crest-shm", 0);
 		if (fd < 0 && o->file) {
 			snprintf(err, errlen, "cannot put back %s, a node-local file the computation mapped shared: %s",

@@ -63,9 +63,9 @@ teardown() {
 	check_output "RESULT host-stable"
 }
 
-@test "restart after the files moved: --path-map, a new empty TMPDIR (its session folder made again) and cwd, --env" {
+@test "restart after the files moved: --path-map, a new empty TMPDIR (its session folder made again) and cwd, --env; then again into a third TMPDIR" {
 	W=$D/w
-	mkdir -p "$W/old" "$W/t1" "$W/t2"
+	mkdir -p "$W/old" "$W/t1" "$W/t2" "$W/t3"
 	seq 1 300 >"$W/old/data.txt"
 	# launched in $W/old with TMPDIR=$W/t1
 	start_bg sh -c 'cd "$1" && TMPDIR="$2" exec "$3" launch --dir "$4" -- "$5" "$1/data.txt"' \
@@ -85,24 +85,36 @@ teardown() {
 	start_bg sh -c 'cd / && TMPDIR="$1" exec "$2" restart --dir "$3" --path-map "$4=$5" --env CREST_TEST_ENV=hello' \
 		sh "$W/t2" "$CREST" "$CK" "$W/old" "$W/new"
 	app=$BG
+	# and once more, from the second TMPDIR to a third (its files are
+	# found where they are now, not where the program thinks they are)
+	wait_registered
+	sleep 1
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+	rm -rf "$W/t2"
+	echo "--- killed again, restarting ---" >>"$OUT"
+	start_bg sh -c 'cd / && TMPDIR="$1" exec "$2" restart --dir "$3" --path-map "$4=$5" --env CREST_TEST_ENV=hello' \
+		sh "$W/t3" "$CREST" "$CK" "$W/old" "$W/new"
+	app=$BG
 	wait_exit "$app" 60
 	[ "$rc" -eq 0 ]
 	check_output "RESULT sum=45150 n=300"
 	# it still sees its old working directory, and the environment was updated
 	grep -aqx "cwd=$W/old" "$OUT"
-	grep -aqx "restart_count=1" "$OUT"
+	grep -aqx "restart_count=2" "$OUT"
 	grep -aqx "env=hello" "$OUT"
 	# its log went on in the new TMPDIR (the old one was mapped there)
-	[ -s "$W/t2/pathmap.log" ]
-	tail -n 1 "$W/t2/pathmap.log" | grep -qx 300
+	[ -s "$W/t3/pathmap.log" ]
+	tail -n 1 "$W/t3/pathmap.log" | grep -qx 300
 	# its session folder in TMPDIR came back there (0700) with its held
 	# log, whole, and its FIFO
-	[ "$(stat -c %a "$W/t2/sess")" = 700 ]
-	[ -p "$W/t2/sess/fifo" ]
-	[ "$(tr '\n' ' ' <"$W/t2/sess/held.log")" = "50 100 150 200 250 300 " ]
-	# and the file it mapped shared is there, not under the old TMPDIR
-	[ -f "$W/t2/sess/shared.map" ]
-	[ ! -e "$W/t1" ]
+	[ "$(stat -c %a "$W/t3/sess")" = 700 ]
+	[ -p "$W/t3/sess/fifo" ]
+	[ "$(tr '\n' ' ' <"$W/t3/sess/held.log")" = "50 100 150 200 250 300 " ]
+	# and the file it mapped shared is there, not under an older TMPDIR
+	[ -f "$W/t3/sess/shared.map" ]
+	[ ! -e "$W/t1" ] && [ ! -e "$W/t2" ]
 }
 
 @test "--path-map to a directory that does not exist is refused before anything starts" {

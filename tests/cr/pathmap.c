@@ -8,9 +8,10 @@
  * CREST_TEST_ENV as it sees them, `RESULT sum=...` and PASS.
  *
  * Like Open MPI's session folder, it makes $TMPDIR/sess/ and keeps open
- * there a log (sess/held.log), a FIFO (sess/fifo) and the folder itself,
- * and maps sess/shared.map shared; every 50 numbers it writes to the held
- * log, opens the FIFO by name and passes a byte through it, opens the
+ * there a log (sess/held.log), a FIFO (sess/fifo, read and write) and the
+ * folder itself, and maps sess/shared.map shared; every 50 numbers it
+ * writes to the held log, passes a byte through the FIFO it holds and one
+ * through the FIFO opened by name, opens the
  * folder by name, stores the count in the map and reads it back from the
  * file opened by name.  A restart on a node whose TMPDIR is new and empty
  * must give them all back, where the program's paths lead.
@@ -91,9 +92,15 @@ int main(int argc, char **argv)
 			int len = snprintf(line, sizeof(line), "%d\n", n);
 			int f2 = open(fifo, O_RDWR | O_NONBLOCK), d2 = open(sess, O_RDONLY | O_DIRECTORY);
 			struct stat st;
-			if (write(hfd, line, (size_t)len) != len || f2 < 0 || write(f2, "x", 1) != 1 ||
-			    read(f2, &b, 1) != 1 || b != 'x' || d2 < 0 || fstat(sfd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-				printf("FAIL pathmap: the session folder %s is not whole after %d numbers\n", sess, n);
+			const char *bad = write(hfd, line, (size_t)len) != len ? "the held log"
+					  : f2 < 0 || write(f2, "x", 1) != 1 || read(f2, &b, 1) != 1 || b != 'x'
+						  ? "the FIFO by name"
+					  : write(ffd, "y", 1) != 1 || read(ffd, &b, 1) != 1 || b != 'y' ? "the FIFO held"
+					  : d2 < 0 ? "the folder by name"
+					  : fstat(sfd, &st) < 0 || !S_ISDIR(st.st_mode) ? "the folder held" : NULL;
+			if (bad) {
+				printf("FAIL pathmap: in the session folder %s, %s does not work after %d numbers: %s\n",
+				       sess, bad, n, strerror(errno));
 				return 1;
 			}
 			close(f2);
