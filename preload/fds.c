@@ -108,6 +108,13 @@ static const char *fdinfo(int fd, uint64_t *pos, uint32_t *flags)
 
 #define SMALL_FILE_MAX (4u << 20)
 
+/* readlink's mark of a file or folder deleted while open */
+static bool deleted_path(const char *path)
+{
+	size_t pl = strlen(path);
+	return pl > 10 && !strcmp(path + pl - 10, " (deleted)");
+}
+
 static bool under(const char *path, const char *dir, size_t len)
 {
 	while (len > 1 && dir[len - 1] == '/')
@@ -311,8 +318,7 @@ static int scan_fds(char *err, size_t errlen)
 		const char *info = fdinfo(fd, &r->pos, &r->flags);
 		int fdfl = fcntl(fd, F_GETFD);
 		r->fd_flags = fdfl > 0 ? (uint32_t)fdfl : 0;
-		size_t pl = strlen(r->path);
-		bool deleted = pl > 10 && !strcmp(r->path + pl - 10, " (deleted)");
+		bool deleted = deleted_path(r->path);
 		if (S_ISFIFO(st.st_mode)) {	/* a pipe, or a FIFO (named: path kept) */
 			int pi = find_pipe(st.st_ino);
 			if (pi < 0) {
@@ -544,9 +550,8 @@ static int reopen_deleted(struct crest_img_fd *r, uint32_t index, int image_fd)
 {
 	char path[CREST_FD_PATH_MAX];
 	snprintf(path, sizeof(path), "%s", r->path);
-	size_t pl = strlen(path);
-	if (pl > 10 && !strcmp(path + pl - 10, " (deleted)"))
-		path[pl - 10] = 0;
+	if (deleted_path(path))
+		path[strlen(path) - 10] = 0;
 	int acc = r->flags & O_ACCMODE;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	bool named = fd >= 0;
@@ -608,8 +613,7 @@ static bool node_folders_made(const char *path, bool itself)
 {
 	char buf[PATH_MAX], why[160];
 	const char *name;
-	size_t pl = strlen(path);
-	if (!crest_node_local(path) || (pl > 10 && !strcmp(path + pl - 10, " (deleted)")))
+	if (!crest_node_local(path) || deleted_path(path))
 		return false;	/* a deleted folder is not made again */
 	const char *now = crest_path_to_new(path, buf, sizeof(buf));
 	int dfd = now ? crest_node_parent_open(now, &name, why, sizeof(why)) : -1;
@@ -674,8 +678,7 @@ static void warn_changed(const struct crest_img_fd *r, int fd)
 static void fifo_path_back(const struct crest_img_fd *r)
 {
 	struct stat st, now;
-	size_t pl = strlen(r->path);
-	if (r->path[0] != '/' || (pl > 10 && !strcmp(r->path + pl - 10, " (deleted)")) || !S_ISFIFO(r->mode))
+	if (r->path[0] != '/' || deleted_path(r->path) || !S_ISFIFO(r->mode))
 		return;
 	if (stat(r->path, &st) < 0) {
 		if (errno != ENOENT || !node_folders_made(r->path, false))

@@ -55,6 +55,7 @@
 
 #include "ckdir.h"
 #include "cli.h"
+#include "proto.h"
 #include "tcp_link.h"
 
 #define CMD_MAX		65536
@@ -160,23 +161,6 @@ static int connect_host(const struct host *h)
 	return crest_tcp_connect(&sa, 10000);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* one line from fd, within LINE_WAIT_MS in all; byte by byte: what follows
  * it is not ours.  Its length, or -1 */
 static ssize_t read_line(int fd, char *line, size_t size)
@@ -271,35 +255,6 @@ static int write_hostfile(const char *dir, unsigned ntasks, char *why, size_t si
 	return 0;
 }
 
-/* mpirun's environment: the task's without Slurm's variables (Open MPI
- * would start its daemons with srun), with crest rsh as its remote shell,
- * run by mpirun itself for every node (no tree spawn: an orted would run
- * it without CREST_MPI_HOSTS) */
-static char **mpirun_env(const char *agent)
-{
-	static const char *const ours[] = { "OMPI_MCA_plm=", "OMPI_MCA_plm_rsh_agent=", "OMPI_MCA_plm_rsh_no_tree_spawn=",
-					    NULL };
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **env = calloc(n + 4, sizeof(char *));
-	if (!env)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool drop = !strncmp(environ[i], "SLURM_", 6);
-		for (int j = 0; ours[j] && !drop; j++)
-			drop = !strncmp(environ[i], ours[j], strlen(ours[j]));
-		if (!drop)
-			env[k++] = environ[i];
-	}
-	env[k++] = "OMPI_MCA_plm=rsh";
-	env[k++] = "OMPI_MCA_plm_rsh_no_tree_spawn=1";
-	if (asprintf(&env[k++], "OMPI_MCA_plm_rsh_agent=%s", agent) < 0)
-		return NULL;
-	return env;
-}
-
 /* the variables that start with prefix, but PMIX_MCA_* (settings of the
  * PMIx library, which mpirun's own server honours too) */
 static void unset_prefixed(const char *prefix)
@@ -347,7 +302,7 @@ static void answer(int fd, int status)
 {
 	char text[16];
 	int n = snprintf(text, sizeof(text), "%d\n", status);
-	write_all(fd, text, (size_t)n);
+	crest_write_full(fd, text, (size_t)n);
 	close(fd);
 }
 
@@ -397,7 +352,7 @@ static void run_command(struct task *t, int c, uint64_t id, const char *cmd)
 {
 	if (t->nkids == MAX_KIDS || kid_of(t, id)) {
 		static const char msg[] = "crest mpirun: too many commands at once on this node, or one run twice\n";
-		write_all(c, msg, sizeof(msg) - 1);
+		crest_write_full(c, msg, sizeof(msg) - 1);
 		close(c);
 		return;
 	}
@@ -463,7 +418,7 @@ static void serve(struct task *t)
 static void tell_end(struct task *t)
 {
 	for (unsigned i = 0; i < t->nctl; i++) {
-		write_all(t->ctl[i], "end\n", 4);
+		crest_write_full(t->ctl[i], "end\n", 4);
 		close(t->ctl[i]);
 	}
 	t->nctl = 0;
@@ -481,7 +436,7 @@ static int hello(struct task *t)
 	}
 	int fd = connect_host(&h);
 	int n = snprintf(text, sizeof(text), "%s hello %u\n", h.token, t->rank);
-	if (fd < 0 || write_all(fd, text, (size_t)n)) {
+	if (fd < 0 || crest_write_full(fd, text, (size_t)n)) {
 		fprintf(stderr, "crest mpirun: cannot reach task 0 at %s:%u: %s\n", h.addr, h.port,
 			strerrordesc_np(fd < 0 ? -fd : errno));
 		if (fd >= 0)
@@ -501,9 +456,8 @@ static int start_mpirun(struct task *t, const char *mpirun, int argc, char **arg
 		return -1;
 	snprintf(agent, sizeof(agent), "%s/crest rsh", paths.bindir);
 	snprintf(file, sizeof(file), "%s/hostfile", t->dir);
-	char **env = mpirun_env(agent);
 	char **av = calloc((size_t)argc + 4, sizeof(char *));
-	if (!env || !av)
+	if (!av)
 		return -1;
 	int n = 0;
 	av[n++] = (char *)mpirun;
@@ -513,7 +467,15 @@ static int start_mpirun(struct task *t, const char *mpirun, int argc, char **arg
 		av[n++] = argv[i];
 	t->mpirun = fork();
 	if (t->mpirun == 0) {
-		execvpe(mpirun, av, env);
+		/* without Slurm's variables (Open MPI would start its daemons
+		 * with srun), with crest rsh as its remote shell, run by mpirun
+		 * itself for every node (no tree spawn: an orted would run it
+		 * without CREST_MPI_HOSTS) */
+		unset_prefixed("SLURM_");
+		setenv("OMPI_MCA_plm", "rsh", 1);
+		setenv("OMPI_MCA_plm_rsh_no_tree_spawn", "1", 1);
+		setenv("OMPI_MCA_plm_rsh_agent", agent, 1);
+		execvp(mpirun, av);
 		fprintf(stderr, "crest mpirun: cannot run %s: %s\n", mpirun, strerror(errno));
 		_exit(127);
 	}
@@ -726,7 +688,7 @@ int cmd_rsh(int argc, char **argv)
 	}
 	line[len++] = '\n';
 	int fd = connect_host(&h);
-	if (fd < 0 || write_all(fd, line, len)) {
+	if (fd < 0 || crest_write_full(fd, line, len)) {
 		fprintf(stderr, "crest rsh: cannot reach %s's task at %s:%u: %s\n", name, h.addr, h.port,
 			strerrordesc_np(fd < 0 ? -fd : errno));
 		return 255;	/* as ssh when it cannot connect */
@@ -743,7 +705,7 @@ int cmd_rsh(int argc, char **argv)
 			ssize_t n = read(0, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0 || write_all(fd, buf, (size_t)n)) {
+			if (n <= 0 || crest_write_full(fd, buf, (size_t)n)) {
 				shutdown(fd, SHUT_WR);	/* stdin ended: so does the command's */
 				pf[0].fd = -1;
 			}
@@ -754,7 +716,7 @@ int cmd_rsh(int argc, char **argv)
 				continue;
 			if (n <= 0)
 				done = true;	/* the command ended */
-			else if (write_all(1, buf, (size_t)n))
+			else if (crest_write_full(1, buf, (size_t)n))
 				return 255;
 		}
 	}
@@ -762,7 +724,7 @@ int cmd_rsh(int argc, char **argv)
 	/* how it ended: asked on a new connection */
 	int sfd = connect_host(&h);
 	len = (size_t)snprintf(line, sizeof(line), "%s status %" PRIx64 "\n", h.token, id);
-	if (sfd < 0 || write_all(sfd, line, len))
+	if (sfd < 0 || crest_write_full(sfd, line, len))
 		return 0;	/* the task has ended, after its commands */
 	char answer_line[16] = "";
 	for (size_t got = 0; got + 1 < sizeof(answer_line);) {
