@@ -350,19 +350,59 @@ int ckdir_write_replace(const char *path, const void *data, size_t len, mode_t m
 	return write_replace(path, data, len, mode, false);
 }
 
-int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
+int ckdir_incarnation_write(const char *dir, const char *id)
 {
-	unsigned char r[CKDIR_INCARNATION_LEN / 2];
 	char path[CKDIR_PATH_MAX], text[CKDIR_INCARNATION_LEN + 2];
 
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return -EIO;
-	for (size_t i = 0; i < sizeof(r); i++)
-		sprintf(id + 2 * i, "%02x", r[i]);
+	if (!ckdir_incarnation_valid(id))
+		return -EINVAL;
 	if (snprintf(path, sizeof(path), "%s/INCARNATION", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	snprintf(text, sizeof(text), "%s\n", id);
 	return ckdir_write_atomic(path, text, strlen(text), 0600);
+}
+
+int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
+{
+	uint8_t r[CKDIR_INCARNATION_BYTES];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -EIO;
+	r[0] |= 1;	/* never all 0: that is "none" on the wire */
+	ckdir_incarnation_unpack(r, id);
+	return ckdir_incarnation_write(dir, id);
+}
+
+bool ckdir_incarnation_valid(const char *s)
+{
+	return strlen(s) == CKDIR_INCARNATION_LEN && strspn(s, "0123456789abcdef") == CKDIR_INCARNATION_LEN;
+}
+
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+void ckdir_incarnation_pack(const char *id, uint8_t out[CKDIR_INCARNATION_BYTES])
+{
+	memset(out, 0, CKDIR_INCARNATION_BYTES);
+	if (!ckdir_incarnation_valid(id))
+		return;
+	for (int i = 0; i < CKDIR_INCARNATION_BYTES; i++)
+		out[i] = (uint8_t)(hexval(id[2 * i]) << 4 | hexval(id[2 * i + 1]));
+}
+
+void ckdir_incarnation_unpack(const uint8_t in[CKDIR_INCARNATION_BYTES], char id[CKDIR_INCARNATION_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t any = 0;
+
+	for (int i = 0; i < CKDIR_INCARNATION_BYTES; i++) {
+		any |= in[i];
+		id[2 * i] = digits[in[i] >> 4];
+		id[2 * i + 1] = digits[in[i] & 15];
+	}
+	id[any ? CKDIR_INCARNATION_LEN : 0] = 0;
 }
 
 int ckdir_incarnation_read(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
@@ -380,7 +420,7 @@ int ckdir_incarnation_read(const char *dir, char id[CKDIR_INCARNATION_LEN + 1])
 		return n < 0 ? -errno : -EBADMSG;
 	memcpy(id, text, CKDIR_INCARNATION_LEN);
 	id[CKDIR_INCARNATION_LEN] = 0;
-	return 0;
+	return ckdir_incarnation_valid(id) ? 0 : -EBADMSG;
 }
 
 int ckdir_set_latest(const char *dir, uint64_t gen)

@@ -108,11 +108,22 @@ int ckdir_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 int ckdir_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 
 /* DIR/INCARNATION: a new random id for the run that owns DIR from now on
- * (a root or standalone coordinator at its start), and reading it back:
- * 0, or -ENOENT without one.  id: CKDIR_INCARNATION_LEN hex digits + NUL. */
+ * (made by what starts a new run of the computation: crest launch or crest
+ * restart of a whole computation, crest step-start on a step's node 0),
+ * and reading it back: 0, -ENOENT without one, -EBADMSG if it is not an
+ * id.  id: CKDIR_INCARNATION_LEN hex digits + NUL (docs/protocol.md). */
 #define CKDIR_INCARNATION_LEN	32
 int ckdir_incarnation_new(const char *dir, char id[CKDIR_INCARNATION_LEN + 1]);
 int ckdir_incarnation_read(const char *dir, char id[CKDIR_INCARNATION_LEN + 1]);
+/* writes id (a run known already: --incarnation) as DIR/INCARNATION */
+int ckdir_incarnation_write(const char *dir, const char *id);
+/* true if s is an id: CKDIR_INCARNATION_LEN lowercase hex digits */
+bool ckdir_incarnation_valid(const char *s);
+/* an id on the wire (struct crest_msg_hello/welcome): 16 bytes, all 0
+ * for none; pack of "" gives all 0, unpack of all 0 gives "" */
+#define CKDIR_INCARNATION_BYTES	(CKDIR_INCARNATION_LEN / 2)
+void ckdir_incarnation_pack(const char *id, uint8_t out[CKDIR_INCARNATION_BYTES]);
+void ckdir_incarnation_unpack(const uint8_t in[CKDIR_INCARNATION_BYTES], char id[CKDIR_INCARNATION_LEN + 1]);
 
 /* coordinator socket for DIR: DIR/coord.sock if it fits in sun_path, else
  * /tmp/crest-<uid>/coord-<dev>-<ino>.sock (creating /tmp/crest-<uid> 0700) */

@@ -17,6 +17,8 @@
 #include "proto.h"
 
 _Static_assert(sizeof(struct crest_frame) == 24, "frame header size");
+_Static_assert(sizeof(struct crest_msg_hello) == 312 && sizeof(struct crest_msg_welcome) == 40,
+	       "HELLO and WELCOME keep their size of protocol version 1");
 
 /* payload size of each type: >= 0 exact size, -1 variable (text) */
 static long msg_size(uint16_t type)

@@ -282,8 +282,6 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	int rc;
 
 	switch (type) {
-	case CREST_MSG_WELCOME:
-		return 0;
 	case CREST_MSG_PREPARE:
 		if (crest_trigger_held()) {
 			reply_phase(m->generation, CREST_PHASE_PREPARE, -ECANCELED,
@@ -450,6 +448,18 @@ void *crest_ckpt_thread(void *arg)
 			memcpy(&t, msgbuf, sizeof(t));
 			t.text[sizeof(t.text) - 1] = 0;
 			pr_warn("%s", t.text);
+			continue;
+		}
+		if (hdr.type == CREST_MSG_WELCOME) {
+			struct crest_msg_welcome w;
+			memcpy(&w, msgbuf, sizeof(w));	/* the size is checked by the frame layer */
+			/* the run this process is part of: a coordinator of
+			 * another run is not started for it (respawn.c) */
+			for (size_t i = 0; i < sizeof(w.run); i++)
+				if (w.run[i]) {
+					memcpy(crest.run, w.run, sizeof(crest.run));
+					break;
+				}
 			continue;
 		}
 		if (hdr.type == CREST_MSG_TERM_ACTION) {

@@ -92,6 +92,7 @@ struct crest_state {
 	uint32_t seq;
 	uint64_t generation;		/* last committed or restored */
 	uint32_t restart_count;
+	uint8_t run[16];		/* the coordinator's run (INCARNATION) from WELCOME; 0: not known */
 	bool restarted;			/* we came back from an image */
 	uint64_t restart_ns;
 

@@ -243,6 +243,36 @@ static struct crest_respawn *read_respawn(int fd, const struct stat *st)
 	return r;
 }
 
+/* the coordinator RESPAWN would start is of this process's run (its
+ * --incarnation, the run WELCOME named): a newer run's, written in the
+ * same folder after this process's job ended, is not this process's to
+ * start (it would serve that run from a node cut off from it) */
+static struct {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+} refused;	/* the RESPAWN same_run refused: not read again while unchanged */
+
+static bool same_run(const struct crest_respawn *r)
+{
+	static bool told;
+	char mine[CKDIR_INCARNATION_LEN + 1];
+
+	ckdir_incarnation_unpack(crest.run, mine);
+	if (!mine[0])
+		return true;	/* not told (a coordinator older than runs) */
+	for (int i = 1; r->argv[i]; i++)
+		if (!strcmp(r->argv[i - 1], "--incarnation") && strcmp(r->argv[i], mine)) {
+			if (!told)
+				pr_warn("the coordinator of %s is gone and RESPAWN is another run's (%s; this process's "
+					"is %s): not started; this process goes on without checkpoints", crest.dir,
+					r->argv[i], mine);
+			told = true;
+			return false;
+		}
+	return true;
+}
+
 bool crest_respawn_check(bool connected)
 {
 	char path[sizeof(crest.dir) + 16];
@@ -259,7 +289,13 @@ bool crest_respawn_check(bool connected)
 	if (respawn_after_s <= 0 || now - down_since_ms < RESPAWN_AFTER_DOWN_MS)
 		return false;
 	/* RESPAWN first: gone (the coordinator ended on its own) is the usual
-	 * case, and the cheapest to see; whether it lives, under the lock */
+	 * case, and the cheapest to see; whether it lives, under the lock.
+	 * Another run's, refused before and unchanged: not even locked (its
+	 * own processes may be looking at it) */
+	if (refused.ino && snprintf(path, sizeof(path), "%s/RESPAWN", crest.dir) < (int)sizeof(path) &&
+	    !stat(path, &st) && st.st_dev == refused.dev && st.st_ino == refused.ino &&
+	    st.st_mtim.tv_sec == refused.mtime.tv_sec && st.st_mtim.tv_nsec == refused.mtime.tv_nsec)
+		return false;
 	int fd = open_locked(path, sizeof(path), &st);
 	if (fd < 0)
 		return false;	/* none left, or not ours to do */
@@ -269,6 +305,13 @@ bool crest_respawn_check(bool connected)
 	struct crest_respawn *r = read_respawn(fd, &st);
 	if (!r) {
 		pr_warn("%s: %s: the coordinator is not started again", path, strerror(errno));
+		goto out_close;
+	}
+	if (!same_run(r)) {
+		refused.dev = st.st_dev;
+		refused.ino = st.st_ino;
+		refused.mtime = st.st_mtim;
+		free(r);
 		goto out_close;
 	}
 	/* the next try, this process's or another's, only after the full

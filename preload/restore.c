@@ -262,6 +262,7 @@ void crest_after_restart(void)
 	crest.restart_count++;
 	crest.coord_fd = -1;
 	crest.seq = 0;
+	memset(crest.run, 0, sizeof(crest.run));	/* the image's run is over: the new one's WELCOME says */
 	pr_info("restarted from %s (generation %lu)", ri->image, (unsigned long)ri->generation);
 	/* before any thread runs: a TERM that arrives from now on counts */
 	crest_trigger_after_restart();

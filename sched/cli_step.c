@@ -282,6 +282,19 @@ static int read_started(const char *file, const char *runid, int64_t *gen)
 	return same;
 }
 
+/* 0 once no coordinator serves the runtime folder run (the last run's
+ * may be on its way out: 5 s), else says why and -1 */
+static int coord_gone(const char *run)
+{
+	for (int i = 0; ckdir_coord_alive(run) && i < 50; i++)
+		usleep(100000);
+	if (!ckdir_coord_alive(run))
+		return 0;
+	fprintf(stderr, "crest: step-start: a coordinator runs already in %s; is the same step running twice? (two "
+		"steps with the same command line running at the same time need --checkpoint-name)\n", run);
+	return -1;
+}
+
 /*
  * The folder must be one every node shares: node 0 writes STARTED with
  * the step's run id, which the other nodes of a step wait for (wait_s).
@@ -291,7 +304,7 @@ static int read_started(const char *file, const char *runid, int64_t *gen)
  * Without a run id: nothing shared, *gen untouched.
  */
 static int check_shared(const char *abs, unsigned node, const char *runid, bool local_ok,
-			unsigned wait_s, bool restart, int64_t *gen)
+			unsigned wait_s, bool restart, int64_t *gen, char inc[CKDIR_INCARNATION_LEN + 1])
 {
 	struct statfs sf;
 	char file[PATH_MAX + 16];
@@ -318,7 +331,14 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 		int bad = choose_gen(abs, node, restart, gen);
 		if (bad)
 			*gen = -1;
-		return write_started(file, runid, gen) || bad ? -1 : 0;
+		/* this run owns the folder from now on, before the other nodes
+		 * read the generation (and with it the run) */
+		int rc = bad ? 0 : ckdir_incarnation_new(abs, inc);
+		if (rc) {
+			fprintf(stderr, "crest: step-start: cannot write %s/INCARNATION: %s\n", abs, strerror(-rc));
+			*gen = -1;
+		}
+		return write_started(file, runid, gen) || bad || rc ? -1 : 0;
 	}
 	unsigned i;
 	for (i = 0; i < wait_s * 10 && !read_started(file, runid, gen); i++)
@@ -342,6 +362,10 @@ static int check_shared(const char *abs, unsigned node, const char *runid, bool 
 			"from (%s); it may have failed: see its message\n", node, wait_s, file);
 		return -1;
 	}
+	/* the run node 0 made: this node's coordinator belongs to it (without
+	 * it, it learns the run from its parent) */
+	if (ckdir_incarnation_read(abs, inc))
+		inc[0] = 0;
 	return 0;
 }
 
@@ -486,11 +510,21 @@ int cmd_step_start(int argc, char **argv)
 	/* afresh or from which generation: node 0 decides for every node and
 	 * tells them in STARTED (without a run id each node decides alike) */
 	int64_t decided = -1;
+	static char inc[CKDIR_INCARNATION_LEN + 1];
+	/* node 0 before it makes a new run (INCARNATION): a step of the same
+	 * folder that still runs must not lose it */
+	if (node == 0 && coord_gone(abs))
+		return 1;
 	if (check_shared(abs, node, runid, local_ok, tasks_wait ? (unsigned)strtoul(tasks_wait, NULL, 10) : 20,
-			 restart, &decided))
+			 restart, &decided, inc))
 		return 1;
 	if (!runid && choose_gen(abs, node, restart, &decided))
 		return 1;
+	r = !runid && node == 0 ? ckdir_incarnation_new(abs, inc) : 0;
+	if (r) {
+		fprintf(stderr, "crest: step-start: cannot write %s/INCARNATION: %s\n", abs, strerror(-r));
+		return 1;
+	}
 	if (occ)
 		printf("dir %s\n", abs);
 	r = ckdir_node_dir(abs, node, run, sizeof(run));
@@ -582,18 +616,16 @@ int cmd_step_start(int argc, char **argv)
 			extra[ne++] = subtree;
 		}
 	}
+	if (inc[0]) {
+		extra[ne++] = "--incarnation";
+		extra[ne++] = inc;
+	}
 	for (int i = 0; i < ne; i++)
 		ca.argv[ca.argc++] = extra[i];
 	for (int i = 0; node == 0 && i < nroot; i++)
 		ca.argv[ca.argc++] = root_only[i];
-	/* the coordinator of the last run on this node may be on its way out */
-	for (int i = 0; ckdir_coord_alive(run) && i < 50; i++)
-		usleep(100000);
-	if (ckdir_coord_alive(run)) {
-		fprintf(stderr, "crest: step-start: a coordinator runs already in %s; is the same step running "
-			"twice? (two steps with the same command line running at the same time need --checkpoint-name)\n", run);
+	if (node && coord_gone(run))
 		return 1;
-	}
 	ckdir_runtime_clear(run);
 	/* what this node's processes created after the generation, in the
 	 * run that ended without a checkpoint (a node failure) */

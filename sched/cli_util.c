@@ -248,6 +248,20 @@ int cli_start_coord(const char *verb, const struct cli_paths *p, const char *abs
 			argv[n++] = (char *)a->listen;
 		}
 	}
+	/* launch and restart of a whole computation start a new run of it: a
+	 * coordinator of an earlier one still alive somewhere stops (and is
+	 * not started again); `crest checkpoint` starting a coordinator does
+	 * not (docs/protocol.md, INCARNATION) */
+	char inc[CKDIR_INCARNATION_LEN + 1];
+	if (!a->node && !step && strcmp(verb, "checkpoint")) {
+		int rc = ckdir_incarnation_new(absdir, inc);
+		if (rc) {
+			fprintf(stderr, "crest: %s: cannot write %s/INCARNATION: %s\n", verb, absdir, strerror(-rc));
+			return rc;
+		}
+		argv[n++] = "--incarnation";
+		argv[n++] = inc;
+	}
 	/* launch and restart become the program: the coordinator watches that pid */
 	char pidbuf[16];
 	if (strcmp(verb, "checkpoint") && !step) {

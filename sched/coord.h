@@ -109,6 +109,7 @@ struct coord_opts {
 	const char *ended_tasks;	/* --ended-tasks RANK:STATUS,...: ended in the generation restarted from */
 	/* the root of a Slurm step asks Slurm why a SIGTERM came and when the
 	 * job ends (coord_slurm.c) */
+	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* --incarnation ID: the run it belongs to */
 	char slurm_job[24];		/* --slurm-job JOBID */
 	unsigned slurm_run;		/* --slurm-run N: this run's SLURM_RESTART_COUNT */
 	bool cancel_checkpoint;		/* --on-cancel checkpoint (else exit) */
@@ -212,7 +213,10 @@ struct coord {
 	bool parent_done_told;		/* sub: said once that it goes to the root (--root-file) */
 	bool missing_told;		/* a Slurm node: its processes were told of a task that never came */
 	long long missing_next_ms;	/* when missing_tasks looks again */
-	char incarnation[CKDIR_INCARNATION_LEN + 1];	/* root/standalone: the run that owns DIR */
+	/* the run this coordinator belongs to (DIR/INCARNATION when it
+	 * started; a sub's: --incarnation, or its parent's first WELCOME);
+	 * "" while a sub does not know it yet */
+	char incarnation[CKDIR_INCARNATION_LEN + 1];
 	struct {
 		uint64_t gen;
 		int error;
@@ -230,6 +234,9 @@ long long coord_now_ms(void);
 
 /* coord_loop.c */
 int coord_listen(struct coord *c);
+/* coord_main.c: RUNDIR/RESPAWN, this coordinator's command line with
+ * --incarnation of its run once known (called again when a sub learns it) */
+void coord_respawn_write(struct coord *c);
 int coord_run(struct coord *c);
 void coord_close_all(struct coord *c);
 void coord_unlink_sock(struct coord *c);
@@ -275,6 +282,11 @@ void coord_tree_tick(struct coord *c);
 /* sub: reach the parent and say HELLO now if it can (no backoff) */
 void coord_tree_up_now(struct coord *c);
 void coord_tree_parent_gone(struct coord *c);
+/* sub: the parent's WELCOME: its run is this coordinator's, or this one
+ * is left over from another run and stops */
+void coord_tree_welcome(struct coord *c, const struct crest_msg_welcome *w);
+/* 1 if DIR/INCARNATION names run, 0 if another, -1 if it cannot be read */
+int coord_run_of_dir(const struct coord *c, const char *run);
 void coord_tree_images(struct coord *c, struct conn *sub, const struct crest_msg_images *m);
 int coord_tree_send_images(struct coord *c, const struct ckdir_image *im, size_t n);
 /* a sub-coordinator answers for node (its own, or one below it) */

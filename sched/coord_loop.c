@@ -261,7 +261,34 @@ static void on_hello(struct coord *c, struct conn *conn, const struct crest_msg_
 		coord_conn_drop(c, conn);
 		return;
 	}
+	ckdir_incarnation_pack(c->incarnation, w.run);
 	if (conn->tcp) {
+		char its[CKDIR_INCARNATION_LEN + 1];
+		ckdir_incarnation_unpack(h->run, its);
+		if (its[0] && c->incarnation[0] && strcmp(its, c->incarnation)) {
+			/* one of them is left over from another run (its node was
+			 * cut off, or its job's processes outlived the job): a sub
+			 * of an older run must not take the place of this run's
+			 * node; WELCOME tells it to stop.  If DIR is the sub's run,
+			 * this one is the older (it serves an address file the new
+			 * run had not yet replaced): it stops, and the sub tries
+			 * again */
+			if (coord_run_of_dir(c, its) == 1) {
+				pr_err("the sub-coordinator of node %u (pid %u, %s) is of the run that owns %s now (%s; this "
+				       "coordinator's is %s): this node is left over from an older run; stopping (its "
+				       "processes go on without checkpoints)", h->node, h->pid, conn->peer, c->o.dir, its,
+				       c->incarnation);
+				coord_conn_drop(c, conn);
+				coord_stop = 1;
+				return;
+			}
+			pr_err("%s says it is the sub-coordinator of node %u (pid %u) of another run (%s, this run is %s); "
+			       "refused", conn->peer, h->node, h->pid, its, c->incarnation);
+			w.node = h->node;
+			coord_send(c, conn, CREST_MSG_WELCOME, &w, sizeof(w));
+			coord_conn_drop(c, conn);
+			return;
+		}
 		struct conn *o = coord_sub_of(c, h->node);
 		if (o) {
 			pr_err("%s says it is node %u, which %s serves already; dropping it", conn->peer,
@@ -355,8 +382,12 @@ static void on_message(struct coord *c, struct conn *conn, const struct crest_fr
 	}
 	if (conn->kind == CONN_PARENT) {
 		struct crest_msg_ckpt m;
-		if (type == CREST_MSG_WELCOME)
+		if (type == CREST_MSG_WELCOME) {
+			struct crest_msg_welcome w;
+			memcpy(&w, payload, sizeof(w));
+			coord_tree_welcome(c, &w);
 			return;
+		}
 		if (type == CREST_MSG_NS_REPLY) {
 			struct crest_msg_ns r;
 			memcpy(&r, payload, sizeof(r));

@@ -70,7 +70,10 @@ static void usage(FILE *f)
 		"  --on-cancel checkpoint|exit  after scancel: a final checkpoint, or none (default)\n"
 		"  --timelimit checkpoint|checkpoint-requeue|ignore  a final checkpoint before the\n"
 		"                   job's time limit (default), then requeue the job; or nothing\n"
-		"  --timelimit-margin SEC  start it this long before the end at least (default 60)\n");
+		"  --timelimit-margin SEC  start it this long before the end at least (default 60)\n"
+		"  --incarnation ID  the run it belongs to (DIR/INCARNATION, 32 hex digits): if DIR\n"
+		"                   belongs to another run, it does not start; without it a root\n"
+		"                   takes DIR's (or makes one), a sub its parent's\n");
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned *v)
@@ -132,6 +135,7 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		{ "on-cancel", required_argument, NULL, 'C' },
 		{ "timelimit", required_argument, NULL, 'l' },
 		{ "timelimit-margin", required_argument, NULL, 'M' },
+		{ "incarnation", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -160,6 +164,14 @@ static int parse_args(int argc, char **argv, struct coord_opts *o)
 		case 'N': if (parse_uint("--nodes", optarg, 1, &o->nodes)) return -EINVAL; break;
 		case 'W': if (parse_uint("--tasks-wait", optarg, 1, &o->tasks_wait)) return -EINVAL; break;
 		case 'K': o->task_ranks = optarg; break;
+		case 'I':
+			if (!ckdir_incarnation_valid(optarg)) {
+				fprintf(stderr, "crest-coord: --incarnation %s: expected %d lowercase hex digits (DIR/INCARNATION)\n",
+					optarg, CKDIR_INCARNATION_LEN);
+				return -EINVAL;
+			}
+			strcpy(o->incarnation, optarg);
+			break;
 		case 'E': o->ended_tasks = optarg; break;
 		case 'r': if (parse_uint("--slurm-run", optarg, 0, &o->slurm_run)) return -EINVAL; break;
 		case 'M': if (parse_uint("--timelimit-margin", optarg, 0, &o->timelimit_margin)) return -EINVAL; break;
@@ -358,6 +370,91 @@ static int open_log(const char *dir)
 	return fd;
 }
 
+/*
+ * --incarnation ID: the run this coordinator belongs to.  If DIR belongs
+ * to another run now, this coordinator is left over from an older one (its
+ * node was cut off, or processes of an earlier job started it again from
+ * RESPAWN): it must not touch DIR (COORD, ROOT, generations).  Said in
+ * DIR's coord.log too: whoever started it sees nothing else.
+ */
+static int run_check(const struct coord_opts *o)
+{
+	char now[CKDIR_INCARNATION_LEN + 1];
+
+	if (!o->incarnation[0])
+		return 0;
+	int rc = ckdir_incarnation_read(o->dir, now);
+	if (rc == -ENOENT || (!rc && !strcmp(now, o->incarnation)))
+		return 0;
+	char msg[CKDIR_PATH_MAX + 512], host[64] = "?";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(msg, sizeof(msg), "crest-coord: %s belongs to another run of the computation (INCARNATION %s, this "
+		 "coordinator's %s): not starting on %s (pid %d); it is left over from an older run\n", o->dir,
+		 rc ? "damaged" : now, o->incarnation, host, (int)getpid());
+	fputs(msg, stderr);
+	int fd = open_log(o->rundir);
+	if (fd >= 0) {
+		crest_log_set_fd(fd);
+		msg[strlen(msg) - 1] = 0;
+		pr_err("%s", msg + strlen("crest-coord: "));
+		close(fd);
+	}
+	return -1;
+}
+
+/* the run this coordinator belongs to: --incarnation (written to DIR if
+ * DIR has none), or DIR's (a root started again by hand), or a new one;
+ * a sub without --incarnation learns it from its parent's WELCOME */
+static int run_take(struct coord *c)
+{
+	if (c->o.incarnation[0]) {
+		snprintf(c->incarnation, sizeof(c->incarnation), "%s", c->o.incarnation);
+		char now[CKDIR_INCARNATION_LEN + 1];
+		if (!coord_is_sub(c) && ckdir_incarnation_read(c->o.dir, now) == -ENOENT)
+			return ckdir_incarnation_write(c->o.dir, c->incarnation);
+		return 0;
+	}
+	if (coord_is_sub(c))
+		return 0;
+	if (!ckdir_incarnation_read(c->o.dir, c->incarnation)) {
+		pr_info("run %s (%s/INCARNATION)", c->incarnation, c->o.dir);
+		return 0;
+	}
+	return ckdir_incarnation_new(c->o.dir, c->incarnation);
+}
+
+static char **start_argv;
+static char start_cwd[CKDIR_PATH_MAX];
+
+void coord_respawn_write(struct coord *c)
+{
+	char *argv[CREST_RESPAWN_ARGS + 1];
+	int n = 0;
+	char **a;
+
+	if (!start_argv)
+		return;
+	for (a = start_argv; *a && n < CREST_RESPAWN_ARGS - 2; a++) {
+		if (!strcmp(*a, "--incarnation") && a[1]) {
+			a++;
+			continue;
+		}
+		argv[n++] = *a;
+	}
+	if (c->incarnation[0]) {
+		argv[n++] = "--incarnation";
+		argv[n++] = c->incarnation;
+	}
+	argv[n] = NULL;
+	int rc = *a ? -E2BIG : start_cwd[0] ? crest_respawn_write(c->o.rundir, getpid(), start_cwd, argv, environ)
+					     : -ENOENT;
+	if (rc) {
+		pr_warn("cannot write %s/RESPAWN (%s): if this coordinator dies, its processes cannot start it again",
+			c->o.rundir, strerror(-rc));
+		crest_respawn_cancel(c->o.rundir);	/* a dead one's, which would start another beside it */
+	}
+}
+
 static void detach_stdio(int logfd)
 {
 	int null = open("/dev/null", O_RDWR);
@@ -381,6 +478,8 @@ int main(int argc, char **argv)
 	crest_log_init();
 	if (parse_args(argc, argv, &c.o))
 		return 2;
+	if (run_check(&c.o))
+		return 1;
 	other = ckdir_coord_alive(c.o.rundir);
 	if (other) {
 		fprintf(stderr, "crest-coord: a coordinator (pid %d) already serves %s\n", (int)other, c.o.rundir);
@@ -402,26 +501,23 @@ int main(int argc, char **argv)
 	crest_log_set_fd(logfd);
 	pr_info("coordinator pid %d for %s listening on %s (interval %u s, keep %u, timeout %u s)",
 		(int)getpid(), c.o.dir, c.sock, c.o.interval, c.o.keep, c.o.timeout);
-	/* how the node's processes start it again if it is killed */
-	char cwd[CKDIR_PATH_MAX];
-	int rrc = getcwd(cwd, sizeof(cwd)) ? crest_respawn_write(c.o.rundir, getpid(), cwd, argv, environ) : -errno;
-	if (rrc) {
-		pr_warn("cannot write %s/RESPAWN (%s): if this coordinator dies, its processes cannot start it again",
-			c.o.rundir, strerror(-rrc));
-		crest_respawn_cancel(c.o.rundir);	/* a dead one's, which would start another beside it */
+	/* the run that owns DIR: a coordinator of an older run that is still
+	 * alive (a node cut off) stops at its next checkpoint, and its
+	 * sub-coordinators are not taken into this one */
+	if (run_take(&c)) {
+		fprintf(stderr, "crest-coord: cannot write %s/INCARNATION; is the directory writable?\n", c.o.dir);
+		goto out_coord;
 	}
+	/* how the node's processes start it again if it is killed */
+	start_argv = argv;
+	if (!getcwd(start_cwd, sizeof(start_cwd)))
+		start_cwd[0] = 0;
+	coord_respawn_write(&c);
 	/* a root or standalone coordinator owns DIR now: a generation without
 	 * MANIFEST is what a coordinator that died during a checkpoint left
 	 * behind (a sub-coordinator may start while its root writes one) */
-	if (!coord_is_sub(&c)) {
-		/* this run owns DIR: a coordinator of an older run that is still
-		 * alive (a node cut off) stops at its next checkpoint */
-		if (ckdir_incarnation_new(c.o.dir, c.incarnation)) {
-			fprintf(stderr, "crest-coord: cannot write %s/INCARNATION; is the directory writable?\n", c.o.dir);
-			goto out_coord;
-		}
+	if (!coord_is_sub(&c))
 		ckdir_remove_incomplete(c.o.dir);
-	}
 	if (c.o.ended_tasks && coord_ended_parse(&c, c.o.ended_tasks)) {
 		fprintf(stderr, "crest-coord: --ended-tasks %s: expected RANK:STATUS,... with ranks of --task-ranks\n",
 			c.o.ended_tasks);

@@ -594,6 +594,7 @@ static void hello_up(struct coord *c)
 	h.vpid = h.pid;
 	h.flags = CREST_HELLO_SUBCOORD;
 	h.node = c->o.node;
+	ckdir_incarnation_pack(c->incarnation, h.run);
 	snprintf(h.exe, sizeof(h.exe), "crest-coord (node %u)", c->o.node);
 	c->hello_sent = !coord_send(c, c->parent, CREST_MSG_HELLO, &h, sizeof(h));
 	if (!c->hello_sent)
@@ -608,6 +609,72 @@ static void hello_up(struct coord *c)
 			c->o.parent, subtree_count(c));
 	else
 		pr_info("node %u is complete: joined the computation at %s", c->o.node, c->o.parent);
+}
+
+/* 1 if DIR/INCARNATION names run, 0 if another, -1 if it cannot be read */
+int coord_run_of_dir(const struct coord *c, const char *run)
+{
+	char now[CKDIR_INCARNATION_LEN + 1];
+	if (ckdir_incarnation_read(c->o.dir, now))
+		return -1;
+	return !strcmp(now, run);
+}
+
+/* WELCOME again to every process and sub-coordinator below, now that this
+ * one knows its run (they may have come before it did) */
+static void welcome_again(struct coord *c)
+{
+	struct crest_msg_welcome w = { 0 };
+
+	ckdir_incarnation_pack(c->incarnation, w.run);
+	for (struct conn *p = c->conns; p; p = p->next) {
+		if (p->kind != CONN_PROC || p->dead)
+			continue;
+		w.node = p->sub ? p->node : c->o.node;
+		w.rank = p->sub ? 0 : p->rank;
+		coord_send(c, p, CREST_MSG_WELCOME, &w, sizeof(w));
+	}
+}
+
+/*
+ * A sub-coordinator belongs to one run of the computation.  A parent of
+ * another run (a new root after a requeue, while this node was cut off)
+ * shares DIR, SECRET and ROOT with this run's, but this node's processes
+ * are not part of it: this coordinator stops (its processes go on, without
+ * checkpoints, and do not start it again: RESPAWN says its run).  Unless
+ * DIR says that this one's run is the newer: then the parent is the one
+ * left over (a sub-coordinator of the older run below which this node was
+ * put: its address file was still there), and this one tries again later.
+ * The first run it hears of is its own, when it was not told
+ * (--incarnation).
+ */
+void coord_tree_welcome(struct coord *c, const struct crest_msg_welcome *w)
+{
+	char its[CKDIR_INCARNATION_LEN + 1];
+
+	ckdir_incarnation_unpack(w->run, its);
+	if (!its[0] || !strcmp(its, c->incarnation))
+		return;
+	if (!c->incarnation[0]) {
+		snprintf(c->incarnation, sizeof(c->incarnation), "%s", its);
+		pr_info("run %s (the parent's)", its);
+		coord_respawn_write(c);
+		welcome_again(c);
+		return;
+	}
+	if (coord_run_of_dir(c, c->incarnation) == 1) {
+		pr_warn("the parent %s serves an older run of the computation (%s; %s/INCARNATION is this "
+			"coordinator's, %s): trying again later", c->o.parent, its, c->o.dir, c->incarnation);
+		if (c->parent)
+			coord_conn_drop(c, c->parent);
+		return;
+	}
+	pr_err("the parent %s serves another run of the computation (%s; this coordinator's is %s): this node is left "
+	       "over from an older run; stopping (its processes go on without checkpoints)", c->o.parent, its,
+	       c->incarnation);
+	if (c->parent)
+		coord_conn_drop(c, c->parent);
+	coord_stop = 1;
 }
 
 /* sub-coordinator: the link up dropped (called before the conn is freed) */

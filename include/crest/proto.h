@@ -97,7 +97,8 @@ struct crest_msg_hello {
 	uint32_t ppid;			/* real parent pid */
 	uint32_t node;			/* CREST_HELLO_SUBCOORD: its node (>= 1) */
 	uint32_t task;			/* 1 + its Slurm task rank (CREST_TASK); 0 outside Slurm */
-	uint64_t reserved[2];
+	uint8_t run[16];		/* CREST_HELLO_SUBCOORD: the run (INCARNATION) it belongs
+					 * to, all 0 if it does not know yet (was reserved) */
 };
 
 /* The children of a suspended process (real pids), so that the coordinator
@@ -224,7 +225,9 @@ struct crest_msg_ns {
 struct crest_msg_welcome {
 	uint32_t node;			/* node index, 0 standalone */
 	uint32_t rank;			/* process index in the computation */
-	uint64_t reserved[4];
+	uint8_t run[16];		/* the run (INCARNATION) of the coordinator, all 0 if
+					 * it does not know yet (was reserved) */
+	uint64_t reserved[2];
 };
 
 #define CREST_CKPT_EXIT		(1u << 0)	/* RESUME: end the computation */

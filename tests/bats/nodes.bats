@@ -142,7 +142,8 @@ all_alive() {
 }
 
 # wait_respawned N OLD CMDLINE: node N's processes have started its
-# sub-coordinator (pid OLD, started as CMDLINE) again, the same way
+# sub-coordinator (pid OLD, started as CMDLINE) again, the same way, in the
+# same run (--incarnation of the run it had learned)
 wait_respawned() {
 	local i new
 	for ((i = 0; i < 100; i++)); do
@@ -151,7 +152,7 @@ wait_respawned() {
 		sleep 0.1
 	done
 	[ -n "$new" ] && [ "$new" != "$2" ] && is_coord "$new"
-	[ "$(tr '\0' ' ' <"/proc/$new/cmdline")" = "$3" ]
+	[ "$(tr '\0' ' ' <"/proc/$new/cmdline")" = "$3--incarnation $(cat "$CK/INCARNATION") " ]
 }
 
 launch_nodes() {
@@ -364,6 +365,81 @@ sys.exit(0 if ck["slowest_node"] == 1 and nodes == {1: False, 2: True, 3: True} 
 	[ "$status" -eq 0 ]
 	g=$CK/$(readlink "$CK/latest")
 	grep -q '^images 15$' "$g/MANIFEST"
+}
+
+# the RESPAWN that a sub-coordinator of node $1 of run $2 leaves when it is
+# killed: its command line (crest-coord --node N ... --incarnation RUN),
+# 0600, written a minute ago
+fake_respawn() {
+	local f=$CK/nodes/n$1/RESPAWN
+	{
+		printf 'crest-respawn 1\npid 999999\n'
+		printf '%s\0' "cwd=/" "arg=$COORD_BIN" "arg=--dir" "arg=$CK" "arg=--node" "arg=$1" "arg=--parent" \
+			"arg=$ADDR:$PORT" "arg=--incarnation" "arg=$2" "env=PATH=$PATH"
+	} >"$f"
+	chmod 600 "$f"
+	touch -d '1 minute ago' "$f"
+}
+
+@test "runs: sub-coordinators of an older run are refused by the next run's root and stop; their processes go on and do not start the next run's coordinators; an older run's coordinator does not start" {
+	local n i old new st
+	declare -a APPS
+	export CREST_RESPAWN_AFTER=1	# the processes would start a dead coordinator again
+	start_root
+	launch_nodes "sleep 300"
+	old=$(cat "$CK/INCARNATION")
+	# every sub-coordinator learned its run from the root: RESPAWN says it
+	for n in 1 2 3; do
+		tr '\0' '\n' <"$CK/nodes/n$n/RESPAWN" | grep -qx "arg=$old"
+	done
+	run_logged "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+
+	# a new run of the computation takes the folder (crest step-start of a
+	# requeued job writes INCARNATION, then starts the root with it); the
+	# old root is gone, its nodes were cut off and are still alive
+	kill -9 "$ROOT"
+	new=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	printf '%s\n' "$new" >"$CK/INCARNATION"
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:$PORT" --incarnation "$new"
+	[ "$status" -eq 0 ]
+	ROOT=$(awk '$1 == "pid" { print $2 }' "$CK/COORD")
+	COORDS+=("$ROOT")
+	# the old sub-coordinators find it, are refused and stop
+	for n in 1 2 3; do
+		wait_coord_gone "$CK/nodes/n$n" 20
+		grep -q "serves another run of the computation ($new; this coordinator's is $old)" \
+			"$CK/nodes/n$n/coord.log"
+		grep -q "sub-coordinator of node $n (pid [0-9]*) of another run ($old, this run is $new); refused" \
+			"$CK/coord.log"
+		[ ! -e "$CK/nodes/n$n/RESPAWN" ]
+	done
+	st=$("$CREST" status --dir "$CK" --json)
+	python3 -c 'import json, sys; c = json.loads(sys.argv[1])["coordinator"]; sys.exit(len(c.get("processes", [])))' "$st"
+	# their processes go on without them, and do not start node 1's
+	# coordinator of the new run that died (its RESPAWN names the new run)
+	fake_respawn 1 "$new"
+	sleep 5
+	[ -e "$CK/nodes/n1/RESPAWN" ]
+	! "$CREST" status --dir "$CK/nodes/n1" >/dev/null 2>&1
+	grep -q "RESPAWN is another run's ($new; this process's is $old): not started" "$D/launch1.out"
+	all_alive
+	# the old run's coordinators, started again by hand, do not start
+	run_logged in_node 2 "$COORD_BIN" --dir "$CK" --node 2 --parent "$ADDR:$PORT" --incarnation "$old"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"belongs to another run of the computation (INCARNATION $new, this coordinator's $old): not starting"* ]]
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:$((PORT + 1))" --incarnation "$old"
+	[ "$status" -eq 1 ]
+	[ "$(awk '$1 == "pid" { print $2 }' "$CK/COORD")" = "$ROOT" ]
+	grep -q "not starting on .* it is left over from an older run" "$CK/coord.log"
+	is_coord "$ROOT"
+	# a root started again by hand (no --incarnation) is of the run DIR has
+	kill -9 "$ROOT"
+	run_logged "$COORD_BIN" --root --dir "$CK" --listen "$ADDR:$PORT"
+	[ "$status" -eq 0 ]
+	COORDS+=("$(awk '$1 == "pid" { print $2 }' "$CK/COORD")")
+	[ "$(cat "$CK/INCARNATION")" = "$new" ]
+	tr '\0' '\n' <"$CK/RESPAWN" | grep -qx "arg=$new"
 }
 
 # all processes of every node alive, latest still $1, no partial generation

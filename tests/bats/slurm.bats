@@ -52,6 +52,13 @@ teardown() {
 		sleep 0.1
 	done
 	[ "$r0new" != "$r0" ] && [ "$s1new" != "$s1" ]
+	# every coordinator of the step belongs to its run: step-start gave it
+	# to each (node 2's RESPAWN says it), and those started again kept it
+	local inc
+	inc=$(cat "$d/INCARNATION")
+	tr '\0' '\n' <"$d/nodes/n2/RESPAWN" | grep -qx "arg=$inc"
+	tr '\0' '\n' <"/proc/$r0new/cmdline" | grep -qx -- "$inc"
+	tr '\0' '\n' <"/proc/$s1new/cmdline" | grep -qx -- "$inc"
 	wait_state "$J" COMPLETED 60
 	run_logged cat "$W/out.$J"
 	check_results 150 "$J" "0 1 2 3 4 5"

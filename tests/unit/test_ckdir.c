@@ -245,6 +245,44 @@ TEST(coord_and_procs_files)
 	cleanup();
 }
 
+TEST(incarnation_of_a_run)
+{
+	char id[CKDIR_INCARNATION_LEN + 1], back[CKDIR_INCARNATION_LEN + 1];
+	uint8_t wire[CKDIR_INCARNATION_BYTES], zero[CKDIR_INCARNATION_BYTES] = { 0 };
+
+	mkdirtmp();
+	EXPECT_EQ(ckdir_incarnation_read(dir, back), -ENOENT);
+	EXPECT_EQ(ckdir_incarnation_new(dir, id), 0);
+	EXPECT(ckdir_incarnation_valid(id));
+	EXPECT_EQ(ckdir_incarnation_read(dir, back), 0);
+	EXPECT(!strcmp(id, back));
+	/* on the wire and back; never all 0, which means "not known" */
+	ckdir_incarnation_pack(id, wire);
+	EXPECT(memcmp(wire, zero, sizeof(wire)) != 0);
+	ckdir_incarnation_unpack(wire, back);
+	EXPECT(!strcmp(id, back));
+	ckdir_incarnation_unpack(zero, back);
+	EXPECT_EQ(back[0], 0);
+	ckdir_incarnation_pack("", wire);
+	EXPECT(!memcmp(wire, zero, sizeof(wire)));
+	/* only 32 lowercase hex digits */
+	EXPECT(!ckdir_incarnation_valid("0123456789ABCDEF0123456789abcdef"));
+	EXPECT(!ckdir_incarnation_valid("0123456789abcdef0123456789abcde"));
+	EXPECT(!ckdir_incarnation_valid("0123456789abcdef0123456789abcdef0"));
+	EXPECT_EQ(ckdir_incarnation_write(dir, "not a run"), -EINVAL);
+	EXPECT_EQ(ckdir_incarnation_write(dir, "0123456789abcdef0123456789abcdef"), 0);
+	EXPECT_EQ(ckdir_incarnation_read(dir, back), 0);
+	EXPECT(!strcmp(back, "0123456789abcdef0123456789abcdef"));
+	/* a damaged file is not a run */
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/INCARNATION", dir);
+	FILE *f = fopen(path, "w");
+	fputs("0123456789abcdef0123456789abcdeZ\n", f);
+	fclose(f);
+	EXPECT_EQ(ckdir_incarnation_read(dir, back), -EBADMSG);
+	cleanup();
+}
+
 TEST(long_dir_socket_in_tmp)
 {
 	char deep[400], sock[4096];
