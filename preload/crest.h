@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
 
@@ -227,6 +228,12 @@ const struct crest_img_socket *crest_sock_records(uint32_t *n);
 /* the waiting data of fd record fd_index's nth socket record that has any */
 const unsigned char *crest_sock_data(uint32_t fd_index, uint32_t nth, uint32_t *len);
 void crest_sock_restore(uint32_t fd_index);	/* after a restart: options */
+/* net_wrappers.c: a peer's address (accept, getpeername; cap bytes of
+ * room, len from the kernel) as its node had it at the checkpoint, after a
+ * restart elsewhere; getpeername without that */
+void crest_peer_as_before(struct sockaddr *addr, socklen_t cap, socklen_t len);
+int crest_getpeername_real(int fd, struct sockaddr *addr, socklen_t *len);
+
 /* sock_pending.c: connections waiting in a listener at a checkpoint */
 #define CREST_PENDING_MAX	128
 uint32_t crest_pending_collect(int lfd, uint64_t lino, int type, int *out, uint32_t max);

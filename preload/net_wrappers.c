@@ -21,9 +21,18 @@
  * outside the computation on a host that was a node's is reached at that
  * node's new host.
  *
+ * The other way round, for programs that check where a connection comes
+ * from or bind to their own address (Open MPI's TCP transport does both):
+ * bind() to an address this host does not have (EADDRNOTAVAIL) after a
+ * restart binds to where the node that had it is now; accept(), accept4()
+ * and getpeername() give the address a peer's node had at the checkpoint
+ * (was/<address now>, which the root adds for each addr/ key) instead of
+ * the one it has now.
+ *
  * Not covered: sendto/sendmsg with an address (UDP to another node),
- * a raw connect system call, ports that changed (a listener whose port was
- * taken on the new host).
+ * recvfrom's sender, getsockname (a socket bound to the new address says
+ * so), a raw connect system call, ports that changed (a listener whose
+ * port was taken on the new host).
  */
 #define LOG_MODULE "net"
 #include <arpa/inet.h>
@@ -54,10 +63,12 @@
 
 static __typeof__(connect) *real_connect;
 static __typeof__(bind) *real_bind;
+static __typeof__(getpeername) *real_getpeername;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	uint32_t incarnation;		/* restart count it was asked in */
+	char kind;			/* 'a': addr/<old> (now: where it is); 'w': was/<old> (now: what it was) */
 	struct in_addr old, now;	/* now == old: not moved, or not known */
 	uint64_t until_ns;		/* 0: for good; else ask again after */
 } cache[CACHE_MAX];
@@ -76,8 +87,9 @@ static uint32_t incarnation(void)
 	return (uint32_t)env_count;
 }
 
-/* addr/<old> from the coordinator: 1 with *now, 0 not there, < 0 no answer */
-static int ask(struct in_addr old, struct in_addr *now)
+/* <kind>/<old> from the coordinator (addr/ or was/): 1 with *now, 0 not
+ * there, < 0 no answer */
+static int ask(char kind, struct in_addr old, struct in_addr *now)
 {
 	static __thread unsigned char buf[1024];
 	struct crest_msg_ns m = { .id = 1 };
@@ -90,7 +102,7 @@ static int ask(struct in_addr old, struct in_addr *now)
 	if (fd < 0)
 		return fd;
 	inet_ntop(AF_INET, &old, ip, sizeof(ip));
-	snprintf(m.key, sizeof(m.key), "addr/%s", ip);
+	snprintf(m.key, sizeof(m.key), "%s/%s", kind == 'w' ? "was" : "addr", ip);
 	int rc = crest_frame_send(fd, CREST_MSG_NS_LOOKUP, &seq, &m, sizeof(m));
 	if (!rc)
 		rc = crest_frame_recv(fd, &hdr, buf, sizeof(buf), LOOKUP_MS);
@@ -110,11 +122,13 @@ static int ask(struct in_addr old, struct in_addr *now)
 }
 
 /*
- * Where the node that had `old` at the checkpoint is now (old if nowhere).
- * The cache lock is only tried: a connect() in a child forked while
- * another thread held it, or in a signal handler, asks without the cache.
+ * Where the node that had `old` at the checkpoint is now (kind 'a'), or
+ * what the node at `old` now had at the checkpoint (kind 'w'); old itself
+ * if nothing is known.  The cache lock is only tried: a connect() in a
+ * child forked while another thread held it, or in a signal handler, asks
+ * without the cache.
  */
-static struct in_addr moved(struct in_addr old)
+static struct in_addr lookup(char kind, struct in_addr old)
 {
 	uint32_t inc = incarnation();
 	struct in_addr now = old;
@@ -124,7 +138,7 @@ static struct in_addr moved(struct in_addr old)
 		return old;
 	bool locked = !pthread_mutex_trylock(&cache_lock);
 	for (unsigned i = 0; locked && i < ncache; i++)
-		if (cache[i].incarnation == inc && cache[i].old.s_addr == old.s_addr &&
+		if (cache[i].incarnation == inc && cache[i].kind == kind && cache[i].old.s_addr == old.s_addr &&
 		    (!cache[i].until_ns || t < cache[i].until_ns)) {
 			now = cache[i].now;
 			pthread_mutex_unlock(&cache_lock);
@@ -132,7 +146,7 @@ static struct in_addr moved(struct in_addr old)
 		}
 	if (locked)
 		pthread_mutex_unlock(&cache_lock);
-	int rc = ask(old, &now);
+	int rc = ask(kind, old, &now);
 	if (rc <= 0)
 		now = old;
 	if (rc < 0) {
@@ -150,11 +164,35 @@ static struct in_addr moved(struct in_addr old)
 	if (slot == CACHE_MAX)
 		slot = ncache < CACHE_MAX ? ncache++ : next++ % CACHE_MAX;
 	cache[slot].incarnation = inc;
+	cache[slot].kind = kind;
 	cache[slot].old = old;
 	cache[slot].now = now;
 	cache[slot].until_ns = rc ? 0 : t + NOT_MOVED_MS * 1000000ull;
 	pthread_mutex_unlock(&cache_lock);
 	return now;
+}
+
+/* the IPv4 address in addr (AF_INET, or IPv4-mapped AF_INET6), copied
+ * into *ss, that another node may have had: not loopback, not any; NULL
+ * if there is none */
+static struct in_addr *node_addr_in(const struct sockaddr *addr, socklen_t len, struct sockaddr_storage *ss)
+{
+	struct in_addr *ip;
+	if (!addr)
+		return NULL;
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(ss, addr, sizeof(struct sockaddr_in));
+		ip = &((struct sockaddr_in *)ss)->sin_addr;
+	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
+		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)addr)->sin6_addr)) {
+		memcpy(ss, addr, sizeof(struct sockaddr_in6));
+		ip = (struct in_addr *)&((struct sockaddr_in6 *)ss)->sin6_addr.s6_addr[12];
+	} else {
+		return NULL;
+	}
+	if ((ntohl(ip->s_addr) >> 24) == 127 || ip->s_addr == htonl(INADDR_ANY))
+		return NULL;
+	return ip;
 }
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -164,21 +202,11 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1))
 		return real_connect(fd, addr, len);
 	struct sockaddr_storage ss;
-	struct in_addr *ip;
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		memcpy(&ss, addr, sizeof(struct sockaddr_in));
-		ip = &((struct sockaddr_in *)&ss)->sin_addr;
-	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
-		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)addr)->sin6_addr)) {
-		memcpy(&ss, addr, sizeof(struct sockaddr_in6));
-		ip = (struct in_addr *)&((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12];
-	} else {
-		return real_connect(fd, addr, len);
-	}
-	if ((ntohl(ip->s_addr) >> 24) == 127 || ip->s_addr == htonl(INADDR_ANY))
+	struct in_addr *ip = node_addr_in(addr, len, &ss);
+	if (!ip)
 		return real_connect(fd, addr, len);
 	int saved = errno;
-	struct in_addr now = moved(*ip);
+	struct in_addr now = lookup('a', *ip);
 	errno = saved;
 	if (now.s_addr == ip->s_addr)
 		return real_connect(fd, addr, len);
@@ -189,6 +217,65 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return real_connect(fd, (struct sockaddr *)&ss, len);
 }
 
+/* After a restart, bind() to an address this host has not got: the node
+ * that had it at the checkpoint is here now, at its new address. */
+static int bind_moved(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_storage ss;
+	struct in_addr *ip = node_addr_in(addr, len, &ss);
+	if (!ip)
+		return -1;	/* errno: still bind's */
+	struct in_addr now = lookup('a', *ip);
+	if (now.s_addr == ip->s_addr) {
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+	char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
+	pr_info("bind to %s: this node is at %s now", inet_ntop(AF_INET, ip, was, sizeof(was)),
+		inet_ntop(AF_INET, &now, is, sizeof(is)));
+	*ip = now;
+	return real_bind(fd, (struct sockaddr *)&ss, len);
+}
+
+/* A peer's address (from accept or getpeername, `cap` bytes of room, `len`
+ * given by the kernel), after a restart: the one its node had at the
+ * checkpoint, which the program may know it by. */
+void crest_peer_as_before(struct sockaddr *addr, socklen_t cap, socklen_t len)
+{
+	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1) || len > cap)
+		return;
+	struct sockaddr_storage ss;
+	struct in_addr *ip = node_addr_in(addr, len, &ss);
+	if (!ip)
+		return;
+	int saved = errno;
+	struct in_addr then = lookup('w', *ip);
+	errno = saved;
+	if (then.s_addr == ip->s_addr)
+		return;
+	*ip = then;
+	memcpy(addr, &ss, len);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (__builtin_expect(!real_getpeername, 0))
+		real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
+	socklen_t cap = len ? *len : 0;
+	int r = real_getpeername(fd, addr, len);
+	if (!r)
+		crest_peer_as_before(addr, cap, *len);
+	return r;
+}
+
+/* getpeername as the kernel answers it (libcrest's own use) */
+int crest_getpeername_real(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (__builtin_expect(!real_getpeername, 0))
+		real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
+	return real_getpeername(fd, addr, len);
+}
+
 /* An AF_UNIX socket bound to a path makes a file there: recorded as made
  * (created_record.c), so that a restart from before the bind removes it
  * and the restored program's own bind does not fail with EADDRINUSE. */
@@ -197,7 +284,13 @@ EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (__builtin_expect(!real_bind, 0))
 		real_bind = (__typeof__(bind) *)dlsym(RTLD_NEXT, "bind");
 	const size_t off = offsetof(struct sockaddr_un, sun_path);
-	if (!addr || addr->sa_family != AF_UNIX || len <= off || len > sizeof(struct sockaddr_un) ||
+	if (addr && addr->sa_family != AF_UNIX) {
+		int r = real_bind(fd, addr, len);
+		if (__builtin_expect(r == 0 || errno != EADDRNOTAVAIL || !crest.active || !incarnation(), 1))
+			return r;
+		return bind_moved(fd, addr, len);
+	}
+	if (!addr || len <= off || len > sizeof(struct sockaddr_un) ||
 	    !((const struct sockaddr_un *)addr)->sun_path[0] || !crest_created_want())
 		return real_bind(fd, addr, len);
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];

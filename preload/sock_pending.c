@@ -359,7 +359,7 @@ static int swap_standin(int lfd, int r, struct sockaddr *addr, socklen_t *alen, 
 	socklen_t plen = sizeof(peer);
 	struct stat st;
 	int saved = errno;
-	if (getpeername(r, (struct sockaddr *)&peer, &plen) < 0 || fstat(lfd, &st)) {
+	if (crest_getpeername_real(r, (struct sockaddr *)&peer, &plen) < 0 || fstat(lfd, &st)) {
 		errno = saved;
 		return r;	/* a connection already reset: not a stand-in */
 	}
@@ -392,9 +392,11 @@ EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			return r;
 	}
 	int r = real_accept4(lfd, addr, alen, flags);
-	if (__builtin_expect(r < 0 || !__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
-		return r;
-	return swap_standin(lfd, r, addr, alen, cap, flags);
+	if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+		r = swap_standin(lfd, r, addr, alen, cap, flags);
+	if (r >= 0 && alen)
+		crest_peer_as_before(addr, cap, *alen);
+	return r;
 }
 
 EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
@@ -407,7 +409,9 @@ EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
 			return r;
 	}
 	int r = real_accept(lfd, addr, alen);
-	if (__builtin_expect(r < 0 || !__atomic_load_n(&nheld, __ATOMIC_RELAXED), 1))
-		return r;
-	return swap_standin(lfd, r, addr, alen, cap, 0);
+	if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+		r = swap_standin(lfd, r, addr, alen, cap, 0);
+	if (r >= 0 && alen)
+		crest_peer_as_before(addr, cap, *alen);
+	return r;
 }

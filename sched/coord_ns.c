@@ -126,33 +126,34 @@ static int fill_addr(struct coord *c, struct crest_msg_ns *m)
 	return 0;
 }
 
-static void root_publish(struct coord *c, struct conn *from, const struct crest_msg_ns *m)
+/* key = value in the store (a value published again replaces the old
+ * one), and the lookups that waited for it answered; the entry, or NULL
+ * with *err */
+static struct ns_entry *store(struct coord *c, const char *key, const char *value, int *err)
 {
 	struct coord_ns *ns = ns_of(c);
-	struct ns_entry *e = find(ns, m->key);
+	struct ns_entry *e = find(ns, key);
 
 	if (!e) {
 		if (ns->n >= NS_ENTRIES_MAX) {
-			reply(c, from, m->id, -ENOSPC, m->key, NULL);
-			return;
+			*err = -ENOSPC;
+			return NULL;
 		}
 		if (ns->n == ns->cap) {
 			size_t cap = ns->cap ? ns->cap * 2 : 64;
 			struct ns_entry *n = realloc(ns->e, cap * sizeof(*n));
 			if (!n) {
-				reply(c, from, m->id, -ENOMEM, m->key, NULL);
-				return;
+				*err = -ENOMEM;
+				return NULL;
 			}
 			ns->e = n;
 			ns->cap = cap;
 		}
 		e = &ns->e[ns->n++];
-		snprintf(e->key, sizeof(e->key), "%s", m->key);
+		snprintf(e->key, sizeof(e->key), "%s", key);
 	}
-	snprintf(e->value, sizeof(e->value), "%s", m->value);
+	snprintf(e->value, sizeof(e->value), "%s", value);
 	pr_debug("published %s = %s", e->key, e->value);
-	reply(c, from, m->id, 0, e->key, e->value);
-	/* the lookups that waited for it */
 	for (struct ns_wait **pp = &ns->waits; *pp;) {
 		struct ns_wait *w = *pp;
 		if (strcmp(w->msg.key, e->key)) {
@@ -163,6 +164,36 @@ static void root_publish(struct coord *c, struct conn *from, const struct crest_
 		*pp = w->next;
 		free(w);
 	}
+	return e;
+}
+
+/*
+ * addr/<old> = <now>:PORT (a node restarted elsewhere says where it is)
+ * also makes was/<now> = <old>: a process that gets a connection from
+ * <now> (accept, getpeername) is told <old>, the address it knew that
+ * node's processes by (preload/net_wrappers.c).
+ */
+static void root_publish(struct coord *c, struct conn *from, const struct crest_msg_ns *m)
+{
+	int err = 0;
+	struct ns_entry *e = store(c, m->key, m->value, &err);
+
+	if (!e) {
+		reply(c, from, m->id, err, m->key, NULL);
+		return;
+	}
+	reply(c, from, m->id, 0, e->key, e->value);
+	if (strncmp(m->key, "addr/", 5))
+		return;
+	char key[CREST_NS_KEY_MAX], now[CREST_NS_VALUE_MAX];
+	snprintf(now, sizeof(now), "%s", m->value);
+	char *colon = strrchr(now, ':');
+	if (colon)
+		*colon = 0;
+	if (!now[0] || snprintf(key, sizeof(key), "was/%s", now) >= (int)sizeof(key))
+		return;
+	if (!store(c, key, m->key + 5, &err))
+		pr_warn("cannot keep %s = %s: %s", key, m->key + 5, strerrordesc_np(-err));
 }
 
 static void root_lookup(struct coord *c, struct conn *from, const struct crest_msg_ns *m)

@@ -3,9 +3,13 @@
 # the folder DIR has a file "go" (after the test restarted every node
 # elsewhere).  server DIR ADDR N: listens on every address, writes
 # ADDR:PORT to DIR/addr, answers N clients ("pong <what they sent>") and
-# prints "server done".  client DIR NAME: prints "client NAME knows
+# prints "server done".  client DIR NAME [MINE]: prints "client NAME knows
 # ADDR:PORT", then after DIR/go connects there and prints "client NAME got
-# pong hello NAME", or FAIL.
+# pong hello NAME", or FAIL.  With MINE (its node's address at the start)
+# the client binds to it before it connects and says it, and the server
+# checks that accept() and getpeername() give that address, as Open MPI's
+# TCP transport does: after a restart elsewhere, the client's node has
+# another address, which the program must not see.
 import os
 import socket
 import sys
@@ -22,12 +26,18 @@ if role == "server":
     os.rename(d + "/addr.tmp", d + "/addr")
     print("server listens", flush=True)
     for _ in range(n):
-        s, _ = lsn.accept()
-        s.sendall(b"pong " + s.recv(100))
+        s, peer = lsn.accept()
+        said = s.recv(100).decode().split()
+        if len(said) == 3 and (peer[0] != said[2] or s.getpeername()[0] != said[2]):
+            s.sendall(("FAIL the server sees client %s at %s (getpeername %s), not %s"
+                       % (said[1], peer[0], s.getpeername()[0], said[2])).encode())
+        else:
+            s.sendall(("pong " + " ".join(said[:2])).encode())
         s.close()
     print("server done", flush=True)
 else:
     name = sys.argv[3]
+    mine = sys.argv[4] if len(sys.argv) > 4 else None
     while not os.path.exists(d + "/addr"):
         time.sleep(0.05)
     host, port = open(d + "/addr").read().split(":")
@@ -35,8 +45,9 @@ else:
     while not os.path.exists(d + "/go"):
         time.sleep(0.05)
     try:
-        s = socket.create_connection((host, int(port)), timeout=10)
-        s.sendall(("hello " + name).encode())
+        s = socket.create_connection((host, int(port)), timeout=10,
+                                     source_address=(mine, 0) if mine else None)
+        s.sendall(("hello " + name + (" " + mine if mine else "")).encode())
         print("client %s got %s" % (name, s.recv(100).decode()), flush=True)
     except OSError as e:
         print("FAIL client %s: %s" % (name, e), flush=True)

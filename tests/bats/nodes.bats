@@ -736,12 +736,14 @@ check_ring() {
 	check_ring "$steps" "c$cycles" 'c*'
 }
 
-@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere" {
+@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere, bound to their own old address, and the server sees them at it" {
 	local n
 	declare -a APPS
 	local app=$TOP/tests/bats/late_connect.py
 	start_root
 	# the server on node 1 (its address $NET.11), a client on nodes 2 and 3
+	# (bound to the address of their node, as Open MPI binds; the server
+	# checks that it sees them there)
 	OUT=$D/l1.out
 	start_bg nsenter --net="/run/netns/crest-t-$NET_ID-1" "$CREST" launch --dir "$CK" --node 1 \
 		--coord "$ADDR:$PORT" -- "$RING_PY" "$app" server "$D" "$NET.11" 2
@@ -749,7 +751,7 @@ check_ring() {
 	for n in 2 3; do
 		OUT=$D/l$n.out
 		start_bg nsenter --net="/run/netns/crest-t-$NET_ID-$n" "$CREST" launch --dir "$CK" --node "$n" \
-			--coord "$ADDR:$PORT" -- "$RING_PY" "$app" client "$D" "$n"
+			--coord "$ADDR:$PORT" -- "$RING_PY" "$app" client "$D" "$n" "$NET.$((10 + n))"
 		APPS[n]=$BG
 	done
 	wait_tree 3 1

@@ -6,7 +6,10 @@
  * one goes by Open MPI's shared memory, single-copy), and mixes what it
  * got into a checksum.  The answer depends on every message of every
  * step: RESULT is the XOR of the ranks' checksums.  Built with mpicc
- * (tests/tests.mk).
+ * (tests/tests.mk).  Rank 0 says "mpi_ring: N ranks started" after
+ * MPI_Init; with MPI_RING_START_DELAY_MS the ranks wait that long before
+ * their first message, so that a checkpoint taken meanwhile has none of
+ * Open MPI's connections between ranks (it makes them after a restart).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -26,6 +29,15 @@ int main(int argc, char **argv)
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (rank == 0) {
+		printf("mpi_ring: %d ranks started\n", size);
+		fflush(stdout);
+	}
+	const char *delay = getenv("MPI_RING_START_DELAY_MS");
+	long ms = delay ? atol(delay) : 0;
+	struct timespec wait = { ms / 1000, (ms % 1000) * 1000000L };
+	while (ms > 0 && nanosleep(&wait, &wait) < 0)
+		;	/* interrupted: the rest */
 	uint64_t v = 1000 + (uint64_t)rank, sum = 0, got = 0, check = 0;
 	int right = (rank + 1) % size, left = (rank + size - 1) % size;
 	for (int i = 0; i < steps; i++) {
