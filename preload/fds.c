@@ -335,6 +335,11 @@ static int scan_fds(char *err, size_t errlen)
 			int psz = fcntl(fd, F_GETPIPE_SZ);
 			r->size = psz > 0 ? (uint64_t)psz : 0;
 			r->kind = CREST_FD_PIPE;
+			/* a FIFO of this node: where crest restart makes it again
+			 * on another node (a pipe has no position) */
+			r->pos = 0;
+			if (r->path[0] == '/' && !deleted && crest_node_local(r->path))
+				r->pos = CREST_FD_FIFO_NODE_LOCAL | crest_tmpdir_prefix(r->path);
 		} else if (S_ISREG(st.st_mode)) {
 			r->kind = deleted || st.st_nlink == 0 ? CREST_FD_DELETED : CREST_FD_FILE;
 			/* files whose content comes back with the image: small

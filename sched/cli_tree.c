@@ -58,6 +58,61 @@ int tree_find_proc(const struct tree *t, uint32_t vpid)
 	return -1;
 }
 
+/* where a node-local path goes: under the TMPDIR of this restart when its
+ * first tl bytes were the program's TMPDIR (which libcrest maps to this
+ * one) */
+static const char *tmpdir_moved(const char *path, size_t tl, char *buf, size_t size)
+{
+	static char now[PATH_MAX];
+	static bool known;
+	if (!known) {
+		const char *env = getenv("TMPDIR");
+		if (!env || !realpath(env, now) || !strcmp(now, "/"))
+			now[0] = 0;
+		known = true;
+	}
+	if (!tl || tl >= strlen(path) || !now[0] || snprintf(buf, size, "%s%s", now, path + tl) >= (int)size)
+		snprintf(buf, size, "%s", path);
+	return buf;
+}
+
+/*
+ * The FIFO of pipe record f, where the program will open it by name after
+ * the restart (under this restart's TMPDIR when it was under the
+ * program's).  One of this node made again where it is not (another node,
+ * or removed), with its folders (node_folders.h), so that every process
+ * holding an end gets that FIFO, and one that opens it by name later
+ * meets them.  NULL (an anonymous pipe between them, as for a FIFO
+ * removed from a shared place) if it cannot be.
+ */
+static char *fifo_place(const struct crest_img_fd *f)
+{
+	char path[PATH_MAX], why[160];
+	struct stat st;
+	tmpdir_moved(f->path, f->pos & CREST_FD_FIFO_NODE_LOCAL ? CREST_FD_FIFO_TMPDIR_LEN(f) : 0, path,
+		     sizeof(path));
+	if (!stat(path, &st))
+		return S_ISFIFO(st.st_mode) ? strdup(path) : NULL;
+	if (errno != ENOENT || !(f->pos & CREST_FD_FIFO_NODE_LOCAL))
+		return NULL;
+	const char *name;
+	int dfd = crest_node_parent_open(path, &name, why, sizeof(why));
+	if (dfd >= 0 && mkfifoat(dfd, name, f->mode & 0777) < 0 && errno != EEXIST)
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	else if (dfd >= 0 && (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISFIFO(st.st_mode) ||
+			      st.st_uid != geteuid()))
+		snprintf(why, sizeof(why), "something else is there");
+	else if (dfd >= 0) {
+		close(dfd);
+		return strdup(path);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	fprintf(stderr, "crest: restart: cannot make the FIFO %s again on this node (%s): the processes that held it "
+		"keep a pipe between them, one that opens it by name does not meet them\n", path, why);
+	return NULL;
+}
+
 static struct tpipe *find_pipe(struct tree *t, uint64_t ino, bool add)
 {
 	for (size_t i = 0; i < t->npipes; i++)
@@ -332,10 +387,10 @@ static int plan(struct tree *t, char *err, size_t errlen)
 				return -ENOMEM;
 			if (f->size > p->size)
 				p->size = f->size;
-			struct stat st;
-			if (strncmp(f->path, "pipe:[", 6) && !p->fifo && !stat(f->path, &st) &&
-			    S_ISFIFO(st.st_mode))
-				p->fifo = strdup(f->path);	/* else (unlinked): an anonymous pipe */
+			if (strncmp(f->path, "pipe:[", 6) && !p->fifo && !p->fifo_tried) {
+				p->fifo = fifo_place(f);	/* else (unlinked): an anonymous pipe */
+				p->fifo_tried = true;
+			}
 			bool w = (f->flags & O_ACCMODE) == O_WRONLY;
 			if (w) {
 				p->writers++;
@@ -437,22 +492,10 @@ static int open_node_file(const char *path, char *why, size_t size)
 	return -1;
 }
 
-/* where a node-local file goes: under the TMPDIR of this restart when it
- * was under the program's (which libcrest maps to this one) */
+/* where a node-local file goes */
 static const char *moved_path(const struct tshm *o, char *buf, size_t size)
 {
-	static char now[PATH_MAX];
-	static bool known;
-	if (!known) {
-		const char *env = getenv("TMPDIR");
-		if (!env || !realpath(env, now) || !strcmp(now, "/"))
-			now[0] = 0;
-		known = true;
-	}
-	size_t tl = o->tmpdir_len;
-	if (!tl || tl >= strlen(o->path) || !now[0] || snprintf(buf, size, "%s%s", now, o->path + tl) >= (int)size)
-		snprintf(buf, size, "%s", o->path);
-	return buf;
+	return tmpdir_moved(o->path, o->tmpdir_len, buf, size);
 }
 
 /* ... unless another file, from another TMPDIR (a wrapper that set one

@@ -71,7 +71,8 @@ struct tpipe {
 	int readers, writers;		/* records in the computation */
 	int readers_hi, writers_hi;	/* ... of them at fd > 2 */
 	int fd[2];			/* created: high fds */
-	char *fifo;			/* a named FIFO that still exists: reopened by path */
+	char *fifo;			/* a named FIFO (there, or made again): reopened by path */
+	bool fifo_tried;		/* fifo looked for (once per pipe) */
 	int fifo_fd;			/* ... held open O_RDWR until every process has it */
 };
 

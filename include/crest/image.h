@@ -251,6 +251,14 @@ struct crest_img_pty {
 #define CREST_FD_PARENT_FD(r)	((r)->fd_flags & CREST_FD_SAME_PARENT ? CREST_FD_SAME_FD(r) : -1)
 
 /* CREST_SEC_FDS */
+/* A FIFO (kind CREST_FD_PIPE with a path) in a node-local place: `pos`
+ * (0 in images of crest before it: a pipe has no position) has CREST_FD_FIFO_NODE_LOCAL and, in its low 32
+ * bits, the length of the program's TMPDIR that starts the path (0: not
+ * under it), so that crest restart on another node makes the FIFO again
+ * where the program's path now leads, and the processes get it. */
+#define CREST_FD_FIFO_NODE_LOCAL	(1ull << 32)
+#define CREST_FD_FIFO_TMPDIR_LEN(r)	((size_t)((r)->pos & 0xffffffffu))
+
 struct crest_img_fd {
 	int32_t fd;
 	uint32_t kind;			/* enum crest_fd_kind */

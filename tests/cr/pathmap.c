@@ -8,10 +8,12 @@
  * CREST_TEST_ENV as it sees them, `RESULT sum=...` and PASS.
  *
  * Like Open MPI's session folder, it makes $TMPDIR/sess/ and keeps open
- * there a log (sess/held.log), a FIFO (sess/fifo, read and write) and the
+ * there a log (sess/held.log), a FIFO (sess/fifo, read and write), a FIFO
+ * it only reads (sess/mbox, with one byte always in flight) and the
  * folder itself, and maps sess/shared.map shared; every 50 numbers it
  * writes to the held log, passes a byte through the FIFO it holds and one
- * through the FIFO opened by name, opens the
+ * through the FIFO opened by name, writes a byte into the mailbox opened
+ * by name and reads the one before from the end it holds, opens the
  * folder by name, stores the count in the map and reads it back from the
  * file opened by name.  A restart on a node whose TMPDIR is new and empty
  * must give them all back, where the program's paths lead.
@@ -43,18 +45,28 @@ int main(int argc, char **argv)
 		printf("FAIL pathmap: cannot open the data files\n");
 		return 1;
 	}
-	char sess[PATH_MAX], held[PATH_MAX + 16], fifo[PATH_MAX + 16], shared[PATH_MAX + 16];
+	char sess[PATH_MAX], held[PATH_MAX + 16], fifo[PATH_MAX + 16], shared[PATH_MAX + 16], mboxp[PATH_MAX + 16];
 	snprintf(sess, sizeof(sess), "%s/sess", tmp);
 	snprintf(held, sizeof(held), "%s/held.log", sess);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", sess);
 	snprintf(shared, sizeof(shared), "%s/shared.map", sess);
-	if ((mkdir(sess, 0700) < 0 && errno != EEXIST) || (mkfifo(fifo, 0600) < 0 && errno != EEXIST)) {
+	snprintf(mboxp, sizeof(mboxp), "%s/mbox", sess);
+	if ((mkdir(sess, 0700) < 0 && errno != EEXIST) || (mkfifo(fifo, 0600) < 0 && errno != EEXIST) ||
+	    (mkfifo(mboxp, 0600) < 0 && errno != EEXIST)) {
 		printf("FAIL pathmap: cannot make %s and its FIFO\n", sess);
 		return 1;
 	}
 	int hfd = open(held, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 	int ffd = open(fifo, O_RDWR | O_NONBLOCK);
 	int sfd = open(sess, O_RDONLY | O_DIRECTORY);
+	/* the mailbox: this process only reads it; a writer opens it by name */
+	int mbox = open(mboxp, O_RDONLY | O_NONBLOCK), w0 = open(mboxp, O_WRONLY | O_NONBLOCK);
+	char expect = '@';
+	if (mbox < 0 || w0 < 0 || write(w0, &expect, 1) != 1) {
+		printf("FAIL pathmap: cannot use the mailbox %s\n", mboxp);
+		return 1;
+	}
+	close(w0);
 	int mfd = open(shared, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	long *map = mfd >= 0 && !ftruncate(mfd, 4096) ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)
 						     : MAP_FAILED;
@@ -98,6 +110,13 @@ int main(int argc, char **argv)
 					  : write(ffd, "y", 1) != 1 || read(ffd, &b, 1) != 1 || b != 'y' ? "the FIFO held"
 					  : d2 < 0 ? "the folder by name"
 					  : fstat(sfd, &st) < 0 || !S_ISDIR(st.st_mode) ? "the folder held" : NULL;
+			char next = (char)('a' + (n / 50) % 26);
+			int mw = bad ? -1 : open(mboxp, O_WRONLY | O_NONBLOCK);
+			if (!bad && (mw < 0 || write(mw, &next, 1) != 1 || read(mbox, &b, 1) != 1 || b != expect))
+				bad = "the mailbox (a FIFO held for reading, written by name)";
+			if (mw >= 0)
+				close(mw);
+			expect = next;
 			if (bad) {
 				printf("FAIL pathmap: in the session folder %s, %s does not work after %d numbers: %s\n",
 				       sess, bad, n, strerror(errno));
