@@ -162,7 +162,7 @@ static int describe(int fd, uint32_t index, struct crest_img_socket *s)
 	if (getsockname(fd, (struct sockaddr *)s->local, &l) == 0)
 		s->local_len = l < sizeof(s->local) ? l : sizeof(s->local);
 	l = sizeof(s->peer);
-	if (getpeername(fd, (struct sockaddr *)s->peer, &l) == 0) {
+	if (crest_getpeername_real(fd, (struct sockaddr *)s->peer, &l) == 0) {	/* not as the program sees it */
 		s->peer_len = l < sizeof(s->peer) ? l : sizeof(s->peer);
 		s->state = CREST_SOCK_CONNECTED;
 	}

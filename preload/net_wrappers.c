@@ -54,6 +54,7 @@
 #include "crest.h"
 #include "log.h"
 #include "proto.h"
+#include "rawsys.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define CACHE_MAX	64
@@ -268,12 +269,17 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return r;
 }
 
-/* getpeername as the kernel answers it (libcrest's own use) */
+/* getpeername as the kernel answers it (libcrest's own use: the socket
+ * records of a checkpoint, taken while the threads are stopped: a raw
+ * system call, no dlsym) */
 int crest_getpeername_real(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	if (__builtin_expect(!real_getpeername, 0))
-		real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
-	return real_getpeername(fd, addr, len);
+	long r = raw_syscall3(NR_getpeername, fd, addr, len);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
 }
 
 /* An AF_UNIX socket bound to a path makes a file there: recorded as made

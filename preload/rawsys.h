@@ -50,6 +50,7 @@ static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, 
 #define NR_madvise 28
 #define NR_getpid 39
 #define NR_getppid 110
+#define NR_getpeername 52
 #define NR_clone 56
 #define NR_exit 60
 #define NR_kill 62

@@ -323,7 +323,7 @@ static int hand_out(uint32_t i, int at, struct sockaddr *addr, socklen_t *alen, 
 		fcntl(r, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 	if (addr && alen) {
 		*alen = cap;
-		getpeername(r, addr, alen);
+		crest_getpeername_real(r, addr, alen);	/* accept4 says it as the program knows it */
 	}
 	drop(i);
 	return r;
@@ -386,14 +386,14 @@ EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	resolve();
 	socklen_t cap = alen ? *alen : 0;
-	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0)) {
-		int r = held_first(lfd, addr, alen, flags);
-		if (r != -2)
-			return r;
+	int r = -2;
+	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+		r = held_first(lfd, addr, alen, flags);
+	if (r == -2) {
+		r = real_accept4(lfd, addr, alen, flags);
+		if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+			r = swap_standin(lfd, r, addr, alen, cap, flags);
 	}
-	int r = real_accept4(lfd, addr, alen, flags);
-	if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
-		r = swap_standin(lfd, r, addr, alen, cap, flags);
 	if (r >= 0 && alen)
 		crest_peer_as_before(addr, cap, *alen);
 	return r;
@@ -403,14 +403,14 @@ EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
 {
 	resolve();
 	socklen_t cap = alen ? *alen : 0;
-	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0)) {
-		int r = held_first(lfd, addr, alen, 0);
-		if (r != -2)
-			return r;
+	int r = -2;
+	if (__builtin_expect(__atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+		r = held_first(lfd, addr, alen, 0);
+	if (r == -2) {
+		r = real_accept(lfd, addr, alen);
+		if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
+			r = swap_standin(lfd, r, addr, alen, cap, 0);
 	}
-	int r = real_accept(lfd, addr, alen);
-	if (__builtin_expect(r >= 0 && __atomic_load_n(&nheld, __ATOMIC_RELAXED) != 0, 0))
-		r = swap_standin(lfd, r, addr, alen, cap, 0);
 	if (r >= 0 && alen)
 		crest_peer_as_before(addr, cap, *alen);
 	return r;
