@@ -392,6 +392,11 @@ static bool wait_link(int timeout_ms, bool *woken, bool *timed_out)
 		{ .fd = crest_trigger_wake_fd(), .events = POLLIN },
 	};
 	int r = poll(p, 2, timeout_ms);	/* a negative fd is skipped */
+	if (r > 0 && (p[1].revents & POLLNVAL)) {
+		pthread_mutex_lock(&fd_lock);
+		crest_trigger_wake_lost();
+		pthread_mutex_unlock(&fd_lock);
+	}
 	*woken = r <= 0 || p[1].revents;
 	if (timed_out)
 		*timed_out = r == 0;
@@ -438,8 +443,18 @@ void *crest_ckpt_thread(void *arg)
 		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf),
 					 suspended ? SUSPENDED_LINK_TIMEOUT_MS : -1);
 		if (n < 0) {
-			if (n != -ECONNRESET)
+			if (n == -EBADF) {
+				/* the program closed it, with every descriptor (a
+				 * daemon; a child before exec: Python's close_fds,
+				 * Open MPI's daemons): nothing to say, and the number
+				 * may be the program's again: forgotten, not closed */
+				pr_debug("the program closed the coordinator link (fd %d); connecting again",
+					 crest.coord_fd);
+				crest_fd_unprotect(crest.coord_fd);
+				crest.coord_fd = -1;
+			} else if (n != -ECONNRESET) {
 				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
+			}
 			link_close();
 			continue;
 		}

@@ -140,6 +140,7 @@ void crest_trigger_init(void);		/* constructor */
 void crest_trigger_atfork_child(void);
 void crest_trigger_after_restart(void);
 int crest_trigger_wake_fd(void);	/* readable when a trigger signal arrived */
+void crest_trigger_wake_lost(void);	/* the program closed it: a new one */
 /* checkpoint thread: sends what the signals asked for; returns the poll
  * timeout it needs (ms, -1 none) */
 int crest_trigger_service(void);

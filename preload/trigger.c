@@ -266,6 +266,17 @@ int crest_trigger_wake_fd(void)
 	return wake_fd;
 }
 
+/* The program closed the eventfd (it closed every descriptor: a daemon, a
+ * child before it execs): that number is not crest's any more, and a poll
+ * on it would return at once, for ever.  A new one. */
+void crest_trigger_wake_lost(void)
+{
+	if (wake_fd >= 0)
+		crest_fd_unprotect(wake_fd);
+	__atomic_store_n(&wake_fd, open_wake_fd(), __ATOMIC_SEQ_CST);
+	pr_debug("the program closed crest's trigger eventfd: a new one");
+}
+
 void crest_trigger_note_checkpoint(void)
 {
 	pid_at_checkpoint = crest.pid;

@@ -221,6 +221,19 @@ APP
 	! pgrep -f "crest-restart.*$CK" || false
 }
 
+@test "children that close every descriptor before they exec (Python's close_fds, Open MPI's daemons): nothing is printed to the user, checkpoints go on, the program ends right" {
+	start_bg "$CREST" launch --dir "$CK" --interval 1 -- python3 "$TOP/tests/bats/closefds_app.py" 4 5
+	app=$BG
+	wait_exit "$app" 60
+	[ "$rc" -eq 0 ]
+	run_logged cat "$OUT"
+	grep -qx "done 4" "$OUT"
+	! grep -q 'crest:' "$OUT" || false
+	# 5 s asleep, with crest's descriptors closed: not spinning
+	awk '$1 == "cpu" { exit !($2 < 1) }' "$OUT"
+	grep -q 'committed (' "$CK/coord.log"
+}
+
 @test "launch --interval 1 checkpoints periodically and keeps 2 generations" {
 	start_bg "$CREST" launch --dir "$CK" --interval 1 -- "$CR_BIN/counter"
 	app=$BG
