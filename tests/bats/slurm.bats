@@ -405,7 +405,8 @@ JOB
 @test "node failure: a node of a running 2-node job dies; Slurm requeues the job and its rerun on other nodes continues from the last complete checkpoint, without the files the lost run made after it" {
 	# each task makes a mark file every 10 steps with O_EXCL: the marks the
 	# lost run made after the last checkpoint must be gone for the rerun
-	submit -N2 --ntasks-per-node=2 --requeue --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=600,MARKS=$W/marks job.sh
+	# 40 s of work: the job is requeued (SlurmdTimeout=10) long before
+	submit -N2 --ntasks-per-node=2 --requeue --checkpoint=2s --checkpoint-keep --export=ALL,STEPS=400,MARKS=$W/marks job.sh
 	local job=$J before second
 	wait_log "$job" 'generation 2 committed' 40
 	before=$(job_field "$job" NodeList)
@@ -417,14 +418,14 @@ JOB
 	# Slurm notices (SlurmdTimeout=10), marks it down and requeues the job
 	rerun_to_end "$job" 90
 	run_logged cat "$W/out.$job"
-	check_results 600 "$job"
+	check_results 400 "$job"
 	# it continued on nodes without the dead one: no task started over
 	[ "$(grep -c '^start' "$W/out.$job")" -eq 4 ]
 	# the step-start of the rerun took marks away and listed them (node 0
 	# in the step's folder, the others in nodes/n<N>/)
 	run_logged cat "$(step_dir "$job")"/REMOVED
 	[[ "$output" == *"$W/marks/r"* ]]
-	[ "$(find "$W/marks" -type f | wc -l)" -eq 240 ]
+	[ "$(find "$W/marks" -type f | wc -l)" -eq 160 ]
 	run_logged job_field "$job" NodeList
 	! SLURM_CONF=$STATE/etc/slurm.conf scontrol show hostnames "$output" | grep -qx "$second" || false
 	"$TOP/tests/cluster/node.sh" --state "$STATE" return "$FAILED_NODE"

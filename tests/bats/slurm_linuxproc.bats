@@ -9,9 +9,9 @@ load slurm_helpers
 setup_file() {
 	# local_ok=yes: tmpfs is allowed, the nodes must still share the folder;
 	# register_wait=5s: a task that never registers is told of soon;
-	# timelimit (the default, checkpoint) with a margin of 40 s: a job
-	# with a 1-minute limit checkpoints after about 20 s
-	slurm_setup_file linuxproc "local_ok=yes register_wait=5s timelimit_margin=40s"
+	# timelimit (the default, checkpoint) with a margin of 25 s: a job
+	# with a 1-minute limit checkpoints after about 35 s
+	slurm_setup_file linuxproc "local_ok=yes register_wait=5s timelimit_margin=25s"
 }
 
 teardown_file() {
