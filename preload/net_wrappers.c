@@ -29,10 +29,13 @@
  * (was/<address now>, which the root adds for each addr/ key) instead of
  * the one it has now.
  *
- * Not covered: sendto/sendmsg with an address (UDP to another node),
- * recvfrom's sender, getsockname (a socket bound to the new address says
- * so), a raw connect system call, ports that changed (a listener whose
- * port was taken on the new host).
+ * Datagrams alike: sendto() and sendmsg() to a node's old address go to
+ * where it is now; recvfrom() and recvmsg() give a sender's address as its
+ * node had it at the checkpoint.
+ *
+ * Not covered: sendmmsg/recvmmsg, getsockname (a socket bound to the new
+ * address says so), raw system calls, ports that changed (a listener
+ * whose port was taken on the new host).
  */
 #define LOG_MODULE "net"
 #include <arpa/inet.h>
@@ -65,6 +68,24 @@
 static __typeof__(connect) *real_connect;
 static __typeof__(bind) *real_bind;
 static __typeof__(getpeername) *real_getpeername;
+static __typeof__(sendto) *real_sendto;
+static __typeof__(recvfrom) *real_recvfrom;
+static __typeof__(sendmsg) *real_sendmsg;
+static __typeof__(recvmsg) *real_recvmsg;
+
+/* resolved when libcrest is loaded: libcrest's own sendmsg/recvmsg
+ * (fds_share.c) may run while the other threads are stopped, one of them
+ * maybe inside the dynamic loader, whose lock dlsym takes */
+__attribute__((constructor)) static void net_wrappers_init(void)
+{
+	real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
+	real_bind = (__typeof__(bind) *)dlsym(RTLD_NEXT, "bind");
+	real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
+	real_sendto = (__typeof__(sendto) *)dlsym(RTLD_NEXT, "sendto");
+	real_recvfrom = (__typeof__(recvfrom) *)dlsym(RTLD_NEXT, "recvfrom");
+	real_sendmsg = (__typeof__(sendmsg) *)dlsym(RTLD_NEXT, "sendmsg");
+	real_recvmsg = (__typeof__(recvmsg) *)dlsym(RTLD_NEXT, "recvmsg");
+}
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -266,6 +287,83 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	int r = real_getpeername(fd, addr, len);
 	if (!r)
 		crest_peer_as_before(addr, cap, *len);
+	return r;
+}
+
+/* a destination that was a node's address at the checkpoint, moved with
+ * it into *ss (same port); NULL to send where the program said */
+static const struct sockaddr *dest_now(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *ss)
+{
+	if (__builtin_expect(!crest.active || !to || !incarnation(), 1))
+		return NULL;
+	struct in_addr *ip = node_addr_in(to, len, ss);
+	if (!ip)
+		return NULL;
+	int saved = errno;
+	struct in_addr now = lookup('a', *ip);
+	errno = saved;
+	if (now.s_addr == ip->s_addr)
+		return NULL;
+	*ip = now;
+	return (const struct sockaddr *)ss;
+}
+
+/* Before the constructor ran (another library's constructor, or
+ * libcrest's checkpoint thread sending its first frames through
+ * crest_frame_send while the loader still runs constructors), the system
+ * call itself: no dlsym there. */
+static ssize_t raw_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+#define NR_sendto	44
+#define NR_recvfrom	45
+#define NR_sendmsg	46
+#define NR_recvmsg	47
+#define CALL_SENDTO(fd, b, n, f, a, l) \
+	(real_sendto ? real_sendto(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_sendto, fd, (long)(b), (long)(n), f, (long)(a), l)))
+#define CALL_RECVFROM(fd, b, n, f, a, l) \
+	(real_recvfrom ? real_recvfrom(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_recvfrom, fd, (long)(b), (long)(n), f, (long)(a), (long)(l))))
+#define CALL_SENDMSG(fd, m, f) (real_sendmsg ? real_sendmsg(fd, m, f) : raw_ret(raw_syscall3(NR_sendmsg, fd, m, f)))
+#define CALL_RECVMSG(fd, m, f) (real_recvmsg ? real_recvmsg(fd, m, f) : raw_ret(raw_syscall3(NR_recvmsg, fd, m, f)))
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr *now = dest_now(to, len, &ss);
+	return CALL_SENDTO(fd, buf, n, flags, now ? now : to, len);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+	socklen_t cap = len ? *len : 0;
+	ssize_t r = CALL_RECVFROM(fd, buf, n, flags, from, len);
+	if (r >= 0 && from && len)
+		crest_peer_as_before(from, cap, *len);
+	return r;
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr *now = msg ? dest_now(msg->msg_name, msg->msg_namelen, &ss) : NULL;
+	if (!now)
+		return CALL_SENDMSG(fd, msg, flags);
+	struct msghdr m = *msg;
+	m.msg_name = (void *)now;
+	return CALL_SENDMSG(fd, &m, flags);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	socklen_t cap = msg ? msg->msg_namelen : 0;
+	ssize_t r = CALL_RECVMSG(fd, msg, flags);
+	if (r >= 0 && msg && msg->msg_name)
+		crest_peer_as_before(msg->msg_name, cap, msg->msg_namelen);
 	return r;
 }
 

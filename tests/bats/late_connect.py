@@ -9,7 +9,10 @@
 # the client binds to it before it connects and says it, and the server
 # checks that accept() and getpeername() give that address, as Open MPI's
 # TCP transport does: after a restart elsewhere, the client's node has
-# another address, which the program must not see.
+# another address, which the program must not see.  The same over UDP
+# then: the client sends "hello NAME MINE" from MINE to the server's old
+# address, the server checks recvfrom's sender and answers it there
+# ("udp pong hello NAME"), which reaches the client where it is now.
 import os
 import socket
 import sys
@@ -21,8 +24,10 @@ if role == "server":
     lsn = socket.socket()
     lsn.bind(("0.0.0.0", 0))
     lsn.listen(8)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("0.0.0.0", 0))
     with open(d + "/addr.tmp", "w") as f:
-        f.write("%s:%d" % (addr, lsn.getsockname()[1]))
+        f.write("%s:%d:%d" % (addr, lsn.getsockname()[1], udp.getsockname()[1]))
     os.rename(d + "/addr.tmp", d + "/addr")
     print("server listens", flush=True)
     for _ in range(n):
@@ -34,13 +39,19 @@ if role == "server":
         else:
             s.sendall(("pong " + " ".join(said[:2])).encode())
         s.close()
+        if len(said) == 3:
+            data, src = udp.recvfrom(100)
+            said = data.decode().split()
+            udp.sendto((("udp pong " + " ".join(said[:2])) if src[0] == said[2] else
+                        "FAIL the server sees client %s at %s over UDP, not %s" % (said[1], src[0], said[2])).encode(),
+                       (said[2], src[1]))
     print("server done", flush=True)
 else:
     name = sys.argv[3]
     mine = sys.argv[4] if len(sys.argv) > 4 else None
     while not os.path.exists(d + "/addr"):
         time.sleep(0.05)
-    host, port = open(d + "/addr").read().split(":")
+    host, port, uport = open(d + "/addr").read().split(":")
     print("client %s knows %s:%s" % (name, host, port), flush=True)
     while not os.path.exists(d + "/go"):
         time.sleep(0.05)
@@ -49,6 +60,12 @@ else:
                                      source_address=(mine, 0) if mine else None)
         s.sendall(("hello " + name + (" " + mine if mine else "")).encode())
         print("client %s got %s" % (name, s.recv(100).decode()), flush=True)
+        if mine:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.settimeout(10)
+            u.bind((mine, 0))
+            u.sendto(("hello %s %s" % (name, mine)).encode(), (host, int(uport)))
+            print("client %s got %s" % (name, u.recvfrom(100)[0].decode()), flush=True)
     except OSError as e:
         print("FAIL client %s: %s" % (name, e), flush=True)
         sys.exit(1)
