@@ -217,82 +217,10 @@ static struct in_addr *node_addr_in(const struct sockaddr *addr, socklen_t len, 
 	return ip;
 }
 
-EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
-{
-	if (__builtin_expect(!real_connect, 0))
-		real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
-	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1))
-		return real_connect(fd, addr, len);
-	struct sockaddr_storage ss;
-	struct in_addr *ip = node_addr_in(addr, len, &ss);
-	if (!ip)
-		return real_connect(fd, addr, len);
-	int saved = errno;
-	struct in_addr now = lookup('a', *ip);
-	errno = saved;
-	if (now.s_addr == ip->s_addr)
-		return real_connect(fd, addr, len);
-	char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
-	pr_info("connect to %s: that node is at %s now", inet_ntop(AF_INET, ip, was, sizeof(was)),
-		inet_ntop(AF_INET, &now, is, sizeof(is)));
-	*ip = now;
-	return real_connect(fd, (struct sockaddr *)&ss, len);
-}
-
-/* After a restart, bind() to an address this host has not got: the node
- * that had it at the checkpoint is here now, at its new address. */
-static int bind_moved(int fd, const struct sockaddr *addr, socklen_t len)
-{
-	struct sockaddr_storage ss;
-	struct in_addr *ip = node_addr_in(addr, len, &ss);
-	if (!ip)
-		return -1;	/* errno: still bind's */
-	struct in_addr now = lookup('a', *ip);
-	if (now.s_addr == ip->s_addr) {
-		errno = EADDRNOTAVAIL;
-		return -1;
-	}
-	char was[INET_ADDRSTRLEN], is[INET_ADDRSTRLEN];
-	pr_info("bind to %s: this node is at %s now", inet_ntop(AF_INET, ip, was, sizeof(was)),
-		inet_ntop(AF_INET, &now, is, sizeof(is)));
-	*ip = now;
-	return real_bind(fd, (struct sockaddr *)&ss, len);
-}
-
-/* A peer's address (from accept or getpeername, `cap` bytes of room, `len`
- * given by the kernel), after a restart: the one its node had at the
- * checkpoint, which the program may know it by. */
-void crest_peer_as_before(struct sockaddr *addr, socklen_t cap, socklen_t len)
-{
-	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1) || len > cap)
-		return;
-	struct sockaddr_storage ss;
-	struct in_addr *ip = node_addr_in(addr, len, &ss);
-	if (!ip)
-		return;
-	int saved = errno;
-	struct in_addr then = lookup('w', *ip);
-	errno = saved;
-	if (then.s_addr == ip->s_addr)
-		return;
-	*ip = then;
-	memcpy(addr, &ss, len);
-}
-
-EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	if (__builtin_expect(!real_getpeername, 0))
-		real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
-	socklen_t cap = len ? *len : 0;
-	int r = real_getpeername(fd, addr, len);
-	if (!r)
-		crest_peer_as_before(addr, cap, *len);
-	return r;
-}
-
-/* a destination that was a node's address at the checkpoint, moved with
- * it into *ss (same port); NULL to send where the program said */
-static const struct sockaddr *dest_now(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *ss)
+/* After a restart, an address (connect, bind, sendto, sendmsg) that was a
+ * node's at the checkpoint, moved with that node into *ss (same port);
+ * NULL to use the program's as it is */
+static const struct sockaddr *node_moved(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *ss)
 {
 	if (__builtin_expect(!crest.active || !to || !incarnation(), 1))
 		return NULL;
@@ -331,10 +259,50 @@ static ssize_t raw_ret(long r)
 #define CALL_SENDMSG(fd, m, f) (real_sendmsg ? real_sendmsg(fd, m, f) : raw_ret(raw_syscall3(NR_sendmsg, fd, m, f)))
 #define CALL_RECVMSG(fd, m, f) (real_recvmsg ? real_recvmsg(fd, m, f) : raw_ret(raw_syscall3(NR_recvmsg, fd, m, f)))
 
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (__builtin_expect(!real_connect, 0))
+		real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
+	struct sockaddr_storage ss;
+	const struct sockaddr *now = node_moved(addr, len, &ss);
+	return real_connect(fd, now ? now : addr, len);
+}
+
+/* A peer's address (from accept or getpeername, `cap` bytes of room, `len`
+ * given by the kernel), after a restart: the one its node had at the
+ * checkpoint, which the program may know it by. */
+void crest_peer_as_before(struct sockaddr *addr, socklen_t cap, socklen_t len)
+{
+	if (__builtin_expect(!crest.active || !addr || !incarnation(), 1) || len > cap)
+		return;
+	struct sockaddr_storage ss;
+	struct in_addr *ip = node_addr_in(addr, len, &ss);
+	if (!ip)
+		return;
+	int saved = errno;
+	struct in_addr then = lookup('w', *ip);
+	errno = saved;
+	if (then.s_addr == ip->s_addr)
+		return;
+	*ip = then;
+	memcpy(addr, &ss, len);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (__builtin_expect(!real_getpeername, 0))
+		real_getpeername = (__typeof__(getpeername) *)dlsym(RTLD_NEXT, "getpeername");
+	socklen_t cap = len ? *len : 0;
+	int r = real_getpeername(fd, addr, len);
+	if (!r)
+		crest_peer_as_before(addr, cap, *len);
+	return r;
+}
+
 EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
 	struct sockaddr_storage ss;
-	const struct sockaddr *now = dest_now(to, len, &ss);
+	const struct sockaddr *now = node_moved(to, len, &ss);
 	return CALL_SENDTO(fd, buf, n, flags, now ? now : to, len);
 }
 
@@ -350,7 +318,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct sockaddr_storage ss;
-	const struct sockaddr *now = msg ? dest_now(msg->msg_name, msg->msg_namelen, &ss) : NULL;
+	const struct sockaddr *now = msg ? node_moved(msg->msg_name, msg->msg_namelen, &ss) : NULL;
 	if (!now)
 		return CALL_SENDMSG(fd, msg, flags);
 	struct msghdr m = *msg;
@@ -390,9 +358,17 @@ EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	const size_t off = offsetof(struct sockaddr_un, sun_path);
 	if (addr && addr->sa_family != AF_UNIX) {
 		int r = real_bind(fd, addr, len);
-		if (__builtin_expect(r == 0 || errno != EADDRNOTAVAIL || !crest.active || !incarnation(), 1))
+		if (__builtin_expect(r == 0 || errno != EADDRNOTAVAIL, 1))
 			return r;
-		return bind_moved(fd, addr, len);
+		/* an address this host has not got: the node that had it at the
+		 * checkpoint is here now, at its new address */
+		struct sockaddr_storage ss;
+		const struct sockaddr *now = node_moved(addr, len, &ss);
+		if (!now) {
+			errno = EADDRNOTAVAIL;
+			return -1;
+		}
+		return real_bind(fd, now, len);
 	}
 	if (!addr || len <= off || len > sizeof(struct sockaddr_un) ||
 	    !((const struct sockaddr_un *)addr)->sun_path[0] || !crest_created_want())
