@@ -9,6 +9,12 @@ bool crest_fd_mark(int fd, struct stat *was)
 	return fstat(fd, was) == 0;
 }
 
+bool crest_fd_still(int fd, const struct stat *was)
+{
+	struct stat now;
+	return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == was->st_dev && now.st_ino == was->st_ino;
+}
+
 void crest_fd_close_own(int fd, const struct stat *was)
 {
 	struct stat now;

@@ -20,5 +20,8 @@ bool crest_fd_mark(int fd, struct stat *was);
 /* close(fd) if it is still `was` (marked right after it was opened);
  * else leave it to whoever replaced it */
 void crest_fd_close_own(int fd, const struct stat *was);
+/* is fd still the file `was` (marked when it was opened)?  false if it
+ * is closed or another file has its number now */
+bool crest_fd_still(int fd, const struct stat *was);
 
 #endif

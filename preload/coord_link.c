@@ -23,6 +23,7 @@
 #include "ckdir.h"
 #include "crest.h"
 #include "created_record.h"
+#include "fd_own.h"
 #include "log.h"
 #include "proto.h"
 #include "rawsys.h"
@@ -88,6 +89,7 @@ static void link_close(void)
  * only if it still holds crest's socket (common/fd_own.c).
  */
 static int spare_fd = -1;
+static struct stat spare_st;	/* what spare_fd is (the program may close it) */
 static struct sockaddr_un coord_addr;	/* from COORD, read with spare_fd */
 
 /* only while the process has one thread; a forked child keeps the address
@@ -110,8 +112,10 @@ static void make_spare(bool forked)
 			return;	/* no coordinator yet: the thread finds it later */
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
+	if (fd >= 0) {
 		spare_fd = crest_fd_protect(fd);
+		crest_fd_mark(spare_fd, &spare_st);
+	}
 }
 
 /* the coordinator's socket, connected: spare_fd if there is one */
@@ -120,6 +124,10 @@ static int coord_connect(void)
 	int fd = spare_fd;
 
 	spare_fd = -1;
+	if (fd >= 0 && !crest_fd_still(fd, &spare_st)) {
+		crest_fd_unprotect_lost(fd, &spare_st);	/* closed, or the program's now: left alone */
+		fd = -1;
+	}
 	if (fd >= 0) {
 		if (connect(fd, (struct sockaddr *)&coord_addr, sizeof(coord_addr)) == 0)
 			return fd;
@@ -130,12 +138,15 @@ static int coord_connect(void)
 	return fd < 0 ? fd : crest_fd_protect(fd);
 }
 
+static struct stat link_st;	/* what coord_fd is (the program may close it) */
+
 static int link_connect(void)
 {
 	int fd = coord_connect();
 	if (fd < 0)
 		return fd;
 	crest.coord_fd = fd;
+	crest_fd_mark(fd, &link_st);
 	crest.seq = 0;
 	struct crest_msg_hello h;
 	memset(&h, 0, sizeof(h));
@@ -381,12 +392,47 @@ static int handle(uint16_t type, const struct crest_msg_ckpt *m)
 	}
 }
 
+/* The program closed the link, with every descriptor, without libc
+ * (fd_wrappers.c keeps it from doing so through libc): nothing to say, and
+ * the number may be the program's again: forgotten, not closed. */
+static void link_forget(void)
+{
+	pr_debug("the program closed the coordinator link (fd %d); connecting again", crest.coord_fd);
+	crest_fd_unprotect_lost(crest.coord_fd, &link_st);
+	crest.coord_fd = -1;
+}
+
+/* The link or the trigger eventfd closed or replaced by the program: the
+ * link forgotten (to be connected again), the eventfd made again, both
+ * before the link is: a signal must not write into the new link at the
+ * old eventfd's number */
+static void check_own_fds(void)
+{
+	if (crest.coord_fd >= 0 && !crest_fd_still(crest.coord_fd, &link_st)) {
+		link_forget();
+		link_close();
+	}
+	if (crest_trigger_wake_fd() >= 0 && !crest_trigger_wake_ok()) {
+		pthread_mutex_lock(&fd_lock);
+		crest_trigger_wake_lost();
+		pthread_mutex_unlock(&fd_lock);
+	}
+}
+
 /* Waits until the coordinator link is readable, a trigger signal arrived
  * or `timeout_ms` passed.  *woken: a trigger signal or the timeout, the
  * trigger state needs a look; *timed_out (if given): the time passed with
  * nothing at all (a signal is not a silent coordinator). */
 static bool wait_link(int timeout_ms, bool *woken, bool *timed_out)
 {
+	bool linked = crest.coord_fd >= 0;
+	check_own_fds();
+	if (linked && crest.coord_fd < 0) {
+		*woken = true;
+		if (timed_out)
+			*timed_out = false;
+		return false;	/* connects again at once */
+	}
 	struct pollfd p[2] = {
 		{ .fd = crest.coord_fd, .events = POLLIN },
 		{ .fd = crest_trigger_wake_fd(), .events = POLLIN },
@@ -415,6 +461,7 @@ void *crest_ckpt_thread(void *arg)
 		if (woken)
 			trigger_ms = crest_trigger_service();
 		if (crest.coord_fd < 0) {
+			check_own_fds();
 			pthread_mutex_lock(&fd_lock);
 			int lrc = link_connect();
 			pthread_mutex_unlock(&fd_lock);
@@ -443,18 +490,10 @@ void *crest_ckpt_thread(void *arg)
 		int n = crest_frame_recv(crest.coord_fd, &hdr, msgbuf, sizeof(msgbuf),
 					 suspended ? SUSPENDED_LINK_TIMEOUT_MS : -1);
 		if (n < 0) {
-			if (n == -EBADF) {
-				/* the program closed it, with every descriptor (a
-				 * daemon; a child before exec: Python's close_fds,
-				 * Open MPI's daemons): nothing to say, and the number
-				 * may be the program's again: forgotten, not closed */
-				pr_debug("the program closed the coordinator link (fd %d); connecting again",
-					 crest.coord_fd);
-				crest_fd_unprotect(crest.coord_fd);
-				crest.coord_fd = -1;
-			} else if (n != -ECONNRESET) {
+			if (n == -EBADF || !crest_fd_still(crest.coord_fd, &link_st))
+				link_forget();
+			else if (n != -ECONNRESET)
 				pr_warn("dropping the coordinator link: %s", strerrordesc_np(-n));
-			}
 			link_close();
 			continue;
 		}

@@ -141,6 +141,7 @@ void crest_trigger_atfork_child(void);
 void crest_trigger_after_restart(void);
 int crest_trigger_wake_fd(void);	/* readable when a trigger signal arrived */
 void crest_trigger_wake_lost(void);	/* the program closed it: a new one */
+bool crest_trigger_wake_ok(void);	/* it is still the eventfd crest made */
 /* checkpoint thread: sends what the signals asked for; returns the poll
  * timeout it needs (ms, -1 none) */
 int crest_trigger_service(void);
@@ -260,6 +261,15 @@ void crest_locks_restore(void);
 void crest_locks_keep(uint32_t fd_index);
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);
+/* fd was crest's file `was` (marked when it was made), and the program
+ * closed it or put its own there: not crest's number any more, unless
+ * crest made another of its own file there since */
+void crest_fd_unprotect_lost(int fd, const struct stat *was);
+/* is fd one of crest's own (protected) descriptors? */
+bool crest_fd_is_own(int fd);
+/* the lowest of crest's own descriptors >= from, or -1 */
+int crest_fd_next_own(unsigned int from);
+void crest_fd_own_forget_all(void);
 
 /* fds_event.c: eventfd, timerfd, signalfd, epoll */
 uint32_t crest_fd_event_kind(const char *path);	/* CREST_FD_EVENTFD.. for its /proc link, or 0 */

@@ -39,32 +39,83 @@
 
 unsigned char crest_pipe_data[CREST_PIPE_BUF_MAX];
 static uint64_t own_fds[65536 / 64];	/* crest's own fds: never saved */
+/* what crest's fds CREST_FD_BASE.. are (crest_fd_unprotect_lost) */
+#define OWN_IDENT_MAX 256
+static struct {
+	uint64_t dev, ino;
+} own_ident[OWN_IDENT_MAX];
+
+/* application threads (created_record.c) and the checkpoint thread mark
+ * and unmark at once: atomic */
+static void own_set(int fd, bool on)
+{
+	if (fd < 0 || fd >= (int)(sizeof(own_fds) * 8))
+		return;
+	uint64_t bit = 1ull << (fd % 64);
+	if (on)
+		__atomic_fetch_or(&own_fds[fd / 64], bit, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&own_fds[fd / 64], ~bit, __ATOMIC_RELAXED);
+}
 
 int crest_fd_protect(int fd)
 {
+	struct stat own;
+	bool known = false;
 	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, CREST_FD_BASE);
 	if (nfd >= 0) {
-		struct stat own;
-		if (crest_fd_mark(nfd, &own))
+		known = crest_fd_mark(nfd, &own);
+		if (known)
 			crest_fd_close_own(fd, &own);	/* unless the application dup2()ed onto it */
 		else
 			close(fd);
 		fd = nfd;
 	}	/* else (RLIMIT_NOFILE <= 900) it stays where it is, still ours */
-	if (fd < (int)(sizeof(own_fds) * 8))
-		own_fds[fd / 64] |= 1ull << (fd % 64);
+	if (fd >= CREST_FD_BASE && fd - CREST_FD_BASE < OWN_IDENT_MAX) {
+		own_ident[fd - CREST_FD_BASE].dev = known ? own.st_dev : 0;
+		own_ident[fd - CREST_FD_BASE].ino = known ? own.st_ino : 0;
+	}
+	own_set(fd, true);
 	return fd;
 }
 
-static bool is_own(int fd)
+bool crest_fd_is_own(int fd)
 {
-	return fd < (int)(sizeof(own_fds) * 8) && (own_fds[fd / 64] >> (fd % 64) & 1);
+	return fd >= 0 && fd < (int)(sizeof(own_fds) * 8) &&
+	       (__atomic_load_n(&own_fds[fd / 64], __ATOMIC_RELAXED) >> (fd % 64) & 1);
+}
+
+int crest_fd_next_own(unsigned int from)
+{
+	for (unsigned int w = from / 64; w < sizeof(own_fds) / sizeof(own_fds[0]); w++) {
+		uint64_t bits = __atomic_load_n(&own_fds[w], __ATOMIC_RELAXED);
+		if (w == from / 64)
+			bits &= ~0ull << (from % 64);
+		if (bits)
+			return (int)(w * 64 + (unsigned int)__builtin_ctzll(bits));
+	}
+	return -1;
+}
+
+/* a restored process: the numbers crest had at the checkpoint name nothing
+ * of this run (or the application's) */
+void crest_fd_own_forget_all(void)
+{
+	memset(own_fds, 0, sizeof(own_fds));
 }
 
 void crest_fd_unprotect(int fd)
 {
-	if (fd >= 0 && fd < (int)(sizeof(own_fds) * 8))
-		own_fds[fd / 64] &= ~(1ull << (fd % 64));
+	own_set(fd, false);
+}
+
+void crest_fd_unprotect_lost(int fd, const struct stat *was)
+{
+	if (fd >= CREST_FD_BASE && fd - CREST_FD_BASE < OWN_IDENT_MAX &&
+	    (own_ident[fd - CREST_FD_BASE].dev != (uint64_t)was->st_dev ||
+	     own_ident[fd - CREST_FD_BASE].ino != (uint64_t)was->st_ino))
+		return;	/* crest made another of its own there since */
+	own_set(fd, false);
 }
 
 ssize_t crest_fdinfo_read(int fd, char *buf, size_t len)
@@ -289,7 +340,7 @@ static int scan_fds(char *err, size_t errlen)
 	crest_locks_reset();
 	for (long entry; (entry = crest_dirents_next(&d)) >= 0;) {
 		int fd = (int)entry;
-		if (fd == dfd || is_own(fd))
+		if (fd == dfd || crest_fd_is_own(fd))
 			continue;
 		if (crest.nfds >= CREST_MAX_FDS) {
 			snprintf(err, errlen, "more than %d open files", CREST_MAX_FDS);

@@ -248,6 +248,7 @@ void crest_after_restart(void)
 		pr_perror("cannot install the suspend handler: this process cannot be checkpointed again");
 	if (ri->self_hi > ri->self_lo)
 		munmap((void *)ri->self_lo, ri->self_hi - ri->self_lo);
+	crest_fd_own_forget_all();	/* before anything of this run is protected */
 	static char old_dir[sizeof(crest.dir)];
 	memcpy(old_dir, crest.dir, sizeof(old_dir));
 	if (ri->dir[0])

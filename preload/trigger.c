@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "crest.h"
+#include "fd_own.h"
 #include "log.h"
 #include "proto.h"
 #include "rawsys.h"
@@ -57,6 +58,8 @@ static bool hold;		/* ... and holds the process stopped after it */
 static volatile uint32_t term_again;	/* TERM while held */
 static volatile uint32_t held_final;	/* held after a committed final checkpoint */
 static int wake_fd = -1;
+static struct stat wake_st;	/* what wake_fd is: the program may have closed it,
+				 * and the number be another file's now */
 static volatile uint32_t sig_pending;	/* the checkpoint signal arrived */
 static volatile uint32_t sig_sender;
 static volatile uint32_t term_state;
@@ -196,7 +199,14 @@ static int open_wake_fd(void)
 		pr_perror("eventfd for checkpoint triggers");
 		return -1;
 	}
-	return crest_fd_protect(fd);
+	fd = crest_fd_protect(fd);
+	crest_fd_mark(fd, &wake_st);
+	return fd;
+}
+
+bool crest_trigger_wake_ok(void)
+{
+	return crest_fd_still(wake_fd, &wake_st);
 }
 
 void crest_trigger_init(void)
@@ -266,13 +276,15 @@ int crest_trigger_wake_fd(void)
 	return wake_fd;
 }
 
-/* The program closed the eventfd (it closed every descriptor: a daemon, a
- * child before it execs): that number is not crest's any more, and a poll
- * on it would return at once, for ever.  A new one. */
+/* The program closed the eventfd (it closed every descriptor without libc:
+ * fd_wrappers.c): that number is not crest's any more, and a poll on it
+ * would return at once, for ever, or wait on the program's file.  A new
+ * one. */
 void crest_trigger_wake_lost(void)
 {
-	if (wake_fd >= 0)
-		crest_fd_unprotect(wake_fd);
+	int old = __atomic_exchange_n(&wake_fd, -1, __ATOMIC_SEQ_CST);	/* no signal writes there now */
+	if (old >= 0)
+		crest_fd_unprotect_lost(old, &wake_st);
 	__atomic_store_n(&wake_fd, open_wake_fd(), __ATOMIC_SEQ_CST);
 	pr_debug("the program closed crest's trigger eventfd: a new one");
 }
@@ -351,7 +363,9 @@ static bool term_is_pending(void)
 int crest_trigger_service(void)
 {
 	uint64_t v;
-	if (wake_fd >= 0)
+	/* not a number the program reused (a blocking socket, crest's own
+	 * link): wait_link makes it again */
+	if (crest_trigger_wake_ok())
 		while (read(wake_fd, &v, sizeof(v)) == sizeof(v))
 			;
 	if (__atomic_load_n(&term_state, __ATOMIC_SEQ_CST) == TERM_HELD) {
