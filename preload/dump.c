@@ -8,6 +8,7 @@
 #define LOG_MODULE "dump"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <gnu/libc-version.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -288,6 +290,31 @@ static bool fill_identity(struct crest_img_region *r, const char *path)
 	return true;
 }
 
+/* where the pages of mapping e that lie in its file (identified in r)
+ * end: those past it would fault with SIGBUS */
+static uint64_t file_end(const struct crest_img_region *r, const struct crest_map *e)
+{
+	uint64_t in_file = r->file_size > e->offset ? r->file_size - e->offset : 0;
+	in_file = (in_file + 4095) & ~4095ull;
+	return e->start + in_file < e->end ? e->start + in_file : e->end;
+}
+
+/* Is the file of mapping r on tmpfs?  Through /proc/self/map_files (root,
+ * CAP_CHECKPOINT_RESTORE), else by path if that is still the file; when
+ * neither tells, yes: only its pages in memory are saved, as before. */
+static bool on_tmpfs(const struct crest_img_region *r, const char *path)
+{
+	struct statfs sf;
+	struct stat st;
+	char mf[64];
+	snprintf(mf, sizeof(mf), "/proc/self/map_files/%lx-%lx", (unsigned long)r->start, (unsigned long)r->end);
+	if (syscall(SYS_statfs, mf, &sf) == 0)
+		return sf.f_type == TMPFS_MAGIC;
+	if (stat(path, &st) == 0 && st.st_ino == r->ino && st.st_dev == r->dev && syscall(SYS_statfs, path, &sf) == 0)
+		return sf.f_type == TMPFS_MAGIC;
+	return true;
+}
+
 /* A node-local file this process maps shared comes back from its mapping's
  * pages (crest restart puts them into the file before any process runs),
  * not also from a copy of the file that one process would write back
@@ -354,7 +381,7 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		if (deleted)
 			r->flags |= CREST_REGF_DELETED;
 		uint64_t save_end = e->end;
-		bool known_size = false;
+		bool known_size = false, whole_file = false;
 		if (!strcmp(e->path, "[heap]")) {
 			r->kind = CREST_REG_HEAP;
 		} else if (!strcmp(e->path, "[stack]")) {
@@ -374,13 +401,20 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 			 * /dev/shm, its session folder in /tmp): another node has
 			 * not got it, and on this one the run that goes on after
 			 * the checkpoint changes it; saved, and put back at
-			 * restart (sched/cli_tree.c) */
+			 * restart (sched/cli_tree.c).  Read-only ones are not
+			 * copied into the image: mapped by path again, their
+			 * identity checked */
 			if ((e->prot & PROT_WRITE) && crest_node_local(e->path)) {
 				size_t tl = crest_tmpdir_prefix(e->path);
 				r->kind = CREST_REG_SHARED_ANON;
 				r->flags |= CREST_REGF_NODE_FILE;
 				if (tl < 65536)
 					r->flags |= (uint32_t)tl << CREST_REGF_TMPDIR_SHIFT;
+				/* on a disk, a page not in memory is in the file,
+				 * which another node has not got: every page of
+				 * the file (on tmpfs such a page was a hole) */
+				whole_file = !on_tmpfs(r, e->path);
+				save_end = file_end(r, e);
 			}
 		} else if (e->shared) {
 			r->kind = CREST_REG_SHARED_ANON;
@@ -389,13 +423,8 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 		} else if (e->path[0] == '/') {
 			r->kind = CREST_REG_FILE_PRIVATE;
 			known_size = fill_identity(r, deleted ? NULL : e->path);
-			/* pages past the end of the file would fault with SIGBUS */
-			if (known_size) {
-				uint64_t in_file = r->file_size > e->offset ? r->file_size - e->offset : 0;
-				in_file = (in_file + 4095) & ~4095ull;
-				if (e->start + in_file < save_end)
-					save_end = e->start + in_file;
-			}
+			if (known_size)
+				save_end = file_end(r, e);
 		} else {
 			r->kind = e->prot ? CREST_REG_ANON : CREST_REG_GUARD;
 		}
@@ -413,7 +442,10 @@ static int list_memory(struct scratch *s, struct crest_img_process *proc, char *
 				rc = runs_pagemap(s, nreg, e->start, save_end);
 			break;
 		case CREST_REG_SHARED_ANON:
-			rc = runs_mincore(s, nreg, e->start, e->end);
+			if (whole_file)
+				rc = save_end > e->start ? add_run(s, nreg, e->start, save_end - e->start) : 0;
+			else
+				rc = runs_mincore(s, nreg, e->start, save_end);
 			break;
 		default:
 			rc = runs_pagemap(s, nreg, e->start, e->end);

@@ -299,6 +299,27 @@ refused_quickly() {
 	[ "$(grep -av '^[[:space:]]*$' "$OUT" | tail -n 1)" = PASS ]
 }
 
+@test "a file under /tmp mapped shared on a disk, its pages out of memory at the checkpoint, gone at restart (another node, a new TMPDIR): it comes back whole" {
+	TMPD=/tmp/crest-bats-files.$$
+	rm -rf "$TMPD"
+	mkdir -p "$TMPD"
+	export CREST_NODE_LOCAL=/dev/shm:$TMPD
+	[ "$(stat -f -c %T "$TMPD")" != tmpfs ] || skip "/tmp is tmpfs here: no page is only on a disk"
+	data=$TMPD/work.dat
+	head -c 3145728 /dev/urandom >"$data"
+	start_bg "$CREST" launch --dir "$CK" -- python3 "$TOP/tests/bats/mmap_shared_app.py" "$data" 100
+	app=$BG
+	wait_registered
+	wait_line '^step 25$' 15
+	run_logged timeout 60 "$CREST" checkpoint --dir "$CK"
+	[ "$status" -eq 0 ]
+	kill_app "$app"
+	rm "$data"
+	restart_logged
+	! grep -aq '^FAIL' "$OUT" || false
+	grep -aq '^PASS' <<<"$output"
+}
+
 @test "file locks stay held across a checkpoint the program survives (saving a file's content must not drop its POSIX locks)" {
 	start_bg "$CREST" launch --dir "$CK" -- "$CR_BIN/locks" "$D"
 	wait_registered
