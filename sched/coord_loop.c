@@ -187,7 +187,10 @@ int coord_send(struct coord *c, struct conn *conn, uint16_t type, const void *pa
 		return -ECONNRESET;
 	rc = crest_frame_send(conn->fd, type, &conn->tx_seq, payload, len);
 	if (rc) {
-		if (conn->kind == CONN_PROC)
+		if (conn->kind == CONN_PROC && (rc == -EPIPE || rc == -ECONNRESET))
+			pr_debug("process %d left before %s: %s", (int)conn->pid, crest_msg_type_name(type),
+				 strerrordesc_np(-rc));	/* its disconnection is logged */
+		else if (conn->kind == CONN_PROC)
 			pr_warn("cannot send %s to process %d: %s", crest_msg_type_name(type),
 				(int)conn->pid, strerrordesc_np(-rc));
 		else
