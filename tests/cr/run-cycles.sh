@@ -62,6 +62,7 @@ finish() {
 		wait "$TRACKER" 2>/dev/null
 	fi
 	if [ -n "$APP" ]; then
+		[ "$verdict" = PASS ] || tree_state "$APP"
 		kill_tree "$APP"
 		{ wait "$APP"; } 2>/dev/null
 	fi
@@ -81,7 +82,27 @@ finish() {
 	fi
 	echo "  --- last lines of $LOG:"
 	tail -n 25 "$LOG" | cut -c1-300 | sed 's/^/  | /'
+	if [ -s "$CK/coord.log" ]; then
+		echo "  --- last lines of $CK/coord.log:"
+		tail -n 15 "$CK/coord.log" | cut -c1-300 | sed 's/^/  | /'
+	fi
 	exit 1
+}
+
+# the log gets what each thread of the tree under $1 is doing and crest's
+# descriptors (900 and up): a failed cycle says where the program was
+tree_state() {
+	local p t
+	for p in $1 $(descendants "$1"); do
+		for t in /proc/"$p"/task/*; do
+			[ -e "$t/comm" ] || continue
+			log "state: pid $p tid ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
+			    "$(awk '{print $3}' "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)" \
+			    "syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
+		done
+		log "state: pid $p fds 900+: $(find /proc/"$p"/fd -mindepth 1 -maxdepth 1 -name '9[0-9][0-9]' \
+			-printf '%f->%l ' 2>/dev/null)"
+	done
 }
 
 # the last RESULT line and whether the output ends in PASS
