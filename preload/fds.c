@@ -424,8 +424,9 @@ static int scan_fds(char *err, size_t errlen)
 			r->kind = CREST_FD_STDIO;
 		} else {
 			snprintf(err, errlen,
-				 "fd %d is %s, which crest cannot checkpoint yet (sockets, pipes to other "
-				 "processes, ... come with issue 3; see docs/unsupported.md)",
+				 "fd %d is %s, which crest cannot checkpoint (docs/unsupported.md lists "
+				 "what it cannot and why); close it before checkpoints, or leave that "
+				 "program out of the computation",
 				 fd, r->path);
 			rc = -ENOTSUP;
 			goto out;
