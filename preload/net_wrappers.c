@@ -33,7 +33,9 @@
  * where it is now; recvfrom() and recvmsg() give a sender's address as its
  * node had it at the checkpoint.
  *
- * Not covered: sendmmsg/recvmmsg, getsockname (a socket bound to the new
+ * sendmmsg() and recvmmsg() as sendmsg() and recvmsg(), message by message.
+ *
+ * Not covered: getsockname (a socket bound to the new
  * address says so), raw system calls, ports that changed (a listener
  * whose port was taken on the new host).
  */
@@ -72,6 +74,8 @@ static __typeof__(sendto) *real_sendto;
 static __typeof__(recvfrom) *real_recvfrom;
 static __typeof__(sendmsg) *real_sendmsg;
 static __typeof__(recvmsg) *real_recvmsg;
+static __typeof__(sendmmsg) *real_sendmmsg;
+static __typeof__(recvmmsg) *real_recvmmsg;
 
 /* resolved when libcrest is loaded: libcrest's own sendmsg/recvmsg
  * (fds_share.c) may run while the other threads are stopped, one of them
@@ -85,6 +89,8 @@ __attribute__((constructor)) static void net_wrappers_init(void)
 	real_recvfrom = (__typeof__(recvfrom) *)dlsym(RTLD_NEXT, "recvfrom");
 	real_sendmsg = (__typeof__(sendmsg) *)dlsym(RTLD_NEXT, "sendmsg");
 	real_recvmsg = (__typeof__(recvmsg) *)dlsym(RTLD_NEXT, "recvmsg");
+	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
+	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 }
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -256,6 +262,12 @@ static ssize_t raw_ret(long r)
 	(real_sendto ? real_sendto(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_sendto, fd, (long)(b), (long)(n), f, (long)(a), l)))
 #define CALL_RECVFROM(fd, b, n, f, a, l) \
 	(real_recvfrom ? real_recvfrom(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_recvfrom, fd, (long)(b), (long)(n), f, (long)(a), (long)(l))))
+#define NR_recvmmsg	299
+#define NR_sendmmsg	307
+#define CALL_SENDMMSG(fd, v, n, f) \
+	(real_sendmmsg ? real_sendmmsg(fd, v, n, f) : (int)raw_ret(raw_syscall4(NR_sendmmsg, fd, v, n, f)))
+#define CALL_RECVMMSG(fd, v, n, f, t) \
+	(real_recvmmsg ? real_recvmmsg(fd, v, n, f, t) : (int)raw_ret(raw_syscall5(NR_recvmmsg, fd, v, n, f, t)))
 #define CALL_SENDMSG(fd, m, f) (real_sendmsg ? real_sendmsg(fd, m, f) : raw_ret(raw_syscall3(NR_sendmsg, fd, m, f)))
 #define CALL_RECVMSG(fd, m, f) (real_recvmsg ? real_recvmsg(fd, m, f) : raw_ret(raw_syscall3(NR_recvmsg, fd, m, f)))
 
@@ -332,6 +344,58 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t r = CALL_RECVMSG(fd, msg, flags);
 	if (r >= 0 && msg && msg->msg_name)
 		crest_peer_as_before(msg->msg_name, cap, msg->msg_namelen);
+	return r;
+}
+
+#define MMSG_CHUNK	16	/* messages sent at a time when addresses moved */
+#define MMSG_MAX	1024	/* UIO_MAXIOV: the kernel takes no more at once */
+
+/* As sendmsg, each message: when one goes to a node's old address, the
+ * messages go MMSG_CHUNK at a time, each with where it goes now */
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	struct sockaddr_storage ss[MMSG_CHUNK];
+	struct mmsghdr c[MMSG_CHUNK];
+	unsigned int i = 0, sent = 0;
+	if (v && n > MMSG_MAX)
+		n = MMSG_MAX;
+	while (v && i < n && !node_moved(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen, &ss[0]))
+		i++;
+	if (!v || i == n)
+		return CALL_SENDMMSG(fd, v, n, flags);
+	while (sent < n) {
+		unsigned int k = n - sent < MMSG_CHUNK ? n - sent : MMSG_CHUNK;
+		for (unsigned int j = 0; j < k; j++) {
+			c[j] = v[sent + j];
+			const struct sockaddr *now = node_moved(c[j].msg_hdr.msg_name, c[j].msg_hdr.msg_namelen, &ss[j]);
+			if (now)
+				c[j].msg_hdr.msg_name = (void *)now;
+		}
+		int r = CALL_SENDMMSG(fd, c, k, flags);
+		if (r < 0)
+			return sent ? (int)sent : -1;	/* as the kernel: the count, if any went */
+		for (int j = 0; j < r; j++)
+			v[sent + j].msg_len = c[j].msg_len;
+		sent += (unsigned int)r;
+		if ((unsigned int)r < k)
+			break;
+	}
+	return (int)sent;
+}
+
+/* As recvmsg, each message received: the sender's address as its node
+ * had it at the checkpoint */
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout)
+{
+	socklen_t cap[MMSG_MAX];
+	if (v && n > MMSG_MAX)
+		n = MMSG_MAX;
+	for (unsigned int i = 0; v && i < n; i++)
+		cap[i] = v[i].msg_hdr.msg_namelen;
+	int r = CALL_RECVMMSG(fd, v, n, flags, timeout);
+	for (int i = 0; v && i < r; i++)
+		if (v[i].msg_hdr.msg_name)
+			crest_peer_as_before(v[i].msg_hdr.msg_name, cap[i], v[i].msg_hdr.msg_namelen);
 	return r;
 }
 

@@ -13,10 +13,46 @@
 # then: the client sends "hello NAME MINE" from MINE to the server's old
 # address, the server checks recvfrom's sender and answers it there
 # ("udp pong hello NAME"), which reaches the client where it is now.
+# Once more with sendmmsg and recvmmsg ("mmsg pong hello NAME"), through
+# ctypes: Python's socket module has neither.
+import ctypes
 import os
 import socket
+import struct
 import sys
 import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(Iovec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", Msghdr), ("len", ctypes.c_uint)]
+
+
+def mmsg(fn, sock, data, addr=None):
+    """one message through sendmmsg (fn "send", to addr) or recvmmsg
+    (fn "recv"): what was received and from where"""
+    buf = ctypes.create_string_buffer(data if fn == "send" else 100)
+    name = ctypes.create_string_buffer(
+        struct.pack("=HH4s8x", socket.AF_INET, socket.htons(addr[1]), socket.inet_aton(addr[0])) if addr else 16)
+    iov = Iovec(ctypes.cast(buf, ctypes.c_void_p), len(data) if fn == "send" else 100)
+    m = Mmsghdr(Msghdr(ctypes.cast(name, ctypes.c_void_p), 16, ctypes.pointer(iov), 1, None, 0, 0), 0)
+    r = (libc.sendmmsg(sock.fileno(), ctypes.byref(m), 1, 0) if fn == "send" else
+         libc.recvmmsg(sock.fileno(), ctypes.byref(m), 1, 0, None))
+    if r != 1:
+        raise OSError(ctypes.get_errno(), "%smmsg: %s" % (fn, os.strerror(ctypes.get_errno())))
+    _, port, ip = struct.unpack("=HH4s8x", name.raw[:16])
+    return buf.raw[:m.len], (socket.inet_ntoa(ip), socket.ntohs(port))
 
 role, d = sys.argv[1], sys.argv[2]
 if role == "server":
@@ -45,6 +81,11 @@ if role == "server":
             udp.sendto((("udp pong " + " ".join(said[:2])) if src[0] == said[2] else
                         "FAIL the server sees client %s at %s over UDP, not %s" % (said[1], src[0], said[2])).encode(),
                        (said[2], src[1]))
+            data, src = mmsg("recv", udp, None)
+            said = data.decode().split()
+            udp.sendto((("mmsg pong " + " ".join(said[:2])) if src[0] == said[2] else
+                        "FAIL the server sees client %s at %s through recvmmsg, not %s" % (said[1], src[0], said[2])).encode(),
+                       (said[2], src[1]))
     print("server done", flush=True)
 else:
     name = sys.argv[3]
@@ -65,6 +106,8 @@ else:
             u.settimeout(10)
             u.bind((mine, 0))
             u.sendto(("hello %s %s" % (name, mine)).encode(), (host, int(uport)))
+            print("client %s got %s" % (name, u.recvfrom(100)[0].decode()), flush=True)
+            mmsg("send", u, ("hello %s %s" % (name, mine)).encode(), (host, int(uport)))
             print("client %s got %s" % (name, u.recvfrom(100)[0].decode()), flush=True)
     except OSError as e:
         print("FAIL client %s: %s" % (name, e), flush=True)

@@ -736,7 +736,7 @@ check_ring() {
 	check_ring "$steps" "c$cycles" 'c*'
 }
 
-@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere, bound to their own old address, and the server sees them at it; over UDP too" {
+@test "old addresses: clients that learned a server's address before the checkpoint reach it after every node restarted elsewhere, bound to their own old address, and the server sees them at it; over UDP too, also through sendmmsg and recvmmsg" {
 	local n
 	declare -a APPS
 	local app=$TOP/tests/bats/late_connect.py
@@ -785,6 +785,8 @@ check_ring() {
 	grep -qx "client 3 got pong hello 3" "$D/r2.out"
 	grep -qx "client 2 got udp pong hello 2" "$D/r1.out"
 	grep -qx "client 3 got udp pong hello 3" "$D/r2.out"
+	grep -qx "client 2 got mmsg pong hello 2" "$D/r1.out"
+	grep -qx "client 3 got mmsg pong hello 3" "$D/r2.out"
 	! grep -q FAIL "$D"/r*.out || false
 }
 
