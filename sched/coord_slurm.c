@@ -104,8 +104,8 @@ enum coord_term_plan coord_slurm_term_plan(const struct coord_slurm_job *j, cons
 		left = killwait;
 		cancel = true;
 		if (!o->cancel_checkpoint) {
-			snprintf(why, size, "the job is cancelled: no final checkpoint (the site's cancel=checkpoint "
-				 "would take one)");
+			snprintf(why, size, "the job is cancelled (JobState=%s Reason=%s): no final checkpoint (the "
+				 "site's cancel=checkpoint would take one)", j->state, j->reason[0] ? j->reason : "None");
 			return TERM_PLAN_EXIT;
 		}
 	}

@@ -36,7 +36,7 @@ teardown() {
 	local d
 	d=$(step_dir "$J")
 	run_logged cat "$d/coord.log"
-	grep -q 'the job is cancelled: no final checkpoint' "$d/coord.log"
+	grep -q 'the job is cancelled (JobState=[A-Z]* Reason=[^)]*): no final checkpoint' "$d/coord.log"
 	! ls -d "$d"/gen-* 2>/dev/null || false
 	run_logged cat "$W/out.$J"
 	! grep -q 'stays stopped' "$W/out.$J" || false
