@@ -9,12 +9,15 @@
  *
  * Each test runs in its own forked process with a 30 s alarm, so a crash or
  * hang fails that test only; it is a process group of its own, killed when
- * the test ends, with whatever the test left running in it.  Output ends
- * with "N passed, N failed".
+ * the test ends, with whatever the test left running in it.
+ * harness_tmpdir() is a folder of the test's own, made before it starts
+ * and removed with what is in it when it ends.  Output ends with
+ * "N passed, N failed".
  */
 #ifndef CREST_HARNESS_H
 #define CREST_HARNESS_H
 
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +42,33 @@ extern int harness_ntests;
 
 struct harness_test harness_tests[256];
 int harness_ntests;
+static char harness_dir[64];
+
+static inline char *harness_tmpdir(void)
+{
+	if (!harness_dir[0]) {
+		fprintf(stderr, "  no folder of the test's own under /tmp\n");
+		exit(1);
+	}
+	return harness_dir;
+}
+
+static inline int harness_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
 
 static inline int harness_run(void)
 {
 	int pass = 0, fail = 0, skip = 0;
 	for (int i = 0; i < harness_ntests; i++) {
+		snprintf(harness_dir, sizeof(harness_dir), "/tmp/crest-test.XXXXXX");
+		if (!mkdtemp(harness_dir))
+			harness_dir[0] = 0;
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -56,6 +81,8 @@ static inline int harness_run(void)
 		int st = 0;
 		waitpid(pid, &st, 0);
 		kill(-pid, SIGKILL);	/* a failed test's helpers (fake_proc ...) */
+		if (harness_dir[0])
+			nftw(harness_dir, harness_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			printf("ok   %s\n", harness_tests[i].name);
 			pass++;

@@ -11,13 +11,6 @@
 #include "created.h"
 #include "harness.h"
 
-static char *tmpdir(void)
-{
-	static char dir[] = "/tmp/crest-test-created.XXXXXX";
-	EXPECT(mkdtemp(dir));
-	return dir;
-}
-
 /* appends the record of `path` (as it is now) to the journal at `journal` */
 static void record(const char *journal, char kind, const char *path, bool replaced)
 {
@@ -67,7 +60,7 @@ TEST(a_missing_journal_is_empty)
 
 TEST(replay_follows_renames_and_drops_a_record_cut_short)
 {
-	char *dir = tmpdir(), j[256], a[256], b[256], c[256];
+	char *dir = harness_tmpdir(), j[256], a[256], b[256], c[256];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	snprintf(a, sizeof(a), "%s/a", dir);
 	snprintf(b, sizeof(b), "%s/b", dir);
@@ -97,7 +90,7 @@ TEST(replay_follows_renames_and_drops_a_record_cut_short)
 
 TEST(undo_removes_files_then_empty_folders_deepest_first)
 {
-	char *dir = tmpdir(), j[256], d1[256], d2[256], f[256], keep[256], other[256];
+	char *dir = harness_tmpdir(), j[256], d1[256], d2[256], f[256], keep[256], other[256];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	snprintf(d1, sizeof(d1), "%s/d1", dir);
 	snprintf(d2, sizeof(d2), "%s/d1/d2", dir);
@@ -153,7 +146,7 @@ TEST(undo_removes_files_then_empty_folders_deepest_first)
 
 TEST(undo_leaves_another_file_at_the_path_and_one_older_than_the_checkpoint)
 {
-	char *dir = tmpdir(), j[256], f[256], g[256];
+	char *dir = harness_tmpdir(), j[256], f[256], g[256];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	snprintf(f, sizeof(f), "%s/f", dir);
 	snprintf(g, sizeof(g), "%s/g", dir);
@@ -187,7 +180,7 @@ TEST(undo_leaves_another_file_at_the_path_and_one_older_than_the_checkpoint)
 
 TEST(the_coordinator_copies_and_empties_the_journal)
 {
-	char *dir = tmpdir(), j[256], to[256], f[256];
+	char *dir = harness_tmpdir(), j[256], to[256], f[256];
 	snprintf(j, sizeof(j), "%s/" CREST_CREATED_NAME, dir);
 	snprintf(to, sizeof(to), "%s/copy", dir);
 	snprintf(f, sizeof(f), "%s/f", dir);
@@ -223,7 +216,7 @@ static void record_raw(const char *journal, char kind, const char *path)
 
 TEST(a_file_made_where_an_older_one_was_removed_stays_one_made_after_ours_goes)
 {
-	char *dir = tmpdir(), j[256], old[256], ours[256], tmp[256], out[256];
+	char *dir = harness_tmpdir(), j[256], old[256], ours[256], tmp[256], out[256];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	snprintf(old, sizeof(old), "%s/old", dir);
 	snprintf(ours, sizeof(ours), "%s/ours", dir);
@@ -262,7 +255,7 @@ TEST(a_file_made_where_an_older_one_was_removed_stays_one_made_after_ours_goes)
 
 TEST(an_end_record_says_the_computation_ended)
 {
-	char *dir = tmpdir(), j[256];
+	char *dir = harness_tmpdir(), j[256];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	record_raw(j, 'e', "/");
 	struct crest_created_set s = { 0 };
@@ -274,7 +267,7 @@ TEST(an_end_record_says_the_computation_ended)
 
 TEST(a_journal_not_emptied_at_the_commit_skips_the_copy_it_begins_with)
 {
-	char *dir = tmpdir(), j[256], copy[256], a[256], b[256];
+	char *dir = harness_tmpdir(), j[256], copy[256], a[256], b[256];
 	snprintf(j, sizeof(j), "%s/" CREST_CREATED_NAME, dir);
 	snprintf(copy, sizeof(copy), "%s/copy", dir);
 	snprintf(a, sizeof(a), "%s/a", dir);
@@ -300,7 +293,7 @@ TEST(a_journal_not_emptied_at_the_commit_skips_the_copy_it_begins_with)
 
 TEST(without_a_birth_time_nothing_is_removed)
 {
-	char *dir = tmpdir(), j[256], f[256], rec[CREST_CREATED_REC_MAX];
+	char *dir = harness_tmpdir(), j[256], f[256], rec[CREST_CREATED_REC_MAX];
 	snprintf(j, sizeof(j), "%s/CREATED", dir);
 	snprintf(f, sizeof(f), "%s/f", dir);
 	make_file(f);

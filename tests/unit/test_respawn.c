@@ -7,13 +7,6 @@
 #include "harness.h"
 #include "respawn.h"
 
-static char *tmpdir(void)
-{
-	static char dir[] = "/tmp/crest-test-respawn.XXXXXX";
-	EXPECT(mkdtemp(dir));
-	return dir;
-}
-
 static size_t slurp(const char *dir, char *buf, size_t size)
 {
 	char path[256];
@@ -28,7 +21,7 @@ static size_t slurp(const char *dir, char *buf, size_t size)
 
 TEST(round_trip_without_fault_injection)
 {
-	char *dir = tmpdir(), buf[4096], path[256];
+	char *dir = harness_tmpdir(), buf[4096], path[256];
 	char *argv[] = { "/usr/bin/crest-coord", "--dir", "/ck/a b", "--listen", "10.0.0.1:0", NULL };
 	char *envp[] = { "PATH=/bin", "CREST_FAULT=coord:prepare", "EMPTY=", "CREST_LOG=info", NULL };
 	struct stat st;
@@ -54,7 +47,7 @@ TEST(round_trip_without_fault_injection)
 
 TEST(removed_only_by_its_writer)
 {
-	char *dir = tmpdir(), path[256];
+	char *dir = harness_tmpdir(), path[256];
 	char *argv[] = { "/usr/bin/crest-coord", NULL }, *envp[] = { NULL };
 
 	snprintf(path, sizeof(path), "%s/RESPAWN", dir);
@@ -70,7 +63,7 @@ TEST(removed_only_by_its_writer)
 /* crest step-stop's removal waits for a respawn in progress (its lock) */
 TEST(cancel_waits_for_the_lock_then_removes)
 {
-	char *dir = tmpdir(), path[256];
+	char *dir = harness_tmpdir(), path[256];
 	char *argv[] = { "/usr/bin/crest-coord", NULL }, *envp[] = { NULL };
 	int p[2];
 	char c;
@@ -99,7 +92,7 @@ TEST(cancel_waits_for_the_lock_then_removes)
 
 TEST(relative_program_refused)
 {
-	char *dir = tmpdir();
+	char *dir = harness_tmpdir();
 	char *argv[] = { "crest-coord", NULL }, *envp[] = { NULL };
 	EXPECT_EQ(crest_respawn_write(dir, 1, "/", argv, envp), -EINVAL);
 }
