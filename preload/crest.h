@@ -8,6 +8,7 @@
 #ifndef CREST_PRELOAD_H
 #define CREST_PRELOAD_H
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -259,6 +260,16 @@ void crest_locks_scan(uint32_t index, const char *fdinfo);
 void crest_locks_restore(void);
 /* checkpoint: the POSIX locks of fd_index again, after crest closed a fd of its own on the same file (a close drops every POSIX lock the process holds on it) */
 void crest_locks_keep(uint32_t fd_index);
+/* a raw system call's result (-errno on failure) as libc gives it: -1 with
+ * errno set, or the result */
+static inline long crest_sys_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
 int crest_fd_protect(int fd);
 void crest_fd_unprotect(int fd);
 /* fd was crest's file `was` (marked when it was made), and the program

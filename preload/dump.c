@@ -299,18 +299,16 @@ static uint64_t file_end(const struct crest_img_region *r, const struct crest_ma
 	return e->start + in_file < e->end ? e->start + in_file : e->end;
 }
 
-/* Is the file of mapping r on tmpfs?  Through /proc/self/map_files (root,
- * CAP_CHECKPOINT_RESTORE), else by path if that is still the file; when
- * neither tells, yes: only its pages in memory are saved, as before. */
+/* Is the file of mapping r (identified by fill_identity) on tmpfs?  As
+ * fill_identity found it: through /proc/self/map_files (root,
+ * CAP_CHECKPOINT_RESTORE), else by path, which it found to be that file;
+ * when neither tells, yes: only its pages in memory are saved, as before. */
 static bool on_tmpfs(const struct crest_img_region *r, const char *path)
 {
 	struct statfs sf;
-	struct stat st;
 	char mf[64];
 	snprintf(mf, sizeof(mf), "/proc/self/map_files/%lx-%lx", (unsigned long)r->start, (unsigned long)r->end);
-	if (syscall(SYS_statfs, mf, &sf) == 0)
-		return sf.f_type == TMPFS_MAGIC;
-	if (stat(path, &st) == 0 && st.st_ino == r->ino && st.st_dev == r->dev && syscall(SYS_statfs, path, &sf) == 0)
+	if (syscall(SYS_statfs, mf, &sf) == 0 || syscall(SYS_statfs, path, &sf) == 0)
 		return sf.f_type == TMPFS_MAGIC;
 	return true;
 }

@@ -59,22 +59,12 @@ EXPORT int close(int fd)
 	}
 	if (real_close)
 		return real_close(fd);	/* a cancellation point, as libc's */
-	long rc = raw_syscall1(NR_close, fd);	/* before the constructor ran */
-	if (rc < 0) {
-		errno = (int)-rc;
-		return -1;
-	}
-	return 0;
+	return (int)crest_sys_ret(raw_syscall1(NR_close, fd));	/* before the constructor ran */
 }
 
 static int close_range_raw(unsigned int first, unsigned int last, int flags)
 {
-	long rc = raw_syscall3(NR_close_range, first, last, flags);
-	if (rc < 0) {
-		errno = (int)-rc;
-		return -1;
-	}
-	return 0;
+	return (int)crest_sys_ret(raw_syscall3(NR_close_range, first, last, flags));
 }
 
 /* the range in pieces, around crest's descriptors */
@@ -94,13 +84,8 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	}
 	if (from <= last)
 		return close_range_raw(from, last, flags);
-	if (flags & CLOSE_RANGE_UNSHARE) {	/* the range was crest's only: the table all the same */
-		long rc = raw_syscall1(NR_unshare, CLONE_FILES);
-		if (rc < 0) {
-			errno = (int)-rc;
-			return -1;
-		}
-	}
+	if (flags & CLOSE_RANGE_UNSHARE)	/* the range was crest's only: the table all the same */
+		return (int)crest_sys_ret(raw_syscall1(NR_unshare, CLONE_FILES));
 	return 0;
 }
 

@@ -246,30 +246,22 @@ static const struct sockaddr *node_moved(const struct sockaddr *to, socklen_t le
  * libcrest's checkpoint thread sending its first frames through
  * crest_frame_send while the loader still runs constructors), the system
  * call itself: no dlsym there. */
-static ssize_t raw_ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
 #define NR_sendto	44
 #define NR_recvfrom	45
 #define NR_sendmsg	46
 #define NR_recvmsg	47
 #define CALL_SENDTO(fd, b, n, f, a, l) \
-	(real_sendto ? real_sendto(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_sendto, fd, (long)(b), (long)(n), f, (long)(a), l)))
+	(real_sendto ? real_sendto(fd, b, n, f, a, l) : crest_sys_ret(raw_syscall6(NR_sendto, fd, (long)(b), (long)(n), f, (long)(a), l)))
 #define CALL_RECVFROM(fd, b, n, f, a, l) \
-	(real_recvfrom ? real_recvfrom(fd, b, n, f, a, l) : raw_ret(raw_syscall6(NR_recvfrom, fd, (long)(b), (long)(n), f, (long)(a), (long)(l))))
+	(real_recvfrom ? real_recvfrom(fd, b, n, f, a, l) : crest_sys_ret(raw_syscall6(NR_recvfrom, fd, (long)(b), (long)(n), f, (long)(a), (long)(l))))
 #define NR_recvmmsg	299
 #define NR_sendmmsg	307
 #define CALL_SENDMMSG(fd, v, n, f) \
-	(real_sendmmsg ? real_sendmmsg(fd, v, n, f) : (int)raw_ret(raw_syscall4(NR_sendmmsg, fd, v, n, f)))
+	(real_sendmmsg ? real_sendmmsg(fd, v, n, f) : (int)crest_sys_ret(raw_syscall4(NR_sendmmsg, fd, v, n, f)))
 #define CALL_RECVMMSG(fd, v, n, f, t) \
-	(real_recvmmsg ? real_recvmmsg(fd, v, n, f, t) : (int)raw_ret(raw_syscall5(NR_recvmmsg, fd, v, n, f, t)))
-#define CALL_SENDMSG(fd, m, f) (real_sendmsg ? real_sendmsg(fd, m, f) : raw_ret(raw_syscall3(NR_sendmsg, fd, m, f)))
-#define CALL_RECVMSG(fd, m, f) (real_recvmsg ? real_recvmsg(fd, m, f) : raw_ret(raw_syscall3(NR_recvmsg, fd, m, f)))
+	(real_recvmmsg ? real_recvmmsg(fd, v, n, f, t) : (int)crest_sys_ret(raw_syscall5(NR_recvmmsg, fd, v, n, f, t)))
+#define CALL_SENDMSG(fd, m, f) (real_sendmsg ? real_sendmsg(fd, m, f) : crest_sys_ret(raw_syscall3(NR_sendmsg, fd, m, f)))
+#define CALL_RECVMSG(fd, m, f) (real_recvmsg ? real_recvmsg(fd, m, f) : crest_sys_ret(raw_syscall3(NR_recvmsg, fd, m, f)))
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -387,13 +379,15 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
  * had it at the checkpoint */
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout)
 {
+	if (__builtin_expect(!crest.active || !v || !incarnation(), 1))
+		return CALL_RECVMMSG(fd, v, n, flags, timeout);	/* nothing moved yet */
 	socklen_t cap[MMSG_MAX];
-	if (v && n > MMSG_MAX)
+	if (n > MMSG_MAX)
 		n = MMSG_MAX;
-	for (unsigned int i = 0; v && i < n; i++)
+	for (unsigned int i = 0; i < n; i++)
 		cap[i] = v[i].msg_hdr.msg_namelen;
 	int r = CALL_RECVMMSG(fd, v, n, flags, timeout);
-	for (int i = 0; v && i < r; i++)
+	for (int i = 0; i < r; i++)
 		if (v[i].msg_hdr.msg_name)
 			crest_peer_as_before(v[i].msg_hdr.msg_name, cap[i], v[i].msg_hdr.msg_namelen);
 	return r;
@@ -404,12 +398,7 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct
  * system call, no dlsym) */
 int crest_getpeername_real(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	long r = raw_syscall3(NR_getpeername, fd, addr, len);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return 0;
+	return (int)crest_sys_ret(raw_syscall3(NR_getpeername, fd, addr, len));
 }
 
 /* An AF_UNIX socket bound to a path makes a file there: recorded as made

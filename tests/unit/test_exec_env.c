@@ -14,7 +14,7 @@
 
 #include "harness.h"
 
-static char lib[PATH_MAX + 32], child[PATH_MAX + 32], dir[64];
+static char lib[PATH_MAX + 32], child[PATH_MAX + 32], *dir;
 
 /* build/tests/unit/<this> -> build/lib/libcrest.so, build/tests/unit/exec_env_child */
 static void paths(void)
@@ -34,8 +34,7 @@ static void paths(void)
 		SKIP("build build/tests/unit/exec_env_child first (make)");
 	if (access("/usr/bin/env", X_OK))
 		SKIP("no /usr/bin/env");
-	snprintf(dir, sizeof(dir), "/tmp/crest-exec-env.XXXXXX");
-	EXPECT(mkdtemp(dir));
+	dir = harness_tmpdir();
 }
 
 /* runs argv with envp, returns its stdout ("\n" first, for line matching) */
@@ -69,11 +68,6 @@ static char *run(char *const argv[], char *const envp[])
 	close(p[0]);
 	EXPECT(waitpid(pid, &st, 0) == pid);
 	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* libcrest's journal of what the computation created (CREATED) */
-	char created[sizeof(dir) + 16];
-	snprintf(created, sizeof(created), "%s/CREATED", dir);
-	unlink(created);
-	rmdir(dir);
 	return out;
 }
 
